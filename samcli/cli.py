@@ -1,0 +1,57 @@
+"""The Typer application: registers the commands; no logic of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from samcli import __version__
+
+app = typer.Typer(
+    name="samcli",
+    help="Batch mask proposals from Segment Anything (SAM): everything-mode over folders of "
+    "images, or detector boxes turned into masks; written as polygons (JSON Lines on stdout, "
+    "or COCO, YOLO-seg, GeoJSON files).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"samcli {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """samcli: Segment Anything as a batch tool."""
+
+
+def _register() -> None:
+    from samcli.commands import automask, from_boxes, models
+
+    for module in (automask, from_boxes, models):
+        module.register(app)
+
+
+_register_done = False
+
+
+def get_app() -> typer.Typer:
+    """The app with every command registered (for tests: ``CliRunner().invoke(get_app(), ...)``)."""
+    global _register_done
+    if not _register_done:
+        _register()
+        _register_done = True
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    get_app()()

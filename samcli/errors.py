@@ -1,0 +1,48 @@
+"""The one exception family for user-facing errors, and how each becomes an exit code.
+
+Library code raises a subclass of :class:`SamcliError` with a message a user can act on
+(naming the file, line or option at fault). The CLI turns it into ``Error: <message>`` on
+stderr and the class's ``exit_code`` in exactly one place (:func:`samcli.cli.main`).
+Per-input problems during a batch (a corrupt image, a bad label row) are also raised as
+:class:`InputError`; the runner catches those, reports them and goes on (exit code 3 at the end).
+
+This module imports nothing from samcli, so every layer (the model package included) may use it.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class SamcliError(Exception):
+    """A problem the user can fix; the message is shown as ``Error: <message>``."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(SamcliError):
+    """A bad option value or combination, found before any work starts (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(SamcliError):
+    """An option value that parses but makes no sense (exit 1, before any work)."""
+
+
+class CheckpointError(SamcliError):
+    """A checkpoint file that is missing, unreadable, truncated or for another model."""
+
+
+class DownloadError(SamcliError):
+    """A weight download that failed (no network, bad checksum, cut off)."""
+
+
+class InputError(SamcliError):
+    """One input (image, label file) could not be used; the batch goes on without it."""
+
+    exit_code = EXIT_PARTIAL
