@@ -1,0 +1,294 @@
+"""Turn command-line inputs (files, folders, ``-`` for stdin) into an ordered list of files.
+
+Rules (the same for image inputs and, through :func:`walk_inputs`, for label files):
+
+- Each input is a file or a folder, in the order given. ``-`` reads more inputs from stdin,
+  one path a line (line endings ``\\n`` or ``\\r\\n``; blank lines skipped; no other stripping,
+  so names with spaces work); each line may be a file or a folder.
+- Folders are walked recursively. Symbolic links to files and folders are followed; a folder
+  reached twice (a link loop, or two links to one folder) is walked once. Hidden entries (names
+  starting with ``.``, such as ``.samcli``, ``.git``, or macOS ``._a.jpg`` resource files) are
+  skipped while walking; a hidden file or folder named explicitly is used. Inside a folder only
+  files with a wanted suffix (for images :data:`~samcli.io.images.IMAGE_SUFFIXES`, any case)
+  are kept, silently.
+- Order: inputs in the order given; within a folder, sorted by relative path component by
+  component (``a/x.jpg`` before ``a-b/y.jpg``), case-sensitively: the same on every machine.
+- ``rel`` (the ``image`` field of a record, and the mirrored output path) is the POSIX path
+  relative to the folder given; for a file given directly it is the path as given, normalised
+  (``./a.jpg`` -> ``a.jpg``, ``x//y.jpg`` -> ``x/y.jpg``; ``..`` and a leading ``/`` are kept:
+  the writers make it safe for output paths, see ``samcli.io.writers.output_relpath``).
+- ``glob`` filters files found in folders (not files named directly). A pattern without ``/``
+  is matched against the file name (``*.png`` finds PNGs at any depth); a pattern with ``/`` is
+  matched against the whole ``rel`` path, anchored at the folder given. ``*``, ``?`` and
+  ``[...]`` do not cross ``/``; ``**`` as a whole component matches zero or more folders
+  (``**/cam1/*.jpg`` matches ``cam1/a.jpg`` and ``x/y/cam1/a.jpg``). Matching is
+  case-sensitive, like a Unix shell.
+- The same file (same resolved path) reached twice is kept once, with its first ``rel``.
+- Problems (a missing path, a directly named file with an unsupported suffix, an unreadable
+  folder) are returned as messages, not raised: the caller reports them and exits with 3.
+  Nothing found at all is not a problem here: the caller decides.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable, Iterator, TextIO
+
+from samcli.io.images import IMAGE_SUFFIXES
+
+__all__ = [
+    "InputItem",
+    "collect_images",
+    "compile_glob",
+    "walk_inputs",
+]
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input file.
+
+    ``path``: the path as found (joined onto the folder as given, links not resolved).
+    ``rel``: POSIX path relative to the input folder it was found under; for a file given
+    directly, the path as given, normalised. ``root``: that input folder as given, or ``None``
+    for a file given directly.
+    """
+
+    path: Path
+    rel: str
+    root: Path | None = None
+
+
+def _normalise_given(s: str) -> str:
+    """``./a.jpg`` -> ``a.jpg``; collapse ``//`` and inner ``.``; keep ``..`` and a leading ``/``."""
+    text = s.replace(os.sep, "/") if os.sep != "/" else s
+    return PurePosixPath(text).as_posix()
+
+
+# --------------------------------------------------------------------------- glob
+
+
+def _segment_regex(seg: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(seg)
+    while i < n:
+        c = seg[i]
+        if c == "*":
+            out.append("[^/]*")
+            while i + 1 < n and seg[i + 1] == "*":
+                i += 1
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + 1
+            if j < n and seg[j] in "!^":
+                j += 1
+            if j < n and seg[j] == "]":
+                j += 1
+            while j < n and seg[j] != "]":
+                j += 1
+            if j >= n:
+                out.append(re.escape(c))  # unclosed: a literal "["
+            else:
+                body = seg[i + 1 : j]
+                negate = body[:1] in ("!", "^")
+                if negate:
+                    body = body[1:]
+                body = "".join(ch if ch == "-" else re.escape(ch) for ch in body)
+                out.append(f"[{'^/' if negate else ''}{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def compile_glob(pattern: str) -> Callable[[str], bool]:
+    """A predicate on a POSIX ``rel`` path implementing the module's ``--glob`` rules."""
+    pat = pattern.strip()
+    while pat.startswith("./"):
+        pat = pat[2:]
+    pat = pat.lstrip("/") if "/" in pat else pat
+    if "/" not in pat:
+        rx = re.compile(_segment_regex(pat) + r"\Z", re.DOTALL)
+        return lambda rel: rx.match(rel.rsplit("/", 1)[-1]) is not None
+    segs = [s for s in pat.split("/") if s != ""]
+    pieces: list[str] = []
+    for k, seg in enumerate(segs):
+        last = k == len(segs) - 1
+        if seg == "**":
+            pieces.append(".*" if last else "(?:[^/]*/)*")
+        else:
+            pieces.append(_segment_regex(seg) + ("" if last else "/"))
+    rx = re.compile("".join(pieces) + r"\Z", re.DOTALL)
+    return lambda rel: rx.match(rel) is not None
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def _read_stdin_lines(stdin: TextIO) -> list[str]:
+    out = []
+    for line in stdin.read().split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip():
+            out.append(line)
+    return out
+
+
+def _expand_stdin(inputs: Iterable[str], stdin: TextIO | None) -> Iterator[str]:
+    for s in inputs:
+        if s == "-":
+            yield from _read_stdin_lines(stdin if stdin is not None else sys.stdin)
+        else:
+            yield s
+
+
+def _walk_folder(
+    root: Path,
+    suffixes: tuple[str, ...],
+    skip_names: frozenset[str],
+    visited: set[tuple[int, int]],
+    problems: list[str],
+) -> list[tuple[tuple[str, ...], Path]]:
+    """Files under ``root`` as ``(rel parts, path)``, depth-first with sorted entries."""
+    found: list[tuple[tuple[str, ...], Path]] = []
+    try:
+        st = os.stat(root)
+        key = (st.st_dev, st.st_ino)
+    except OSError as exc:
+        problems.append(f"{root}: cannot open folder: {exc.strerror or exc}")
+        return found
+    if key in visited:
+        return found
+    visited.add(key)
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        folder, relparts = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(f"{folder}: cannot list folder: {exc.strerror or exc}")
+            continue
+        subdirs: list[tuple[Path, tuple[str, ...]]] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                continue
+            if is_dir:
+                try:
+                    dst = entry.stat()
+                except OSError:
+                    continue
+                dkey = (dst.st_dev, dst.st_ino)
+                if dkey in visited:
+                    continue
+                visited.add(dkey)
+                subdirs.append((folder / name, relparts + (name,)))
+                continue
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                continue
+            if not is_file:
+                continue  # broken link, socket, fifo...
+            if name.lower() in skip_names:
+                continue
+            if os.path.splitext(name)[1].lower() not in suffixes:
+                continue
+            found.append((relparts + (name,), folder / name))
+        stack.extend(reversed(subdirs))
+    found.sort(key=lambda t: t[0])
+    return found
+
+
+def walk_inputs(
+    inputs: Iterable[str],
+    suffixes: Iterable[str],
+    *,
+    glob: str | None = None,
+    stdin: TextIO | None = None,
+    skip_names: Iterable[str] = (),
+    kind: str = "file",
+) -> tuple[list[InputItem], list[str]]:
+    """The generic walker behind :func:`collect_images` (and labels' collector).
+
+    ``suffixes``: wanted suffixes, lower case with the dot. ``skip_names``: file names
+    (case-insensitive) ignored while walking folders. ``kind`` names the wanted files in
+    problem messages ("image", "label file").
+    """
+    wanted = tuple(s.lower() for s in suffixes)
+    skip = frozenset(n.lower() for n in skip_names)
+    match = compile_glob(glob) if glob else None
+    items: list[InputItem] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    visited: set[tuple[int, int]] = set()
+
+    def add(path: Path, rel: str, root: Path | None) -> None:
+        try:
+            key = os.path.realpath(path)
+        except (OSError, ValueError):
+            key = os.path.abspath(path)
+        if key in seen:
+            return
+        seen.add(key)
+        items.append(InputItem(path=path, rel=rel, root=root))
+
+    for s in _expand_stdin(inputs, stdin):
+        if "\0" in s:
+            problems.append(f"{s!r}: not a valid path (contains a NUL byte)")
+            continue
+        p = Path(s)
+        try:
+            is_dir = p.is_dir()
+            exists = is_dir or p.exists()
+            is_file = not is_dir and p.is_file()
+        except OSError as exc:
+            problems.append(f"{s}: {exc.strerror or exc}")
+            continue
+        if not exists:
+            if os.path.islink(s):
+                problems.append(f"{s}: broken symbolic link")
+            else:
+                problems.append(f"{s}: no such file or folder")
+            continue
+        if is_dir:
+            for parts, path in _walk_folder(p, wanted, skip, visited, problems):
+                rel = "/".join(parts)
+                if match is not None and not match(rel):
+                    continue
+                add(path, rel, p)
+            continue
+        if not is_file:
+            problems.append(f"{s}: not a regular file or folder")
+            continue
+        if p.suffix.lower() not in wanted:
+            problems.append(
+                f"{s}: not a supported {kind} type "
+                f"(supported: {', '.join(wanted)})"
+            )
+            continue
+        add(p, _normalise_given(s), None)
+    return items, problems
+
+
+def collect_images(
+    inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
+) -> tuple[list[InputItem], list[str]]:
+    """Image files named by ``inputs`` (files, folders, ``-``), and problem messages.
+
+    See the module docstring for order, ``rel``, ``glob``, links, hidden files and duplicates.
+    ``stdin`` defaults to ``sys.stdin`` and is only read when an input is ``-``.
+    """
+    return walk_inputs(inputs, IMAGE_SUFFIXES, glob=glob, stdin=stdin, kind="image")

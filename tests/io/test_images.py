@@ -1,0 +1,461 @@
+"""read_image: formats, conversions, orientation, failures, limits, global state."""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile, ImageOps
+
+from samcli.errors import InputError
+from samcli.io import images as images_mod
+from samcli.io.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    image_size,
+    is_image_path,
+    read_image,
+)
+
+
+def quadrants(w: int = 40, h: int = 20) -> np.ndarray:
+    """Top-left red, top-right green, bottom-left blue, bottom-right white."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[: h // 2, : w // 2] = (255, 0, 0)
+    a[: h // 2, w // 2 :] = (0, 255, 0)
+    a[h // 2 :, : w // 2] = (0, 0, 255)
+    a[h // 2 :, w // 2 :] = (255, 255, 255)
+    return a
+
+
+def save(arr_or_im, path: Path, **kw) -> Path:
+    im = arr_or_im if isinstance(arr_or_im, Image.Image) else Image.fromarray(arr_or_im)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, **kw)
+    return path
+
+
+def check_array(a: np.ndarray, h: int, w: int) -> None:
+    assert a.dtype == np.uint8
+    assert a.shape == (h, w, 3)
+    assert a.flags.c_contiguous
+
+
+# ----------------------------------------------------------------------------- basics
+
+
+def test_suffixes():
+    assert IMAGE_SUFFIXES == (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+    assert is_image_path("a/B.JPG") and is_image_path("x.TiFf") and not is_image_path("a.gif")
+    assert DEFAULT_MAX_PIXELS == 178_956_970
+
+
+@pytest.mark.parametrize(
+    "suffix,kw,exact",
+    [(".png", {}, True), (".bmp", {}, True), (".tif", {}, True), (".tiff", {}, True),
+     (".webp", {"lossless": True}, True), (".jpg", {"quality": 95}, False),
+     (".jpeg", {"quality": 95}, False)],
+)
+def test_rgb_formats_round_trip(tmp_path, suffix, kw, exact):
+    a = quadrants()
+    p = save(a, tmp_path / f"img{suffix}", **kw)
+    out = read_image(p)
+    check_array(out, 20, 40)
+    if exact:
+        np.testing.assert_array_equal(out, a)
+    else:
+        assert np.abs(out.astype(int) - a).mean() < 6
+
+
+def test_content_not_suffix_decides(tmp_path):
+    p = save(quadrants(), tmp_path / "really_png.jpg", format="PNG")
+    np.testing.assert_array_equal(read_image(p), quadrants())
+
+
+def test_str_path_and_unicode_spaces(tmp_path):
+    p = save(quadrants(), tmp_path / "dír with spaces" / "ünï cødé 图.png")
+    np.testing.assert_array_equal(read_image(str(p)), quadrants())
+    assert image_size(p) == (40, 20)
+
+
+# ----------------------------------------------------------------------------- conversions
+
+
+def test_grayscale_replicated(tmp_path):
+    g = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    out = read_image(save(g, tmp_path / "g.png"))
+    check_array(out, 16, 16)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], g)
+
+
+def test_16bit_gray_png_scaled_by_high_byte(tmp_path):
+    vals = np.array([[0, 255, 256, 32767], [32768, 65280, 65534, 65535]], dtype=np.uint16)
+    im = Image.fromarray(vals)
+    assert im.mode.startswith("I;16")
+    out = read_image(save(im, tmp_path / "g16.png"))
+    check_array(out, 2, 4)
+    np.testing.assert_array_equal(out[:, :, 0], [[0, 0, 1, 127], [128, 255, 255, 255]])
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 2])
+
+
+def test_16bit_gray_tiff(tmp_path):
+    vals = np.array([[0, 65535, 32768, 4096]], dtype=np.uint16)
+    out = read_image(save(Image.fromarray(vals), tmp_path / "g16.tif"))
+    np.testing.assert_array_equal(out[0, :, 1], [0, 255, 128, 16])
+
+
+def test_16bit_rgb_png_same_rule(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    rgb16 = np.zeros((2, 2, 3), np.uint16)
+    rgb16[0, 0] = (65535, 32768, 0)
+    rgb16[1, 1] = (256, 255, 65280)
+    p = tmp_path / "rgb16.png"
+    cv2.imwrite(str(p), rgb16[:, :, ::-1])  # cv2 wants BGR
+    out = read_image(p)
+    np.testing.assert_array_equal(out[0, 0], [255, 128, 0])
+    np.testing.assert_array_equal(out[1, 1], [1, 0, 255])
+
+
+def test_32bit_int_tiff_uses_declared_depth(tmp_path):
+    vals = np.array([[0, 2**31 - 1, 2**30, -5]], dtype=np.int32)
+    out = read_image(save(Image.fromarray(vals), tmp_path / "i32.tif"))
+    np.testing.assert_array_equal(out[0, :, 0], [0, 255, 128, 0])
+
+
+def test_float_tiff(tmp_path):
+    unit = np.array([[0.0, 0.5, 1.0, np.nan]], dtype=np.float32)
+    out = read_image(save(Image.fromarray(unit), tmp_path / "f.tif"))
+    np.testing.assert_array_equal(out[0, :, 0], [0, 128, 255, 0])
+    wide = np.array([[-10.0, 0.0, 10.0]], dtype=np.float32)
+    out = read_image(save(Image.fromarray(wide), tmp_path / "f2.tif"))
+    np.testing.assert_array_equal(out[0, :, 0], [0, 128, 255])
+
+
+def test_rgba_composited_on_white(tmp_path):
+    a = np.zeros((1, 4, 4), np.uint8)
+    a[0, 0] = (255, 0, 0, 0)      # fully transparent red -> white
+    a[0, 1] = (255, 0, 0, 255)    # opaque red
+    a[0, 2] = (0, 0, 0, 128)      # half black -> mid grey
+    a[0, 3] = (0, 0, 255, 255)
+    out = read_image(save(Image.fromarray(a, "RGBA"), tmp_path / "rgba.png"))
+    check_array(out, 1, 4)
+    np.testing.assert_array_equal(out[0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(out[0, 1], [255, 0, 0])
+    np.testing.assert_array_equal(out[0, 2], [127, 127, 127])
+    np.testing.assert_array_equal(out[0, 3], [0, 0, 255])
+
+
+def test_la_composited_on_white(tmp_path):
+    a = np.array([[[0, 0], [0, 255], [200, 255]]], np.uint8)
+    out = read_image(save(Image.fromarray(a, "LA"), tmp_path / "la.png"))
+    np.testing.assert_array_equal(out[0, :, 0], [255, 0, 200])
+
+
+def test_palette_png(tmp_path):
+    im = Image.new("P", (3, 1))
+    im.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * (3 * 253))
+    im.putdata([0, 1, 2])
+    out = read_image(save(im, tmp_path / "p.png"))
+    np.testing.assert_array_equal(out[0], [[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+
+
+def test_palette_png_with_transparency(tmp_path):
+    im = Image.new("P", (3, 1))
+    im.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 0] + [0] * (3 * 253))
+    im.putdata([0, 1, 2])
+    p = save(im, tmp_path / "pt.png", transparency=2)  # index 2 (black) is transparent
+    out = read_image(p)
+    np.testing.assert_array_equal(out[0], [[255, 0, 0], [0, 255, 0], [255, 255, 255]])
+
+
+def test_rgb_png_with_colour_key(tmp_path):
+    a = np.array([[[1, 2, 3], [9, 9, 9]]], np.uint8)
+    p = save(Image.fromarray(a), tmp_path / "key.png", transparency=(1, 2, 3))
+    assert "transparency" in Image.open(p).info
+    np.testing.assert_array_equal(read_image(p)[0], [[255, 255, 255], [9, 9, 9]])
+
+
+def test_bilevel(tmp_path):
+    im = Image.new("1", (4, 2), 0)
+    im.putpixel((1, 0), 1)
+    im.putpixel((3, 1), 1)
+    out = read_image(save(im, tmp_path / "bw.png"))
+    check_array(out, 2, 4)
+    expected = np.zeros((2, 4), np.uint8)
+    expected[0, 1] = expected[1, 3] = 255
+    np.testing.assert_array_equal(out[:, :, 0], expected)
+    out_tif = read_image(save(im, tmp_path / "bw.tif"))
+    np.testing.assert_array_equal(out_tif[:, :, 2], expected)
+
+
+def test_cmyk_jpeg(tmp_path):
+    im = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in naive CMYK
+    p = save(im, tmp_path / "cmyk.jpg", quality=95)
+    assert Image.open(p).mode == "CMYK"
+    out = read_image(p)
+    check_array(out, 16, 16)
+    assert np.abs(out.astype(int) - [255, 0, 0]).max() < 10
+
+
+def test_cmyk_tiff(tmp_path):
+    im = Image.new("CMYK", (4, 4), (255, 0, 255, 0))  # green
+    out = read_image(save(im, tmp_path / "cmyk.tif"))
+    np.testing.assert_array_equal(out[0, 0], [0, 255, 0])
+
+
+def test_lab_tiff(tmp_path):
+    a = np.zeros((2, 2, 3), np.uint8)
+    a[:, :, 1:] = 128  # a* = b* = 0
+    a[0, 0] = (255, 128, 128)  # white
+    a[1, 1] = (136, 128 + 80, 128 + 67)  # sRGB red, approximately
+    out = read_image(save(Image.fromarray(a, "LAB"), tmp_path / "lab.tif"))
+    np.testing.assert_array_equal(out[0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(out[0, 1], [0, 0, 0])
+    assert np.abs(out[1, 1].astype(int) - [255, 0, 0]).max() <= 6
+
+
+def test_multiframe_tiff_first_page(tmp_path):
+    first = Image.fromarray(quadrants())
+    second = Image.new("RGB", (40, 20), (9, 9, 9))
+    p = tmp_path / "pages.tif"
+    first.save(p, save_all=True, append_images=[second])
+    assert Image.open(p).n_frames == 2
+    np.testing.assert_array_equal(read_image(p), quadrants())
+
+
+def test_animated_webp_first_frame(tmp_path):
+    first = Image.fromarray(quadrants())
+    second = Image.new("RGB", (40, 20), (9, 9, 9))
+    p = tmp_path / "anim.webp"
+    first.save(p, save_all=True, append_images=[second], lossless=True)
+    np.testing.assert_array_equal(read_image(p), quadrants())
+
+
+# ----------------------------------------------------------------------------- orientation
+
+
+def test_exif_orientation_6_jpeg(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = save(quadrants(40, 20), tmp_path / "rot6.jpg", exif=exif, quality=95)
+    out = read_image(p)
+    check_array(out, 40, 20)  # stored 40 wide x 20 high, shown 20 wide x 40 high
+    assert image_size(p) == (20, 40)
+
+    def near(y, x, colour):
+        assert np.abs(out[y, x].astype(int) - colour).max() < 40, (y, x, out[y, x])
+
+    # Displayed = stored rotated 90 degrees clockwise.
+    near(5, 5, (0, 0, 255))        # top-left shows stored bottom-left (blue)
+    near(5, 15, (255, 0, 0))       # top-right shows stored top-left (red)
+    near(35, 15, (0, 255, 0))      # bottom-right shows stored top-right (green)
+    near(35, 5, (255, 255, 255))   # bottom-left shows stored bottom-right (white)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow_exif_transpose(tmp_path, orientation):
+    rng = np.random.default_rng(orientation)
+    a = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = save(a, tmp_path / f"o{orientation}.png", exif=exif)
+    with Image.open(p) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    out = read_image(p)
+    np.testing.assert_array_equal(out, expected)
+    assert out.flags.c_contiguous
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw", "tiff_deflate"])
+def test_orientation_tiff(tmp_path, compression):
+    p = tmp_path / "o.tif"
+    kw = {"compression": compression} if compression else {}
+    Image.fromarray(quadrants()).save(p, tiffinfo={0x0112: 8}, **kw)
+    out = read_image(p)
+    np.testing.assert_array_equal(out, np.rot90(quadrants(), 1))
+    assert image_size(p) == (20, 40)
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def jpeg_bytes(tmp_path: Path) -> bytes:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    return save(a, tmp_path / "full.jpg", quality=90).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("empty.png", b"", "empty file"),
+        ("text.png", b"hello, I am not an image\n", "not a readable image"),
+        ("text.jpg", b"\xff\xd8\xff garbage", "image"),
+    ],
+)
+def test_bad_content(tmp_path, name, content, needle):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(InputError) as ei:
+        read_image(p)
+    assert str(ei.value).startswith(str(p))
+    assert needle in str(ei.value)
+
+
+def test_truncated_jpeg_raises(tmp_path):
+    data = jpeg_bytes(tmp_path)
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        read_image(p)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_truncated_png_raises(tmp_path):
+    rng = np.random.default_rng(1)
+    data = save(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), tmp_path / "f.png").read_bytes()
+    p = tmp_path / "cut.png"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as ei:
+        read_image(p)
+    assert str(p) in str(ei.value)
+
+
+def test_gif_refused(tmp_path):
+    p = save(Image.new("RGB", (4, 4)), tmp_path / "a.gif")
+    with pytest.raises(InputError):
+        read_image(p)
+    q = tmp_path / "gif_named.png"
+    q.write_bytes(p.read_bytes())
+    with pytest.raises(InputError, match="not a readable image"):
+        read_image(q)
+
+
+def test_missing_and_folder(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(InputError, match="folder"):
+        read_image(tmp_path)
+    with pytest.raises(InputError):
+        image_size(tmp_path / "nope.png")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied(tmp_path):
+    p = save(quadrants(), tmp_path / "locked.png")
+    p.chmod(0)
+    try:
+        with pytest.raises(InputError, match="permission denied"):
+            read_image(p)
+    finally:
+        p.chmod(0o644)
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def test_max_pixels_refusal(tmp_path):
+    p = save(quadrants(40, 20), tmp_path / "big.png")
+    with pytest.raises(InputError) as ei:
+        read_image(p, max_pixels=799)
+    msg = str(ei.value)
+    assert msg.startswith(str(p)) and "40x20" in msg and "--max-pixels" in msg
+    assert read_image(p, max_pixels=800).shape == (20, 40, 3)
+    assert read_image(p, max_pixels=None).shape == (20, 40, 3)
+    assert read_image(p, max_pixels=0).shape == (20, 40, 3)
+
+
+def test_beyond_pillow_limit_allowed_and_global_restored(tmp_path, monkeypatch):
+    p = save(quadrants(40, 20), tmp_path / "a.png")  # 800 px
+    t = tmp_path / "a.tif"
+    Image.fromarray(quadrants(40, 20)).save(t)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow would raise above 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        for f in (p, t):
+            assert read_image(f, max_pixels=None).shape == (20, 40, 3)
+            assert read_image(f).shape == (20, 40, 3)
+            assert image_size(f) == (40, 20)
+    assert Image.MAX_IMAGE_PIXELS == 100
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(p)
+
+
+def test_threads_leave_global_alone(tmp_path):
+    before = Image.MAX_IMAGE_PIXELS
+    files = [save(quadrants(40, 20), tmp_path / f"{i}.png") for i in range(8)]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+
+    def job(i):
+        f = files[i % len(files)]
+        try:
+            if i % 3 == 0:
+                read_image(bad)
+            return read_image(f, max_pixels=None if i % 2 else 1000).shape
+        except InputError:
+            return "err"
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(job, range(64)))
+    assert results.count("err") == 22
+    assert all(r == (20, 40, 3) for r in results if r != "err")
+    assert Image.MAX_IMAGE_PIXELS == before
+    assert not images_mod._PIL_LIMIT_LOCK.locked()
+    assert threading.active_count() >= 1
+
+
+def test_bad_max_pixels_value(tmp_path):
+    p = save(quadrants(), tmp_path / "a.png")
+    with pytest.raises(ValueError):
+        read_image(p, max_pixels=-1)
+
+
+@pytest.mark.parametrize(
+    "exc,needle",
+    [
+        (PermissionError(13, "Permission denied"), "permission denied"),
+        (RuntimeError("boom"), "RuntimeError: boom"),
+        (OSError(5, "Input/output error"), "Input/output error"),
+    ],
+)
+def test_open_failures_become_input_errors(tmp_path, monkeypatch, exc, needle):
+    p = save(quadrants(), tmp_path / "a.png")
+
+    def fail(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(images_mod.Image, "open", fail)
+    with pytest.raises(InputError) as ei:
+        read_image(p)
+    assert str(ei.value).startswith(str(p)) and needle in str(ei.value)
+
+
+def test_decode_failure_types_become_input_errors(tmp_path, monkeypatch):
+    p = save(quadrants(), tmp_path / "a.png")
+    real_open = Image.open
+
+    class Boom:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def __call__(self, *a, **k):
+            im = real_open(*a, **k)
+
+            def load():
+                raise self.exc
+
+            im.load = load
+            return im
+
+    for exc, needle in [(MemoryError(), "memory"), (KeyError("x"), "KeyError"),
+                        (ValueError("bad"), "corrupt")]:
+        monkeypatch.setattr(images_mod.Image, "open", Boom(exc))
+        with pytest.raises(InputError, match=needle):
+            read_image(p)

@@ -1,0 +1,201 @@
+"""collect_images: files, folders, stdin, glob, order, links, hidden, duplicates, problems."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from samcli.io.inputs import InputItem, collect_images, compile_glob
+
+
+def touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+
+
+def rels(items: list[InputItem]) -> list[str]:
+    return [i.rel for i in items]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    touch(
+        root,
+        "b.jpg", "a.PNG", "notes.txt", "c.gif",
+        "sub/z.jpeg", "sub/deep/y.webp", "sub/cam1/x.jpg",
+        "a-b/q.tif", "a/p.tiff", "a/o.bmp",
+        ".samcli/manifest.png", ".hidden.jpg", "sub/._x.jpg",
+        "cam1/top.jpg",
+    )
+    return root
+
+
+def test_folder_walk_sorted_and_filtered(tree):
+    items, problems = collect_images([str(tree)])
+    assert problems == []
+    assert rels(items) == [
+        "a/o.bmp", "a/p.tiff", "a-b/q.tif", "a.PNG", "b.jpg", "cam1/top.jpg",
+        "sub/cam1/x.jpg", "sub/deep/y.webp", "sub/z.jpeg",
+    ]
+    first = items[0]
+    assert first.path == tree / "a" / "o.bmp"
+    assert first.root == tree
+
+
+def test_trailing_slash_and_dot_root(tree, monkeypatch):
+    a, _ = collect_images([str(tree) + "/"])
+    monkeypatch.chdir(tree)
+    b, _ = collect_images(["."])
+    assert rels(a) == rels(b)
+    assert b[0].path == Path("a/o.bmp")
+
+
+def test_lone_files_rel_as_given(tree, monkeypatch):
+    monkeypatch.chdir(tree.parent)
+    items, problems = collect_images(["./data/b.jpg", "data//sub/z.jpeg", str(tree / "a.PNG")])
+    assert problems == []
+    assert rels(items) == ["data/b.jpg", "data/sub/z.jpeg", str(tree / "a.PNG")]
+    assert all(i.root is None for i in items)
+    # a hidden file named explicitly is used
+    items, _ = collect_images(["data/.hidden.jpg"])
+    assert rels(items) == ["data/.hidden.jpg"]
+
+
+def test_problems_not_fatal(tree):
+    items, problems = collect_images(
+        [str(tree / "notes.txt"), str(tree / "missing.jpg"), str(tree / "b.jpg"),
+         str(tree / "c.gif")]
+    )
+    assert rels(items) == [str(tree / "b.jpg")]
+    assert len(problems) == 3
+    assert problems[0].startswith(str(tree / "notes.txt")) and "not a supported image" in problems[0]
+    assert "no such file" in problems[1]
+    assert "c.gif" in problems[2]
+
+
+def test_duplicates_kept_once(tree):
+    items, problems = collect_images(
+        [str(tree / "b.jpg"), str(tree), str(tree / "sub"), str(tree / "." / "b.jpg")]
+    )
+    assert problems == []
+    paths = [os.path.realpath(i.path) for i in items]
+    assert len(paths) == len(set(paths)) == 9
+    assert items[0].rel == str(tree / "b.jpg")  # the first occurrence wins
+
+
+def test_stdin_list(tree):
+    stdin = io.StringIO(f"{tree / 'b.jpg'}\r\n\n   \n{tree / 'sub'}\n{tree / 'nope.png'}")
+    items, problems = collect_images(["-"], stdin=stdin)
+    assert rels(items) == [str(tree / "b.jpg"), "cam1/x.jpg", "deep/y.webp", "z.jpeg"]
+    assert len(problems) == 1 and "nope.png" in problems[0]
+
+
+def test_stdin_mixed_with_args(tree):
+    stdin = io.StringIO(f"{tree / 'a.PNG'}\n")
+    items, _ = collect_images([str(tree / "b.jpg"), "-"], stdin=stdin)
+    assert [i.path.name for i in items] == ["b.jpg", "a.PNG"]
+
+
+def test_names_with_spaces_and_unicode(tmp_path):
+    touch(tmp_path, "dír one/ä b.jpg")
+    items, problems = collect_images([str(tmp_path)])
+    assert rels(items) == ["dír one/ä b.jpg"] and problems == []
+    stdin = io.StringIO(str(tmp_path / "dír one" / "ä b.jpg") + "\n")
+    items, _ = collect_images(["-"], stdin=stdin)
+    assert items[0].path.is_file()
+
+
+@pytest.mark.parametrize(
+    "pattern,expected",
+    [
+        ("*.jpg", ["b.jpg", "cam1/top.jpg", "sub/cam1/x.jpg"]),
+        ("*.PNG", ["a.PNG"]),
+        ("**/cam1/*.jpg", ["cam1/top.jpg", "sub/cam1/x.jpg"]),
+        ("cam1/*.jpg", ["cam1/top.jpg"]),
+        ("sub/*", ["sub/z.jpeg"]),
+        ("sub/**", ["sub/cam1/x.jpg", "sub/deep/y.webp", "sub/z.jpeg"]),
+        ("a*/*", ["a/o.bmp", "a/p.tiff", "a-b/q.tif"]),
+        ("[ab].*", ["a.PNG", "b.jpg"]),
+        ("[!ab]*.jpg", ["cam1/top.jpg", "sub/cam1/x.jpg"]),
+        ("?.jpg", ["b.jpg", "sub/cam1/x.jpg"]),
+        ("nothing*", []),
+    ],
+)
+def test_glob(tree, pattern, expected):
+    items, problems = collect_images([str(tree)], glob=pattern)
+    assert rels(items) == expected
+    assert problems == []
+
+
+def test_glob_does_not_filter_lone_files(tree):
+    items, _ = collect_images([str(tree / "b.jpg")], glob="*.png")
+    assert len(items) == 1
+
+
+def test_compile_glob_details():
+    m = compile_glob("**/x/*.jpg")
+    assert m("x/a.jpg") and m("p/q/x/a.jpg") and not m("x/y/a.jpg") and not m("xx/a.jpg")
+    assert compile_glob("./cam1/*.jpg")("cam1/a.jpg")
+    assert compile_glob("a[.]b")("a.b") and not compile_glob("a[.]b")("axb")
+    assert compile_glob("*.jpg")("deep/in/a.jpg")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_symlink_loop_and_links_followed(tmp_path):
+    root = tmp_path / "r"
+    touch(root, "a/img.jpg", "other/o.png")
+    touch(tmp_path, "ext/e.jpg")
+    os.symlink(root, root / "a" / "loop")             # loop back to the root
+    os.symlink(root / "other", root / "a" / "alias")  # a second way into other/
+    os.symlink(tmp_path / "ext", root / "a" / "ext")  # a folder outside the root
+    os.symlink(root / "other" / "o.png", root / "file_link.png")
+    os.symlink(root / "missing.png", root / "broken.png")
+    items, problems = collect_images([str(root)])
+    assert problems == []
+    # other/ is reached (and marked) from the root before a/alias; file_link.png and
+    # other/o.png are the same file: the first in sorted order is kept.
+    assert rels(items) == ["a/ext/e.jpg", "a/img.jpg", "file_link.png"]
+    assert items[0].path == root / "a" / "ext" / "e.jpg"
+
+
+def test_hidden_root_given_explicitly(tmp_path):
+    touch(tmp_path, ".hid/a.jpg")
+    items, _ = collect_images([str(tmp_path / ".hid")])
+    assert rels(items) == ["a.jpg"]
+
+
+def test_empty_and_nothing_found(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert collect_images([str(tmp_path / "empty")]) == ([], [])
+    assert collect_images([]) == ([], [])
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_unreadable_subfolder(tmp_path):
+    touch(tmp_path, "ok/a.jpg", "locked/b.jpg")
+    (tmp_path / "locked").chmod(0)
+    try:
+        items, problems = collect_images([str(tmp_path)])
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert rels(items) == ["ok/a.jpg"]
+    assert len(problems) == 1 and "locked" in problems[0]
+
+
+def test_not_regular_file(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no fifo")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    items, problems = collect_images([str(fifo)])
+    assert items == [] and "not a regular file" in problems[0]
+
+
+def test_deterministic_repeat(tree):
+    assert collect_images([str(tree)]) == collect_images([str(tree)])

@@ -1,0 +1,376 @@
+"""YOLO box labels, pixel conversion, image lookup, label folders, COCO detections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samcli.errors import InputError
+from samcli.io.labels import (
+    BoxLabel,
+    CocoDet,
+    boxes_to_pixels,
+    clip_boxes,
+    coco_dets_to_xyxy,
+    collect_label_files,
+    find_image_for_label,
+    load_image_map,
+    parse_coco_dets,
+    parse_yolo_labels,
+    resolve_coco_images,
+)
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+    return path
+
+
+def touch(*paths: Path) -> None:
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+
+
+# ----------------------------------------------------------------------------- YOLO rows
+
+GOOD = [
+    # (file content, expected [(cls, cx, cy, w, h, conf, track, line)])
+    ("0 0.5 0.5 0.2 0.4\n", [(0, 0.5, 0.5, 0.2, 0.4, None, None, 1)]),
+    ("3 0.5 0.5 0.2 0.4 0.87\n", [(3, 0.5, 0.5, 0.2, 0.4, 0.87, None, 1)]),
+    ("3 0.5 0.5 0.2 0.4 0.87 12\n", [(3, 0.5, 0.5, 0.2, 0.4, 0.87, 12, 1)]),
+    ("  1   0.1\t0.2 \t 0.3  0.4  \n", [(1, 0.1, 0.2, 0.3, 0.4, None, None, 1)]),
+    ("0 .5 5e-1 1E-1 +0.25\r\n1 0.5 0.5 1 1\r\n",
+     [(0, 0.5, 0.5, 0.1, 0.25, None, None, 1), (1, 0.5, 0.5, 1.0, 1.0, None, None, 2)]),
+    ("\ufeff2 0.5 0.5 0.1 0.1\n", [(2, 0.5, 0.5, 0.1, 0.1, None, None, 1)]),
+    ("# header\n\n   \n0 0.5 0.5 0.1 0.1 # a car\n#0 1 1 1 1\n1 0.2 0.2 0.1 0.1",
+     [(0, 0.5, 0.5, 0.1, 0.1, None, None, 4), (1, 0.2, 0.2, 0.1, 0.1, None, None, 6)]),
+    ("0 1.5 -0.2 -0.1 3\n", [(0, 1.5, -0.2, -0.1, 3.0, None, None, 1)]),  # not errors here
+    ("7.0 0.5 0.5 0.1 0.1 0.5 4.0\n", [(7, 0.5, 0.5, 0.1, 0.1, 0.5, 4, 1)]),
+    ("", []),
+    ("\n\n# only comments\n", []),
+]
+
+
+@pytest.mark.parametrize("content,expected", GOOD)
+def test_parse_good(tmp_path, content, expected):
+    p = write(tmp_path / "a.txt", content)
+    got = parse_yolo_labels(p)
+    assert [(b.cls, b.cx, b.cy, b.w, b.h, b.conf, b.track_id, b.line) for b in got] == expected
+    assert all(isinstance(b.cls, int) for b in got)
+
+
+BAD = [
+    # (content, line, message fragment)
+    ("0 0.5 0.5 0.1\n", 1, "4 columns, expected 5 to 7"),
+    ("0 0.5 0.5 0.1 0.1\n0\n", 2, "1 column, expected"),
+    ("0 0.5 0.5 0.1 zero\n", 1, "h 'zero' is not a number"),
+    ("0 0.5 0.5 0.1 0.1,\n", 1, "is not a number"),
+    ("car 0.5 0.5 0.1 0.1\n", 1, "class 'car' is not a number"),
+    ("1.5 0.5 0.5 0.1 0.1\n", 1, "class '1.5' is not an integer"),
+    ("-1 0.5 0.5 0.1 0.1\n", 1, "class '-1' is negative"),
+    ("0 nan 0.5 0.1 0.1\n", 1, "cx 'nan' is not finite"),
+    ("0 0.5 inf 0.1 0.1\n", 1, "cy 'inf' is not finite"),
+    ("0 0.5 0.5 1e999 0.1\n", 1, "w '1e999' is out of range"),
+    ("0 0.5 0.5 0.1 0.1 high\n", 1, "confidence 'high' is not a number"),
+    ("\n# c\n0 0.5 0.5 0.1 0.1 0.9 0.25\n", 3, "track id '0.25' is not an integer"),
+    ("0 0.1 0.1 0.2 0.1 0.2 0.2 0.1\n", 1, "segment (polygon) label, not a box"),
+    ("0 0.5 0.5 0.1 0.1\r\n1 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9\r\n", 2, "10 columns"),
+]
+
+
+@pytest.mark.parametrize("content,line,fragment", BAD)
+def test_parse_bad_names_file_and_line(tmp_path, content, line, fragment):
+    p = write(tmp_path / "sub dir" / "lbl.txt", content)
+    with pytest.raises(InputError) as ei:
+        parse_yolo_labels(p)
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}:{line}: "), msg
+    assert fragment in msg
+
+
+def test_parse_file_problems(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        parse_yolo_labels(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="folder"):
+        parse_yolo_labels(tmp_path)
+    p = write(tmp_path / "latin1.txt", b"0 0.5 0.5 0.1 0.1\n# caf\xe9\n")
+    with pytest.raises(InputError, match=r"latin1.txt:2: not UTF-8"):
+        parse_yolo_labels(p)
+
+
+# ----------------------------------------------------------------------------- to pixels
+
+
+def test_boxes_to_pixels_basic():
+    labels = [BoxLabel(0, 0.5, 0.5, 0.5, 0.5, line=1), BoxLabel(1, 0.25, 0.75, 0.5, 0.5, line=2)]
+    xyxy, keep, warnings = boxes_to_pixels(labels, 640, 480)
+    np.testing.assert_allclose(xyxy, [[160, 120, 480, 360], [0, 240, 320, 480]])
+    assert keep.tolist() == [True, True] and warnings == []
+    assert xyxy.dtype == np.float64 and xyxy.shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    "label,expected,kept,why",
+    [
+        # out of range: clipped to the image
+        (BoxLabel(0, 1.0, 1.0, 0.5, 0.5, line=3), [75, 75, 100, 100], True, None),
+        (BoxLabel(0, -0.1, 0.5, 0.4, 0.2, line=3), [0, 40, 10, 60], True, None),
+        (BoxLabel(0, 0.5, 0.5, 3.0, 3.0, line=3), [0, 0, 100, 100], True, None),
+        # entirely outside: empty after clipping
+        (BoxLabel(0, 1.5, 0.5, 0.2, 0.2, line=3), [100, 40, 100, 60], False, "empty after clipping"),
+        (BoxLabel(0, -0.5, -0.5, 0.2, 0.2, line=3), [0, 0, 0, 0], False, "empty after clipping"),
+        # zero and negative sizes
+        (BoxLabel(0, 0.5, 0.5, 0.0, 0.2, line=3), [50, 40, 50, 60], False, "zero size"),
+        (BoxLabel(0, 0.5, 0.5, 0.2, -0.2, line=3), [40, 60, 60, 40], False, "negative"),
+    ],
+)
+def test_boxes_to_pixels_clip_and_skip(tmp_path, label, expected, kept, why):
+    src = tmp_path / "l.txt"
+    xyxy, keep, warnings = boxes_to_pixels([label], 100, 100, source=src)
+    np.testing.assert_allclose(xyxy[0], expected, atol=1e-9)
+    assert keep.tolist() == [kept]
+    if kept:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert warnings[0].startswith(f"{src}:3: ") and why in warnings[0] and "skipped" in warnings[0]
+
+
+def test_boxes_to_pixels_empty_and_min_size():
+    xyxy, keep, warnings = boxes_to_pixels([], 10, 10)
+    assert xyxy.shape == (0, 4) and keep.shape == (0,) and warnings == []
+    tiny = [BoxLabel(0, 0.5, 0.5, 0.05, 0.05, line=1)]  # 0.5 px at 10x10
+    assert boxes_to_pixels(tiny, 10, 10).keep.tolist() == [True]
+    res = boxes_to_pixels(tiny, 10, 10, min_size=1.0)
+    assert res.keep.tolist() == [False] and "1 px" in res.warnings[0]
+
+
+def test_clip_boxes_bad_size():
+    with pytest.raises(ValueError):
+        clip_boxes([[0, 0, 1, 1]], 0, 10)
+
+
+# ----------------------------------------------------------------------------- image lookup
+
+
+def test_yolo_rule(tmp_path):
+    lbl = tmp_path / "data" / "labels" / "train" / "a.txt"
+    img = tmp_path / "data" / "images" / "train" / "a.jpg"
+    touch(lbl, img)
+    assert find_image_for_label(lbl) == img
+
+
+def test_yolo_rule_last_labels_component_wins(tmp_path):
+    lbl = tmp_path / "labels" / "proj" / "labels" / "val" / "b.txt"
+    right = tmp_path / "labels" / "proj" / "images" / "val" / "b.png"
+    wrong = tmp_path / "images" / "proj" / "labels" / "val" / "b.png"
+    touch(lbl, right, wrong)
+    assert find_image_for_label(lbl) == right
+
+
+def test_yolo_rule_relative_path(tmp_path, monkeypatch):
+    touch(tmp_path / "labels" / "a.txt", tmp_path / "images" / "a.webp")
+    monkeypatch.chdir(tmp_path)
+    assert find_image_for_label(Path("labels/a.txt")) == Path("images/a.webp")
+    # inside the labels folder: the absolute path supplies the component
+    monkeypatch.chdir(tmp_path / "labels")
+    assert find_image_for_label(Path("a.txt")) == tmp_path / "images" / "a.webp"
+
+
+def test_labels_must_be_whole_component(tmp_path):
+    lbl = tmp_path / "mylabels" / "a.txt"
+    touch(lbl, tmp_path / "myimages" / "a.jpg", tmp_path / "mylabels" / "a.png")
+    assert find_image_for_label(lbl) == tmp_path / "mylabels" / "a.png"  # beside it
+
+
+def test_beside_when_yolo_rule_misses(tmp_path):
+    lbl = tmp_path / "labels" / "a.txt"
+    beside = tmp_path / "labels" / "a.jpg"
+    touch(lbl, beside)
+    assert find_image_for_label(lbl) == beside
+
+
+def test_extension_preference_and_case(tmp_path):
+    d = tmp_path / "x"
+    lbl = d / "a.txt"
+    touch(lbl, d / "a.png", d / "a.webp", d / "a.JPG", d / "a.jpeg")
+    # .jpg (upper-case spelling) comes before .jpeg, .png, .webp
+    found = find_image_for_label(lbl)
+    assert found is not None and found.name.lower() == "a.jpg"
+    (d / "a.JPG").unlink()
+    assert find_image_for_label(lbl) == d / "a.jpeg"
+    touch(d / "b.txt", d / "b.TIFF")
+    assert find_image_for_label(d / "b.txt") == d / "b.TIFF"
+
+
+def test_dotted_stem(tmp_path):
+    lbl = tmp_path / "labels" / "img.001.txt"
+    img = tmp_path / "images" / "img.001.png"
+    touch(lbl, img)
+    assert find_image_for_label(lbl) == img
+
+
+def test_not_found(tmp_path):
+    lbl = tmp_path / "labels" / "a.txt"
+    touch(lbl, tmp_path / "images" / "a.gif")
+    assert find_image_for_label(lbl) is None
+
+
+def test_images_dir_mirrors_labels_root(tmp_path):
+    labels = tmp_path / "lbl"
+    images = tmp_path / "img"
+    lbl = labels / "train" / "a.txt"
+    touch(lbl, images / "train" / "a.png", images / "a.jpg", tmp_path / "images" / "train" / "a.jpg")
+    assert find_image_for_label(lbl, images, labels) == images / "train" / "a.png"
+    # a lone label file: DIR / stem
+    assert find_image_for_label(lbl, images, None) == images / "a.jpg"
+    # mirrored path missing: flat DIR / stem
+    (images / "train" / "a.png").unlink()
+    assert find_image_for_label(lbl, images, labels) == images / "a.jpg"
+    # --images is the only place searched when given
+    (images / "a.jpg").unlink()
+    assert find_image_for_label(lbl, images, labels) is None
+
+
+# ----------------------------------------------------------------------------- label folders
+
+
+def test_collect_label_files(tmp_path):
+    root = tmp_path / "labels"
+    touch(root / "b.txt", root / "a" / "c.TXT", root / "classes.txt", root / "Classes.txt",
+          root / "sub" / "predefined_classes.txt", root / "data.yaml", root / ".cache" / "x.txt",
+          root / "img.jpg")
+    items, problems = collect_label_files([str(root)])
+    assert problems == []
+    assert [i.rel for i in items] == ["a/c.TXT", "b.txt"]
+    assert all(i.root == root for i in items)
+    items, problems = collect_label_files([str(root / "classes.txt"), str(root / "img.jpg"),
+                                           str(root / "nope.txt")])
+    assert [i.rel for i in items] == [str(root / "classes.txt")]  # named explicitly: used
+    assert len(problems) == 2 and "not a supported label file type" in problems[0]
+
+
+def test_label_items_feed_image_lookup(tmp_path):
+    ds = tmp_path / "ds"
+    touch(ds / "labels" / "train" / "a.txt", ds / "images" / "train" / "a.jpg")
+    items, _ = collect_label_files([str(ds / "labels")])
+    assert find_image_for_label(items[0].path, None, items[0].root) == ds / "images" / "train" / "a.jpg"
+
+
+# ----------------------------------------------------------------------------- COCO
+
+
+def test_parse_coco_dets_good(tmp_path):
+    dets = [
+        {"image_id": 1, "category_id": 3, "bbox": [10, 20, 30, 40], "score": 0.9},
+        {"image_id": "x.jpg", "category_id": 1.0, "bbox": [0.5, 0.5, 1, 1]},
+        {"image_id": 1, "category_id": 2, "bbox": [0, 0, 5, 5], "score": 0.1, "segmentation": []},
+    ]
+    p = write(tmp_path / "dets.json", json.dumps(dets))
+    out = parse_coco_dets(p)
+    assert list(out) == [1, "x.jpg"]
+    assert [d.index for d in out[1]] == [0, 2]
+    d0 = out[1][0]
+    assert d0 == CocoDet(1, 3, (10.0, 20.0, 30.0, 40.0), 0.9, 0)
+    assert d0.xyxy == (10.0, 20.0, 40.0, 60.0)
+    assert out["x.jpg"][0].score is None and out["x.jpg"][0].category_id == 1
+
+
+def test_parse_coco_dets_gt_style_and_empty(tmp_path):
+    gt = {"images": [], "annotations": [{"image_id": 5, "category_id": 1, "bbox": [1, 2, 3, 4]}]}
+    assert list(parse_coco_dets(write(tmp_path / "gt.json", json.dumps(gt)))) == [5]
+    assert parse_coco_dets(write(tmp_path / "e.json", "[]")) == {}
+
+
+@pytest.mark.parametrize(
+    "entries,fragment",
+    [
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, 5], "entry 1: expected an object"),
+        ([{"category_id": 1, "bbox": [1, 2, 3, 4]}], "entry 0: missing 'image_id'"),
+        ([{"image_id": 1, "bbox": [1, 2, 3, 4]}], "entry 0: missing 'category_id'"),
+        ([{"image_id": 1, "category_id": 1}], "entry 0: missing 'bbox'"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}], "entry 0: bbox must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, "3", 4]}], "entry 0: bbox must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, None]}], "entry 0: bbox must be"),
+        ([{"image_id": 1, "category_id": "car", "bbox": [1, 2, 3, 4]}], "category_id must be an integer"),
+        ([{"image_id": 1, "category_id": 1.5, "bbox": [1, 2, 3, 4]}], "category_id must be an integer"),
+        ([{"image_id": True, "category_id": 1, "bbox": [1, 2, 3, 4]}], "image_id must be"),
+        ([{"image_id": None, "category_id": 1, "bbox": [1, 2, 3, 4]}], "image_id must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": "hi"}], "score must be"),
+    ],
+)
+def test_parse_coco_dets_bad_entries(tmp_path, entries, fragment):
+    p = write(tmp_path / "d.json", json.dumps(entries))
+    with pytest.raises(InputError) as ei:
+        parse_coco_dets(p)
+    assert str(ei.value).startswith(f"{p}: entry ")
+    assert fragment in str(ei.value)
+
+
+def test_parse_coco_dets_nan_and_bad_files(tmp_path):
+    p = write(tmp_path / "nan.json", '[{"image_id": 1, "category_id": 1, "bbox": [NaN, 0, 1, 1]}]')
+    with pytest.raises(InputError, match="entry 0: bbox"):
+        parse_coco_dets(p)
+    p = write(tmp_path / "bad.json", '[{"image_id": 1,\n "category_id": }]')
+    with pytest.raises(InputError, match=r"bad.json:2: not valid JSON"):
+        parse_coco_dets(p)
+    p = write(tmp_path / "obj.json", '{"x": 1}')
+    with pytest.raises(InputError, match="expected a JSON list"):
+        parse_coco_dets(p)
+    with pytest.raises(InputError, match="no such file"):
+        parse_coco_dets(tmp_path / "missing.json")
+
+
+def test_coco_dets_to_xyxy(tmp_path):
+    dets = [CocoDet(1, 1, (10, 10, 20, 20), 0.9, 0), CocoDet(1, 1, (95, 95, 10, 10), None, 1),
+            CocoDet(1, 1, (120, 0, 10, 10), None, 2)]
+    xyxy, keep, warnings = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
+    np.testing.assert_allclose(xyxy, [[10, 10, 30, 30], [95, 95, 100, 100], [100, 0, 100, 10]])
+    assert keep.tolist() == [True, True, False]
+    assert warnings[0].startswith("d.json: entry 2: ")
+
+
+def test_load_image_map_both_styles(tmp_path):
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "width": 4}, {"id": "k", "file_name": "s/b.png"}]}
+    assert load_image_map(write(tmp_path / "gt.json", json.dumps(gt))) == {1: "a.jpg", "k": "s/b.png"}
+    simple = {"1": "a.jpg", "k": "s/b.png"}
+    assert load_image_map(write(tmp_path / "m.json", json.dumps(simple))) == simple
+    for bad, frag in [({"images": [{"id": 1}]}, "images[0]"), ({"images": 3}, "must be a list"),
+                      ({"1": 5}, "entry '1'"), ([1, 2], "expected a COCO file")]:
+        with pytest.raises(InputError, match=frag.replace("[", r"\[").replace("]", r"\]")):
+            load_image_map(write(tmp_path / "bad.json", json.dumps(bad)))
+
+
+def test_resolve_coco_images_with_map(tmp_path):
+    images = tmp_path / "imgs"
+    touch(images / "a.jpg", images / "s" / "b.png")
+    gt = write(tmp_path / "gt.json", json.dumps(
+        {"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "s/b.png"},
+                    {"id": 3, "file_name": "gone.jpg"}]}))
+    found, problems = resolve_coco_images([1, 2, 3, 4, 1], images, gt)
+    assert found[1].path == images / "a.jpg" and found[1].rel == "a.jpg"
+    assert found[2].path == images / "s" / "b.png" and found[2].rel == "s/b.png"
+    assert len(problems) == 2
+    assert "image_id 3" in problems[0] and "no such file" in problems[0]
+    assert "image_id 4" in problems[1] and "gt.json" in problems[1]
+    # int ids find string keys of a plain map and back
+    found, problems = resolve_coco_images([1, "2"], images, {"1": "a.jpg", 2: "s/b.png"})
+    assert problems == [] and set(found) == {1, "2"}
+
+
+def test_resolve_coco_images_by_id_stem(tmp_path):
+    images = tmp_path / "imgs"
+    touch(images / "7.png", images / "000000000139.jpg", images / "frame_a.jpg")
+    found, problems = resolve_coco_images([7, 139, "frame_a", 8], images)
+    assert found[7].path == images / "7.png"
+    assert found[139].path == images / "000000000139.jpg" and found[139].rel == "000000000139.jpg"
+    assert found["frame_a"].path == images / "frame_a.jpg"
+    assert len(problems) == 1 and "image_id 8" in problems[0]
