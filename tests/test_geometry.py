@@ -1,0 +1,370 @@
+"""masks <-> polygons: exact pixel-edge tracing, validity, round trips, simplification."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+from pycocotools import mask as mask_utils
+
+from samcli.geometry import (
+    DEFAULT_SIMPLIFY,
+    geometry_to_mask,
+    geometry_to_yolo_ring,
+    mask_to_geometry,
+    rle_from_json,
+    rle_to_json,
+    to_shapely,
+)
+from samcli.maskset import encode_masks
+
+
+def _mask(h: int, w: int, pixels=(), rects=()) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    for r, c in pixels:
+        m[r, c] = True
+    for r0, r1, c0, c1 in rects:
+        m[r0:r1, c0:c1] = True
+    return m
+
+
+def _polygons(geom: dict) -> list:
+    return [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+
+
+def _n_vertices(geom: dict) -> int:
+    return sum(len(r) - 1 for p in _polygons(geom) for r in p)
+
+
+def _coco_rasterize(geom: dict, h: int, w: int) -> np.ndarray:
+    """pycocotools polygon rasterization: union over parts of (exterior minus holes)."""
+    out = np.zeros((h, w), bool)
+
+    def ring(r):
+        rle = mask_utils.frPyObjects([np.asarray(r, float).ravel().tolist()], h, w)
+        return mask_utils.decode(mask_utils.merge(rle)).astype(bool)
+
+    for poly in _polygons(geom):
+        part = ring(poly[0])
+        for hole in poly[1:]:
+            part &= ~ring(hole)
+        out |= part
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _ring_ok(ring) -> bool:
+    """Closed, >= 3 distinct points, no repeated consecutive or collinear vertices."""
+    pts = np.asarray(ring, float)
+    if len(pts) < 4 or np.any(pts[0] != pts[-1]):
+        return False
+    p = pts[:-1]
+    if np.any(np.all(p == np.roll(p, 1, axis=0), axis=1)):
+        return False
+    a, b = p - np.roll(p, 1, axis=0), np.roll(p, -1, axis=0) - p
+    return bool(np.all(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] != 0))
+
+
+# --------------------------------------------------------------------------------------------
+# labelled cases
+
+CASES = {
+    "single pixel": _mask(3, 3, pixels=[(0, 0)]),
+    "single pixel centre": _mask(3, 3, pixels=[(1, 1)]),
+    "10x10 square": _mask(12, 12, rects=[(1, 11, 1, 11)]),
+    "square with hole": _mask(10, 10, rects=[(1, 9, 1, 9)]) & ~_mask(10, 10, rects=[(4, 6, 4, 6)]),
+    "two parts": _mask(10, 12, rects=[(1, 4, 1, 4), (5, 9, 6, 11)]),
+    "corner-touching pixels": _mask(3, 3, pixels=[(0, 0), (1, 1)]),
+    "anti-diagonal touching": _mask(3, 3, pixels=[(0, 1), (1, 0)]),
+    "checkerboard 4x4": (np.indices((4, 4)).sum(0) % 2 == 0),
+    "horizontal stroke": _mask(5, 20, rects=[(2, 3, 1, 19)]),
+    "vertical stroke": _mask(20, 5, rects=[(1, 19, 2, 3)]),
+    "diagonal staircase 8-conn": np.eye(12, dtype=bool),
+    "diagonal staircase 4-conn": np.eye(12, dtype=bool) | np.eye(12, k=1, dtype=bool),
+    "annulus": (lambda yy, xx: ((yy - 15) ** 2 + (xx - 15) ** 2 <= 144)
+                & ((yy - 15) ** 2 + (xx - 15) ** 2 > 36))(*np.mgrid[:31, :31]),
+    "hole touching shell at a corner": _mask(4, 4, rects=[(0, 3, 0, 3)], pixels=[(3, 3)])
+    & ~_mask(4, 4, pixels=[(1, 1), (2, 2)]),
+    "island in hole": _mask(9, 9, rects=[(0, 9, 0, 9)]) & ~_mask(9, 9, rects=[(2, 7, 2, 7)])
+    | _mask(9, 9, pixels=[(4, 4)]),
+    "pinched ring (8-connected loop)": _mask(5, 5, pixels=[(0, 1), (1, 0), (1, 2), (2, 1)]),
+    "full image": np.ones((6, 7), bool),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_exact_round_trip(name):
+    m = CASES[name]
+    h, w = m.shape
+    geom = mask_to_geometry(m)
+    assert geom["type"] in ("Polygon", "MultiPolygon")
+    shp = to_shapely(geom)
+    assert shapely.is_valid(shp), shapely.is_valid_reason(shp)
+    assert shp.area == m.sum()
+    assert all(_ring_ok(r) for p in _polygons(geom) for r in p)
+    assert all(isinstance(v, int) for p in _polygons(geom) for r in p for xy in r for v in xy)
+    assert np.array_equal(geometry_to_mask(geom, h, w), m)
+    assert np.array_equal(_coco_rasterize(geom, h, w), m)
+
+
+def test_single_pixel_ring_is_the_spec_ring():
+    geom = mask_to_geometry(CASES["single pixel"])
+    assert geom == {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+
+
+def test_square_area_100_in_shapely_and_pycocotools():
+    geom = mask_to_geometry(CASES["10x10 square"])
+    assert geom["coordinates"] == [[[1, 1], [11, 1], [11, 11], [1, 11], [1, 1]]]
+    assert to_shapely(geom).area == 100
+    assert _coco_rasterize(geom, 12, 12).sum() == 100
+
+
+def test_hole_is_an_interior_ring_with_opposite_orientation():
+    geom = mask_to_geometry(CASES["square with hole"])
+    assert geom["type"] == "Polygon" and len(geom["coordinates"]) == 2
+    shp = to_shapely(geom)
+    assert shp.exterior.is_ccw  # positive shoelace area (RFC 7946 in x-right/y-up terms)
+    assert not shp.interiors[0].is_ccw
+    assert shp.area == 64 - 4
+
+
+def test_parts_make_a_multipolygon_largest_first():
+    geom = mask_to_geometry(CASES["two parts"])
+    assert geom["type"] == "MultiPolygon" and len(geom["coordinates"]) == 2
+    areas = [shapely.Polygon(p[0]).area for p in geom["coordinates"]]
+    assert areas == sorted(areas, reverse=True) == [20, 9]
+
+
+def test_corner_touching_pixels_are_two_valid_squares():
+    geom = mask_to_geometry(CASES["corner-touching pixels"])
+    assert geom["type"] == "MultiPolygon"
+    assert sorted(p[0][0] for p in geom["coordinates"]) == [[0, 0], [1, 1]]
+    assert shapely.is_valid(to_shapely(geom))
+
+
+def test_background_leaking_through_a_corner_is_a_hole_touching_the_shell():
+    # The ring of pixels around (1, 1) is 4-connected; (1, 1) reaches the outside only through
+    # the corner (2, 2), so it is a hole that touches the shell at that point.
+    m = _mask(4, 4, rects=[(0, 3, 0, 3)]) & ~_mask(4, 4, pixels=[(1, 1), (2, 2)])
+    geom = mask_to_geometry(m)
+    assert geom["type"] == "Polygon" and len(geom["coordinates"]) == 2
+    assert geom["coordinates"][1] == [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]
+    assert shapely.is_valid(to_shapely(geom))
+    assert np.array_equal(geometry_to_mask(geom, 4, 4), m)
+
+
+def test_parts_are_4_connected_components():
+    m = CASES["pinched ring (8-connected loop)"]
+    geom = mask_to_geometry(m)
+    assert geom["type"] == "MultiPolygon" and len(geom["coordinates"]) == 4
+    n4 = cv2.connectedComponents(CASES["checkerboard 4x4"].astype(np.uint8), connectivity=4)[0]
+    assert len(mask_to_geometry(CASES["checkerboard 4x4"])["coordinates"]) == n4 - 1
+
+
+def test_empty_mask_gives_none():
+    assert mask_to_geometry(np.zeros((5, 5), bool)) is None
+    assert mask_to_geometry(np.zeros((0, 0), bool)) is None
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        mask_to_geometry(np.ones((2, 2, 2), bool))
+    with pytest.raises(ValueError):
+        mask_to_geometry(np.ones((2, 2), bool), simplify=-1)
+    with pytest.raises(ValueError):
+        mask_to_geometry(np.ones((2, 2), bool), max_vertices=3)
+
+
+def test_accepts_uint8_masks():
+    m = CASES["annulus"]
+    assert mask_to_geometry(m.astype(np.uint8)) == mask_to_geometry(m)
+
+
+# --------------------------------------------------------------------------------------------
+# random masks
+
+
+def _random_masks(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(1, 24, 2))
+        yield rng.random((h, w)) < rng.uniform(0.05, 0.95)
+
+
+def test_random_noise_round_trip_exact_and_valid():
+    for m in _random_masks(0, 400):
+        geom = mask_to_geometry(m)
+        if not m.any():
+            assert geom is None
+            continue
+        shp = to_shapely(geom)
+        assert shapely.is_valid(shp)
+        assert shp.area == m.sum()
+        assert np.array_equal(geometry_to_mask(geom, *m.shape), m)
+
+
+def _blob_suite(seed: int = 0):
+    """Masks of >= 200 px: discs, rotated ellipses, smooth random blobs, strokes, polygons."""
+    rng = np.random.default_rng(seed)
+    out = []
+    k = 0
+    while len(out) < 100:
+        h, w = int(rng.integers(30, 160)), int(rng.integers(30, 160))
+        m = np.zeros((h, w), np.uint8)
+        kind = k % 5
+        k += 1
+        if kind == 0:
+            cv2.circle(m, (w // 2, h // 2), int(rng.uniform(8, min(h, w) / 2 - 1)), 1, -1)
+        elif kind == 1:
+            axes = (int(rng.uniform(5, w / 2 - 1)), int(rng.uniform(3, h / 2 - 1)))
+            cv2.ellipse(m, (w // 2, h // 2), axes, rng.uniform(0, 180), 0, 360, 1, -1)
+        elif kind == 2:
+            noise = cv2.resize(rng.random((h // 4 + 2, w // 4 + 2)), (w, h),
+                               interpolation=cv2.INTER_CUBIC)
+            m = (noise > np.quantile(noise, rng.uniform(0.3, 0.9))).astype(np.uint8)
+        elif kind == 3:
+            p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            cv2.line(m, p1, p2, 1, int(rng.integers(1, 4)))
+        else:
+            pts = rng.uniform([0, 0], [w, h], (int(rng.integers(3, 9)), 2)).astype(np.int32)
+            cv2.fillPoly(m, [pts], 1)
+        if m.sum() >= 200:
+            out.append(m.astype(bool))
+    return out
+
+
+BLOBS = _blob_suite()
+
+
+def test_blob_suite_exact_round_trip_both_rasterizers():
+    for m in BLOBS[:40]:
+        geom = mask_to_geometry(m)
+        assert shapely.is_valid(to_shapely(geom))
+        assert np.array_equal(geometry_to_mask(geom, *m.shape), m)
+        assert _iou(_coco_rasterize(geom, *m.shape), m) >= 0.995
+
+
+def test_default_simplify_keeps_iou_and_saves_vertices():
+    ious, ratios = [], []
+    for m in BLOBS:
+        exact = mask_to_geometry(m)
+        geom = mask_to_geometry(m, DEFAULT_SIMPLIFY)
+        assert shapely.is_valid(to_shapely(geom))
+        iou = _iou(geometry_to_mask(geom, *m.shape), m)
+        assert iou >= 0.97
+        assert _iou(_coco_rasterize(geom, *m.shape), m) >= 0.97
+        ious.append(iou)
+        ratios.append(_n_vertices(geom) / _n_vertices(exact))
+    assert min(ious) >= 0.975
+    assert np.mean(ratios) < 0.75  # it does simplify
+
+
+def test_simplify_up_to_035_px_is_lossless():
+    for m in BLOBS[:30]:
+        geom = mask_to_geometry(m, 0.35)
+        assert np.array_equal(geometry_to_mask(geom, *m.shape), m)
+
+
+def test_simplify_rounds_coordinates_and_stays_valid_for_noise():
+    for m in _random_masks(1, 150):
+        if not m.any():
+            continue
+        for tol in (0.4, 1.0, 3.0):
+            geom = mask_to_geometry(m, tol)
+            assert shapely.is_valid(to_shapely(geom))
+            for p in _polygons(geom):
+                for r in p:
+                    assert _ring_ok(r)
+                    assert all(round(v, 2) == v for xy in r for v in xy)
+
+
+@pytest.mark.parametrize("max_vertices", [4, 5, 8, 20, 60])
+def test_max_vertices_respected(max_vertices):
+    for m in [*BLOBS[:15], CASES["annulus"], CASES["two parts"], CASES["checkerboard 4x4"]]:
+        geom = mask_to_geometry(m, 0.0, max_vertices)
+        assert _n_vertices(geom) <= max_vertices
+        assert shapely.is_valid(to_shapely(geom))
+
+
+def test_max_vertices_uses_the_smallest_tolerance_that_fits():
+    yy, xx = np.mgrid[:200, :200]
+    disc = (yy - 100) ** 2 + (xx - 100) ** 2 < 90**2
+    assert mask_to_geometry(disc, 0.0, 10_000) == mask_to_geometry(disc)  # fits: untouched
+    geom = mask_to_geometry(disc, 0.0, 40)
+    assert 30 <= _n_vertices(geom) <= 40
+    assert _iou(geometry_to_mask(geom, 200, 200), disc) > 0.99
+
+
+def test_speed_1000x1000_blob():
+    yy, xx = np.mgrid[:1000, :1000]
+    m = (xx - 500) ** 2 / 450**2 + (yy - 500) ** 2 / 300**2 < 1
+    mask_to_geometry(m)
+    best = min(_timed(lambda: mask_to_geometry(m)) for _ in range(3))
+    assert best < 0.05
+    best = min(_timed(lambda: mask_to_geometry(m, DEFAULT_SIMPLIFY)) for _ in range(3))
+    assert best < 0.1
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# --------------------------------------------------------------------------------------------
+# rasterization, RLE, YOLO ring
+
+
+def test_geometry_to_mask_accepts_shapely_and_clips_to_image():
+    poly = shapely.box(-2, -2, 3, 2)
+    m = geometry_to_mask(poly, 4, 4)
+    assert m.sum() == 3 * 2 and m[:2, :3].all()
+    geom = {"type": "Polygon", "coordinates": [[[2.5, 0], [2.5, 3], [0, 3]]]}  # open ring
+    m = geometry_to_mask(geom, 4, 4)
+    assert m[2, 1] and not m[0, 0]
+    with pytest.raises(ValueError):
+        geometry_to_mask({"type": "Point", "coordinates": [0, 0]}, 3, 3)
+
+
+def test_rle_json_round_trip():
+    m = CASES["annulus"]
+    rle = encode_masks(m[None])[0]
+    js = rle_to_json(rle)
+    assert isinstance(js["counts"], str) and js["size"] == [31, 31]
+    back = rle_from_json(js)
+    assert np.array_equal(mask_utils.decode(back).astype(bool), m)
+    uncompressed = {"size": [2, 2], "counts": [1, 2, 1]}
+    assert mask_utils.decode(rle_from_json(uncompressed)).sum() == 2
+    assert isinstance(rle_to_json(uncompressed)["counts"], str)
+
+
+def test_yolo_ring_single_polygon_is_its_exterior():
+    ring = geometry_to_yolo_ring(mask_to_geometry(CASES["10x10 square"]))
+    assert ring.tolist() == [[1, 1], [11, 1], [11, 11], [1, 11]]
+
+
+@pytest.mark.parametrize("name", ["square with hole", "two parts", "annulus", "island in hole"])
+def test_yolo_ring_bridges_parts_and_holes(name):
+    m = CASES[name]
+    geom = mask_to_geometry(m)
+    ring = geometry_to_yolo_ring(geom)
+    n_rings = sum(len(p) for p in _polygons(geom))
+    assert ring.ndim == 2 and ring.shape[1] == 2 and len(ring) >= 3
+    assert len(ring) == _n_vertices(geom) + 2 * (n_rings - 1)  # each bridge adds 2 points
+    # The bridges have zero width: filling the one ring (even-odd, pixel centres) gives back
+    # exactly the mask, holes included.
+    closed = np.concatenate([ring, ring[:1]]).tolist()
+    filled = geometry_to_mask({"type": "Polygon", "coordinates": [closed]}, *m.shape)
+    assert np.array_equal(filled, m)
+
+
+def test_yolo_ring_empty():
+    assert geometry_to_yolo_ring({"type": "MultiPolygon", "coordinates": []}).shape == (0, 2)
