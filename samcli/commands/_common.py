@@ -11,16 +11,11 @@ import sys
 from typing import Callable, TypeVar
 
 import typer
-from rich.console import Console
 
+from samcli.console import stderr_console  # noqa: F401  (shared by the commands)
 from samcli.errors import EXIT_INTERRUPTED, SamcliError
 
 F = TypeVar("F", bound=Callable)
-
-
-def stderr_console() -> Console:
-    """A rich console on stderr (stdout is reserved for data)."""
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -1,0 +1,84 @@
+"""Reporting on stderr shared by the library and the commands (stdout is for data only)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from rich.console import Console
+
+from samcli.model import registry
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr."""
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def _size(n: int | None) -> str:
+    return registry._human_bytes(n) if n is not None else "?"
+
+
+@contextlib.contextmanager
+def download_progress(
+    label: str = "model weights", enabled: bool = True
+) -> Iterator[registry.ProgressCallback | None]:
+    """A progress callback for :func:`registry.download` that reports on stderr.
+
+    When a download starts, one ``Downloading <label> (<size>)`` line; then, on a terminal
+    only, a rich progress bar (removed when done). Nothing is printed when no download
+    happens. ``enabled=False`` yields None (quiet).
+    """
+    if not enabled:
+        yield None
+        return
+    console = stderr_console()
+    if not console.is_terminal:
+        started = False
+
+        def note(done: int, total: int | None) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                console.print(f"Downloading {label} ({_size(total)})", markup=False)
+
+        yield note
+        return
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("Downloading weights"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        transient=True,
+    )
+    task: list[int] = []
+
+    def update(done: int, total: int | None) -> None:
+        if not task:
+            console.print(f"Downloading {label} ({_size(total)})", markup=False)
+            progress.start()
+            task.append(progress.add_task("download", total=total))
+        progress.update(task[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if task:
+            progress.stop()
+
+

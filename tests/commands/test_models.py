@@ -1,0 +1,205 @@
+"""``samcli models ...`` through the real Typer app (no network: a local HTTP server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from samcli.cli import get_app
+from samcli.commands._common import guarded
+from samcli.model import registry
+from tests.model.test_registry import (  # noqa: F401  (server and home are fixtures)
+    home,
+    register_tiny,
+    server,
+    state_bytes,
+    tiny_state,
+)
+
+
+def run(*args: str):
+    return CliRunner().invoke(get_app(), list(args))
+
+
+def one_paragraph_error(result) -> str:
+    """The stderr of a failed command ends with one ``Error: ...`` line; no traceback."""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("Error:")] == lines[-1:], result.stderr
+    return lines[-1]
+
+
+def test_help():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "models" in result.stdout
+    result = run("models", "--help")
+    assert result.exit_code == 0
+    for command in ("list", "download", "path"):
+        assert command in result.stdout
+
+
+def test_list(home):
+    result = run("models", "list")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SIZE", "CACHED", "PATH"]
+    for name in ("vit_b", "vit_l", "vit_h", "mobile_sam"):
+        assert any(line.startswith(name) for line in lines[1:])
+    assert str(home / "sam_vit_h_4b8939.pth") in result.stdout
+    assert result.stderr == ""
+
+
+def test_list_json_reports_cached(home):
+    home.mkdir()
+    (home / "mobile_sam.pt").write_bytes(b"weights")
+    result = run("models", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert list(rows) == ["vit_b", "vit_l", "vit_h", "mobile_sam"]
+    assert rows["mobile_sam"]["cached"] is True
+    assert rows["vit_b"]["cached"] is False
+    assert rows["vit_b"]["path"] == str(home / "sam_vit_b_01ec64.pth")
+    assert rows["vit_b"]["size_bytes"] == 375_042_383
+    assert rows["vit_b"]["url"].endswith("/sam_vit_b_01ec64.pth")
+
+
+def test_path(home):
+    result = run("models", "path", "vit_l")
+    assert result.exit_code == 0
+    assert result.stdout == f"{home / 'sam_vit_l_0b3195.pth'}\n"
+
+    result = run("models", "path", "vit_l", "--check")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "samcli models download vit_l" in one_paragraph_error(result)
+
+    home.mkdir()
+    (home / "sam_vit_l_0b3195.pth").write_bytes(b"weights")
+    result = run("models", "path", "vit_l", "--check")
+    assert result.exit_code == 0
+    assert result.stdout == f"{home / 'sam_vit_l_0b3195.pth'}\n"
+
+
+def test_unknown_model_is_a_usage_error(home):
+    result = run("models", "path", "bogus")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    message = one_paragraph_error(result)
+    assert "bogus" in message
+    for name in ("vit_b", "vit_l", "vit_h", "mobile_sam"):
+        assert name in message
+
+
+def test_download(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    url = server.add("/cli/tiny.pth", body)
+    register_tiny(monkeypatch, url, body)
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{home / 'tiny.pth'}\n"  # only the path on stdout
+    assert f"Downloading tiny weights from {url}" in result.stderr
+    assert (home / "tiny.pth").read_bytes() == body
+
+    # cached: no network needed, same path printed
+    register_tiny(monkeypatch, "http://127.0.0.1:9/unreachable.pth", body)
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{home / 'tiny.pth'}\n"
+    assert "already cached" in result.stderr
+
+    # --force downloads again (and fails here: the server is unreachable), keeping the file
+    result = run("models", "download", "tiny", "--force")
+    assert result.exit_code == 1
+    assert (home / "tiny.pth").read_bytes() == body
+
+
+def test_download_without_network(home, monkeypatch):
+    url = "http://127.0.0.1:9/tiny.pth"  # discard port: connection refused
+    register_tiny(monkeypatch, url)
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    message = one_paragraph_error(result)
+    assert message.startswith(f"Error: could not download tiny weights from {url} (")
+    assert f"put it at {home / 'tiny.pth'}" in message
+    assert not (home / "tiny.pth").exists()
+
+
+def test_download_of_a_corrupt_file(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/corrupt/tiny.pth", body[:-100]), body[:-100],
+                  sha256=None)
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 1
+    message = one_paragraph_error(result)
+    assert "is not a PyTorch checkpoint or is truncated" in message
+    assert list(home.iterdir()) == []
+
+
+def test_download_checks_every_name_first(home):
+    result = run("models", "download", "vit_b", "nope")
+    assert result.exit_code == 2
+    assert "nope" in one_paragraph_error(result)
+    assert not home.exists()
+
+
+@pytest.fixture
+def load_app(monkeypatch) -> typer.Typer:
+    """A one-command app that loads a checkpoint through the shared error boundary."""
+    monkeypatch.setattr(registry, "_build_model", lambda name: torch.nn.Linear(4, 3))
+    app = typer.Typer()
+
+    @app.command()
+    @guarded
+    def load(checkpoint: Path, model: str = "vit_b") -> None:
+        registry.load_model(model, checkpoint)
+        print("loaded")
+
+    return app
+
+
+def test_corrupt_checkpoint_exits_1_with_one_paragraph(load_app, tmp_path):
+    good = tmp_path / "good.pth"
+    torch.save(torch.nn.Linear(4, 3).state_dict(), good)
+    result = CliRunner().invoke(load_app, [str(good)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "loaded\n"
+
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(good.read_bytes()[:50])
+    result = CliRunner().invoke(load_app, [str(bad)])
+    assert result.exit_code == 1
+    message = one_paragraph_error(result)
+    assert str(bad) in message and "is not a PyTorch checkpoint or is truncated" in message
+
+    other = tmp_path / "other.pth"
+    torch.save(torch.nn.Linear(4, 5).state_dict(), other)
+    result = CliRunner().invoke(load_app, [str(other)])
+    assert result.exit_code == 1
+    assert "2 tensors have the wrong shape" in one_paragraph_error(result)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_download_progress_reports_on_stderr_only(monkeypatch, terminal, capsys):
+    import io
+
+    from rich.console import Console
+
+    from samcli import console as console_mod
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=terminal, width=100, highlight=False)
+    monkeypatch.setattr(console_mod, "stderr_console", lambda: console)
+    with console_mod.download_progress("tiny weights") as callback:
+        for done in (0, 500_000, 1_000_000):
+            callback(done, 1_000_000)
+    assert buffer.getvalue().count("Downloading tiny weights (1.0 MB)") == 1
+    assert capsys.readouterr().out == ""
+    with console_mod.download_progress(enabled=False) as callback:
+        assert callback is None
