@@ -1,7 +1,56 @@
-"""Placeholder; replaced by the real command."""
+"""``samcli automask``: parse options, call :func:`samcli.pipeline.run_automask`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import List
 
 import typer
 
+from samcli.commands._common import guarded
+from samcli.commands.options import build_command, make, take
+from samcli.config import (PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
+                           OutputOptions, PolygonOptions, preset_config)
+
+HELP = """Everything-mode proposals: a grid of point prompts over each image, filtered and
+merged, written as polygons. JSON Lines on stdout, or files with -o.
+
+Example: samcli automask photos/ --preset dense -o out/ --format coco
+"""
+
+
+def _automask(**kw) -> None:
+    inputs = kw.pop("inputs")
+    preset = kw.pop("preset")
+    cfg = preset_config(preset, take(kw, AutomaskConfig))
+    model, poly = make(kw, ModelOptions), make(kw, PolygonOptions)
+    out, inp = make(kw, OutputOptions), make(kw, InputOptions)
+
+    from samcli.pipeline import run_automask
+
+    summary = run_automask(inputs, cfg, model, poly, out, inp)
+    raise typer.Exit(summary.exit_code)
+
+
+_LEADING = [
+    inspect.Parameter(
+        "inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=List[str],
+        default=typer.Argument(..., help="Image files or folders (recursed); '-' reads paths, "
+                               "one a line, from stdin.", show_default=False),
+    ),
+    inspect.Parameter(
+        "preset", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+        default=typer.Option("sam", "--preset", help=PRESET_HELP,
+                             rich_help_panel="Generation (reference SamAutomaticMaskGenerator "
+                             "parameters)"),
+    ),
+]
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    fn = build_command(
+        guarded(_automask), _LEADING,
+        [(AutomaskConfig, True), (PolygonOptions, False), (OutputOptions, False),
+         (InputOptions, False), (ModelOptions, False)],
+    )
+    app.command("automask", help=HELP, no_args_is_help=True)(fn)

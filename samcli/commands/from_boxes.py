@@ -1,7 +1,54 @@
-"""Placeholder; replaced by the real command."""
+"""``samcli from-boxes``: parse options, call :func:`samcli.pipeline.run_from_boxes`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import List, Optional
 
 import typer
 
+from samcli.commands._common import guarded
+from samcli.commands.options import build_command, make
+from samcli.config import (FromBoxesConfig, InputOptions, ModelOptions, OutputOptions,
+                           PolygonOptions)
+
+HELP = """Detector boxes -> SAM box prompts -> masks and polygons that keep the class and
+confidence. Reads YOLO label files (rows: class cx cy w h, optionally conf and track id) or COCO
+detection results.
+
+Example: samcli from-boxes runs/detect/labels --images data/images -o seg --format yolo
+"""
+
+
+def _from_boxes(**kw) -> None:
+    labels = kw.pop("labels") or []
+    cfg = make(kw, FromBoxesConfig)
+    model, poly = make(kw, ModelOptions), make(kw, PolygonOptions)
+    out, inp = make(kw, OutputOptions), make(kw, InputOptions)
+    if not labels and not cfg.coco_dets:
+        raise typer.BadParameter("give YOLO label files or folders, or --coco-dets FILE",
+                                 param_hint="LABELS")
+
+    from samcli.pipeline import run_from_boxes
+
+    summary = run_from_boxes(labels, cfg, model, poly, out, inp)
+    raise typer.Exit(summary.exit_code)
+
+
+_LEADING = [
+    inspect.Parameter(
+        "labels", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[List[str]],
+        default=typer.Argument(None, help="YOLO label files (.txt) or folders of them; '-' reads "
+                               "paths from stdin. Not needed with --coco-dets.",
+                               show_default=False),
+    ),
+]
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    fn = build_command(
+        guarded(_from_boxes), _LEADING,
+        [(FromBoxesConfig, False), (PolygonOptions, False), (OutputOptions, False),
+         (InputOptions, False), (ModelOptions, False)],
+    )
+    app.command("from-boxes", help=HELP, no_args_is_help=True)(fn)

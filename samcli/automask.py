@@ -1,0 +1,243 @@
+"""Everything-mode: a grid of point prompts (optionally over crop layers) -> a MaskSet.
+
+Makes the same decisions as the reference ``SamAutomaticMaskGenerator`` for the same parameters
+(same masks, same order), with two differences in how, not what:
+
+- the predicted-IoU filter runs on the low-res logits *before* upsampling (each mask is
+  independent, so the result is the same), and
+- upsampled logits are processed in chunks sized by ``max_chunk_bytes``, so memory does not grow
+  with ``points_per_batch x 3 x H x W`` (the reference holds ~9 GB of float logits for one batch
+  on a 4000x3000 image).
+
+Coordinates: points are (x, y) pixels; crop boxes are xyxy with exclusive ends in the image frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import product
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from samcli.boxes import box_nms, masks_to_boxes, near_crop_edge
+from samcli.config import AutomaskConfig
+from samcli.maskset import MaskSet, encode_masks
+from samcli.postprocess import remove_small_regions
+
+MASK_THRESHOLD = 0.0  # SAM's logit threshold for a binary mask
+
+
+class PromptModel(Protocol):
+    """What everything-mode needs from a predictor (see ``samcli.predictor.Predictor``)."""
+
+    def set_image(self, image: np.ndarray) -> None: ...
+
+    def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
+                multimask_output: bool = True) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One crop: ``box`` xyxy (exclusive end) in image pixels, and its crop layer (0 = whole)."""
+
+    box: tuple[int, int, int, int]
+    layer: int
+
+
+def point_grid(n_per_side: int) -> np.ndarray:
+    """(n*n, 2) float64 points (x, y) in [0, 1], cell centres of an n x n grid, row-major."""
+    offset = 1 / (2 * n_per_side)
+    side = np.linspace(offset, 1 - offset, n_per_side)
+    xs, ys = np.meshgrid(side, side)
+    return np.stack([xs, ys], axis=-1).reshape(-1, 2)
+
+
+def crop_boxes(height: int, width: int, n_layers: int, overlap_ratio: float) -> list[Crop]:
+    """The whole image, then for layer i >= 1 a 2^i x 2^i grid of overlapping crops."""
+    crops = [Crop((0, 0, width, height), 0)]
+    short = min(height, width)
+    for layer in range(1, n_layers + 1):
+        n = 2**layer
+        overlap = int(overlap_ratio * short * (2 / n))
+        crop_w = math.ceil((overlap * (n - 1) + width) / n)
+        crop_h = math.ceil((overlap * (n - 1) + height) / n)
+        xs = [int((crop_w - overlap) * i) for i in range(n)]
+        ys = [int((crop_h - overlap) * i) for i in range(n)]
+        for x0, y0 in product(xs, ys):
+            crops.append(Crop((x0, y0, min(x0 + crop_w, width), min(y0 + crop_h, height)), layer))
+    return crops
+
+
+def chunk_slices(n: int, item_bytes: int, max_bytes: int) -> list[slice]:
+    """Split ``range(n)`` into slices of items that together need at most ``max_bytes``."""
+    step = max(1, int(max_bytes // max(1, item_bytes)))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def generate(
+    predictor: PromptModel,
+    image: np.ndarray,
+    cfg: AutomaskConfig,
+    on_batch: Callable[[int, int], None] | None = None,
+    max_chunk_bytes: int = 256 * 2**20,
+) -> MaskSet:
+    """Run everything-mode on one uint8 (H, W, 3) RGB image.
+
+    ``on_batch(done, total)`` is called after each prompt batch (for progress bars).
+    Returns the masks in the reference's order (NMS order: best first).
+    """
+    h, w = image.shape[:2]
+    crops = crop_boxes(h, w, cfg.crop_n_layers, cfg.crop_overlap_ratio)
+    grids = [point_grid(cfg.points_per_side // cfg.crop_n_points_downscale_factor**i)
+             for i in range(cfg.crop_n_layers + 1)]
+    total = sum(math.ceil(len(grids[c.layer]) / cfg.points_per_batch) for c in crops)
+    progress = _Counter(total, on_batch)
+
+    # Each crop: embed once, decode the grid in batches, NMS inside the crop
+    masks = MaskSet.concat(
+        [_process_crop(predictor, image, c, grids[c.layer], cfg, progress, max_chunk_bytes)
+         for c in crops],
+        (h, w),
+    )
+
+    # Duplicates between crops: keep the mask from the smaller crop
+    if len(crops) > 1:
+        cb = masks.crop_boxes.astype(np.float64)
+        crop_area = (cb[:, 2] - cb[:, 0]) * (cb[:, 3] - cb[:, 1])
+        masks = masks[box_nms(masks.boxes, (1 / crop_area).astype(np.float32),
+                              cfg.crop_nms_thresh)]
+
+    # Small holes and islands inside each mask, then NMS again
+    if cfg.min_region_area > 0:
+        masks = clean_small_regions(masks, cfg.min_region_area,
+                                    max(cfg.box_nms_thresh, cfg.crop_nms_thresh))
+    return masks
+
+
+class _Counter:
+    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
+        self.done, self.total, self.callback = 0, total, callback
+
+    def step(self) -> None:
+        self.done += 1
+        if self.callback:
+            self.callback(self.done, self.total)
+
+
+def _process_crop(predictor: PromptModel, image: np.ndarray, crop: Crop, grid: np.ndarray,
+                  cfg: AutomaskConfig, progress: _Counter, max_chunk_bytes: int) -> MaskSet:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = crop.box
+    predictor.set_image(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    points = grid * np.array([[x1 - x0, y1 - y0]], dtype=np.float64)
+
+    # Decode the grid in batches
+    parts = []
+    for start in range(0, len(points), cfg.points_per_batch):
+        parts.append(_process_batch(predictor, points[start:start + cfg.points_per_batch],
+                                    crop, (h, w), cfg, max_chunk_bytes))
+        progress.step()
+    masks = MaskSet.concat(parts, (h, w))
+
+    # Duplicates inside the crop (boxes in the crop frame, as the reference)
+    local = masks.boxes - np.array([[x0, y0, x0, y0]], dtype=np.float64)
+    return masks[box_nms(local, masks.predicted_iou, cfg.box_nms_thresh)]
+
+
+def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
+                   image_size: tuple[int, int], cfg: AutomaskConfig,
+                   max_chunk_bytes: int) -> MaskSet:
+    h, w = image_size
+    x0, y0, x1, y1 = crop.box
+
+    # Three candidate masks per point (low-res logits), flattened point-major
+    coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
+    labels = torch.ones(len(points), 1, dtype=torch.int64)
+    low_res, iou = predictor.predict(coords, labels, multimask_output=True)
+    n_out = low_res.shape[1]
+    low_res = low_res.flatten(0, 1)
+    iou = iou.flatten(0, 1).float().cpu()
+    mask_points = np.repeat(points, n_out, axis=0) + np.array([[x0, y0]], dtype=np.float64)
+
+    # Predicted-IoU filter, before any upsampling
+    idx = torch.arange(len(iou))
+    if cfg.pred_iou_thresh > 0.0:
+        idx = idx[iou > cfg.pred_iou_thresh]
+
+    # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE
+    parts = []
+    for part in chunk_slices(len(idx), 4 * (y1 - y0) * (x1 - x0), max_chunk_bytes):
+        sel = idx[part]
+        logits = predictor.upscale(low_res[sel][:, None])[:, 0].float()
+        parts.append(_binarise(logits, sel.numpy(), iou, mask_points, crop, (h, w), cfg))
+        del logits
+    return MaskSet.concat(parts, (h, w))
+
+
+def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_points: np.ndarray,
+              crop: Crop, image_size: tuple[int, int], cfg: AutomaskConfig) -> MaskSet:
+    """Filter one chunk of full-crop-size logits (k, ch, cw) and encode what survives."""
+    h, w = image_size
+    x0, y0, x1, y1 = crop.box
+    stability = stability_score(logits, MASK_THRESHOLD, cfg.stability_score_offset)
+    keep = torch.ones(len(sel), dtype=torch.bool)
+    if cfg.stability_score_thresh > 0.0:
+        keep = stability >= cfg.stability_score_thresh
+    masks = logits[keep] > MASK_THRESHOLD
+    sel, stability = sel[keep.numpy()], stability[keep]
+    boxes = masks_to_boxes(masks).numpy().astype(np.float64)
+    boxes += np.array([[x0, y0, x0, y0]], dtype=np.float64)
+    inside = ~near_crop_edge(boxes, crop.box, (0, 0, w, h))
+    masks, sel, boxes, stability = masks[torch.from_numpy(inside)], sel[inside], boxes[inside], \
+        stability[torch.from_numpy(inside)]
+    if len(sel) == 0:
+        return MaskSet.empty((h, w))
+    full = np.zeros((len(sel), h, w), dtype=np.uint8)
+    full[:, y0:y1, x0:x1] = masks.numpy()
+    return MaskSet(
+        image_size=(h, w),
+        rles=encode_masks(full),
+        boxes=boxes,
+        predicted_iou=iou[sel].numpy(),
+        stability_score=stability.numpy(),
+        points=mask_points[sel],
+        crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(sel), axis=0),
+    )
+
+
+def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
+    """IoU of the masks at ``threshold + offset`` and ``threshold - offset``: (k, H, W) -> (k,).
+
+    The high-threshold mask always lies inside the low one, so IoU = count(high) / count(low).
+    """
+    high = (logits > threshold + offset).sum(dim=(-1, -2), dtype=torch.int32)
+    low = (logits > threshold - offset).sum(dim=(-1, -2), dtype=torch.int32)
+    return high / low
+
+
+def clean_small_regions(masks: MaskSet, min_area: int, nms_thresh: float) -> MaskSet:
+    """Fill holes and drop islands smaller than ``min_area`` px in each mask, then box NMS
+    preferring masks that needed no change (the reference's ``postprocess_small_regions``)."""
+    if len(masks) == 0:
+        return masks
+    rles, boxes, unchanged = list(masks.rles), masks.boxes.copy(), np.zeros(len(masks), np.float32)
+    for i in range(len(masks)):
+        m = masks.mask(i)
+        m, filled = remove_small_regions(m, min_area, "holes")
+        m, removed = remove_small_regions(m, min_area, "islands")
+        if filled or removed:
+            rles[i] = encode_masks(m[None])[0]
+            boxes[i] = masks_to_boxes(torch.from_numpy(m)).numpy()
+        else:
+            unchanged[i] = 1.0
+    cleaned = MaskSet(
+        image_size=masks.image_size, rles=rles, boxes=boxes,
+        predicted_iou=masks.predicted_iou, stability_score=masks.stability_score,
+        points=masks.points, crop_boxes=masks.crop_boxes,
+    )
+    return cleaned[box_nms(boxes, unchanged, nms_thresh)]

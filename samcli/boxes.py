@@ -1,0 +1,80 @@
+"""Box and mask helpers shared by generation and postprocessing (pure numpy / torch).
+
+Box format everywhere here: **xyxy** in pixels. Mask boxes use the reference convention: x2/y2
+are the last covered column/row (inclusive); an empty mask has the box ``[0, 0, 0, 0]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression, the same decisions as ``torchvision.ops.nms`` on CPU.
+
+    Args:
+        boxes: (N, 4) xyxy; compared in float32 with area ``(x2 - x1) * (y2 - y1)``.
+        scores: (N,) higher is better; ties keep input order (stable sort).
+        iou_threshold: a box is dropped when its IoU with a kept, better box is ``>`` this,
+            so 1.0 or more drops nothing (the result is still sorted by score).
+
+    Returns:
+        int64 (K,) indices of the kept boxes, best score first.
+    """
+    n = len(boxes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    b = torch.as_tensor(np.asarray(boxes), dtype=torch.float32)
+    s = torch.as_tensor(np.asarray(scores, dtype=np.float32))
+    order = torch.sort(s, descending=True, stable=True).indices
+    b = b[order]
+    x1, y1, x2, y2 = b.unbind(1)
+    areas = (x2 - x1) * (y2 - y1)
+    suppressed = torch.zeros(n, dtype=torch.bool)
+    keep = []
+    for i in range(n):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if i + 1 == n:
+            break
+        w = (torch.minimum(x2[i], x2[i + 1 :]) - torch.maximum(x1[i], x1[i + 1 :])).clamp(min=0)
+        h = (torch.minimum(y2[i], y2[i + 1 :]) - torch.maximum(y1[i], y1[i + 1 :])).clamp(min=0)
+        inter = w * h
+        iou = inter / (areas[i] + areas[i + 1 :] - inter)
+        suppressed[i + 1 :] |= iou > iou_threshold
+    return order[torch.as_tensor(keep, dtype=torch.long)].numpy().astype(np.int64)
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """Tight xyxy boxes (inclusive ends) of bool masks (..., H, W) -> (..., 4) int64.
+
+    Empty masks give ``[0, 0, 0, 0]``.
+    """
+    h, w = masks.shape[-2:]
+    rows = masks.any(dim=-1)  # (..., H)
+    cols = masks.any(dim=-2)  # (..., W)
+    ar_h = torch.arange(h, device=masks.device)
+    ar_w = torch.arange(w, device=masks.device)
+    y2 = torch.where(rows, ar_h, -1).amax(dim=-1)
+    y1 = torch.where(rows, ar_h, h).amin(dim=-1)
+    x2 = torch.where(cols, ar_w, -1).amax(dim=-1)
+    x1 = torch.where(cols, ar_w, w).amin(dim=-1)
+    out = torch.stack([x1, y1, x2, y2], dim=-1)
+    empty = ~rows.any(dim=-1)
+    return torch.where(empty[..., None], torch.zeros_like(out), out)
+
+
+def near_crop_edge(
+    boxes: np.ndarray, crop_box: tuple[int, int, int, int], image_box: tuple[int, int, int, int],
+    atol: float = 20.0,
+) -> np.ndarray:
+    """(N,) bool: a box (image frame, xyxy) lies within ``atol`` px of an edge of the crop that
+    is not also an edge of the image. Such masks are likely cut by the crop and are dropped."""
+    b = np.asarray(boxes, dtype=np.float32)
+    crop = np.asarray(crop_box, dtype=np.float32)[None]
+    image = np.asarray(image_box, dtype=np.float32)[None]
+    at_crop = np.abs(b - crop) <= atol
+    at_image = np.abs(b - image) <= atol
+    return np.any(at_crop & ~at_image, axis=1)

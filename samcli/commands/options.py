@@ -1,0 +1,79 @@
+"""Typer options derived from the config dataclasses (``samcli.config``).
+
+``build_command(fn, groups, extra)`` gives ``fn`` a signature with one Typer option per
+dataclass field, so the flag, default and help line come from the field. Options whose value
+the user did not give arrive as ``None`` for preset-able groups (so presets can fill them) and as
+the field default otherwise. ``split(kwargs, Group)`` builds the dataclass back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from typing import Any, Callable, Optional
+
+import typer
+
+from samcli import config
+
+
+def _option(f: dataclasses.Field, annotation: Any, default: Any) -> inspect.Parameter:
+    flags = [config.flag_of(f)]
+    if f.metadata.get("short"):
+        flags.append(f.metadata["short"])
+    info = typer.Option(
+        default,
+        *flags,
+        help=f.metadata["help"] + ("" if default is None else ""),
+        rich_help_panel=f.metadata["panel"],
+        show_default=default is not None,
+    )
+    return inspect.Parameter(
+        f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation
+    )
+
+
+def params_for(cls: type, presettable: bool = False) -> list[inspect.Parameter]:
+    """One Typer option per field of ``cls``; ``presettable`` makes every default None."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        base = hints[f.name]
+        if typing.get_origin(base) is typing.Union:  # Optional[X]
+            base = next(a for a in typing.get_args(base) if a is not type(None))
+        if presettable:
+            default = None
+            help_suffix = f" [sam preset: {f.default}]"
+            f = _with_help(f, f.metadata["help"] + help_suffix)
+        else:
+            default = f.default
+        out.append(_option(f, Optional[base], default))
+    return out
+
+
+def _with_help(f: dataclasses.Field, help: str) -> dataclasses.Field:
+    g = dataclasses.field(default=f.default, metadata={**f.metadata, "help": help})
+    g.name = f.name
+    return g
+
+
+def build_command(fn: Callable, leading: list[inspect.Parameter], groups: list[tuple[type, bool]]):
+    """Give ``fn(**kwargs)`` the signature: ``leading`` params, then every group's options."""
+    params = list(leading)
+    for cls, presettable in groups:
+        params.extend(params_for(cls, presettable))
+    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return fn
+
+
+def take(kwargs: dict[str, Any], cls: type) -> dict[str, Any]:
+    """The values of ``cls``'s fields in ``kwargs`` (removed from it)."""
+    return {f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls) if f.name in kwargs}
+
+
+def make(kwargs: dict[str, Any], cls: type):
+    """Build ``cls`` from its fields in ``kwargs`` (None -> field default), validated."""
+    values = {k: v for k, v in take(kwargs, cls).items() if v is not None}
+    obj = cls(**values)
+    return obj.validate() if hasattr(obj, "validate") else obj

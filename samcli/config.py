@@ -1,0 +1,376 @@
+"""The single home of defaults: option dataclasses, their help lines, and presets.
+
+Every CLI option is derived from a field here (``samcli.commands.options`` turns fields into
+Typer options), so a default or a help line is written once. A field's metadata holds:
+
+- ``flag``: the option name (``--points-per-side``); defaults to the field name with dashes.
+- ``help``: the one help line shown by ``--help``.
+- ``panel``: the ``--help`` section it is listed under.
+
+Presets (``--preset``) are partial overrides of :class:`AutomaskConfig`; options given
+explicitly on the command line win over the preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from samcli.errors import ConfigError
+
+GEN = "Generation (reference SamAutomaticMaskGenerator parameters)"
+POST = "Postprocess (samcli filters)"
+POLY = "Polygons"
+OUT = "Output"
+INP = "Input"
+MODEL = "Model"
+BOXES = "Boxes (from-boxes)"
+
+# Polygon simplification default, px (Douglas-Peucker tolerance). Kept in step with
+# samcli.geometry.DEFAULT_SIMPLIFY by a test; defined here so config stays import-light.
+DEFAULT_SIMPLIFY = 0.4
+
+
+def opt(default: Any, help: str, panel: str, flag: str | None = None, **kw: Any) -> Any:
+    """A dataclass field carrying its CLI flag, help line and help panel."""
+    meta = {"help": help, "panel": panel, "flag": flag}
+    meta.update(kw)
+    return field(default=default, metadata=meta)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+# ---------------------------------------------------------------------------------------------
+# Areas: "500" pixels or "0.5%" of the image
+
+
+_AREA_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
+
+
+def parse_area(text: str, option: str) -> tuple[float, bool]:
+    """``"500"`` -> (500, False) pixels; ``"0.5%"`` -> (0.5, True) percent of the image."""
+    m = _AREA_RE.match(str(text))
+    if not m:
+        raise ConfigError(
+            f"{option} {text!r}: expected a pixel count like 500 or a percentage like 0.5%"
+        )
+    value, pct = float(m.group(1)), bool(m.group(2))
+    if pct and value > 100:
+        raise ConfigError(f"{option} {text!r}: a percentage must be at most 100%")
+    return value, pct
+
+
+def area_pixels(text: str, option: str, image_area: int) -> float:
+    """Resolve an area option against an image of ``image_area`` pixels."""
+    value, pct = parse_area(text, option)
+    return value * image_area / 100.0 if pct else value
+
+
+# ---------------------------------------------------------------------------------------------
+# automask
+
+
+@dataclass(frozen=True)
+class AutomaskConfig:
+    """Everything-mode generation and postprocessing; defaults are the reference's."""
+
+    # Generation: names and defaults of segment_anything.SamAutomaticMaskGenerator.
+    points_per_side: int = opt(32, "Point prompts per image side (grid of N x N).", GEN)
+    points_per_batch: int = opt(
+        64, "Point prompts decoded together; more is faster but uses more memory.", GEN
+    )
+    pred_iou_thresh: float = opt(
+        0.88, "Keep masks whose predicted IoU is above this (0 turns the filter off).", GEN
+    )
+    stability_score_thresh: float = opt(
+        0.95, "Keep masks whose stability score is at least this (0 turns it off).", GEN
+    )
+    stability_score_offset: float = opt(
+        1.0, "Logit offset used to compute the stability score.", GEN
+    )
+    box_nms_thresh: float = opt(
+        0.7, "Box IoU above which the lower-scored mask of a crop is dropped (>=1 turns NMS off).",
+        GEN,
+    )
+    crop_n_layers: int = opt(
+        0, "Extra layers of image crops (layer i has 2^i x 2^i crops); 0 = whole image only.", GEN
+    )
+    crop_nms_thresh: float = opt(
+        0.7, "Box IoU for removing duplicates between crops (smaller crops win).", GEN
+    )
+    crop_overlap_ratio: float = opt(
+        512 / 1500, "Overlap of neighbouring crops, as a fraction of the image's short side.", GEN
+    )
+    crop_n_points_downscale_factor: int = opt(
+        1, "Points per side in crop layer i are divided by this to the power i.", GEN
+    )
+    min_region_area: int = opt(
+        0,
+        "Fill holes and remove islands smaller than this many pixels inside each mask "
+        "(the reference's min_mask_region_area; it never drops a whole mask: see --min-area).",
+        GEN,
+    )
+
+    # Postprocess: samcli's own steps, applied in this order after generation.
+    min_area: str = opt(
+        "0", "Drop masks smaller than this: pixels (500) or percent of the image (0.5%).", POST
+    )
+    max_area: str = opt(
+        "100%", "Drop masks larger than this: pixels or percent of the image (e.g. 90%).", POST
+    )
+    merge_iou: float = opt(
+        1.0,
+        "Masks overlapping more than this mask IoU become one (the better-scored is kept, "
+        "grown to their union); 1 turns merging off.",
+        POST,
+    )
+    containment: str = opt(
+        "keep",
+        "Nested masks: 'keep' them, or 'drop' a mask that lies mostly (--containment-ratio) "
+        "inside a bigger kept mask.",
+        POST,
+    )
+    containment_ratio: float = opt(
+        0.9, "Fraction of a mask's area inside a bigger mask for --containment drop.", POST
+    )
+    drop_border: bool = opt(
+        False, "Drop masks that touch the image edge.", POST, flag="--drop-border/--keep-border"
+    )
+    max_proposals: int = opt(
+        0, "Keep at most K masks per image, ranked by mean of predicted IoU and stability "
+        "(0 = no limit).", POST
+    )
+
+    def validate(self) -> "AutomaskConfig":
+        """Raise ConfigError for values that cannot work; return self."""
+        for name in ("points_per_side", "points_per_batch", "crop_n_points_downscale_factor"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{flag_of(_field(self, name))} must be at least 1")
+        for name in ("crop_n_layers", "min_region_area", "max_proposals"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{flag_of(_field(self, name))} must not be negative")
+        if not 0 <= self.crop_overlap_ratio < 1:
+            raise ConfigError("--crop-overlap-ratio must be in [0, 1)")
+        if self.crop_n_layers > 0:
+            smallest = self.points_per_side // self.crop_n_points_downscale_factor**self.crop_n_layers
+            if smallest < 1:
+                raise ConfigError(
+                    "--crop-n-points-downscale-factor leaves no points in the last crop layer: "
+                    "lower it or raise --points-per-side"
+                )
+        parse_area(self.min_area, "--min-area")
+        parse_area(self.max_area, "--max-area")
+        if self.containment not in ("keep", "drop"):
+            raise ConfigError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
+        if not 0 < self.containment_ratio <= 1:
+            raise ConfigError("--containment-ratio must be in (0, 1]")
+        return self
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The reference generator's defaults, unchanged.
+    "sam": {},
+    # The SAM notebook's denser recipe: one crop layer, finer filters, small-region cleanup.
+    "dense": {
+        "crop_n_layers": 1,
+        "crop_n_points_downscale_factor": 2,
+        "pred_iou_thresh": 0.86,
+        "stability_score_thresh": 0.92,
+        "min_region_area": 100,
+    },
+    # Candidates for a downstream classifier (defects, text regions): keep small and less
+    # certain objects, fold near-duplicates together, drop speckle.
+    "proposals": {
+        "crop_n_layers": 1,
+        "crop_n_points_downscale_factor": 2,
+        "pred_iou_thresh": 0.80,
+        "stability_score_thresh": 0.85,
+        "min_region_area": 16,
+        "min_area": "16",
+        "merge_iou": 0.85,
+    },
+}
+
+PRESET_HELP = (
+    "Starting values: 'sam' (reference defaults), 'dense' (the SAM notebook's crop recipe), "
+    "'proposals' (keeps small objects for defect/OCR candidates). Explicit options win."
+)
+
+
+def preset_config(name: str, overrides: dict[str, Any] | None = None) -> AutomaskConfig:
+    """The preset's config with explicitly given options applied on top, validated."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[name])
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return AutomaskConfig(**values).validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# from-boxes
+
+
+@dataclass(frozen=True)
+class FromBoxesConfig:
+    """Detector boxes -> SAM box prompts -> masks."""
+
+    images: str | None = opt(
+        None, "Folder of the images (mirroring the label tree). Default: the YOLO rule (last "
+        "/labels/ -> /images/), else beside the label file.", BOXES
+    )
+    coco_dets: str | None = opt(
+        None, "Read boxes from this COCO detection-results JSON (image_id, category_id, bbox "
+        "xywh, score) instead of YOLO label files; needs --images.", BOXES
+    )
+    image_map: str | None = opt(
+        None, "With --coco-dets: a COCO ground-truth JSON (its 'images' list) or a JSON object "
+        "{image_id: file_name} naming each image's file under --images.", BOXES
+    )
+    min_conf: float = opt(
+        0.0, "Skip boxes with a confidence below this (rows without a confidence are kept).",
+        BOXES
+    )
+    classes: str | None = opt(
+        None, "Only these class ids, comma-separated (e.g. 0,3).", BOXES
+    )
+    multimask: bool = opt(
+        False, "Decode 3 candidate masks per box and keep the one with the best predicted IoU "
+        "(--multimask), or one mask (--single-mask, SAM's advice for boxes).", BOXES,
+        flag="--multimask/--single-mask",
+    )
+    min_box_iou: float = opt(
+        0.0, "Drop masks whose tight box has IoU below this with the prompt box.", BOXES
+    )
+    min_region_area: int = opt(
+        0, "Fill holes and remove islands smaller than this many pixels in each mask.", BOXES
+    )
+    boxes_per_batch: int = opt(64, "Box prompts decoded together in one decoder call.", BOXES)
+
+    def class_set(self) -> frozenset[int] | None:
+        """The --classes filter as a set of ints, or None for all classes."""
+        if self.classes is None or not self.classes.strip():
+            return None
+        try:
+            return frozenset(int(c) for c in self.classes.split(",") if c.strip())
+        except ValueError:
+            raise ConfigError(
+                f"--classes {self.classes!r}: expected class ids separated by commas, e.g. 0,3"
+            ) from None
+
+    def validate(self) -> "FromBoxesConfig":
+        self.class_set()
+        if self.boxes_per_batch < 1:
+            raise ConfigError("--boxes-per-batch must be at least 1")
+        if self.min_region_area < 0:
+            raise ConfigError("--min-region-area must not be negative")
+        if self.coco_dets and not self.images:
+            raise ConfigError("--coco-dets needs --images DIR (where the images are)")
+        if self.image_map and not self.coco_dets:
+            raise ConfigError("--image-map only applies with --coco-dets")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Options shared by the commands
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which weights, where to run them and in which precision."""
+
+    model: str | None = opt(
+        None, "Model: vit_b (the default), vit_l, vit_h or mobile_sam. With --checkpoint and no "
+        "--model, the architecture is read from the file.", MODEL
+    )
+    checkpoint: str | None = opt(
+        None, "Checkpoint file to load instead of the cached download (wins over --model's "
+        "weights; the architecture comes from --model or is read from the file).", MODEL
+    )
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", MODEL)
+    dtype: str = opt(
+        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL
+    )
+
+
+@dataclass(frozen=True)
+class PolygonOptions:
+    """How masks become polygons."""
+
+    simplify: float = opt(
+        DEFAULT_SIMPLIFY,
+        "Polygon simplification tolerance in pixels (0 = exact pixel-edge polygons).",
+        POLY,
+    )
+    max_vertices: int = opt(0, "Simplify further until a polygon has at most N vertices "
+                            "(0 = no limit).", POLY)
+
+    def validate(self) -> "PolygonOptions":
+        if self.simplify < 0:
+            raise ConfigError("--simplify must not be negative")
+        if self.max_vertices < 0 or 0 < self.max_vertices < 4:
+            raise ConfigError("--max-vertices must be 0 (no limit) or at least 4")
+        return self
+
+
+FORMATS = ("jsonl", "coco", "yolo", "geojson")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where results go."""
+
+    output: str | None = opt(
+        None, "Write files under this folder (with a manifest, resumable) instead of JSON Lines "
+        "on stdout.", OUT, flag="--output", short="-o"
+    )
+    format: str = opt("jsonl", "File format with -o: jsonl, coco, yolo or geojson.", OUT)
+    crops: str | None = opt(
+        None, "Also write a PNG chip per proposal (transparent outside the mask) under this "
+        "folder.", OUT
+    )
+    preview: str | None = opt(
+        None, "Also write each image with its proposals drawn (coloured, outlined, with ids) "
+        "under this folder.", OUT
+    )
+    overwrite: bool = opt(False, "Redo images the manifest says are already done.", OUT)
+    quiet: bool = opt(False, "No progress bar or summary on stderr (errors still shown).", OUT,
+                      short="-q")
+
+    def validate(self) -> "OutputOptions":
+        if self.format not in FORMATS:
+            raise ConfigError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
+        if self.format != "jsonl" and not self.output:
+            raise ConfigError(f"--format {self.format} writes files: give a folder with -o")
+        return self
+
+
+# Pillow's own hard limit (2 x its 89.5 Mpx warning), documented in README.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """Which files, and what to do with bad ones."""
+
+    glob: str | None = opt(
+        None, "Only images in folders whose relative path or name matches this pattern "
+        "(e.g. '*.png', 'cam1/**').", INP
+    )
+    max_pixels: int = opt(
+        DEFAULT_MAX_PIXELS, "Refuse images with more pixels than this (decompression-bomb "
+        "guard; 0 = no limit).", INP
+    )
+    fail_fast: bool = opt(False, "Stop at the first input that fails (exit 3).", INP)
+
+
+def _field(obj: Any, name: str) -> dataclasses.Field:
+    return next(f for f in fields(obj) if f.name == name)
+
+
+def params_of(obj: Any) -> dict[str, Any]:
+    """A config's values as a plain dict (for the manifest's parameter hash)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}

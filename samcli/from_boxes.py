@@ -1,0 +1,127 @@
+"""Box prompts -> masks: one encoder pass per image, all its boxes decoded in batches.
+
+Boxes are **xyxy** in image pixels (pixel-corner coordinates, as YOLO and COCO boxes scaled to
+the image). Each box gives one mask: the single-mask output, or with ``multimask`` the best of
+the three candidates by predicted IoU. Every mask carries quality fields for filtering:
+``predicted_iou``, ``stability_score`` and ``box_iou`` (IoU of the mask's tight box, in the same
+pixel-corner frame, with the prompt box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from samcli.automask import MASK_THRESHOLD, PromptModel, chunk_slices, stability_score
+from samcli.boxes import masks_to_boxes
+from samcli.maskset import MaskSet, encode_masks
+from samcli.postprocess import remove_small_regions
+
+STABILITY_OFFSET = 1.0  # as the reference generator's default
+
+
+@dataclass
+class BoxPrompts:
+    """The boxes of one image: ``xyxy`` float64 (N, 4) pixels, and per box ``cls`` (int64),
+    ``conf`` (float64, NaN when the detector gave none)."""
+
+    xyxy: np.ndarray
+    cls: np.ndarray
+    conf: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.xyxy)
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(n, 4)
+        self.cls = np.asarray(self.cls, dtype=np.int64).reshape(n)
+        self.conf = np.asarray(self.conf, dtype=np.float64).reshape(n)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index) -> "BoxPrompts":
+        return BoxPrompts(self.xyxy[index], self.cls[index], self.conf[index])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (N, 4) xyxy box arrays (same frame) -> (N,) float64."""
+    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def segment_boxes(
+    predictor: PromptModel,
+    prompts: BoxPrompts,
+    image_size: tuple[int, int],
+    multimask: bool = False,
+    min_region_area: int = 0,
+    batch_size: int = 64,
+    max_chunk_bytes: int = 256 * 2**20,
+) -> tuple[MaskSet, list[dict]]:
+    """Masks for ``prompts`` on the image already set in ``predictor``.
+
+    Returns the MaskSet (one mask per box, in box order) and the per-mask extra record fields
+    ``class``, ``box_confidence`` (None when unknown), ``prompt_box`` (xyxy), ``box_iou``.
+    """
+    h, w = image_size
+    parts = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start:start + batch_size]
+        parts.append(_decode(predictor, batch.xyxy, (h, w), multimask, min_region_area,
+                             max_chunk_bytes))
+    masks = MaskSet.concat(parts, (h, w))
+
+    # Quality of each mask against its prompt
+    tight = masks.boxes + np.array([[0, 0, 1, 1]], dtype=np.float64)  # inclusive -> corners
+    ious = box_iou(tight, prompts.xyxy) if len(masks) else np.zeros(0)
+    ious = np.where(masks.areas > 0, ious, 0.0)
+    extras = [
+        {
+            "class": int(prompts.cls[i]),
+            "box_confidence": None if np.isnan(prompts.conf[i]) else round(float(prompts.conf[i]), 6),
+            "prompt_box": [round(float(v), 2) for v in prompts.xyxy[i]],
+            "box_iou": round(float(ious[i]), 6),
+        }
+        for i in range(len(masks))
+    ]
+    return masks, extras
+
+
+def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int],
+            multimask: bool, min_region_area: int, max_chunk_bytes: int) -> MaskSet:
+    h, w = image_size
+    low_res, iou = predictor.predict(boxes=torch.as_tensor(xyxy, dtype=torch.float32),
+                                     multimask_output=multimask)
+    # Best of the candidates by predicted IoU (a no-op for single-mask output)
+    best = iou.argmax(dim=1)
+    rows = torch.arange(len(best))
+    low_res, iou = low_res[rows, best][:, None], iou[rows, best]
+
+    # Full-size logits a chunk at a time: stability, binary mask, optional cleanup, RLE
+    rles, boxes, stability = [], [], []
+    for part in chunk_slices(len(best), 4 * h * w, max_chunk_bytes):
+        logits = predictor.upscale(low_res[part])[:, 0].float()
+        stability.append(stability_score(logits, MASK_THRESHOLD, STABILITY_OFFSET))
+        masks = (logits > MASK_THRESHOLD).numpy()
+        del logits
+        if min_region_area > 0:
+            for i in range(len(masks)):
+                m, _ = remove_small_regions(masks[i], min_region_area, "holes")
+                masks[i], _ = remove_small_regions(m, min_region_area, "islands")
+        rles += encode_masks(masks)
+        boxes.append(masks_to_boxes(torch.from_numpy(masks)).numpy())
+    n = len(rles)
+    return MaskSet(
+        image_size=(h, w),
+        rles=rles,
+        boxes=np.concatenate(boxes) if boxes else np.zeros((0, 4)),
+        predicted_iou=iou.numpy(),
+        stability_score=torch.cat(stability).numpy() if stability else np.zeros(0),
+        points=np.full((n, 2), np.nan),
+        crop_boxes=np.tile(np.array([0, 0, w, h], dtype=np.int64), (n, 1)),
+    )

@@ -1,0 +1,245 @@
+"""Drives a batch: inputs -> per-image work -> writers, with manifest, resume, progress, summary.
+
+The runner knows nothing about SAM: a command hands it the work items and a ``process``
+function that turns one item into an :class:`~samcli.results.ImageResult`. Per-item problems
+(:class:`~samcli.errors.InputError`) are reported on stderr and in the manifest and the batch goes
+on; any other :class:`~samcli.errors.SamcliError` stops the run.
+
+Crash safety: an image's output files are written atomically first, then one manifest line is
+appended and fsynced. A run killed at any point leaves only complete files; the rerun redoes
+images without a ``done`` line (same hash) and overwrites their files atomically, so it ends with
+the same outputs as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError
+from samcli.io.inputs import InputItem
+from samcli.io.writers import proposal_records
+from samcli.results import ImageResult
+
+MANIFEST = "manifest.jsonl"
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """A short stable hash of everything that changes an image's outputs."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Manifest:
+    """``manifest.jsonl`` in the output folder: one JSON line per finished or failed image.
+
+    The last line for an image wins. A torn last line (process killed mid-write) is ignored.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / MANIFEST
+        self.entries: dict[str, dict] = {}
+        self._torn = False  # last line cut by a killed run: start the next on a new line
+        if self.path.exists():
+            with open(self.path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                if fh.tell():
+                    fh.seek(-1, os.SEEK_END)
+                    self._torn = fh.read(1) != b"\n"
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict) and "image" in entry:
+                    self.entries[entry["image"]] = entry
+
+    def is_done(self, image: str, hash_: str) -> bool:
+        e = self.entries.get(image)
+        return bool(e) and e.get("status") == "done" and e.get("hash") == hash_
+
+    def done_images(self, hash_: str) -> list[str]:
+        return sorted(k for k in self.entries if self.is_done(k, hash_))
+
+    def append(self, entry: dict) -> None:
+        self.entries[entry["image"]] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            if self._torn:
+                fh.write("\n")
+                self._torn = False
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    proposals: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failed else EXIT_OK
+
+
+@dataclass
+class RunOptions:
+    """How the runner behaves (from the command's options)."""
+
+    simplify: float
+    max_vertices: int
+    hash: str
+    output_dir: Path | None = None
+    overwrite: bool = False
+    fail_fast: bool = False
+    quiet: bool = False
+    unit: str = "images"
+
+
+Process = Callable[[InputItem, Callable[[int, int], None]], ImageResult]
+
+
+class Runner:
+    """Runs ``process`` over items, writing with ``writers`` (see samcli.io.writers)."""
+
+    def __init__(self, writers: Sequence[Any], opts: RunOptions,
+                 console: Console | None = None) -> None:
+        self.writers = list(writers)
+        self.opts = opts
+        self.console = console or Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        self.manifest = Manifest(opts.output_dir) if opts.output_dir else None
+
+    def report(self, message: str, style: str = "") -> None:
+        """A line on stderr (kept even with --quiet for errors)."""
+        self.console.print(message, style=style or None, markup=False, highlight=False)
+
+    def fail_item(self, summary: Summary, image: str, message: str) -> None:
+        summary.failed.append(image)
+        self.report(f"Error: {message}", "red")
+        if self.manifest is not None:
+            self.manifest.append({"image": image, "status": "failed", "error": message,
+                                  "hash": self.opts.hash, "time": _now()})
+
+    def run(self, items: Iterable[InputItem], process: Process,
+            pre_failed: Sequence[str] = ()) -> Summary:
+        """Process every item; ``pre_failed`` are problems found while collecting inputs."""
+        items = list(items)
+        summary = Summary()
+        start = time.perf_counter()
+
+        # Outputs of two inputs must not land on the same file (checked before any work)
+        try:
+            for w in self.writers:
+                w.check_inputs([item.rel for item in items])
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+
+        # Problems found while collecting inputs (missing paths, unsupported files)
+        for message in pre_failed:
+            summary.failed.append(message)
+            self.report(f"Error: {message}", "red")
+            if self.opts.fail_fast:
+                return summary
+
+        # Resume: skip what the manifest says is done with the same parameters
+        todo = []
+        for item in items:
+            if (self.manifest is not None and not self.opts.overwrite
+                    and self.manifest.is_done(item.rel, self.opts.hash)):
+                summary.skipped += 1
+            else:
+                todo.append(item)
+
+        with self._progress(len(todo)) as bar:
+            images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
+            batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
+            for item in todo:
+                bar.update(batches, completed=0, total=None, visible=True,
+                           description=f"  {item.rel}")
+
+                def on_batch(done: int, total: int) -> None:
+                    bar.update(batches, completed=done, total=total)
+
+                ok = self._one(item, process, on_batch, summary)
+                bar.update(images, advance=1, proposals=summary.proposals)
+                if not ok and self.opts.fail_fast:
+                    break
+            bar.update(batches, visible=False)
+
+        # Whole-run files (COCO) from every image done, in this run or before
+        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
+        for w in self.writers:
+            w.finish(done_images)
+        summary.seconds = time.perf_counter() - start
+        if not self.opts.quiet:
+            self._summary(summary)
+        return summary
+
+    def _one(self, item: InputItem, process: Process, on_batch, summary: Summary) -> bool:
+        t0 = time.perf_counter()
+        try:
+            result = process(item, on_batch)
+            t1 = time.perf_counter()
+            records = proposal_records(result, self.opts.simplify, self.opts.max_vertices or None)
+            outputs: list[str] = []
+            for w in self.writers:
+                outputs += [str(p) for p in w.write(result, records) or []]
+        except InputError as exc:
+            self.fail_item(summary, item.rel, str(exc))
+            return False
+        t2 = time.perf_counter()
+        summary.done += 1
+        summary.proposals += len(records)
+        if self.manifest is not None:
+            self.manifest.append({
+                "image": item.rel, "status": "done", "error": None, "proposals": len(records),
+                "seconds": {"process": round(t1 - t0, 3), "write": round(t2 - t1, 3)},
+                "hash": self.opts.hash, "outputs": outputs, "time": _now(),
+            })
+        return True
+
+    def _progress(self, total: int) -> Progress:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[proposals]} proposals"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=self.opts.quiet or not self.console.is_terminal,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+
+    def _summary(self, s: Summary) -> None:
+        parts = [f"{s.done} {self.opts.unit} done"]
+        if s.skipped:
+            parts.append(f"{s.skipped} skipped (already done)")
+        if s.failed:
+            parts.append(f"{len(s.failed)} failed")
+        rate = f" ({s.done / s.seconds:.2f}/s)" if s.done and s.seconds > 0 else ""
+        self.report(f"samcli: {', '.join(parts)}; {s.proposals} proposals in "
+                    f"{s.seconds:.1f} s{rate}")
+        if s.failed:
+            self.report(f"{len(s.failed)} input(s) failed; see the errors above"
+                        + (" and the manifest" if self.manifest else ""))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

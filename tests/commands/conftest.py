@@ -1,0 +1,66 @@
+"""Fixtures for end-to-end command tests: a small random-weight checkpoint and image trees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from samcli.cli import get_app
+
+
+def confident_mobile_sam(seed: int = 0) -> torch.nn.Module:
+    """MobileSAM with random weights, its decoder scaled so masks have large logits (stable)
+    and predicted IoU around 0.9: enough proposals survive the default filters to test I/O."""
+    from samcli.model.build import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("mobile_sam")
+    dec = model.mask_decoder
+    with torch.no_grad():
+        for mlp in dec.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(300)
+        dec.iou_prediction_head.layers[-1].weight.mul_(5)
+        dec.iou_prediction_head.layers[-1].bias.fill_(0.9)
+    return model
+
+
+@pytest.fixture(scope="session")
+def mobile_ckpt(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "mobile_test.pt"
+    torch.save(confident_mobile_sam().state_dict(), path)
+    return path
+
+
+def write_image(path: Path, h: int = 48, w: int = 64, seed: int = 0) -> Path:
+    """A small RGB image with a few coloured rectangles on a grey background."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 128, np.uint8)
+    for _ in range(3):
+        y, x = rng.integers(0, h - 10), rng.integers(0, w - 10)
+        img[y:y + 10, x:x + 12] = rng.integers(0, 255, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+    return path
+
+
+FAST = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
+        "-q"]
+
+
+def invoke(*args, input: str | None = None):
+    return CliRunner().invoke(get_app(), [str(a) for a in args], input=input)
+
+
+def jsonl(text: str) -> list[dict]:
+    """Every stdout line must be one JSON object."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("Error:")]

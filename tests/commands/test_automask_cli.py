@@ -1,0 +1,229 @@
+"""``samcli automask`` end to end: stdout contract, files, manifest/resume, bad inputs, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from samcli.io.writers import RECORD_KEYS
+from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    root = tmp_path / "in put"  # spaces in paths
+    write_image(root / "a.png", seed=1)
+    write_image(root / "sub" / "a.png", seed=2)  # same name, other folder
+    write_image(root / "ünï" / "b c.jpg", seed=3)
+    return root
+
+
+def test_stdout_is_jsonl_records_only(tree, mobile_ckpt):
+    result = invoke("automask", tree, "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert records, "the confident test model should give proposals"
+    assert {r["image"] for r in records} == {"a.png", "sub/a.png", "ünï/b c.jpg"}
+    for r in records:
+        assert list(r)[: len(RECORD_KEYS)] == list(RECORD_KEYS)
+        assert (r["width"], r["height"]) == (64, 48)
+        x, y, w, h = r["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= 64 and y + h <= 48
+        assert r["segmentation"]["type"] in ("Polygon", "MultiPolygon")
+    ids = [r["id"] for r in records if r["image"] == "a.png"]
+    assert ids == list(range(len(ids)))
+    assert result.stderr == ""  # -q: nothing on stderr
+
+
+def test_summary_on_stderr_without_quiet(tree, mobile_ckpt):
+    args = [a for a in FAST if a != "-q"]
+    result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *args)
+    assert result.exit_code == 0
+    assert "1 images done" in result.stderr
+    assert all(line.startswith("{") for line in result.stdout.splitlines())
+
+
+def test_stdin_list_and_glob(tree, mobile_ckpt):
+    listing = f"{tree / 'a.png'}\n\n{tree / 'sub'}\n"
+    result = invoke("automask", "-", "--checkpoint", mobile_ckpt, *FAST, input=listing)
+    assert result.exit_code == 0, result.stderr
+    assert {r["image"] for r in jsonl(result.stdout)} == {str(tree / "a.png"), "a.png"}
+    result = invoke("automask", tree, "--glob", "*.jpg", "--checkpoint", mobile_ckpt, *FAST)
+    assert {r["image"] for r in jsonl(result.stdout)} == {"ünï/b c.jpg"}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "coco", "yolo", "geojson"])
+def test_formats_write_files_and_manifest(tree, tmp_path, mobile_ckpt, fmt):
+    out = tmp_path / "out"
+    result = invoke("automask", tree, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
+                    "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(e["image"] for e in manifest) == ["a.png", "sub/a.png", "ünï/b c.jpg"]
+    assert all(e["status"] == "done" for e in manifest)
+    if fmt == "coco":
+        gt = COCO(str(out / "annotations.json"))
+        assert len(gt.getImgIds()) == 3 and gt.getAnnIds()
+        assert gt.loadCats(gt.getCatIds())[0]["name"] == "object"
+    elif fmt == "yolo":
+        files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt"))
+        assert files == ["a.txt", "sub/a.txt", "ünï/b c.txt"]
+        for p in out.rglob("*.txt"):
+            for row in p.read_text().splitlines():
+                vals = [float(v) for v in row.split()[1:]]
+                assert len(vals) >= 6 and all(0 <= v <= 1 for v in vals)
+    else:
+        ext = {"jsonl": "jsonl", "geojson": "geojson"}[fmt]
+        assert (out / f"sub/a.png.{ext}").is_file() and (out / f"a.png.{ext}").is_file()
+
+
+def test_rerun_skips_done_and_overwrite_redoes(tree, tmp_path, mobile_ckpt):
+    out = tmp_path / "out"
+    base = ["automask", tree, "--checkpoint", mobile_ckpt, "--points-per-side", "2",
+            "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "-o", out]
+    assert invoke(*base).exit_code == 0
+    before = (out / "a.png.jsonl").read_bytes()
+    again = invoke(*base)
+    assert again.exit_code == 0 and "3 skipped" in again.stderr
+    changed = invoke(*base, "--points-per-side", "1")  # new parameters: new hash, redone
+    assert "3 images done" in changed.stderr
+    assert invoke(*base, "--overwrite").exit_code == 0
+    assert (out / "a.png.jsonl").read_bytes() == before
+
+
+def _bad_inputs(root: Path) -> None:
+    write_image(root / "good.png")
+    (root / "zero.jpg").write_bytes(b"")
+    (root / "text.png").write_text("not an image")
+    good = (root / "good.png").read_bytes()
+    buf = root / "trunc.jpg"
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(buf, quality=90)
+    buf.write_bytes(buf.read_bytes()[:200])
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(root / "rgba.png")
+    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(root / "deep16.png")
+    assert good
+
+
+def test_bad_inputs_reported_and_run_goes_on(tmp_path, mobile_ckpt):
+    root = tmp_path / "mixed"
+    _bad_inputs(root)
+    out = tmp_path / "out"
+    result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert result.exit_code == 3, result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 3
+    for name in ("zero.jpg", "text.png", "trunc.jpg"):
+        assert any(name in e for e in errors), (name, errors)
+    manifest = {json.loads(l)["image"]: json.loads(l)
+                for l in (out / "manifest.jsonl").read_text().splitlines()}
+    assert manifest["zero.jpg"]["status"] == "failed" and manifest["zero.jpg"]["error"]
+    for ok in ("good.png", "rgba.png", "deep16.png"):
+        assert manifest[ok]["status"] == "done"
+        assert (out / f"{ok}.jsonl").is_file()
+    assert "Traceback" not in result.stderr
+
+
+def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
+    root = tmp_path / "mixed"
+    _bad_inputs(root)
+    result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, "--fail-fast")
+    assert result.exit_code == 3
+    assert len(error_lines(result.stderr)) == 1
+
+
+@pytest.mark.parametrize(
+    "label, args, code, needle",
+    [
+        ("unknown model", ["--model", "vit_z"], 2, "vit_b, vit_l, vit_h, mobile_sam"),
+        ("bad format", ["--format", "xml", "-o", "OUT"], 1, "--format"),
+        ("format without -o", ["--format", "coco"], 1, "-o"),
+        ("bad area", ["--min-area", "lots"], 1, "--min-area"),
+        ("bad preset", ["--preset", "fast"], 1, "--preset"),
+        ("missing checkpoint", ["--checkpoint", "nope.pth"], 1, "nope.pth"),
+        ("bad device", ["--device", "tpu"], 1, "tpu"),
+    ],
+)
+def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):
+    args = [str(tmp_path / "o") if a == "OUT" else a for a in args]
+    result = invoke("automask", tree, *args)
+    assert result.exit_code == code, (label, result.stderr)
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and needle in errors[0], (label, result.stderr)
+    assert result.stdout == ""
+
+
+def test_corrupt_checkpoint_one_paragraph(tree, tmp_path):
+    bad = tmp_path / "sam_vit_b.pth"
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
+    result = invoke("automask", tree, "--checkpoint", bad, "--model", "vit_b")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    (line,) = error_lines(result.stderr)
+    assert str(bad) in line
+
+
+def test_offline_download_error_names_url_and_path(tree, tmp_path, monkeypatch):
+    from samcli.model import registry
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    # load_model's default opener is bound at definition time: replace the default itself
+    monkeypatch.setitem(registry.load_model.__kwdefaults__, "opener", offline)
+    result = invoke("automask", tree, "--model", "mobile_sam")
+    assert result.exit_code == 1, result.stderr
+    (line,) = error_lines(result.stderr)
+    assert registry.get_spec("mobile_sam").url in line
+    assert str(tmp_path / "cache" / "mobile_sam.pt") in line
+    assert not (tmp_path / "cache" / "mobile_sam.pt").exists()
+
+
+def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt):
+    root = tmp_path / "imgs"
+    for i in range(6):
+        write_image(root / f"img{i}.png", seed=i)
+    args = [sys.executable, "-m", "samcli", "automask", str(root), "--checkpoint",
+            str(mobile_ckpt), "--points-per-side", "2", "--pred-iou-thresh", "0",
+            "--stability-score-thresh", "0", "-q", "--format", "coco"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    # Uninterrupted reference run
+    full = tmp_path / "full"
+    subprocess.run(args + ["-o", str(full)], check=True, env=env, timeout=600)
+
+    # Killed with SIGKILL after the first image is done, then rerun
+    part = tmp_path / "part"
+    proc = subprocess.Popen(args + ["-o", str(part)], env=env)
+    manifest = part / "manifest.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if manifest.exists() and manifest.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = manifest.read_text().count('"done"')
+    assert 1 <= done_before < 6, "the kill should land mid-folder"
+    assert not list(part.rglob("*.tmp*")) and not (part / "annotations.json").exists()
+    subprocess.run(args + ["-o", str(part)], check=True, env=env, timeout=600)
+
+    names = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*")  # noqa: E731
+                             if p.is_file() and p.name != "manifest.jsonl")
+    assert names(part) == names(full)
+    for rel in names(full):
+        assert (part / rel).read_bytes() == (full / rel).read_bytes(), rel
