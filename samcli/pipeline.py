@@ -172,7 +172,11 @@ def run_from_boxes(
             predictor_.set_image(rgb)
             masks, extras = segment_boxes(predictor_, prompts, (h, w), cfg.multimask,
                                           cfg.min_region_area, cfg.boxes_per_batch)
+            for i in np.flatnonzero(masks.areas == 0):
+                runner.report(f"Warning: {item.path}: box {extras[i]['prompt_box']} (class "
+                              f"{extras[i]['class']}) gave an empty mask; no record", "yellow")
             good = np.array([e["box_iou"] >= cfg.min_box_iou for e in extras], dtype=bool)
+            good &= masks.areas > 0
             masks, extras = masks[good], [e for e, g in zip(extras, good) if g]
         return ImageResult(image=image_rel, source=image_path, width=w, height=h, masks=masks,
                            extras=extras, rgb=rgb if keep_rgb else None)

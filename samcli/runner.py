@@ -41,9 +41,11 @@ def params_hash(params: dict[str, Any]) -> str:
 
 
 class Manifest:
-    """``manifest.jsonl`` in the output folder: one JSON line per finished or failed image.
+    """``manifest.jsonl`` in the output folder: one JSON line per finished or failed input.
 
-    The last line for an image wins. A torn last line (process killed mid-write) is ignored.
+    Entries are keyed by ``input`` (the work item's relative path: an image for automask, a
+    label file for from-boxes); ``image`` is the record's image path the writers used. The last
+    line for an input wins. A torn last line (process killed mid-write) is ignored.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -61,18 +63,19 @@ class Manifest:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(entry, dict) and "image" in entry:
-                    self.entries[entry["image"]] = entry
+                if isinstance(entry, dict) and "input" in entry:
+                    self.entries[entry["input"]] = entry
 
-    def is_done(self, image: str, hash_: str) -> bool:
-        e = self.entries.get(image)
+    def is_done(self, key: str, hash_: str) -> bool:
+        e = self.entries.get(key)
         return bool(e) and e.get("status") == "done" and e.get("hash") == hash_
 
     def done_images(self, hash_: str) -> list[str]:
-        return sorted(k for k in self.entries if self.is_done(k, hash_))
+        """The record image paths of every input done with these parameters, sorted."""
+        return sorted(e["image"] for k, e in self.entries.items() if self.is_done(k, hash_))
 
     def append(self, entry: dict) -> None:
-        self.entries[entry["image"]] = entry
+        self.entries[entry["input"]] = entry
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             if self._torn:
@@ -131,8 +134,8 @@ class Runner:
         summary.failed.append(image)
         self.report(f"Error: {message}", "red")
         if self.manifest is not None:
-            self.manifest.append({"image": image, "status": "failed", "error": message,
-                                  "hash": self.opts.hash, "time": _now()})
+            self.manifest.append({"input": image, "image": image, "status": "failed",
+                                  "error": message, "hash": self.opts.hash, "time": _now()})
 
     def run(self, items: Iterable[InputItem], process: Process,
             pre_failed: Sequence[str] = ()) -> Summary:
@@ -206,7 +209,8 @@ class Runner:
         summary.proposals += len(records)
         if self.manifest is not None:
             self.manifest.append({
-                "image": item.rel, "status": "done", "error": None, "proposals": len(records),
+                "input": item.rel, "image": result.image, "status": "done", "error": None,
+                "proposals": len(records),
                 "seconds": {"process": round(t1 - t0, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
             })

@@ -431,7 +431,7 @@ class CocoWriter(Writer):
     def __init__(self, root: Path, categories: Sequence[dict] | None = None) -> None:
         super().__init__()
         self.root = Path(root)
-        cats = list(categories) if categories else [dict(c) for c in DEFAULT_CATEGORIES]
+        cats = [dict(c) for c in DEFAULT_CATEGORIES] if categories is None else list(categories)
         self.categories = [_jsonable(dict(c)) for c in cats]
 
     def part_path(self, image: str) -> Path:
@@ -446,7 +446,7 @@ class CocoWriter(Writer):
         if len(idx) != len(records):
             raise ValueError(f"{len(records)} records for {len(idx)} non-empty masks")
         ms = result.masks
-        default_cat = int(self.categories[0]["id"])
+        default_cat = int(self.categories[0]["id"]) if self.categories else 1
         anns = []
         for rec, i in zip(records, idx):
             extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS}

@@ -1,0 +1,132 @@
+"""``samcli from-boxes`` end to end: YOLO datasets, COCO detections, errors naming file:line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pycocotools.coco import COCO
+
+from tests.commands.conftest import error_lines, invoke, jsonl, write_image
+
+# The random test model's single-mask output is often empty; its best-of-3 is not.
+BOX_FAST = ["--multimask", "-q"]
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """YOLO layout with the same file name in two splits, plus a label with no image."""
+    root = tmp_path / "data"
+    for split, seed in (("train", 1), ("val", 2)):
+        write_image(root / "images" / split / "a.jpg", seed=seed)
+        (root / "labels" / split).mkdir(parents=True)
+        (root / "labels" / split / "a.txt").write_text(
+            "0 0.3 0.4 0.3 0.4 0.9\r\n"
+            "# a comment\n"
+            "\n"
+            "3  0.7 0.6 0.4 0.5  0.25 7\n"
+        )
+    (root / "labels" / "val" / "orphan.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    (root / "labels" / "train" / "classes.txt").write_text("cat\ndog\n")
+    return root
+
+
+def test_yolo_dataset_to_records(dataset, mobile_ckpt):
+    result = invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 3, result.stderr  # the orphan label has no image
+    (err,) = error_lines(result.stderr)
+    assert "orphan.txt" in err and "no image" in err
+    records = jsonl(result.stdout)
+    assert {r["image"] for r in records} == {"train/a.jpg", "val/a.jpg"}
+    for r in records:
+        assert list(r)[-4:] == ["class", "box_confidence", "prompt_box", "box_iou"]
+        assert r["point"] is None
+    train = [r for r in records if r["image"] == "train/a.jpg"]
+    assert [r["class"] for r in train] == [0, 3]
+    assert [r["box_confidence"] for r in train] == [0.9, 0.25]
+    x1, y1, x2, y2 = train[0]["prompt_box"]
+    assert (x1, y1, x2, y2) == pytest.approx((9.6, 9.6, 28.8, 28.8))
+
+
+def test_filters_min_conf_and_classes(dataset, mobile_ckpt):
+    labels = dataset / "labels" / "train"
+    r1 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--min-conf", "0.5")
+    assert [r["class"] for r in jsonl(r1.stdout)] == [0]
+    r2 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "3")
+    assert [r["class"] for r in jsonl(r2.stdout)] == [3]
+    r3 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "x")
+    assert r3.exit_code == 1 and "--classes" in error_lines(r3.stderr)[0]
+
+
+def test_yolo_seg_dataset_no_collisions_no_duplicates(dataset, tmp_path, mobile_ckpt):
+    out = tmp_path / "seg"
+    args = ["from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", out,
+            "--format", "yolo"]
+    invoke(*args)
+    invoke(*args, "--overwrite")  # rerunning must not duplicate rows
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt"))
+    assert files == ["train/a.txt", "val/a.txt"]
+    for f in files:
+        rows = (out / f).read_text().splitlines()
+        assert len(rows) == 2
+        assert [row.split()[0] for row in rows] == ["0", "3"]
+        for row in rows:
+            coords = [float(v) for v in row.split()[1:]]
+            assert len(coords) >= 6 and len(coords) % 2 == 0
+            assert all(0.0 <= c <= 1.0 for c in coords)
+
+
+def test_coco_output_keeps_categories(dataset, tmp_path, mobile_ckpt):
+    out = tmp_path / "coco"
+    invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", out,
+           "--format", "coco")
+    gt = COCO(str(out / "annotations.json"))
+    assert sorted(gt.getCatIds()) == [0, 3]
+    assert len(gt.getImgIds()) == 2
+    assert {a["category_id"] for a in gt.loadAnns(gt.getAnnIds())} == {0, 3}
+
+
+@pytest.mark.parametrize(
+    "label, row, needle",
+    [
+        ("non-numeric", "0 0.5 abc 0.2 0.2", ":1:"),
+        ("too few columns", "0 0.5 0.5 0.2", ":1:"),
+        ("segment row", "0 0.1 0.1 0.2 0.1 0.2 0.2 0.1 0.2", "segment"),
+    ],
+)
+def test_malformed_row_names_file_and_line(tmp_path, mobile_ckpt, label, row, needle):
+    write_image(tmp_path / "img.png")
+    (tmp_path / "img.txt").write_text(row + "\n")
+    result = invoke("from-boxes", tmp_path / "img.txt", "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 3, label
+    (err,) = error_lines(result.stderr)
+    assert "img.txt" in err and needle in err, (label, err)
+
+
+def test_zero_size_box_warns_and_is_skipped(tmp_path, mobile_ckpt):
+    write_image(tmp_path / "img.png")
+    (tmp_path / "img.txt").write_text("0 0.5 0.5 0 0.2\n1 1.2 -0.1 0.6 0.4\n")
+    result = invoke("from-boxes", tmp_path / "img.txt", "--checkpoint", mobile_ckpt,
+                    "--multimask")
+    assert result.exit_code == 0, result.stderr
+    assert "img.txt:1" in result.stderr and "skipped" in result.stderr
+    records = jsonl(result.stdout)
+    assert [r["class"] for r in records] == [1]  # clipped to the image, kept
+    x1, y1, x2, y2 = records[0]["prompt_box"]
+    assert x2 == 64 and y1 == 0
+
+
+def test_coco_dets(tmp_path, mobile_ckpt):
+    images = tmp_path / "imgs"
+    write_image(images / "000000000139.jpg")
+    dets = [{"image_id": 139, "category_id": 18, "bbox": [5, 5, 20, 20], "score": 0.8},
+            {"image_id": 139, "category_id": 1, "bbox": [30, 10, 20, 30], "score": 0.3}]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", images,
+                    "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [(r["image"], r["class"], r["box_confidence"]) for r in records] == [
+        ("000000000139.jpg", 18, 0.8), ("000000000139.jpg", 1, 0.3)]
+    assert records[0]["prompt_box"] == [5, 5, 25, 25]
