@@ -1,0 +1,166 @@
+"""SAM's mask decoder: prompt tokens + image embedding -> low-resolution masks and IoU scores.
+
+Shapes
+------
+* image_embeddings: (1, C, h, w) for one image (C = 256, h = w = 64).
+* image_pe: (1, C, h, w).
+* sparse_prompt_embeddings: (B, N, C), one row per prompt.
+* dense_prompt_embeddings: (B, C, h, w), or a stride-0 broadcast of one map (the "no mask"
+  embedding), which is then applied once instead of per prompt.
+
+Outputs: mask logits (B, M, 4h, 4w) (256 x 256, in the padded 1024 input frame scaled by
+1/4) and predicted IoU (B, M), with M = 3 (multimask) or 1.
+
+The transposed-convolution upscaler is evaluated channels-last as two per-pixel matrix
+products (each 2x2 stride-2 transposed convolution is exactly that), so the LayerNorm runs on
+the fused kernel and the final hypernetwork product reads contiguous memory. Prompts are
+upscaled in chunks to bound peak memory.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import MLP, LayerNorm2d
+
+# Prompts per chunk in the upscaling stage (peak ~ 50 MB per prompt in float32).
+_UPSCALE_CHUNK = 8
+
+
+class MaskDecoder(nn.Module):
+    """Predicts masks from image and prompt embeddings (reference parameter names).
+
+    Args:
+        transformer_dim: channel width C of the transformer (256).
+        transformer: the two-way transformer.
+        num_multimask_outputs: number of disambiguating masks (3); one more token is used
+            for the single-mask output.
+        activation: activation in the upscaler (GELU).
+        iou_head_depth / iou_head_hidden_dim: the IoU-prediction MLP (3 layers, 256 wide).
+    """
+
+    def __init__(
+        self,
+        *,
+        transformer_dim: int,
+        transformer: nn.Module,
+        num_multimask_outputs: int = 3,
+        activation: type[nn.Module] = nn.GELU,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        self.transformer_dim = transformer_dim
+        self.transformer = transformer
+        self.num_multimask_outputs = num_multimask_outputs
+        self.iou_token = nn.Embedding(1, transformer_dim)
+        self.num_mask_tokens = num_multimask_outputs + 1
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(transformer_dim // 4),
+            activation(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            activation(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
+            for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(
+            transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
+        )
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns mask logits (B, M, 4h, 4w) and IoU predictions (B, M); see module docs."""
+        selected = (
+            list(range(1, self.num_mask_tokens)) if multimask_output else [0]
+        )
+        return self.predict_masks(
+            image_embeddings,
+            image_pe,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
+            selected=selected,
+        )
+
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        selected: list[int] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks (B, len(selected), 4h, 4w) and IoU (B, len(selected)) for mask tokens
+        ``selected`` (default: all ``num_mask_tokens``)."""
+        if selected is None:
+            selected = list(range(self.num_mask_tokens))
+        b = sparse_prompt_embeddings.shape[0]
+        if image_embeddings.shape[0] != 1:
+            raise ValueError("the mask decoder takes the embedding of one image (batch of 1)")
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.to(sparse_prompt_embeddings.dtype)
+        tokens = torch.cat(
+            [output_tokens.unsqueeze(0).expand(b, -1, -1), sparse_prompt_embeddings], dim=1
+        )
+
+        dense = dense_prompt_embeddings
+        if dense.shape[0] > 1 and dense.stride(0) == 0:
+            dense = dense[:1]  # one map broadcast to every prompt: add it once
+        src = image_embeddings + dense  # (1 or B, C, h, w)
+        _, c, h, w = src.shape
+
+        hs, keys = self.transformer(src, image_pe, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
+
+        hyper_in = torch.stack(
+            [self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in selected],
+            dim=1,
+        )  # (B, M, C/8)
+        masks = self._upscale_and_project(keys, hyper_in, (h, w))
+        iou_pred = self.iou_prediction_head(iou_token_out)[:, selected]
+        return masks, iou_pred
+
+    def _upscale_and_project(
+        self, keys: torch.Tensor, hyper_in: torch.Tensor, size: tuple[int, int]
+    ) -> torch.Tensor:
+        """keys (B, h*w, C) row-major grid, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w)."""
+        up1, norm, act1, up2, act2 = self.output_upscaling
+        b, hw, c = keys.shape
+        h, w = size
+        m = hyper_in.shape[1]
+        c1 = up1.out_channels
+        c2 = up2.out_channels
+        dtype = keys.dtype
+        # ConvTranspose2d(k=2, s=2) == per-pixel linear to (ky, kx, out) channels-last.
+        w1 = up1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1).to(dtype)
+        b1 = up1.bias.repeat(4).to(dtype)
+        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2).to(dtype)
+        b2 = up2.bias.repeat(4).to(dtype)
+        out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
+        for s in range(0, b, _UPSCALE_CHUNK):
+            e = min(s + _UPSCALE_CHUNK, b)
+            n = e - s
+            x = torch.addmm(b1, keys[s:e].reshape(n * hw, c), w1)  # (n*hw, [a, c] x c1)
+            x = x.view(n * hw * 4, c1)
+            x = F.layer_norm(x, (c1,), norm.weight.to(dtype), norm.bias.to(dtype), norm.eps)
+            x = act1(x)
+            x = torch.addmm(b2, x, w2)  # (n*hw*4, [e, f] x c2)
+            x = act2(x)
+            # rows: (i, j, a, c, e, f) -> contract channels with the hypernetwork weights.
+            x = x.view(n, hw * 16, c2)
+            proj = torch.bmm(hyper_in[s:e].to(dtype), x.transpose(1, 2))  # (n, M, hw*16)
+            proj = proj.view(n, m, h, w, 2, 2, 2, 2)  # (i, j, a, c, e, f)
+            out[s:e] = proj.permute(0, 1, 2, 4, 6, 3, 5, 7)  # (i, a, e, j, c, f)
+        return out.view(b, m, 4 * h, 4 * w)

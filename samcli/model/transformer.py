@@ -1,0 +1,270 @@
+"""SAM's two-way transformer: prompt tokens and image tokens attend to each other.
+
+Shapes
+------
+* tokens (queries): (B, Nt, C), one row of Nt tokens per prompt (B prompts).
+* image tokens (keys): (Bi, HW, C) with Bi = 1 or B. The image side starts identical for
+  every prompt (Bi = 1) unless a mask prompt made it per-prompt; it becomes per-prompt
+  (Bi = B) after the first image-to-token update. While Bi = 1 the image-side projections
+  are computed once and broadcast, instead of repeating the 64x64 embedding B times as the
+  reference does.
+* positional encodings: query_pe like tokens, key_pe (1, HW, C).
+
+Numerics: the per-prompt attentions are evaluated with the projections re-associated
+(for example ``softmax(q (X Wk^T + bk)^T) (X Wv^T + bv) = softmax((q Wk) X^T + q.bk) X Wv^T + bv``),
+which is exact in real arithmetic and saves most of the per-prompt projection work; results
+agree with the reference to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .common import MLPBlock
+
+
+class Attention(nn.Module):
+    """Multi-head attention whose inner width may be ``embedding_dim // downsample_rate``.
+
+    Parameters (reference names): ``q_proj``, ``k_proj``, ``v_proj`` (C -> Ci) and
+    ``out_proj`` (Ci -> C).
+    """
+
+    def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.internal_dim = embedding_dim // downsample_rate
+        self.num_heads = num_heads
+        if self.internal_dim % num_heads:
+            raise ValueError("num_heads must divide embedding_dim // downsample_rate")
+        self.q_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.k_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.v_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+
+    @property
+    def head_dim(self) -> int:
+        return self.internal_dim // self.num_heads
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, N, Ci) -> (B, heads, N, d) view."""
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Plain attention: q (B, Nq, C), k and v (B, Nk, C) -> (B, Nq, C)."""
+        b, nq, _ = q.shape
+        qh = self._heads(self.q_proj(q))
+        kh = self._heads(self.k_proj(k))
+        vh = self._heads(self.v_proj(v))
+        out = F.scaled_dot_product_attention(qh, kh, vh)
+        return self.out_proj(out.transpose(1, 2).reshape(b, nq, self.internal_dim))
+
+    def tokens_to_image(self, tokens_q: Tensor, image_k: Tensor, image_v: Tensor) -> Tensor:
+        """Tokens attend to image tokens.
+
+        tokens_q: (B, Nt, C) queries (with positional encoding added);
+        image_k: (Bi, HW, C) keys (with positional encoding); image_v: (Bi, HW, C) values.
+        Returns the attention output (B, Nt, C) (no residual).
+        """
+        b, nt, _ = tokens_q.shape
+        heads, d, ci = self.num_heads, self.head_dim, self.internal_dim
+        qp = self.q_proj(tokens_q)
+        if image_k.shape[0] == 1 and b > 1:
+            # Shared image: every prompt's tokens are extra queries against the same keys.
+            kh = self._heads(self.k_proj(image_k))
+            vh = self._heads(self.v_proj(image_v))
+            qh = qp.reshape(1, b * nt, heads, d).transpose(1, 2)
+            out = F.scaled_dot_product_attention(qh, kh, vh)  # (1, heads, B*Nt, d)
+            return self.out_proj(out.transpose(1, 2).reshape(b, nt, ci))
+        # Per-prompt image: fold k_proj into the queries and v_proj after the weighting.
+        scale = 1.0 / math.sqrt(d)
+        q4 = qp.view(b, nt, heads, d)
+        w_k = self.k_proj.weight.view(heads, d, -1)
+        q_folded = torch.einsum("bthd,hdc->bhtc", q4, w_k).reshape(b, heads * nt, -1)
+        q_dot_bias = torch.einsum("bthd,hd->bht", q4, self.k_proj.bias.view(heads, d))
+        logits = torch.baddbmm(
+            q_dot_bias.reshape(b, heads * nt, 1),
+            q_folded,
+            image_k.transpose(1, 2),
+            beta=scale,
+            alpha=scale,
+        )  # (B, heads*Nt, HW)
+        weights = torch.softmax(logits, dim=-1)
+        mixed = torch.bmm(weights, image_v).view(b, heads, nt, -1)  # (B, heads, Nt, C)
+        w_v = self.v_proj.weight.view(heads, d, -1)
+        out = torch.einsum("bhtc,hdc->bthd", mixed, w_v) + self.v_proj.bias.view(heads, d)
+        return self.out_proj(out.reshape(b, nt, ci))
+
+    def image_to_tokens(
+        self, image_q: Tensor, tokens_k: Tensor, tokens_v: Tensor, residual: Tensor
+    ) -> Tensor:
+        """Image tokens attend to prompt tokens; returns ``residual + attention`` (B, HW, C).
+
+        image_q: (Bi, HW, C) queries (image + positional encoding); tokens_k: (B, Nt, C) keys
+        (tokens + their encoding); tokens_v: (B, Nt, C) values; residual: (Bi, HW, C).
+        """
+        b, nt, _ = tokens_k.shape
+        heads, d = self.num_heads, self.head_dim
+        hw, c = image_q.shape[1], image_q.shape[2]
+        scale = 1.0 / math.sqrt(d)
+        k4 = self.k_proj(tokens_k).view(b, nt, heads, d)
+        v4 = self.v_proj(tokens_v).view(b, nt, heads, d)
+        # Values pushed through out_proj per head: (B, heads*Nt, C). Each head's attention
+        # weights sum to one, so out_proj's bias is spread evenly over the heads' values.
+        w_o = self.out_proj.weight.view(c, heads, d)
+        v_out = torch.einsum("bthd,chd->bhtc", v4, w_o) + self.out_proj.bias / heads
+        v_out = v_out.reshape(b, heads * nt, c)
+        if image_q.shape[0] == 1:
+            # Shared image queries: project them once, one product per head for all prompts.
+            q_img = self.q_proj(image_q)[0].view(hw, heads, d).permute(1, 2, 0)  # (heads, d, HW)
+            k_all = k4.permute(2, 0, 1, 3).reshape(heads, b * nt, d)
+            logits = torch.bmm(k_all, q_img).mul_(scale).view(heads, b, nt, hw)
+            # Softmax over the tokens axis (not last: the kernel vectorises over HW).
+            weights = torch.softmax(logits, dim=2).permute(1, 0, 2, 3).reshape(b, heads * nt, hw)
+        else:
+            # Per-prompt image: fold q_proj into the keys, logits laid out (B, heads, Nt, HW):
+            # (X Wq^T + bq) . k = X . (Wq^T k) + bq . k
+            w_q = self.q_proj.weight.view(heads, d, c)
+            k_folded = torch.einsum("bthd,hdc->bhtc", k4, w_q).reshape(b, heads * nt, c)
+            k_dot_bias = torch.einsum("bthd,hd->bht", k4, self.q_proj.bias.view(heads, d))
+            logits = torch.baddbmm(
+                k_dot_bias.reshape(b, heads * nt, 1),
+                k_folded,
+                image_q.transpose(1, 2),
+                beta=scale,
+                alpha=scale,
+            ).view(b, heads, nt, hw)
+            weights = torch.softmax(logits, dim=2).view(b, heads * nt, hw)
+        if residual.shape[0] == b and not torch.is_grad_enabled() and residual.is_contiguous():
+            return residual.baddbmm_(weights.transpose(1, 2), v_out)
+        return torch.baddbmm(residual, weights.transpose(1, 2), v_out)
+
+
+class TwoWayAttentionBlock(nn.Module):
+    """Self-attention of tokens, tokens -> image, token MLP, image -> tokens (reference order).
+
+    Each sub-layer is followed by a LayerNorm (``norm1`` .. ``norm4``).
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_heads: int,
+        mlp_dim: int = 2048,
+        activation: type[nn.Module] = nn.ReLU,
+        attention_downsample_rate: int = 2,
+        skip_first_layer_pe: bool = False,
+    ) -> None:
+        super().__init__()
+        self.self_attn = Attention(embedding_dim, num_heads)
+        self.norm1 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_token_to_image = Attention(
+            embedding_dim, num_heads, downsample_rate=attention_downsample_rate
+        )
+        self.norm2 = nn.LayerNorm(embedding_dim)
+        self.mlp = MLPBlock(embedding_dim, mlp_dim, activation)
+        self.norm3 = nn.LayerNorm(embedding_dim)
+        self.norm4 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_image_to_token = Attention(
+            embedding_dim, num_heads, downsample_rate=attention_downsample_rate
+        )
+        self.skip_first_layer_pe = skip_first_layer_pe
+
+    def forward(
+        self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """queries (B, Nt, C), keys (Bi, HW, C), query_pe (B, Nt, C), key_pe (1, HW, C).
+
+        Returns updated queries (B, Nt, C) and keys (B, HW, C).
+        """
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(queries, queries, queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q, q, queries)
+        queries = self.norm1(queries)
+
+        keys_pos = keys + key_pe
+        q = queries + query_pe
+        attn = self.cross_attn_token_to_image.tokens_to_image(q, keys_pos, keys)
+        queries = self.norm2(queries + attn)
+
+        queries = self.norm3(queries + self.mlp(queries))
+
+        q = queries + query_pe
+        keys = self.norm4(
+            self.cross_attn_image_to_token.image_to_tokens(keys_pos, q, queries, residual=keys)
+        )
+        return queries, keys
+
+
+class TwoWayTransformer(nn.Module):
+    """Stack of :class:`TwoWayAttentionBlock` plus a final token -> image attention."""
+
+    def __init__(
+        self,
+        depth: int,
+        embedding_dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        activation: type[nn.Module] = nn.ReLU,
+        attention_downsample_rate: int = 2,
+    ) -> None:
+        super().__init__()
+        self.depth = depth
+        self.embedding_dim = embedding_dim
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.layers = nn.ModuleList(
+            TwoWayAttentionBlock(
+                embedding_dim=embedding_dim,
+                num_heads=num_heads,
+                mlp_dim=mlp_dim,
+                activation=activation,
+                attention_downsample_rate=attention_downsample_rate,
+                skip_first_layer_pe=(i == 0),
+            )
+            for i in range(depth)
+        )
+        self.final_attn_token_to_image = Attention(
+            embedding_dim, num_heads, downsample_rate=attention_downsample_rate
+        )
+        self.norm_final_attn = nn.LayerNorm(embedding_dim)
+
+    def forward(
+        self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Run the transformer.
+
+        Args:
+            image_embedding: (Bi, C, h, w), Bi = 1 (shared by all prompts) or B.
+            image_pe: (1, C, h, w) positional encoding of the image grid.
+            point_embedding: (B, Nt, C) prompt tokens (also their positional encoding).
+
+        Returns:
+            queries (B, Nt, C) and image tokens (B, h*w, C) (row-major over the grid).
+        """
+        keys = _to_tokens(image_embedding)
+        key_pe = _to_tokens(image_pe)
+        queries = point_embedding
+        for layer in self.layers:
+            queries, keys = layer(queries, keys, point_embedding, key_pe)
+        if keys.shape[0] != queries.shape[0]:  # depth 0: image never updated
+            keys = keys.expand(queries.shape[0], -1, -1)
+        q = queries + point_embedding
+        attn = self.final_attn_token_to_image.tokens_to_image(q, keys + key_pe, keys)
+        queries = self.norm_final_attn(queries + attn)
+        return queries, keys
+
+
+def _to_tokens(x: Tensor) -> Tensor:
+    """(B, C, h, w) -> a new contiguous (B, h*w, C) tensor (never a view of x)."""
+    b, c, h, w = x.shape
+    out = torch.empty((b, h * w, c), dtype=x.dtype, device=x.device)
+    out.copy_(x.reshape(b, c, h * w).transpose(1, 2))
+    return out

@@ -1,0 +1,318 @@
+"""Embed an image once, then decode batches of point / box / mask prompts against it.
+
+Frames: prompts are given in ORIGINAL image pixels ((x, y), pixel corners at integers, as
+in the reference ``SamPredictor``); the predictor maps them to SAM's 1024 input frame.
+Outputs are float32 low-resolution logits (B, C, 256, 256) over the padded input canvas;
+:meth:`Predictor.upscale` turns them into logits at the original image size.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samcli.errors import ConfigError, InputError
+from samcli.model.sam import Sam
+from samcli.model.transforms import ResizeLongestSide
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(spec: str) -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N|mps`` into a usable :class:`torch.device`.
+
+    ``auto`` picks CUDA when available, else the CPU. A device that is not available raises
+    :class:`~samcli.errors.ConfigError` with a message naming it.
+    """
+    text = str(spec).strip().lower()
+    if text in ("", "auto"):
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(
+                "--device mps was requested but Apple's Metal (MPS) backend is not available "
+                "in this PyTorch build or on this machine; use --device cpu"
+            )
+        return torch.device("mps")
+    if text == "cuda" or text.startswith("cuda:"):
+        index: int | None = None
+        if text != "cuda":
+            suffix = text.split(":", 1)[1]
+            if not suffix.isdigit():
+                raise ConfigError(f"bad --device {spec!r}: expected cuda:N with N a number")
+            index = int(suffix)
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {spec} was requested but CUDA is not available (no NVIDIA GPU "
+                "visible, or PyTorch was installed without CUDA support); use --device cpu "
+                "or --device auto"
+            )
+        count = torch.cuda.device_count()
+        if index is not None and index >= count:
+            raise ConfigError(
+                f"--device {spec} was requested but only {count} CUDA device(s) exist "
+                f"(cuda:0 .. cuda:{count - 1})"
+            )
+        return torch.device("cuda", index) if index is not None else torch.device("cuda")
+    raise ConfigError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def resolve_dtype(spec: str, device: torch.device | str) -> torch.dtype:
+    """Turn ``auto|float32|bfloat16|float16`` into a dtype usable on ``device``.
+
+    ``auto`` is float32 on the CPU (and MPS), bfloat16 on CUDA devices that support it
+    (float32 otherwise). float16 on the CPU raises :class:`~samcli.errors.ConfigError`.
+    """
+    device = torch.device(device)
+    text = str(spec).strip().lower()
+    if text in ("", "auto"):
+        if device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if text not in _DTYPES:
+        raise ConfigError(f"unknown --dtype {spec!r}; use auto, float32, bfloat16 or float16")
+    dtype = _DTYPES[text]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ConfigError(
+            "--dtype float16 is not supported on the CPU (slow and inaccurate there); "
+            "use --dtype bfloat16 or float32"
+        )
+    if (
+        dtype == torch.bfloat16
+        and device.type == "cuda"
+        and torch.cuda.is_available()
+        and not torch.cuda.is_bf16_supported()
+    ):
+        raise ConfigError(
+            "--dtype bfloat16 is not supported by this GPU; use --dtype float16 or float32"
+        )
+    return dtype
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep large freed blocks in the process heap instead of returning them to the OS.
+
+    SAM allocates and frees hundreds of MB of activations per image and prompt batch. With
+    glibc's defaults every block over a few MB is a fresh ``mmap`` whose pages are faulted
+    in and zeroed on first touch, which costs as much as the arithmetic on small CPUs (the
+    encoder and decoder run about 1.5-2x faster with this tuning). Raising ``M_MMAP_THRESHOLD``
+    and ``M_TRIM_THRESHOLD`` lets the heap reuse those pages; the price is that the process
+    keeps its peak memory until it exits. Process-wide and idempotent; returns True when
+    applied (glibc on Linux only; elsewhere nothing happens).
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    limit = 2**31 - 1
+    ok = bool(mallopt(m_mmap_threshold, limit)) and bool(mallopt(m_trim_threshold, limit))
+    _ALLOCATOR_TUNED = ok
+    return ok
+
+
+def _as_tensor(x: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(
+        device=device, dtype=dtype
+    )
+
+
+class Predictor:
+    """Runs SAM on one image at a time: ``set_image`` once, then any number of ``predict``.
+
+    The model is moved to ``device``; for a dtype other than float32 the image encoder and
+    mask decoder are cast to it in place (the prompt encoder and pre/post-processing stay in
+    float32), and all outputs are returned as float32. On the CPU, ``tune_allocator``
+    applies :func:`tune_cpu_allocator` (process-wide; see there).
+    """
+
+    def __init__(
+        self,
+        model: Sam,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        *,
+        tune_allocator: bool = True,
+    ) -> None:
+        self.device = torch.device(device)
+        if tune_allocator and self.device.type == "cpu":
+            tune_cpu_allocator()
+        self.dtype = dtype
+        model.eval()
+        model.to(device=self.device)
+        model.image_encoder.to(dtype=dtype)
+        model.mask_decoder.to(dtype=dtype)
+        self.model = model
+        self.transform = ResizeLongestSide(model.img_size)
+        self._features: torch.Tensor | None = None
+        self._dense_pe: torch.Tensor | None = None
+        self.original_size: tuple[int, int] | None = None
+        self.input_size: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ image
+    def set_image(self, image: np.ndarray) -> None:
+        """Embed a uint8 (H, W, 3) RGB image; sets ``original_size`` (H, W) and
+        ``input_size`` (h', w') (the resized size inside the 1024 canvas)."""
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise InputError("expected the image as a uint8 numpy array")
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise InputError(f"expected an (H, W, 3) RGB image, got shape {tuple(image.shape)}")
+        self.reset_image()
+        resized = self.transform.apply_image(image)
+        x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
+        x = x.permute(2, 0, 1).unsqueeze(0)
+        with torch.inference_mode():
+            x = self.model.preprocess(x).to(self.dtype)
+            self._features = self.model.image_encoder(x)
+            self._dense_pe = self.model.prompt_encoder.get_dense_pe().to(self.dtype)
+        self.original_size = (int(image.shape[0]), int(image.shape[1]))
+        self.input_size = (int(resized.shape[0]), int(resized.shape[1]))
+
+    def reset_image(self) -> None:
+        """Forget the current image."""
+        self._features = None
+        self._dense_pe = None
+        self.original_size = None
+        self.input_size = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._features is not None
+
+    @property
+    def image_embedding(self) -> torch.Tensor:
+        """The current image's embedding, float32 (1, 256, 64, 64)."""
+        if self._features is None:
+            raise RuntimeError("no image set: call set_image() first")
+        return self._features.float()
+
+    # ---------------------------------------------------------------- prompts
+    def predict(
+        self,
+        point_coords: torch.Tensor | np.ndarray | None = None,
+        point_labels: torch.Tensor | np.ndarray | None = None,
+        boxes: torch.Tensor | np.ndarray | None = None,
+        mask_input: torch.Tensor | np.ndarray | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode a batch of B prompts in one decoder call.
+
+        Args:
+            point_coords: (B, N, 2) float (x, y) in original-image pixels, or None.
+            point_labels: (B, N) int, 1 foreground / 0 background (-1 padding); needed with
+                point_coords.
+            boxes: (B, 4) xyxy in original-image pixels, or None.
+            mask_input: (B, 1, 256, 256) low-res logits from an earlier call, or None.
+            multimask_output: three masks per prompt (True) or one (False).
+
+        Returns:
+            low_res_logits float32 (B, C, 256, 256) and iou_predictions float32 (B, C),
+            C = 3 or 1.
+        """
+        if self._features is None or self.original_size is None:
+            raise RuntimeError("no image set: call set_image() before predict()")
+        dev = self.device
+        cpu = torch.device("cpu")
+        points = None
+        batch: int | None = None
+        if point_coords is not None:
+            if point_labels is None:
+                raise ValueError("point_labels are required with point_coords")
+            # Coordinates are scaled in float64 on the CPU (like the reference's numpy path),
+            # then sent to the device as float32.
+            coords = _as_tensor(point_coords, torch.float64, cpu)
+            labels = _as_tensor(point_labels, torch.int64, dev)
+            if coords.ndim != 3 or coords.shape[-1] != 2:
+                raise ValueError(f"point_coords must be (B, N, 2), got {tuple(coords.shape)}")
+            if labels.shape != coords.shape[:2]:
+                raise ValueError(
+                    f"point_labels must be (B, N) = {tuple(coords.shape[:2])}, "
+                    f"got {tuple(labels.shape)}"
+                )
+            coords = self.transform.apply_coords_torch(coords, self.original_size).to(dev)
+            points = (coords, labels)
+            batch = coords.shape[0]
+        box_t = None
+        if boxes is not None:
+            box_t = _as_tensor(boxes, torch.float64, cpu)
+            if box_t.ndim != 2 or box_t.shape[-1] != 4:
+                raise ValueError(f"boxes must be (B, 4), got {tuple(box_t.shape)}")
+            if batch is not None and box_t.shape[0] != batch:
+                raise ValueError("boxes and point prompts must have the same batch size")
+            box_t = self.transform.apply_boxes_torch(box_t, self.original_size).to(dev)
+            batch = box_t.shape[0]
+        mask_t = None
+        if mask_input is not None:
+            mask_t = _as_tensor(mask_input, torch.float32, dev)
+            if mask_t.ndim != 4 or mask_t.shape[1] != 1:
+                raise ValueError(f"mask_input must be (B, 1, 256, 256), got {tuple(mask_t.shape)}")
+            if batch is not None and mask_t.shape[0] != batch:
+                raise ValueError("mask_input and the other prompts must have the same batch size")
+        with torch.inference_mode():
+            sparse, dense = self.model.prompt_encoder(points, box_t, mask_t)
+            sparse = sparse.to(self.dtype)
+            if dense.shape[0] > 1 and dense.stride(0) == 0:
+                dense = dense[:1].to(self.dtype).expand_as(dense)
+            else:
+                dense = dense.to(self.dtype)
+            low_res, iou = self.model.mask_decoder(
+                image_embeddings=self._features,
+                image_pe=self._dense_pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask_output,
+            )
+        return low_res.float(), iou.float()
+
+    def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor:
+        """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size.
+
+        Same result as the reference ``Sam.postprocess_masks`` (bilinear to 1024, crop the
+        unpadded input area, bilinear to the original size); only the low-res rows/columns
+        that influence the kept area are upsampled.
+        """
+        if self.original_size is None or self.input_size is None:
+            raise RuntimeError("no image set: call set_image() first")
+        x = low_res_logits.to(device=self.device, dtype=torch.float32)
+        size = self.model.img_size
+        low = x.shape[-1]
+        factor = size // low
+        if x.shape[-2] == low and factor * low == size:
+            h, w = self.input_size
+            # Output row y < h reads low-res rows <= ceil(h / factor); keep one spare row so
+            # the kept rows never hit the edge clamp (bitwise the same as the full upsample).
+            rows = min(low, -(-h // factor) + 1)
+            cols = min(low, -(-w // factor) + 1)
+            up = F.interpolate(
+                x[..., :rows, :cols],
+                scale_factor=float(factor),
+                mode="bilinear",
+                align_corners=False,
+                recompute_scale_factor=False,
+            )[..., :h, :w]
+            return F.interpolate(up, self.original_size, mode="bilinear", align_corners=False)
+        return self.model.postprocess_masks(x, self.input_size, self.original_size)

@@ -1,0 +1,73 @@
+"""Session-scoped fixtures: each model pair is built, and each image encoded, once per run.
+
+Models have seeded random weights (see :mod:`tests.factories`); the reference packages are
+imported lazily, only by the fixtures that need them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def coffee_image() -> np.ndarray:
+    """skimage's coffee photo: uint8 (400, 600, 3) RGB (non-square, landscape)."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.coffee())
+
+
+@pytest.fixture(scope="session")
+def chelsea_image() -> np.ndarray:
+    """skimage's cat photo: uint8 (300, 451, 3) RGB (odd width)."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.chelsea())
+
+
+@pytest.fixture(scope="session")
+def vit_b_pair():
+    """(ours, reference) vit_b with identical seeded random weights."""
+    from tests.factories import make_model_pair
+
+    return make_model_pair("vit_b", seed=0)
+
+
+@pytest.fixture(scope="session")
+def mobile_sam_pair():
+    """(ours, reference) MobileSAM with identical seeded random weights."""
+    from tests.factories import make_model_pair
+
+    return make_model_pair("mobile_sam", seed=0)
+
+
+def _predictors(pair, image):
+    from samcli.predictor import Predictor
+
+    ours, ref = pair
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if type(ref).__module__.startswith("mobile_sam"):
+            from mobile_sam.predictor import SamPredictor
+        else:
+            from segment_anything.predictor import SamPredictor
+    predictor = Predictor(ours)
+    predictor.set_image(image)
+    reference = SamPredictor(ref)
+    reference.set_image(image)
+    return predictor, reference
+
+
+@pytest.fixture(scope="session")
+def vit_b_predictors(vit_b_pair, coffee_image):
+    """(our Predictor, reference SamPredictor), both with the coffee image set."""
+    return _predictors(vit_b_pair, coffee_image)
+
+
+@pytest.fixture(scope="session")
+def mobile_sam_predictors(mobile_sam_pair, chelsea_image):
+    """(our Predictor, reference SamPredictor), both with the chelsea image set."""
+    return _predictors(mobile_sam_pair, chelsea_image)

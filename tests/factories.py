@@ -1,0 +1,71 @@
+"""Builders for seeded random models: ours and the reference with identical weights.
+
+The reference packages (``segment_anything``, ``mobile_sam``) are test-only dependencies and
+are imported lazily. Weights are the builders' random initialisation plus seeded noise on
+every floating tensor, so that parameters the reference zero-initialises (relative position
+tables, absolute position embedding, biases, attention biases, BatchNorm statistics) take
+part in the comparison.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+import torch
+
+from samcli.model import Sam, build_model
+
+
+def reference_builder(name: str):
+    """The reference builder for one of our model names (checkpoint=None)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "mobile_sam":
+            from mobile_sam.build_sam import build_sam_vit_t
+
+            return build_sam_vit_t
+        build_sam = importlib.import_module("segment_anything.build_sam")
+        return {
+            "vit_b": build_sam.build_sam_vit_b,
+            "vit_l": build_sam.build_sam_vit_l,
+            "vit_h": build_sam.build_sam_vit_h,
+        }[name]
+
+
+def perturbed_state_dict(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> dict:
+    """A copy of ``model.state_dict()`` with seeded noise on every float tensor.
+
+    BatchNorm running variances are drawn from U(0.5, 1.5) (they must stay positive).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().clone()
+        if value.is_floating_point():
+            if key.endswith("running_var"):
+                value = 0.5 + torch.rand(value.shape, generator=gen)
+            else:
+                value = value + scale * torch.randn(value.shape, generator=gen)
+        out[key] = value
+    return out
+
+
+def make_model(name: str, seed: int = 0) -> Sam:
+    """Our model with seeded random weights (no reference needed), in eval mode."""
+    torch.manual_seed(seed)
+    model = build_model(name)
+    model.load_state_dict(perturbed_state_dict(model, seed), strict=True)
+    return model.eval()
+
+
+def make_model_pair(name: str, seed: int = 0) -> tuple[Sam, torch.nn.Module]:
+    """(ours, reference), both in eval mode, with identical seeded random weights."""
+    ours = make_model(name, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = reference_builder(name)(checkpoint=None)
+    ref.load_state_dict(ours.state_dict(), strict=True)
+    # MobileSAM caches its attention-bias table in eval(): refresh it after loading.
+    ref.eval()
+    return ours, ref

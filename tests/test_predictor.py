@@ -1,0 +1,177 @@
+"""The Predictor: device/dtype resolution, input checks, batching, upscaling, bfloat16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samcli.errors import ConfigError, InputError
+from samcli.predictor import Predictor, resolve_device, resolve_dtype
+from tests.factories import make_model
+
+# ----------------------------------------------------------------------------- resolution
+
+
+def test_resolve_device_cpu_and_auto(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("CPU") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_resolve_device_auto_prefers_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+def test_resolve_device_unavailable_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for spec in ("cuda", "cuda:0", "cuda:3"):
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device(spec)
+
+
+def test_resolve_device_cuda_index_out_of_range(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match="only 2 CUDA device"):
+        resolve_device("cuda:2")
+
+
+def test_resolve_device_bad_specs(monkeypatch):
+    with pytest.raises(ConfigError, match="unknown --device"):
+        resolve_device("tpu")
+    with pytest.raises(ConfigError, match="cuda:N"):
+        resolve_device("cuda:x")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="MPS"):
+        resolve_device("mps")
+
+
+def test_resolve_dtype():
+    cpu = torch.device("cpu")
+    assert resolve_dtype("auto", cpu) == torch.float32
+    assert resolve_dtype("float32", "cpu") == torch.float32
+    assert resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    with pytest.raises(ConfigError, match="float16 is not supported on the CPU"):
+        resolve_dtype("float16", cpu)
+    with pytest.raises(ConfigError, match="unknown --dtype"):
+        resolve_dtype("int8", cpu)
+
+
+def test_resolve_dtype_auto_on_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype("auto", "cuda") == torch.bfloat16
+    assert resolve_dtype("float16", "cuda") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype("auto", "cuda") == torch.float32
+    with pytest.raises(ConfigError, match="bfloat16 is not supported by this GPU"):
+        resolve_dtype("bfloat16", "cuda")
+
+
+# ----------------------------------------------------------------------------- predictor
+
+
+def test_predict_before_set_image_fails(mobile_sam_pair):
+    predictor = Predictor(mobile_sam_pair[0])
+    with pytest.raises(RuntimeError, match="set_image"):
+        predictor.predict(boxes=torch.zeros(1, 4))
+    with pytest.raises(RuntimeError, match="set_image"):
+        _ = predictor.image_embedding
+    with pytest.raises(RuntimeError, match="set_image"):
+        predictor.upscale(torch.zeros(1, 1, 256, 256))
+
+
+def test_bad_images_are_input_errors(mobile_sam_predictors):
+    predictor, _ = mobile_sam_predictors
+    model = predictor.model
+    fresh = Predictor(model)
+    for bad in (
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 10, 3), np.uint8),
+    ):
+        with pytest.raises(InputError):
+            fresh.set_image(bad)
+
+
+def test_sizes_shapes_and_dtypes(mobile_sam_predictors, chelsea_image):
+    predictor, _ = mobile_sam_predictors
+    assert predictor.original_size == (300, 451)
+    assert predictor.input_size == (681, 1024)
+    assert predictor.image_embedding.shape == (1, 256, 64, 64)
+    boxes = torch.tensor([[10.0, 10.0, 200.0, 150.0], [100.0, 50.0, 450.0, 299.0]])
+    low, iou = predictor.predict(boxes=boxes)
+    assert low.dtype == iou.dtype == torch.float32
+    assert low.shape == (2, 3, 256, 256) and iou.shape == (2, 3)
+    low1, iou1 = predictor.predict(boxes=boxes.numpy(), multimask_output=False)
+    assert low1.shape == (2, 1, 256, 256) and iou1.shape == (2, 1)
+    up = predictor.upscale(low)
+    assert up.shape == (2, 3, 300, 451) and up.dtype == torch.float32
+
+
+def test_prompt_shape_errors(mobile_sam_predictors):
+    predictor, _ = mobile_sam_predictors
+    with pytest.raises(ValueError, match="point_labels"):
+        predictor.predict(point_coords=torch.zeros(1, 1, 2))
+    with pytest.raises(ValueError, match=r"\(B, N, 2\)"):
+        predictor.predict(point_coords=torch.zeros(1, 2), point_labels=torch.ones(1, 2))
+    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+        predictor.predict(boxes=torch.zeros(4))
+    with pytest.raises(ValueError, match="same batch size"):
+        predictor.predict(torch.zeros(2, 1, 2), torch.ones(2, 1), torch.zeros(3, 4))
+
+
+def test_batch_equals_one_by_one(mobile_sam_predictors):
+    """Prompts decoded together give the same result as decoded alone (broadcast paths)."""
+    predictor, _ = mobile_sam_predictors
+    coords = torch.tensor([[[50.0, 60.0], [300.0, 200.0]], [[400.0, 20.0], [10.0, 290.0]],
+                           [[225.0, 150.0], [226.0, 151.0]]])
+    labels = torch.tensor([[1, 0], [1, 1], [1, 0]])
+    boxes = torch.tensor([[0.0, 0.0, 450.0, 299.0], [40.0, 40.0, 100.0, 90.0],
+                          [200.0, 100.0, 260.0, 210.0]])
+    for kwargs in (dict(point_coords=coords, point_labels=labels), dict(boxes=boxes),
+                   dict(point_coords=coords, point_labels=labels, boxes=boxes)):
+        low, iou = predictor.predict(**kwargs)
+        for i in range(3):
+            one = {k: v[i : i + 1] for k, v in kwargs.items()}
+            low_i, iou_i = predictor.predict(**one)
+            torch.testing.assert_close(low_i, low[i : i + 1], atol=2e-5, rtol=0)
+            torch.testing.assert_close(iou_i, iou[i : i + 1], atol=2e-5, rtol=0)
+
+
+def test_upscale_equals_full_postprocess(mobile_sam_predictors):
+    predictor, _ = mobile_sam_predictors
+    low, _ = predictor.predict(boxes=torch.tensor([[10.0, 10.0, 200.0, 150.0]]))
+    full = predictor.model.postprocess_masks(low, predictor.input_size, predictor.original_size)
+    assert torch.equal(predictor.upscale(low), full)
+
+
+def test_bfloat16_close_to_float32(mobile_sam_pair, mobile_sam_predictors, chelsea_image):
+    predictor32, _ = mobile_sam_predictors
+    model16 = make_model("mobile_sam", seed=0)  # same weights as the session pair
+    predictor16 = Predictor(model16, dtype=torch.bfloat16)
+    predictor16.set_image(chelsea_image)
+    assert next(model16.image_encoder.parameters()).dtype == torch.bfloat16
+    emb32, emb16 = predictor32.image_embedding, predictor16.image_embedding
+    assert emb16.dtype == torch.float32
+    cos = torch.nn.functional.cosine_similarity(emb32.flatten(), emb16.flatten(), dim=0)
+    assert cos > 0.99
+    coords = torch.tensor([[[100.0, 100.0]], [[300.0, 200.0]], [[20.0, 280.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int64)
+    boxes = torch.tensor([[10.0, 10.0, 200.0, 150.0], [100.0, 50.0, 450.0, 299.0],
+                          [0.0, 0.0, 450.0, 299.0]])
+    for kwargs in (dict(point_coords=coords, point_labels=labels), dict(boxes=boxes)):
+        low32, iou32 = predictor32.predict(**kwargs)
+        low16, iou16 = predictor16.predict(**kwargs)
+        assert low16.dtype == iou16.dtype == torch.float32
+        m32 = predictor32.upscale(low32) > 0
+        m16 = predictor16.upscale(low16) > 0
+        inter = (m32 & m16).flatten(2).sum(-1).float()
+        union = (m32 | m16).flatten(2).sum(-1).float().clamp(min=1)
+        assert (inter / union).min() > 0.9
+        assert (iou32 - iou16).abs().max() < 0.05
