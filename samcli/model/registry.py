@@ -428,11 +428,12 @@ def _verify_download(spec: ModelSpec, dest: Path, part: Path) -> None:
 # checkpoints
 
 
-def _build_model(name: str) -> torch.nn.Module:
-    """Build a model (random weights) by registry name; the builder is imported lazily."""
+def _build_model(name: str, skip_init: bool = False) -> torch.nn.Module:
+    """Build a model by registry name (random weights unless ``skip_init``: uninitialised, for
+    a checkpoint loaded next); the builder is imported lazily."""
     from samcli.model.build import build_model
 
-    return build_model(name)
+    return build_model(name, skip_init=skip_init)
 
 
 def _expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
@@ -717,7 +718,7 @@ def load_model(
             spec = get_spec(inferred)
         else:
             spec = get_spec(name or DEFAULT_MODEL)
-        model = _build_model(spec.name)
+        model = _build_model(spec.name, skip_init=True)  # every weight comes from the file
         _apply_state_dict(model, state, path, spec.name)
     except CheckpointError as exc:
         if from_cache:
