@@ -16,7 +16,7 @@ import numpy as np
 from samcli import automask, postprocess
 from samcli.config import (AutomaskConfig, FromBoxesConfig, InputOptions, ModelOptions,
                            OutputOptions, PolygonOptions, params_of)
-from samcli.errors import CheckpointError, InputError, UsageError
+from samcli.errors import CheckpointError, ConfigError, InputError, UsageError
 from samcli.from_boxes import BoxPrompts, segment_boxes
 from samcli.io.images import read_image
 from samcli.io.inputs import InputItem, collect_images
@@ -183,8 +183,11 @@ def run_from_boxes(
 
     if cfg.coco_dets:
         # COCO detection results: one work item per image
-        dets = parse_coco_dets(Path(cfg.coco_dets))
-        found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), cfg.image_map)
+        try:  # an unreadable detections file or image map stops the run before any work
+            dets = parse_coco_dets(Path(cfg.coco_dets))
+            found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), cfg.image_map)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         by_rel = {item.rel: image_id for image_id, item in found.items()}
 
         def process(item: InputItem, on_batch) -> ImageResult:

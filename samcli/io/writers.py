@@ -317,38 +317,42 @@ class JsonlStdoutWriter(Writer):
         return []
 
 
-class JsonlWriter(Writer):
+class _TextFileWriter(Writer):
+    """One text file per image under ``root``; subclasses set ``suffix`` and ``render``."""
+
+    suffix = ""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+
+    def outputs_for(self, image: str) -> list[Path]:
+        return [_with_suffix(self.root, image, self.suffix)]
+
+    def render(self, result: ImageResult, records: Sequence[dict]) -> str:
+        raise NotImplementedError
+
+    def write(self, result: ImageResult, records: Sequence[dict]) -> list[Path]:
+        self._claim(result.image)
+        text = self.render(result, records)
+        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+
+
+class JsonlWriter(_TextFileWriter):
     """``DIR/<image>.jsonl``: the image's records, one a line (an empty file for none)."""
 
     suffix = ".jsonl"
 
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = Path(root)
-
-    def outputs_for(self, image: str) -> list[Path]:
-        return [_with_suffix(self.root, image, self.suffix)]
-
-    def write(self, result: ImageResult, records: Sequence[dict]) -> list[Path]:
-        self._claim(result.image)
-        text = "".join(_dumps(r) + "\n" for r in records)
-        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+    def render(self, result: ImageResult, records: Sequence[dict]) -> str:
+        return "".join(_dumps(r) + "\n" for r in records)
 
 
-class GeoJsonWriter(Writer):
+class GeoJsonWriter(_TextFileWriter):
     """``DIR/<image>.geojson``: a FeatureCollection in pixel coordinates (y down)."""
 
     suffix = ".geojson"
 
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = Path(root)
-
-    def outputs_for(self, image: str) -> list[Path]:
-        return [_with_suffix(self.root, image, self.suffix)]
-
-    def write(self, result: ImageResult, records: Sequence[dict]) -> list[Path]:
-        self._claim(result.image)
+    def render(self, result: ImageResult, records: Sequence[dict]) -> str:
         features = [
             {
                 "type": "Feature",
@@ -370,7 +374,7 @@ class GeoJsonWriter(Writer):
             },
             "features": features,
         }
-        return [atomic_write_text(self.outputs_for(result.image)[0], _dumps(doc) + "\n")]
+        return _dumps(doc) + "\n"
 
 
 class YoloWriter(Writer):

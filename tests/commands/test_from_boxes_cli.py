@@ -130,3 +130,12 @@ def test_coco_dets(tmp_path, mobile_ckpt):
     assert [(r["image"], r["class"], r["box_confidence"]) for r in records] == [
         ("000000000139.jpg", 18, 0.8), ("000000000139.jpg", 1, 0.3)]
     assert records[0]["prompt_box"] == [5, 5, 25, 25]
+
+
+def test_broken_coco_dets_file_is_an_error_before_any_work(tmp_path, mobile_ckpt):
+    (tmp_path / "dets.json").write_text('[{"image_id": 1, "bbox": [0, 0, "x", 4]}]')
+    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", tmp_path,
+                    "--checkpoint", mobile_ckpt)
+    assert result.exit_code == 1
+    (err,) = error_lines(result.stderr)
+    assert "dets.json" in err and "entry 0" in err
