@@ -227,3 +227,25 @@ def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt):
     assert names(part) == names(full)
     for rel in names(full):
         assert (part / rel).read_bytes() == (full / rel).read_bytes(), rel
+
+
+def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
+    root = tmp_path / "imgs"
+    for i in range(5):
+        write_image(root / f"img{i}.png", seed=i)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "samcli", "automask", str(root), "--checkpoint",
+            str(mobile_ckpt), "--points-per-side", "2", "--pred-iou-thresh", "0",
+            "--stability-score-thresh", "0", "-o", str(out)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (manifest.exists() and manifest.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Error: interrupted" in stderr and "Traceback" not in stderr
+    done = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert done and all((out / f"{e['image']}.jsonl").is_file() for e in done)
