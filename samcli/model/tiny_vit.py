@@ -153,7 +153,21 @@ class PatchMerging(nn.Module):
         return x.flatten(2).transpose(1, 2)
 
 
-class ConvLayer(nn.Module):
+class _Stage(nn.Module):
+    """A stage: ``blocks`` in sequence, then the optional ``downsample`` (PatchMerging)."""
+
+    blocks: nn.ModuleList
+    downsample: nn.Module | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return x
+
+
+class ConvLayer(_Stage):
     """First stage: ``depth`` MBConv blocks on a (B, C, H, W) map, then optional merging."""
 
     def __init__(
@@ -178,13 +192,6 @@ class ConvLayer(nn.Module):
             if downsample is not None
             else None
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return x
 
 
 class TokenMlp(nn.Module):
@@ -331,7 +338,7 @@ class TinyViTBlock(nn.Module):
         return x + self.mlp(x)
 
 
-class BasicLayer(nn.Module):
+class BasicLayer(_Stage):
     """One attention stage: ``depth`` TinyViT blocks, then optional patch merging."""
 
     def __init__(
@@ -368,13 +375,6 @@ class BasicLayer(nn.Module):
             if downsample is not None
             else None
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return x
 
 
 class TinyViT(nn.Module):

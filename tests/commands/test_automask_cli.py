@@ -249,3 +249,20 @@ def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
     assert "Error: interrupted" in stderr and "Traceback" not in stderr
     done = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert done and all((out / f"{e['image']}.jsonl").is_file() for e in done)
+
+
+def test_crops_and_preview(tree, tmp_path, mobile_ckpt):
+    crops, preview = tmp_path / "chips", tmp_path / "look"
+    result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST,
+                    "--crops", crops, "--preview", preview)
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    chips = sorted(p for p in crops.rglob("*.png") if p.is_file())  # "a.png/" is a folder
+    assert len(chips) == len(records) > 0
+    chip = np.array(Image.open(chips[0]))
+    assert chip.ndim == 3 and chip.shape[2] == 4  # RGBA: transparent outside the mask
+    first = records[int(chips[0].stem)]
+    assert chip.shape[:2] == (first["bbox"][3], first["bbox"][2])
+    assert (chip[..., 3] > 0).sum() == first["area"]
+    (shot,) = [p for p in preview.rglob("*.jpg") if p.is_file()]
+    assert Image.open(shot).size == (64, 48)
