@@ -26,8 +26,13 @@ from samcli.boxes import box_nms, masks_to_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
+from samcli.predictor import release_cpu_memory
 
 MASK_THRESHOLD = 0.0  # SAM's logit threshold for a binary mask
+
+# Crops larger than this (pixels) return freed memory to the OS after every full-size chunk,
+# so a tuned allocator (see samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
+LARGE_CROP_PIXELS = 4_000_000
 
 
 class PromptModel(Protocol):
@@ -176,6 +181,8 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
         logits = predictor.upscale(low_res[sel][:, None])[:, 0].float()
         parts.append(_binarise(logits, sel.numpy(), iou, mask_points, crop, (h, w), cfg))
         del logits
+        if (y1 - y0) * (x1 - x0) > LARGE_CROP_PIXELS:
+            release_cpu_memory()
     return MaskSet.concat(parts, (h, w))
 
 

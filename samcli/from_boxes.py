@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from samcli.automask import MASK_THRESHOLD, PromptModel, chunk_slices, stability_score
+from samcli.automask import (LARGE_CROP_PIXELS, MASK_THRESHOLD, PromptModel, chunk_slices,
+                             stability_score)
 from samcli.boxes import masks_to_boxes
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
+from samcli.predictor import release_cpu_memory
 
 STABILITY_OFFSET = 1.0  # as the reference generator's default
 
@@ -115,6 +117,8 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
                 masks[i], _ = remove_small_regions(m, min_region_area, "islands")
         rles += encode_masks(masks)
         boxes.append(masks_to_boxes(torch.from_numpy(masks)).numpy())
+        if h * w > LARGE_CROP_PIXELS:
+            release_cpu_memory()
     n = len(rles)
     return MaskSet(
         image_size=(h, w),
