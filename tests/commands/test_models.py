@@ -152,7 +152,8 @@ def test_download_checks_every_name_first(home):
 @pytest.fixture
 def load_app(monkeypatch) -> typer.Typer:
     """A one-command app that loads a checkpoint through the shared error boundary."""
-    monkeypatch.setattr(registry, "_build_model", lambda name: torch.nn.Linear(4, 3))
+    monkeypatch.setattr(registry, "_build_model",
+                        lambda name, skip_init=False: torch.nn.Linear(4, 3))
     app = typer.Typer()
 
     @app.command()

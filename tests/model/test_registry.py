@@ -52,7 +52,7 @@ def tiny_state() -> dict[str, torch.Tensor]:
     return Tiny().state_dict()
 
 
-def tiny_builder(name: str) -> nn.Module:
+def tiny_builder(name: str, skip_init: bool = False) -> nn.Module:
     if name == "tiny":
         return Tiny()
     raise ImportError("only the tiny test model is buildable here")

@@ -1,0 +1,260 @@
+"""samcli vs Meta's segment_anything, side by side, same weights, images and parameters.
+
+Each (implementation, dtype) runs in its own subprocess so peak RSS is its own. Per image it
+reports: encoder time (one set_image), everything-mode time (whole generate, encoder included),
+peak RSS of the process, the number of masks, and a parity column: the mean / minimum IoU of
+our masks matched one-to-one to the reference float32 masks (and whether the counts agree).
+
+Weights: the official architecture with seeded random weights, plus the decoder wiring of
+``tests/automask_models.py`` so that masks are confident and varied (with plain random weights
+almost every mask is filtered out and the comparison would measure nothing).
+
+Usage (from the repository root, with the test extras installed):
+
+    python benchmarks/bench_automask.py                       # vit_b, astronaut + coffee, 32x32
+    python benchmarks/bench_automask.py --images astronaut --points-per-side 16 --model mobile_sam
+    python benchmarks/bench_automask.py --large 4000x3000     # also: our RSS on a large image
+
+Prints a Markdown table (paste into BENCHMARKS.md) and writes the raw numbers as JSON to
+``benchmarks/out/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------------------- worker side
+
+def _image(name: str) -> np.ndarray:
+    if "x" in name and name.replace("x", "").isdigit():  # synthetic large image WxH
+        w, h = (int(v) for v in name.split("x"))
+        import skimage.data as data
+
+        tile = data.astronaut()
+        reps = (h // tile.shape[0] + 1, w // tile.shape[1] + 1, 1)
+        return np.ascontiguousarray(np.tile(tile, reps)[:h, :w])
+    import skimage.data as data
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3])
+
+
+_WARMUP = np.zeros((64, 64, 3), np.uint8)
+
+
+def _weights(model: str) -> Path:
+    """Seeded weights with the everything-mode decoder wiring, made once and cached."""
+    path = OUT / f"weights_{model}.pt"
+    if not path.exists():
+        import torch
+
+        from samcli.model.build import build_model
+        from tests.automask_models import automask_state_dict
+
+        torch.manual_seed(0)
+        m = build_model(model)
+        OUT.mkdir(parents=True, exist_ok=True)
+        torch.save(automask_state_dict(m, seed=0), path)
+    return path
+
+
+def _reference_model(model: str, state):
+    if model == "mobile_sam":
+        from mobile_sam import sam_model_registry
+        ref = sam_model_registry["vit_t"](checkpoint=None)
+    else:
+        from segment_anything import sam_model_registry
+        ref = sam_model_registry[model](checkpoint=None)
+    ref.load_state_dict(state, strict=True)
+    return ref.eval()
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    state = torch.load(_weights(args.model), weights_only=True)
+    params = dict(points_per_side=args.points_per_side, points_per_batch=args.points_per_batch)
+    results = []
+    if args.worker == "ref":
+        if args.model == "mobile_sam":
+            from mobile_sam import SamAutomaticMaskGenerator, SamPredictor
+        else:
+            from segment_anything import SamAutomaticMaskGenerator, SamPredictor
+        model = _reference_model(args.model, state)
+        predictor = SamPredictor(model)
+        gen = SamAutomaticMaskGenerator(model, output_mode="coco_rle", **params)
+        with torch.inference_mode():
+            predictor.set_image(_WARMUP)  # first-call overheads are not what we measure
+        for name in args.images:
+            img = _image(name)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                predictor.set_image(img)
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                anns = gen.generate(img)
+            t2 = time.perf_counter()
+            rles = [a["segmentation"] for a in anns]
+            results.append(dict(image=name, encoder_s=t1 - t0, automask_s=t2 - t1,
+                                n=len(rles), rles=rles))
+    else:
+        from samcli.automask import generate
+        from samcli.config import AutomaskConfig
+        from samcli.geometry import rle_to_json
+        from samcli.model.build import build_model
+        from samcli.predictor import Predictor
+
+        model = build_model(args.model)
+        model.load_state_dict(state, strict=True)
+        dtype = getattr(torch, args.dtype)
+        predictor = Predictor(model, dtype=dtype)
+        cfg = AutomaskConfig(**params)
+        predictor.set_image(_WARMUP)
+        for name in args.images:
+            img = _image(name)
+            t0 = time.perf_counter()
+            predictor.set_image(img)
+            t1 = time.perf_counter()
+            masks = generate(predictor, img, cfg)
+            t2 = time.perf_counter()
+            rles = [rle_to_json(r) for r in masks.rles] if not args.no_masks else []
+            results.append(dict(image=name, encoder_s=t1 - t0, automask_s=t2 - t1,
+                                n=len(masks), rles=rles))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    print(json.dumps(dict(impl=args.worker, dtype=args.dtype, peak_rss_mib=peak,
+                          threads=torch.get_num_threads(), results=results)))
+
+
+# ----------------------------------------------------------------------------- parent side
+
+def _run(impl: str, dtype: str, images: list[str], args: argparse.Namespace,
+         no_masks: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--worker", impl, "--dtype", dtype, "--model", args.model,
+           "--points-per-side", str(args.points_per_side),
+           "--points-per-batch", str(args.points_per_batch), "--images", *images]
+    if no_masks:
+        cmd.append("--no-masks")
+    print(f"# running {impl} {dtype} on {', '.join(images)} ...", file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _parity(ours: list[dict], ref: list[dict]) -> tuple[float, float]:
+    """Mean and min IoU of a one-to-one greedy matching of two RLE lists (0 if counts differ
+    and a mask is left unmatched)."""
+    from pycocotools import mask as mu
+
+    if not ours and not ref:
+        return 1.0, 1.0
+    if not ours or not ref:
+        return 0.0, 0.0
+    enc = lambda rs: [{"size": r["size"], "counts": r["counts"].encode()  # noqa: E731
+                       if isinstance(r["counts"], str) else r["counts"]} for r in rs]
+    iou = mu.iou(enc(ours), enc(ref), [0] * len(ref))
+    matched = []
+    used_r, used_o = set(), set()
+    for flat in np.argsort(-iou, axis=None):
+        i, j = np.unravel_index(flat, iou.shape)
+        if i in used_o or j in used_r:
+            continue
+        used_o.add(i), used_r.add(j)
+        matched.append(iou[i, j])
+    matched += [0.0] * (max(len(ours), len(ref)) - len(matched))
+    return float(np.mean(matched)), float(np.min(matched))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worker", choices=["ours", "ref"])
+    ap.add_argument("--model", default="vit_b", choices=["vit_b", "vit_l", "vit_h", "mobile_sam"])
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--images", nargs="+", default=["astronaut", "coffee"])
+    ap.add_argument("--points-per-side", type=int, default=32)
+    ap.add_argument("--points-per-batch", type=int, default=64)
+    ap.add_argument("--no-masks", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run samcli with --dtype bfloat16")
+    ap.add_argument("--skip-ref", action="store_true", help="samcli only (no ratios)")
+    ap.add_argument("--large", default=None, help="also run samcli alone on a WxH image "
+                    "(e.g. 4000x3000) and report its peak RSS")
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    _weights(args.model)  # made once, before the timed processes start
+    runs = {}
+    if not args.skip_ref:
+        runs["reference float32"] = _run("ref", "float32", args.images, args)
+    runs["samcli float32"] = _run("ours", "float32", args.images, args)
+    if args.bf16:
+        runs["samcli bfloat16"] = _run("ours", "bfloat16", args.images, args)
+    if args.large:
+        runs[f"samcli float32 {args.large}"] = _run("ours", "float32", [args.large], args,
+                                                    no_masks=True)
+
+    ref = runs.get("reference float32")
+    f32 = runs["samcli float32"]
+    lines = [
+        f"model {args.model}, points_per_side {args.points_per_side}, points_per_batch "
+        f"{args.points_per_batch}, threads {f32['threads']}, torch "
+        f"{__import__('torch').__version__}",
+        "",
+        "| run | image | encoder s | everything-mode s | masks | peak RSS MiB | "
+        "speed-up vs reference | matched IoU mean / min |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, run in runs.items():
+        for k, r in enumerate(run["results"]):
+            base = ref["results"][k] if ref and r["image"] == ref["results"][k]["image"] \
+                else None
+            # float32 is compared with the reference; bfloat16 with our own float32 output
+            other = (base if "float32" in label else f32["results"][k]) if base else None
+            speed = f"{base['automask_s'] / r['automask_s']:.2f}x" if base else "-"
+            parity = "-"
+            if other is not None and r["rles"] and label != "reference float32":
+                mean, low = _parity(r["rles"], other["rles"])
+                parity = f"{mean:.4f} / {low:.4f}"
+            lines.append(f"| {label} | {r['image']} | {r['encoder_s']:.2f} | "
+                         f"{r['automask_s']:.1f} | {r['n']} | {run['peak_rss_mib']:.0f} | "
+                         f"{speed} | {parity} |")
+    if ref:
+        for label, run in runs.items():
+            if label.startswith("samcli") and not (args.large and args.large in label):
+                tot_r = sum(r["automask_s"] for r in ref["results"])
+                tot_o = sum(r["automask_s"] for r in run["results"])
+                enc_r = sum(r["encoder_s"] for r in ref["results"])
+                enc_o = sum(r["encoder_s"] for r in run["results"])
+                lines.append("")
+                lines.append(f"{label}: everything-mode {tot_r / tot_o:.2f}x faster, encoder "
+                             f"{enc_r / enc_o:.2f}x, peak RSS {run['peak_rss_mib'] / ref['peak_rss_mib']:.2f}x "
+                             "of the reference")
+    text = "\n".join(lines)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (OUT / f"bench-{args.model}-{stamp}.json").write_text(json.dumps(
+        {k: {**v, "results": [{kk: vv for kk, vv in r.items() if kk != "rles"}
+                              for r in v["results"]]} for k, v in runs.items()}, indent=1))
+    (OUT / f"bench-{args.model}-{stamp}.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
