@@ -501,7 +501,7 @@ def _select_rings(pts: np.ndarray, off: np.ndarray, keep: np.ndarray):
     return pts[keep[_ring_ids(off)]], _offsets(np.diff(off)[keep])
 
 
-def _clean_rings(pts: np.ndarray, off: np.ndarray):
+def _clean_rings(pts: np.ndarray, off: np.ndarray, depth: int = 0):
     """:func:`_clean_ring` on every ring: same passes, same result. Rings that a pass leaves
     unchanged are final; only the others go on to the next pass."""
     n_rings = len(off) - 1
@@ -509,6 +509,9 @@ def _clean_rings(pts: np.ndarray, off: np.ndarray):
     live = cnt >= 3
     if not live.any():
         return pts, off
+    if depth > 32:  # (pathological rings: one at a time)
+        rings = [_clean_ring(pts[a:b]) for a, b in zip(off[:-1], off[1:])]
+        return np.concatenate(rings), _offsets(np.array([len(r) for r in rings], np.int64))
     rid = _ring_ids(off)
     prev, nxt = _ring_neighbours(off)
     x, y = pts[:, 0], pts[:, 1]
@@ -526,7 +529,7 @@ def _clean_rings(pts: np.ndarray, off: np.ndarray):
     cnt = np.bincount(rid, minlength=n_rings)
     off = _offsets(cnt)
     again = np.flatnonzero(changed)
-    sub_pts, sub_off = _clean_rings(*_select_rings(pts, off, changed))
+    sub_pts, sub_off = _clean_rings(*_select_rings(pts, off, changed), depth + 1)
     # Put the rings of the next passes back in place.
     new_cnt = cnt.copy()
     new_cnt[again] = np.diff(sub_off)
