@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -305,22 +304,6 @@ def test_max_vertices_uses_the_smallest_tolerance_that_fits():
     assert _iou(geometry_to_mask(geom, 200, 200), disc) > 0.99
 
 
-def test_speed_1000x1000_blob():
-    yy, xx = np.mgrid[:1000, :1000]
-    m = (xx - 500) ** 2 / 450**2 + (yy - 500) ** 2 / 300**2 < 1
-    mask_to_geometry(m)
-    best = min(_timed(lambda: mask_to_geometry(m)) for _ in range(3))
-    assert best < 0.05
-    best = min(_timed(lambda: mask_to_geometry(m, DEFAULT_SIMPLIFY)) for _ in range(3))
-    assert best < 0.1
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
 # --------------------------------------------------------------------------------------------
 # fragmented masks: the batched path against the per-ring reference
 
@@ -485,14 +468,6 @@ def test_fragmented_512_default_simplify_valid_and_close(kind):
     assert _iou(geometry_to_mask(geom, *m.shape), m) >= 0.99
     rings = [r for p in _polygons(geom) for r in p]
     assert all(_ring_ok(r) for r in rings[:: max(1, len(rings) // 3000)])
-
-
-def test_speed_fragmented_512():
-    """~60k rings: seconds before the batched path (0.7 s exact, 15-30 s simplified)."""
-    m = _fragmented("noise 0.5")
-    mask_to_geometry(m)
-    assert min(_timed(lambda: mask_to_geometry(m)) for _ in range(2)) < 0.5
-    assert _timed(lambda: mask_to_geometry(m, DEFAULT_SIMPLIFY)) < 5.0
 
 
 # --------------------------------------------------------------------------------------------
