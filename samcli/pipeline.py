@@ -92,16 +92,32 @@ def open_outputs(out: OutputOptions, categories: list[dict], stdout: TextIO) -> 
     return Outputs(writers, output_dir)
 
 
-def make_runner(outputs: Outputs, out: OutputOptions, inp: InputOptions, poly: PolygonOptions,
-                hash_params: dict[str, Any], unit: str = "images") -> Runner:
+@dataclass
+class Job:
+    """What both commands set up the same way: the lazy model, the runner and its writers."""
+
+    predictor: LazyPredictor
+    runner: Runner
+    keep_rgb: bool  # whether a writer (crops, preview) needs the decoded image
+
+
+def start_job(name: str, cfg: Any, model: ModelOptions, poly: PolygonOptions,
+              out: OutputOptions, inp: InputOptions, categories: list[dict],
+              stdout: TextIO | None, unit: str = "images") -> Job:
+    """Model (loaded on first use), writers and a runner whose manifest hash covers the model,
+    ``cfg`` and every output option."""
+    predictor = LazyPredictor(model)
+    outputs = open_outputs(out, categories, stdout or sys.stdout)
+    hash_params = {"job": name, "model": predictor.identity, "cfg": params_of(cfg),
+                   "polygon": params_of(poly), "format": out.format,
+                   "crops": bool(out.crops), "preview": bool(out.preview)}
     opts = RunOptions(
-        simplify=poly.simplify, max_vertices=poly.max_vertices,
-        hash=params_hash({**hash_params, "polygon": params_of(poly), "format": out.format,
-                          "crops": bool(out.crops), "preview": bool(out.preview)}),
+        simplify=poly.simplify, max_vertices=poly.max_vertices, hash=params_hash(hash_params),
         output_dir=outputs.output_dir, overwrite=out.overwrite, fail_fast=inp.fail_fast,
         quiet=out.quiet, unit=unit,
     )
-    return Runner(outputs.writers, opts)
+    return Job(predictor, Runner(outputs.writers, opts),
+               any(w.needs_rgb for w in outputs.writers))
 
 
 def run_automask(
@@ -121,11 +137,8 @@ def run_automask(
         raise UsageError(f"no images found in {', '.join(inputs)}")
 
     # Model (loaded on first use) and writers
-    predictor = LazyPredictor(model)
-    outputs = open_outputs(out, [{"id": 1, "name": "object"}], stdout or sys.stdout)
-    keep_rgb = any(w.needs_rgb for w in outputs.writers)
-    runner = make_runner(outputs, out, inp, poly,
-                         {"job": "automask", "model": predictor.identity, "cfg": params_of(cfg)})
+    job = start_job("automask", cfg, model, poly, out, inp, [{"id": 1, "name": "object"}], stdout)
+    predictor, runner, keep_rgb = job.predictor, job.runner, job.keep_rgb
 
     # One image: read, generate, postprocess
     def process(item: InputItem, on_batch: Callable[[int, int], None]) -> ImageResult:
@@ -151,12 +164,9 @@ def run_from_boxes(
 ) -> Summary:
     """Masks for detector boxes: YOLO label files under ``inputs``, or ``cfg.coco_dets``."""
     classes = cfg.class_set()
-    predictor = LazyPredictor(model)
-    outputs = open_outputs(out, [], stdout or sys.stdout)
-    keep_rgb = any(w.needs_rgb for w in outputs.writers)
-    runner = make_runner(outputs, out, inp, poly,
-                         {"job": "from-boxes", "model": predictor.identity, "cfg": params_of(cfg)},
-                         unit="label files" if not cfg.coco_dets else "images")
+    job = start_job("from-boxes", cfg, model, poly, out, inp, [], stdout,
+                    unit="label files" if not cfg.coco_dets else "images")
+    predictor, runner, keep_rgb = job.predictor, job.runner, job.keep_rgb
 
     # Boxes of one image -> masks, quality fields, filters
     def segment(item: InputItem, image_path: Path, image_rel: str, boxes: PixelBoxes,

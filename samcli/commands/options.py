@@ -25,7 +25,7 @@ def _option(f: dataclasses.Field, annotation: Any, default: Any) -> inspect.Para
     info = typer.Option(
         default,
         *flags,
-        help=f.metadata["help"] + ("" if default is None else ""),
+        help=f.metadata["help"],
         rich_help_panel=f.metadata["panel"],
         show_default=default is not None,
     )
