@@ -140,16 +140,26 @@ def run_automask(
     job = start_job("automask", cfg, model, poly, out, inp, [{"id": 1, "name": "object"}], stdout)
     predictor, runner, keep_rgb = job.predictor, job.runner, job.keep_rgb
 
-    # One image: read, generate, postprocess
     def process(item: InputItem, on_batch: Callable[[int, int], None]) -> ImageResult:
-        rgb = read_image(item.path, max_pixels=inp.max_pixels or None)
-        masks = automask.generate(predictor.get(), rgb, cfg, on_batch=on_batch)
-        masks = postprocess.postprocess(masks, cfg)
-        h, w = rgb.shape[:2]
-        return ImageResult(image=item.rel, source=item.path, width=w, height=h, masks=masks,
-                           rgb=rgb if keep_rgb else None)
+        return automask_image(predictor, item, cfg, inp, keep_rgb, on_batch)
 
     return runner.run(items, process, pre_failed=problems)
+
+
+def automask_image(predictor: LazyPredictor, item: InputItem, cfg: AutomaskConfig,
+                   inp: InputOptions, keep_rgb: bool = False,
+                   on_batch: Callable[[int, int], None] | None = None) -> ImageResult:
+    """One image: read, generate, postprocess (the unit of work of every automask runner).
+
+    The model is loaded on first use (``predictor.get()``), after the image was read, so a
+    folder of unreadable files loads nothing.
+    """
+    rgb = read_image(item.path, max_pixels=inp.max_pixels or None)
+    masks = automask.generate(predictor.get(), rgb, cfg, on_batch=on_batch)
+    masks = postprocess.postprocess(masks, cfg)
+    h, w = rgb.shape[:2]
+    return ImageResult(image=item.rel, source=item.path, width=w, height=h, masks=masks,
+                       rgb=rgb if keep_rgb else None)
 
 
 def run_from_boxes(
