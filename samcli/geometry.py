@@ -1228,9 +1228,13 @@ def _fit_vertices(parts: list[Polygon], simplify: float, max_vertices: int) -> l
 
 
 def mask_to_geometry(
-    mask: np.ndarray, simplify: float = 0.0, max_vertices: int | None = None
+    mask: np.ndarray, simplify: float = 0.0, max_vertices: int | None = None,
+    offset: tuple[int, int] = (0, 0),
 ) -> dict | None:
     """A bool mask (h, w) -> GeoJSON Polygon / MultiPolygon dict in pixel space, or None if empty.
+
+    ``offset`` = (x0, y0): where the mask's top-left pixel lies in the image, when ``mask`` is a
+    window of it (integers; the output is the same as for the whole-image mask).
 
     ``simplify`` is a Douglas-Peucker tolerance in pixels (``shapely.simplify`` with
     ``preserve_topology=True``; 0 keeps the exact pixel-edge polygon, whose coordinates are
@@ -1255,7 +1259,7 @@ def mask_to_geometry(
     cols = np.flatnonzero(m.any(axis=0))
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
     sub = np.ascontiguousarray(m[r0 : r1 + 1, c0 : c1 + 1])
-    flat = _trace_flat(sub, c0, r0)
+    flat = _trace_flat(sub, c0 + int(offset[0]), r0 + int(offset[1]))
     if flat is None or flat.n_parts == 0:
         return None
     n_exact = len(flat.pts)

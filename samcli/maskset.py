@@ -11,6 +11,8 @@ kilobytes rather than gigabytes. Per-mask arrays are numpy:
 - ``stability_score``: float32 (N,).
 - ``points``: float64 (N, 2), the prompt point (x, y) in image pixels, NaN when there is none.
 - ``crop_boxes``: int64 (N, 4), the crop the mask came from, xyxy (exclusive end) in image pixels.
+- ``tiles``: None (no tiling), or per mask a tuple of the tile boxes it came from, each xyxy
+  (exclusive end) in image pixels (several when an object cut by tile seams was merged).
 
 Indexing with a boolean or integer array returns a new MaskSet.
 """
@@ -22,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from samcli.rle import decode_window
 
 
 def _as(a, dtype, shape_tail: tuple[int, ...], name: str, n: int) -> np.ndarray:
@@ -43,6 +47,7 @@ class MaskSet:
     points: np.ndarray
     crop_boxes: np.ndarray
     areas: np.ndarray = field(default=None)  # int64 (N,), pixel counts; computed if not given
+    tiles: list[tuple[tuple[int, int, int, int], ...]] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.rles)
@@ -57,6 +62,8 @@ class MaskSet:
                 mask_utils.area(self.rles).astype(np.int64) if n else np.zeros(0, np.int64)
             )
         self.areas = _as(self.areas, np.int64, (), "areas", n)
+        if self.tiles is not None and len(self.tiles) != n:
+            raise ValueError(f"MaskSet.tiles has {len(self.tiles)} entries for {n} masks")
         for r in self.rles:
             if list(r["size"]) != [self.image_size[0], self.image_size[1]]:
                 raise ValueError(f"RLE size {r['size']} != image size {self.image_size}")
@@ -80,6 +87,7 @@ class MaskSet:
             points=self.points[idx],
             crop_boxes=self.crop_boxes[idx],
             areas=self.areas[idx],
+            tiles=None if self.tiles is None else [self.tiles[i] for i in idx],
         )
 
     @classmethod
@@ -99,6 +107,9 @@ class MaskSet:
         sets = [s for s in sets if len(s)]
         if not sets:
             return cls.empty(image_size)
+        tiled = [s.tiles is not None for s in sets]
+        if any(tiled) and not all(tiled):
+            raise ValueError("cannot concatenate tiled and untiled MaskSets")
         return cls(
             image_size=image_size,
             rles=[r for s in sets for r in s.rles],
@@ -108,11 +119,20 @@ class MaskSet:
             points=np.concatenate([s.points for s in sets]),
             crop_boxes=np.concatenate([s.crop_boxes for s in sets]),
             areas=np.concatenate([s.areas for s in sets]),
+            tiles=[t for s in sets for t in s.tiles] if all(tiled) else None,
         )
 
     def mask(self, i: int) -> np.ndarray:
         """Mask ``i`` as a bool (h, w) array."""
         return mask_utils.decode(self.rles[i]).astype(bool)
+
+    def window(self, i: int) -> tuple[np.ndarray, int, int]:
+        """Mask ``i`` inside its tight box: (bool (bh, bw) window, x0, y0) of its top-left
+        pixel. Costs the box, not the image (see :mod:`samcli.rle`); (0, 0) window if empty."""
+        if self.areas[i] == 0:
+            return np.zeros((0, 0), bool), 0, 0
+        x0, y0, x1, y1 = (int(v) for v in self.boxes[i])
+        return decode_window(self.rles[i], (x0, y0, x1 + 1, y1 + 1)), x0, y0
 
     def score(self) -> np.ndarray:
         """Ranking score: mean of predicted IoU and stability score (float32, (N,))."""
