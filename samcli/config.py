@@ -27,6 +27,7 @@ OUT = "Output"
 INP = "Input"
 MODEL = "Model"
 BOXES = "Boxes (from-boxes)"
+TILE = "Tiling (large images)"
 
 # Polygon simplification default, px (Douglas-Peucker tolerance). Kept in step with
 # samcli.geometry.DEFAULT_SIMPLIFY by a test; defined here so config stays import-light.
@@ -72,6 +73,10 @@ def area_pixels(text: str, option: str, image_area: int) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # automask
+
+# Tile side for images tiled automatically (above --tile-above): SAM's own input size, so a
+# tile is segmented at full resolution.
+DEFAULT_TILE = 1024
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,21 @@ class AutomaskConfig:
         "(0 = no limit).", POST
     )
 
+    # Tiling: images much larger than SAM's 1024-pixel input.
+    tile: int = opt(
+        0, "Run everything-mode on SIZE x SIZE tiles of each image and merge objects cut by "
+        "the seams (aerial scenes, slides, wafers); 0 = only images above --tile-above, with "
+        f"{DEFAULT_TILE}-pixel tiles.", TILE, metavar="SIZE"
+    )
+    tile_overlap: int = opt(
+        256, "Pixels shared by neighbouring tiles: objects up to about this size are seen whole "
+        "in a tile; larger ones are merged across the seam.", TILE, metavar="PX"
+    )
+    tile_above: int = opt(
+        36_000_000, "Tile images with more pixels than this even without --tile "
+        "(36000000 = 6000 x 6000; 0 = never).", TILE, metavar="PIXELS"
+    )
+
     def validate(self) -> "AutomaskConfig":
         """Raise ConfigError for values that cannot work; return self."""
         for name in ("points_per_side", "points_per_batch", "crop_n_points_downscale_factor"):
@@ -164,6 +184,14 @@ class AutomaskConfig:
                 )
         parse_area(self.min_area, "--min-area")
         parse_area(self.max_area, "--max-area")
+        if self.tile < 0 or 0 < self.tile < 64:
+            raise ConfigError("--tile must be 0 (automatic) or at least 64 pixels")
+        if self.tile_overlap < 0 or self.tile_above < 0:
+            raise ConfigError("--tile-overlap and --tile-above must not be negative")
+        size = self.tile or DEFAULT_TILE
+        if 2 * self.tile_overlap >= size:
+            raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "
+                              f"tile size ({size})")
         if self.containment not in ("keep", "drop"):
             raise ConfigError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
         if not 0 < self.containment_ratio <= 1:
@@ -328,6 +356,10 @@ class OutputOptions:
         "on stdout.", OUT, flag="--output", short="-o"
     )
     format: str = opt("jsonl", "File format with -o: jsonl, coco, yolo or geojson.", OUT)
+    geo: bool = opt(
+        False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
+        "(GeoTIFF), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
+    )
     crops: str | None = opt(
         None, "Also write a PNG chip per proposal (transparent outside the mask) under this "
         "folder.", OUT
@@ -345,6 +377,12 @@ class OutputOptions:
             raise ConfigError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:
             raise ConfigError(f"--format {self.format} writes files: give a folder with -o")
+        if self.geo:
+            from samcli.io.geo import GEO_FORMAT_MESSAGE, require_rasterio
+
+            if self.format != "geojson":
+                raise ConfigError(GEO_FORMAT_MESSAGE)
+            require_rasterio()
         return self
 
 
@@ -374,3 +412,40 @@ def _field(obj: Any, name: str) -> dataclasses.Field:
 def params_of(obj: Any) -> dict[str, Any]:
     """A config's values as a plain dict (for the manifest's parameter hash)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale-out (automask on Ray Data; optional extra: pip install 'samcli[ray]')
+
+SCALE = "Scale-out (Ray)"
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """Where the work runs: this process (the default) or a Ray cluster."""
+
+    ray: bool = opt(
+        False, "Run on Ray Data (needs samcli's 'ray' extra): a local Ray instance started for "
+        "the run, or the cluster in $RAY_ADDRESS. Same outputs, manifest and resume.", SCALE
+    )
+    ray_address: str | None = opt(
+        None, "Run on this Ray cluster (implies --ray): 'auto' (the cluster this machine "
+        "belongs to), 'ray://HEAD:10001' (Ray Client) or 'local' (always a new local "
+        "instance). Images, checkpoint and -o are paths on this machine; the workers must "
+        "see the images and checkpoint at the same paths.", SCALE, metavar="ADDRESS"
+    )
+    ray_actors: int = opt(
+        0, "Model replicas (Ray actors). 0 = automatic: one per GPU of the cluster, else one "
+        "per 4 CPUs; more actors than GPUs (or CPUs) share them.", SCALE, metavar="N"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.ray or self.ray_address is not None
+
+    def validate(self) -> "ScaleOptions":
+        if self.ray_actors < 0:
+            raise ConfigError("--ray-actors must not be negative (0 = automatic)")
+        if self.ray_address is not None and not self.ray_address.strip():
+            raise ConfigError("--ray-address must not be empty (use --ray for a local instance)")
+        return self

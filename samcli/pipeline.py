@@ -13,9 +13,9 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from samcli import automask, postprocess
+from samcli import automask, postprocess, tiling
 from samcli.config import (AutomaskConfig, FromBoxesConfig, InputOptions, ModelOptions,
-                           OutputOptions, PolygonOptions, params_of)
+                           OutputOptions, PolygonOptions, ScaleOptions, params_of)
 from samcli.errors import CheckpointError, ConfigError, InputError, UsageError
 from samcli.from_boxes import BoxPrompts, segment_boxes
 from samcli.io.images import read_image
@@ -86,7 +86,7 @@ def open_outputs(out: OutputOptions, categories: list[dict], stdout: TextIO) -> 
     writers = make_writers(output_dir, out.format,
                            Path(out.crops) if out.crops else None,
                            Path(out.preview) if out.preview else None,
-                           categories)
+                           categories, geo=out.geo)
     if output_dir is None:
         writers.insert(0, JsonlStdoutWriter(stdout))
     return Outputs(writers, output_dir)
@@ -110,7 +110,8 @@ def start_job(name: str, cfg: Any, model: ModelOptions, poly: PolygonOptions,
     outputs = open_outputs(out, categories, stdout or sys.stdout)
     hash_params = {"job": name, "model": predictor.identity, "cfg": params_of(cfg),
                    "polygon": params_of(poly), "format": out.format,
-                   "crops": bool(out.crops), "preview": bool(out.preview)}
+                   "crops": bool(out.crops), "preview": bool(out.preview),
+                   **({"geo": True} if out.geo else {})}  # absent without --geo: old hashes hold
     opts = RunOptions(
         simplify=poly.simplify, max_vertices=poly.max_vertices, hash=params_hash(hash_params),
         output_dir=outputs.output_dir, overwrite=out.overwrite, fail_fast=inp.fail_fast,
@@ -129,8 +130,13 @@ def run_automask(
     inp: InputOptions,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    scale: ScaleOptions | None = None,
 ) -> Summary:
-    """Everything-mode proposals for every image under ``inputs``."""
+    """Everything-mode proposals for every image under ``inputs`` (on Ray with ``scale.ray``)."""
+    if scale is not None and scale.enabled:
+        from samcli.ray_runner import run_automask_ray
+
+        return run_automask_ray(inputs, cfg, model, poly, out, inp, scale, stdin, stdout)
     # Inputs
     items, problems = collect_images(inputs, glob=inp.glob, stdin=stdin or sys.stdin)
     if not items and not problems:
@@ -148,16 +154,21 @@ def run_automask(
 
 def automask_image(predictor: LazyPredictor, item: InputItem, cfg: AutomaskConfig,
                    inp: InputOptions, keep_rgb: bool = False,
-                   on_batch: Callable[[int, int], None] | None = None) -> ImageResult:
+                   on_batch: Callable[[int, int], None] | None = None,
+                   data: bytes | None = None) -> ImageResult:
     """One image: read, generate, postprocess (the unit of work of every automask runner).
 
     The model is loaded on first use (``predictor.get()``), after the image was read, so a
     folder of unreadable files loads nothing.
     """
-    rgb = read_image(item.path, max_pixels=inp.max_pixels or None)
-    masks = automask.generate(predictor.get(), rgb, cfg, on_batch=on_batch)
-    masks = postprocess.postprocess(masks, cfg)
+    rgb = read_image(item.path, max_pixels=inp.max_pixels or None, data=data)
     h, w = rgb.shape[:2]
+    tile = tiling.tile_size_for(h, w, cfg)
+    if tile:
+        masks = tiling.generate_tiled(predictor.get(), rgb, cfg, tile, on_batch=on_batch)
+    else:
+        masks = automask.generate(predictor.get(), rgb, cfg, on_batch=on_batch)
+    masks = postprocess.postprocess(masks, cfg)
     return ImageResult(image=item.rel, source=item.path, width=w, height=h, masks=masks,
                        rgb=rgb if keep_rgb else None)
 

@@ -74,6 +74,7 @@ def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
     order = np.argsort(-masks.score(), kind="stable")
     survivors: list[int] = []
     rles = list(masks.rles)
+    tiles = None if masks.tiles is None else list(masks.tiles)
     for i in order:
         if survivors:
             ious = mask_utils.iou([rles[i]], [rles[j] for j in survivors], [0] * len(survivors))[0]
@@ -81,6 +82,9 @@ def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
             if ious[best] > iou_threshold:
                 j = survivors[best]
                 rles[j] = mask_utils.merge([rles[j], rles[i]])
+                if tiles is not None:
+                    tiles[j] = tuple(sorted(set(tiles[j]) | set(tiles[i]),
+                                            key=lambda t: (t[1], t[0])))
                 continue
         survivors.append(int(i))
     keep = np.sort(np.array(survivors))
@@ -91,6 +95,7 @@ def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
         image_size=masks.image_size, rles=[rles[i] for i in keep], boxes=xyxy,
         predicted_iou=masks.predicted_iou[keep], stability_score=masks.stability_score[keep],
         points=masks.points[keep], crop_boxes=masks.crop_boxes[keep],
+        tiles=None if tiles is None else [tiles[i] for i in keep],
     )
 
 

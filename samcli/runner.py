@@ -125,6 +125,7 @@ class Runner:
         self.opts = opts
         self.console = console or Console(file=sys.stderr, highlight=False, soft_wrap=True)
         self.manifest = Manifest(opts.output_dir) if opts.output_dir else None
+        self._t0 = time.perf_counter()
 
     def report(self, message: str, style: str = "") -> None:
         """A line on stderr (kept even with --quiet for errors)."""
@@ -140,34 +141,11 @@ class Runner:
     def run(self, items: Iterable[InputItem], process: Process,
             pre_failed: Sequence[str] = ()) -> Summary:
         """Process every item; ``pre_failed`` are problems found while collecting inputs."""
-        items = list(items)
-        summary = Summary()
-        start = time.perf_counter()
+        todo, summary = self.start(items, pre_failed)
+        if todo is None:
+            return summary
 
-        # Outputs of two inputs must not land on the same file (checked before any work)
-        try:
-            for w in self.writers:
-                w.check_inputs([item.rel for item in items])
-        except InputError as exc:
-            raise ConfigError(str(exc)) from None
-
-        # Problems found while collecting inputs (missing paths, unsupported files)
-        for message in pre_failed:
-            summary.failed.append(message)
-            self.report(f"Error: {message}", "red")
-            if self.opts.fail_fast:
-                return summary
-
-        # Resume: skip what the manifest says is done with the same parameters
-        todo = []
-        for item in items:
-            if (self.manifest is not None and not self.opts.overwrite
-                    and self.manifest.is_done(item.rel, self.opts.hash)):
-                summary.skipped += 1
-            else:
-                todo.append(item)
-
-        with self._progress(len(todo)) as bar:
+        with self.progress(len(todo)) as bar:
             images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
             batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
             for item in todo:
@@ -183,20 +161,53 @@ class Runner:
                     break
             bar.update(batches, visible=False)
 
-        # Whole-run files (COCO) from every image done, in this run or before
-        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
-        for w in self.writers:
-            w.finish(done_images)
-        summary.seconds = time.perf_counter() - start
-        if not self.opts.quiet:
-            self._summary(summary)
-        return summary
+        return self.finish(summary)
 
-    def _one(self, item: InputItem, process: Process, on_batch, summary: Summary) -> bool:
-        t0 = time.perf_counter()
+    # The three steps of a run, public so that a runner computing results elsewhere (Ray
+    # actors: samcli.ray_runner) writes, records and resumes exactly like ``run``.
+
+    def start(self, items: Iterable[InputItem],
+              pre_failed: Sequence[str] = ()) -> tuple[list[InputItem] | None, Summary]:
+        """Before any work: refuse output clashes (ConfigError), report the problems found
+        while collecting inputs, and drop the items the manifest says are done (resume).
+
+        Returns the items left to do, or None when the run stops here (--fail-fast and a
+        problem), and the run's summary.
+        """
+        items = list(items)
+        summary = Summary()
+        self._t0 = time.perf_counter()
+
+        # Outputs of two inputs must not land on the same file (checked before any work)
         try:
-            result = process(item, on_batch)
-            t1 = time.perf_counter()
+            for w in self.writers:
+                w.check_inputs([item.rel for item in items])
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+
+        # Problems found while collecting inputs (missing paths, unsupported files)
+        for message in pre_failed:
+            summary.failed.append(message)
+            self.report(f"Error: {message}", "red")
+            if self.opts.fail_fast:
+                return None, summary
+
+        # Resume: skip what the manifest says is done with the same parameters
+        todo = []
+        for item in items:
+            if (self.manifest is not None and not self.opts.overwrite
+                    and self.manifest.is_done(item.rel, self.opts.hash)):
+                summary.skipped += 1
+            else:
+                todo.append(item)
+        return todo, summary
+
+    def write(self, item: InputItem, result: ImageResult, summary: Summary,
+              process_seconds: float) -> bool:
+        """Write one item's outputs (atomically), then its manifest line. A writer's
+        InputError fails the item (reported, in the manifest) and gives False."""
+        t1 = time.perf_counter()
+        try:
             records = proposal_records(result, self.opts.simplify, self.opts.max_vertices or None)
             outputs: list[str] = []
             for w in self.writers:
@@ -211,12 +222,32 @@ class Runner:
             self.manifest.append({
                 "input": item.rel, "image": result.image, "status": "done", "error": None,
                 "proposals": len(records),
-                "seconds": {"process": round(t1 - t0, 3), "write": round(t2 - t1, 3)},
+                "seconds": {"process": round(process_seconds, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
             })
         return True
 
-    def _progress(self, total: int) -> Progress:
+    def finish(self, summary: Summary) -> Summary:
+        """Whole-run files (COCO) from every image done, in this run or before; the summary."""
+        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
+        for w in self.writers:
+            w.finish(done_images)
+        summary.seconds = time.perf_counter() - self._t0
+        if not self.opts.quiet:
+            self._summary(summary)
+        return summary
+
+    def _one(self, item: InputItem, process: Process, on_batch, summary: Summary) -> bool:
+        t0 = time.perf_counter()
+        try:
+            result = process(item, on_batch)
+        except InputError as exc:
+            self.fail_item(summary, item.rel, str(exc))
+            return False
+        return self.write(item, result, summary, time.perf_counter() - t0)
+
+    def progress(self, total: int) -> Progress:
+        """The stderr progress bar (off with --quiet or when stderr is not a terminal)."""
         return Progress(
             TextColumn("{task.description}"),
             BarColumn(),

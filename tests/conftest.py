@@ -29,6 +29,18 @@ def chelsea_image() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def mobile_ckpt(tmp_path_factory):
+    """A checkpoint file of the confident random-weight MobileSAM (command and Ray tests)."""
+    import torch
+
+    from tests.commands.conftest import confident_mobile_sam
+
+    path = tmp_path_factory.mktemp("ckpt") / "mobile_test.pt"
+    torch.save(confident_mobile_sam().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def vit_b_pair():
     """(ours, reference) vit_b with identical seeded random weights."""
     from tests.factories import make_model_pair

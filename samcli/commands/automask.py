@@ -10,7 +10,7 @@ import typer
 from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make, take
 from samcli.config import (PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
-                           OutputOptions, PolygonOptions, preset_config)
+                           OutputOptions, PolygonOptions, ScaleOptions, preset_config)
 
 HELP = """Everything-mode proposals: a grid of point prompts over each image, filtered and
 merged, written as polygons. JSON Lines on stdout, or files with -o.
@@ -25,10 +25,11 @@ def _automask(**kw) -> None:
     cfg = preset_config(preset, take(kw, AutomaskConfig))
     model, poly = make(kw, ModelOptions), make(kw, PolygonOptions)
     out, inp = make(kw, OutputOptions), make(kw, InputOptions)
+    scale = make(kw, ScaleOptions)
 
     from samcli.pipeline import run_automask
 
-    summary = run_automask(inputs, cfg, model, poly, out, inp)
+    summary = run_automask(inputs, cfg, model, poly, out, inp, scale=scale)
     raise typer.Exit(summary.exit_code)
 
 
@@ -51,6 +52,6 @@ def register(app: typer.Typer) -> None:
     fn = build_command(
         guarded(_automask), _LEADING,
         [(AutomaskConfig, True), (PolygonOptions, False), (OutputOptions, False),
-         (InputOptions, False), (ModelOptions, False)],
+         (InputOptions, False), (ModelOptions, False), (ScaleOptions, False)],
     )
     app.command("automask", help=HELP, no_args_is_help=True)(fn)

@@ -14,6 +14,7 @@ import typing
 from typing import Any, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from samcli import config
 
@@ -28,6 +29,7 @@ def _option(f: dataclasses.Field, annotation: Any, default: Any) -> inspect.Para
         help=f.metadata["help"],
         rich_help_panel=f.metadata["panel"],
         show_default=default is not None,
+        metavar=f.metadata.get("metavar"),
     )
     return inspect.Parameter(
         f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation
@@ -44,7 +46,9 @@ def params_for(cls: type, presettable: bool = False) -> list[inspect.Parameter]:
             base = next(a for a in typing.get_args(base) if a is not type(None))
         if presettable:
             default = None
-            help_suffix = f" [sam preset: {f.default}]"
+            changed = any(f.name in values for values in config.PRESETS.values())
+            help_suffix = escape(f" [default: {f.default}"
+                                 + ("; --preset may change it]" if changed else "]"))
             f = _with_help(f, f.metadata["help"] + help_suffix)
         else:
             default = f.default

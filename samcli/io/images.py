@@ -8,7 +8,10 @@ Formats
     JPEG (including multi-picture MPO files from cameras), PNG, BMP, TIFF and WebP, identified
     by their content, not their suffix (a PNG named ``.jpg`` reads fine). Anything else,
     GIF included, is refused. Multi-frame files (TIFF pages, animated WebP, MPO): the first
-    frame only.
+    frame only. A ``.tif``/``.tiff`` file Pillow cannot identify (16-bit or float data with
+    3+ bands, 64-bit float, 5+ bands: satellite GeoTIFFs) is read with rasterio when the
+    ``geo`` extra is installed, by the rules of :mod:`samcli.io.geo` (bands 1-3 or the
+    red/green/blue bands, the same bit-depth and float scaling as below, nodata -> 0).
 
 Orientation
     The EXIF orientation tag (JPEG, PNG ``eXIf``, TIFF, WebP; or XMP ``tiff:Orientation``) is
@@ -69,6 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import threading
 from pathlib import Path
@@ -167,11 +171,21 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: empty file (0 bytes)")
 
 
-def _open(path: Path) -> ImageFile.ImageFile:
-    """Identify the file and parse its header (no pixels yet), with Pillow's check lifted."""
+def _check_data(path: Path, data: bytes) -> None:
+    """The checks of :func:`_check_file` for a file's content read elsewhere."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    if len(data) == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+
+
+def _open(path: Path, data: bytes | None = None) -> ImageFile.ImageFile:
+    """Identify the file (or its content ``data``) and parse its header (no pixels yet), with
+    Pillow's check lifted."""
     try:
         with _pillow_limit_lifted():
-            return Image.open(path, formats=list(_PIL_FORMATS))
+            source = path if data is None else io.BytesIO(data)
+            return Image.open(source, formats=list(_PIL_FORMATS))
     except UnidentifiedImageError:
         raise InputError(
             f"{path}: not a readable image (supported: JPEG, PNG, BMP, TIFF, WebP); "
@@ -366,21 +380,53 @@ class _UnsupportedMode(Exception):
     pass
 
 
+def _read_tiff_with_rasterio(path: Path, limit: int | None) -> np.ndarray | None:
+    """A ``.tif``/``.tiff`` Pillow could not identify, read by :mod:`samcli.io.geo` (rasterio,
+    the ``geo`` extra) when rasterio is installed and GDAL opens it as a TIFF; else None."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    from samcli.io import geo
+
+    if not geo.have_rasterio():
+        if not geo.has_tiff_header(path):
+            return None
+        raise InputError(
+            f"{path}: Pillow cannot read this TIFF (16-bit or float data with several bands, "
+            f"for instance); rasterio can: {geo.INSTALL_HINT}"
+        )
+    return geo.read_raster_rgb(path, limit)
+
+
 # --------------------------------------------------------------------------- public API
 
 
-def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               data: bytes | None = None) -> np.ndarray:
     """Read an image file as a C-contiguous uint8 ``(H, W, 3)`` RGB array.
 
     EXIF orientation is applied; bit depth, palette, alpha and colour space are converted as
     the module docstring describes. ``max_pixels``: refuse images with more pixels than this
     (``None`` or ``0``: no limit). Every failure (missing, empty, unreadable, corrupt,
     truncated, unsupported, too large) raises :class:`InputError` naming the file.
+
+    ``data``: the file's content, already read (by Ray Data's ``read_binary_files``, say):
+    decoded by exactly the same rules, without touching the file; ``path`` then only names
+    the image in messages.
     """
     path = Path(path)
     limit = _normalise_limit(max_pixels)
-    _check_file(path)
-    im = _open(path)
+    if data is None:
+        _check_file(path)
+    else:
+        _check_data(path, data)
+    try:
+        im = _open(path, data)
+    except InputError:
+        # (with ``data``, the file itself when it is at hand: Ray workers see the same paths)
+        arr = _read_tiff_with_rasterio(path, limit) if data is None or path.is_file() else None
+        if arr is None:
+            raise
+        return arr
     try:
         with im:
             _check_size(path, im.size, limit)

@@ -4,7 +4,8 @@ Records
 -------
 :func:`proposal_records` is the one place where the SPEC's JSON Lines records are made. Keys, in
 this order: ``image, width, height, id, bbox, area, predicted_iou, stability_score, point,
-crop_box, segmentation``, then the ``ImageResult.extras`` keys in their order. Masks with no
+crop_box, segmentation``, then ``tiles`` (tiled runs only: the tile boxes ``[x, y, w, h]`` the
+proposal came from), then the ``ImageResult.extras`` keys in their order. Masks with no
 pixels are dropped *before* numbering, so ids are always ``0..n-1`` (and
 :func:`kept_indices` tells a writer which masks of the ``MaskSet`` the records are). Scores are
 rounded to 6 decimals, ``point`` to 2 (``null`` when the mask had no point prompt), polygon
@@ -18,7 +19,8 @@ folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide:
 
 ==========  ==========================================================================
 jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
-geojson     ``DIR/<image>.geojson``, one FeatureCollection
+geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
+            ``geo``, see :class:`GeoJsonWriter`)
 coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
@@ -53,18 +55,19 @@ import re
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Sequence, TextIO
 
 import cv2
 import numpy as np
 
-from samcli.errors import InputError, SamcliError, UsageError
+from samcli.errors import ConfigError, InputError, SamcliError, UsageError
 from samcli.geometry import (
     DEFAULT_SIMPLIFY,
     geometry_to_yolo_ring,
     mask_to_geometry,
     rle_to_json,
 )
+from samcli.io.geo import GEO_FORMAT_MESSAGE, GeoRef, image_georef, require_rasterio
 from samcli.results import ImageResult
 
 RECORD_KEYS = (
@@ -204,7 +207,8 @@ def proposal_records(
     records: list[dict] = []
     for i in kept_indices(result):
         i = int(i)
-        geom = mask_to_geometry(ms.mask(i), simplify, max_vertices)
+        window, x0, y0 = ms.window(i)
+        geom = mask_to_geometry(window, simplify, max_vertices, offset=(x0, y0))
         if geom is None:  # cannot happen for a non-empty mask; keep ids contiguous anyway
             continue
         px, py = (float(v) for v in ms.points[i])
@@ -223,6 +227,8 @@ def proposal_records(
             "crop_box": [x1, y1, x2 - x1, y2 - y1],
             "segmentation": geom,
         }
+        if ms.tiles is not None:  # tiled run: the tile boxes [x, y, w, h] it came from
+            rec["tiles"] = [[t[0], t[1], t[2] - t[0], t[3] - t[1]] for t in ms.tiles[i]]
         if result.extras:
             for key, value in result.extras[i].items():
                 if key in rec:
@@ -348,20 +354,50 @@ class JsonlWriter(_TextFileWriter):
 
 
 class GeoJsonWriter(_TextFileWriter):
-    """``DIR/<image>.geojson``: a FeatureCollection in pixel coordinates (y down)."""
+    """``DIR/<image>.geojson``: a FeatureCollection in pixel coordinates (y down).
+
+    ``geo=True`` (``--geo``, needs rasterio): an image with a georeference
+    (:func:`samcli.io.geo.image_georef`: CRS + geotransform, orientation 1) gets its
+    geometries in the image's CRS instead (:func:`samcli.io.geo.transform_geometry`; the
+    properties ``bbox``, ``area``, ``point``, ``crop_box`` stay in pixels), a top-level
+    ``"crs"`` member of the 2008 GeoJSON form that GDAL and QGIS read (``urn:ogc:def:crs:EPSG::
+    <code>``, ``OGC:1.3:CRS84`` for EPSG:4326; left out for a CRS without an EPSG code), and
+    ``"samcli": {"crs": "EPSG:<code>" (or the WKT), ..., "transform": [a, b, c, d, e, f]}``.
+    An image without one is written in pixels as without ``geo``, with ``"transform": null``
+    added to the ``"samcli"`` member, and :meth:`finish` names such images in one warning
+    (``warn``; default: a ``Warning:`` line on stderr). Without ``geo`` the output is exactly
+    what it was before ``--geo`` existed.
+    """
 
     suffix = ".geojson"
 
+    def __init__(self, root: Path, geo: bool = False,
+                 warn: Callable[[str], None] | None = None) -> None:
+        super().__init__(root)
+        self.geo = bool(geo)
+        if self.geo:
+            require_rasterio()
+        self._warn = warn
+        self._pixel_only: list[str] = []
+
     def render(self, result: ImageResult, records: Sequence[dict]) -> str:
+        georef = None
+        if self.geo:
+            georef = image_georef(result.source, result.width, result.height)
+            if georef is None:
+                self._pixel_only.append(result.image)
         features = [
             {
                 "type": "Feature",
                 "id": r["id"],
-                "geometry": r["segmentation"],
+                "geometry": r["segmentation"] if georef is None
+                else georef.apply(r["segmentation"]),
                 "properties": {k: v for k, v in r.items() if k != "segmentation"},
             }
             for r in records
         ]
+        if georef is not None:
+            return _dumps(_geo_collection(result, georef, features)) + "\n"
         doc = {
             "type": "FeatureCollection",
             "samcli": {
@@ -374,7 +410,46 @@ class GeoJsonWriter(_TextFileWriter):
             },
             "features": features,
         }
+        if self.geo:  # asked for, none found: say so in the file
+            doc["samcli"]["transform"] = None
         return _dumps(doc) + "\n"
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        if self._pixel_only:
+            names = self._pixel_only
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            listed = ", ".join(names[:3]) + more
+            message = (f"--geo: {len(names)} image(s) without a georeference (CRS and "
+                       f"geotransform) written in pixel coordinates: {listed}")
+            if self._warn is not None:
+                self._warn(message)
+            else:
+                print(f"Warning: {message}", file=sys.stderr, flush=True)
+            self._pixel_only = []
+        return []
+
+
+def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -> dict:
+    """The FeatureCollection of an image written in its CRS (see :class:`GeoJsonWriter`)."""
+    doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if georef.epsg is not None:
+        name = ("urn:ogc:def:crs:OGC:1.3:CRS84" if georef.epsg == 4326
+                else f"urn:ogc:def:crs:EPSG::{georef.epsg}")
+        doc["crs"] = {"type": "name", "properties": {"name": name}}
+    doc["samcli"] = {
+        "crs": georef.crs,
+        "image": result.image,
+        "width": int(result.width),
+        "height": int(result.height),
+        "transform": list(georef.transform),
+        "convention": "coordinates in the image's CRS (crs; not WGS84 unless that is it), "
+        "x east, y north as in its geotransform: the pixel corner (x, y) (x right, y down; "
+        "pixel (col, row) is the square [col, col+1] x [row, row+1]) is the CRS point "
+        "(a*x + b*y + c, d*x + e*y + f) for transform [a, b, c, d, e, f]; the properties "
+        "bbox, area, point and crop_box stay in pixels",
+    }
+    doc["features"] = features
+    return doc
 
 
 class YoloWriter(Writer):
@@ -549,7 +624,7 @@ class CropsWriter(Writer):
         written = []
         for rec, i in zip(records, kept_indices(result)):
             x, y, w, h = rec["bbox"]
-            m = result.masks.mask(int(i))[y : y + h, x : x + w]
+            m = result.masks.window(int(i))[0]
             chip = np.dstack([rgb[y : y + h, x : x + w][:, :, ::-1], m.astype(np.uint8) * 255])
             ok, buf = cv2.imencode(".png", chip)
             if not ok:
@@ -592,7 +667,7 @@ class PreviewWriter(Writer):
         outlines = []
         for rec, i in order:
             x, y, w, h = rec["bbox"]
-            m = result.masks.mask(int(i))[y : y + h, x : x + w]
+            m = result.masks.window(int(i))[0]
             bgr = np.array(_color(rec["id"])[::-1], np.float32)
             region = out[y : y + h, x : x + w]  # a view: writes go to ``out``
             region[m] = (region[m] * (1 - self.alpha) + bgr * self.alpha + 0.5).astype(np.uint8)
@@ -646,15 +721,19 @@ def make_writers(
     crops_dir: Path | None = None,
     preview_dir: Path | None = None,
     categories: Sequence[dict] | None = None,
+    geo: bool = False,
 ) -> list[Writer]:
     """The file writers of a run: ``fmt`` under ``output_dir`` (if given), then crops, preview.
 
     With ``output_dir`` None no format writer is made (records go to stdout: the caller adds a
-    :class:`JsonlStdoutWriter`), and ``fmt`` must be ``jsonl``.
+    :class:`JsonlStdoutWriter`), and ``fmt`` must be ``jsonl``. ``geo``: GeoJSON in each
+    image's CRS (:class:`GeoJsonWriter`); only with ``fmt`` geojson (else ConfigError).
     """
     fmt = (fmt or "jsonl").lower()
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if geo and fmt != "geojson":
+        raise ConfigError(GEO_FORMAT_MESSAGE)
     writers: list[Writer] = []
     if output_dir is None:
         if fmt != "jsonl":
@@ -664,7 +743,7 @@ def make_writers(
         if fmt == "jsonl":
             writers.append(JsonlWriter(root))
         elif fmt == "geojson":
-            writers.append(GeoJsonWriter(root))
+            writers.append(GeoJsonWriter(root, geo=geo))
         elif fmt == "yolo":
             writers.append(YoloWriter(root))
         else:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -28,13 +27,6 @@ def confident_mobile_sam(seed: int = 0) -> torch.nn.Module:
         dec.iou_prediction_head.layers[-1].weight.mul_(5)
         dec.iou_prediction_head.layers[-1].bias.fill_(0.9)
     return model
-
-
-@pytest.fixture(scope="session")
-def mobile_ckpt(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ckpt") / "mobile_test.pt"
-    torch.save(confident_mobile_sam().state_dict(), path)
-    return path
 
 
 def write_image(path: Path, h: int = 48, w: int = 64, seed: int = 0) -> Path:

@@ -266,3 +266,65 @@ def test_crops_and_preview(tree, tmp_path, mobile_ckpt):
     assert (chip[..., 3] > 0).sum() == first["area"]
     (shot,) = [p for p in preview.rglob("*.jpg") if p.is_file()]
     assert Image.open(shot).size == (64, 48)
+
+
+@pytest.mark.parametrize("case, args, n_tiles", [
+    ("explicit tiles", ["--tile", "64", "--tile-overlap", "16"], 6),
+    ("automatic above the pixel budget", ["--tile-above", "1000"], 1),
+])
+def test_tiled_records_name_their_tiles(tmp_path, mobile_ckpt, case, args, n_tiles):
+    from shapely.geometry import shape
+
+    image = write_image(tmp_path / "big.png", h=100, w=120, seed=5)
+    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST, *args)
+    assert result.exit_code == 0, (case, result.stderr)
+    records = jsonl(result.stdout)
+    assert records, case
+    assert [r["id"] for r in records] == list(range(len(records)))
+    seen = set()
+    for r in records:
+        assert list(r)[len(RECORD_KEYS)] == "tiles", case
+        for x, y, w, h in r["tiles"]:
+            assert 0 <= x and 0 <= y and x + w <= 120 and y + h <= 100
+            seen.add((x, y, w, h))
+        assert shape(r["segmentation"]).is_valid
+    assert len(seen) <= n_tiles
+
+
+def test_untiled_records_have_no_tiles_key(tmp_path, mobile_ckpt):
+    image = write_image(tmp_path / "small.png", seed=5)
+    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 0
+    assert all("tiles" not in r for r in jsonl(result.stdout))
+
+
+def test_bad_tile_option_is_one_error_line(tmp_path, mobile_ckpt):
+    image = write_image(tmp_path / "small.png", seed=5)
+    result = invoke("automask", image, "--checkpoint", mobile_ckpt, "--tile", "256",
+                    "--tile-overlap", "200")
+    assert result.exit_code == 1
+    assert error_lines(result.stderr) == [
+        "Error: --tile-overlap 200 must be less than half the tile size (256)"]
+    assert result.stdout == ""
+
+
+def test_help_lists_every_option_with_its_default():
+    import dataclasses
+    import re
+
+    from samcli.config import AutomaskConfig, flag_of
+
+    from typer.testing import CliRunner
+
+    from samcli.cli import get_app
+
+    # Wide enough that rich does not cut long flag names (it does at 80 columns)
+    result = CliRunner().invoke(get_app(), ["automask", "--help"],
+                                env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0
+    text = re.sub(r"[\s│]+", " ", result.stdout)  # rich wraps help lines inside boxes
+    for f in dataclasses.fields(AutomaskConfig):
+        assert flag_of(f).split("/")[0] in text, f.name
+    assert "(grid of N x N). [default: 32]" in text
+    assert "[default: 0; --preset may change it]" in text  # --crop-n-layers
+    assert "[default: 36000000]" in text  # --tile-above

@@ -459,3 +459,39 @@ def test_decode_failure_types_become_input_errors(tmp_path, monkeypatch):
         monkeypatch.setattr(images_mod.Image, "open", Boom(exc))
         with pytest.raises(InputError, match=needle):
             read_image(p)
+
+
+# ----------------------------------------------------------------------------- bytes (Ray)
+
+
+def test_bytes_read_by_the_same_rules(tmp_path):
+    """``data=``: a file's content read elsewhere (Ray's read_binary_files) gives the very
+    array the file does: orientation, bit depth, alpha, palette; errors name the path."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 100
+    files = [
+        save(quadrants(40, 20), tmp_path / "rot6.jpg", exif=exif, quality=95),
+        save(Image.fromarray(rgba, "RGBA"), tmp_path / "rgba.png"),
+        save(Image.fromarray(np.full((5, 7), 40000, np.uint16)), tmp_path / "deep16.png"),
+        save(Image.fromarray(quadrants()).convert("P"), tmp_path / "pal.png", transparency=0),
+    ]
+    tif = tmp_path / "o.tif"
+    Image.fromarray(quadrants()).save(tif, tiffinfo={0x0112: 8}, compression="tiff_lzw")
+    for p in files + [tif]:
+        np.testing.assert_array_equal(read_image(p, data=p.read_bytes()), read_image(p))
+
+    good = jpeg_bytes(tmp_path)
+    for data, needle in [(b"", "empty file"), (b"hello", "not a readable image"),
+                         (good[: len(good) // 2], "truncated"), (good, "over the limit")]:
+        limit = 100 if needle == "over the limit" else None
+        p = tmp_path / "bad.jpg"
+        p.write_bytes(data)
+        with pytest.raises(InputError, match=needle) as from_file:
+            read_image(p, max_pixels=limit)
+        with pytest.raises(InputError) as from_bytes:
+            read_image(p, max_pixels=limit, data=data)
+        assert str(from_bytes.value) == str(from_file.value)
+        with pytest.raises(InputError, match=needle):  # the path only names the image
+            read_image(tmp_path / "gone.jpg", max_pixels=limit, data=data)

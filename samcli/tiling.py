@@ -1,0 +1,196 @@
+"""Everything-mode on tiles: images far larger than SAM's 1024-pixel input.
+
+SAM resizes every image (or crop) so its long side is 1024 pixels, so on a 20k x 20k aerial
+scene a car is a fraction of a pixel of the embedding. Tiling runs the normal everything-mode
+(:func:`samcli.automask.generate`, crop layers included) on each ``size x size`` tile at full
+resolution and maps the masks back to the image:
+
+1. **Grid.** Tiles overlap by ``overlap`` pixels and are spread evenly so the last one ends at
+   the image edge (:func:`tile_grid`); every tile but a narrow image's has the full size.
+2. **Per tile.** Masks are generated in the tile frame, then re-encoded as image-size RLEs
+   through their tight box (:mod:`samcli.rle`), so memory follows the tile, not the image
+   (the decoded RGB image itself, 3 bytes a pixel, is the one image-size buffer).
+3. **Seams.** For every pair of overlapping tiles, each mask is cut to the shared strip and the
+   cut masks are compared (mask IoU inside the strip). Mutually best pairs with IoU >=
+   :data:`SEAM_IOU` are the same object: an object cut by a seam (truncated in both tiles) or
+   one seen whole in both (a duplicate). Pairs are joined transitively, so an object across
+   four tiles becomes one proposal: the union of its masks, scores averaged by area, the point
+   of its largest piece, and ``tiles`` listing every tile it came from.
+
+Coordinates: tile and crop boxes are xyxy with exclusive ends in image pixels; masks' boxes are
+xyxy inclusive, as everywhere in :class:`~samcli.maskset.MaskSet`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from samcli import automask
+from samcli.config import DEFAULT_TILE, AutomaskConfig
+from samcli.maskset import MaskSet
+from samcli.rle import encode_window
+
+#: Mask IoU, inside the strip two tiles share, from which two masks are one object.
+SEAM_IOU = 0.5
+
+Box = tuple[int, int, int, int]
+
+
+def tile_starts(length: int, size: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of ``size`` covering ``[0, length)`` with at least ``overlap``
+    pixels shared by neighbours, spread evenly, the last ending at ``length``."""
+    if length <= size:
+        return [0]
+    n = math.ceil((length - overlap) / (size - overlap))
+    return [round(i * (length - size) / (n - 1)) for i in range(n)]
+
+
+def tile_grid(height: int, width: int, size: int, overlap: int) -> list[Box]:
+    """Tile boxes xyxy (exclusive ends), row by row."""
+    return [(x, y, min(x + size, width), min(y + size, height))
+            for y in tile_starts(height, size, overlap)
+            for x in tile_starts(width, size, overlap)]
+
+
+def tile_size_for(height: int, width: int, cfg: AutomaskConfig) -> int:
+    """The tile side to use for an image (0: no tiling): ``--tile``, else the default tile
+    size for images above ``--tile-above`` pixels."""
+    if cfg.tile > 0:
+        return cfg.tile
+    if cfg.tile_above > 0 and height * width > cfg.tile_above:
+        return DEFAULT_TILE
+    return 0
+
+
+def generate_tiled(
+    predictor: automask.PromptModel,
+    image: np.ndarray,
+    cfg: AutomaskConfig,
+    size: int,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> MaskSet:
+    """Everything-mode per tile of a uint8 (H, W, 3) RGB image; masks in the image frame with
+    ``tiles`` set, objects cut by seams merged (see the module docstring)."""
+    h, w = image.shape[:2]
+    tiles = tile_grid(h, w, size, cfg.tile_overlap)
+
+    # Each tile on its own, masks re-encoded in the image frame
+    parts = []
+    for k, box in enumerate(tiles):
+        x0, y0, x1, y1 = box
+        local = automask.generate(predictor, image[y0:y1, x0:x1], cfg,
+                                  on_batch=_tile_progress(on_batch, k, len(tiles)))
+        parts.append(to_image_frame(local, box, (h, w)))
+    masks = MaskSet.concat(parts, (h, w))
+    owner = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)]).astype(np.int64)
+
+    # One proposal per object, however many tiles it was seen in
+    return merge_seams(masks, owner, tiles)
+
+
+def _tile_progress(on_batch, k: int, n: int):
+    if on_batch is None:
+        return None
+    return lambda done, total: on_batch(k * total + done, n * total)
+
+
+def to_image_frame(local: MaskSet, tile: Box, image_size: tuple[int, int]) -> MaskSet:
+    """Masks of a tile (their frame is the tile) -> the same masks in the image frame, each
+    tagged with the tile."""
+    x0, y0 = tile[0], tile[1]
+    rles = []
+    for i in range(len(local)):
+        window, wx, wy = local.window(i)
+        rles.append(encode_window(window, x0 + wx, y0 + wy, image_size))
+    shift = np.array([[x0, y0, x0, y0]])
+    return MaskSet(
+        image_size=image_size, rles=rles, boxes=local.boxes + shift,
+        predicted_iou=local.predicted_iou, stability_score=local.stability_score,
+        points=local.points + shift[:, :2], crop_boxes=local.crop_boxes + shift,
+        areas=local.areas, tiles=[(tuple(int(v) for v in tile),)] * len(local),
+    )
+
+
+def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
+                iou_thresh: float = SEAM_IOU) -> MaskSet:
+    """Join masks of different tiles that are one object (``owner[i]`` = tile index of mask
+    i); returns one mask per object, best predicted IoU first."""
+    h, w = masks.image_size
+    parent = np.arange(len(masks))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    # Same object: mutually best mask IoU inside the strip two tiles share
+    for a, b, strip in _overlapping_pairs(tiles):
+        ia = _touching(masks, owner, a, strip)
+        ib = _touching(masks, owner, b, strip)
+        if len(ia) == 0 or len(ib) == 0:
+            continue
+        strip_rle = encode_window(np.ones((strip[3] - strip[1], strip[2] - strip[0]), bool),
+                                  strip[0], strip[1], (h, w))
+        cut_a = [mask_utils.merge([masks.rles[i], strip_rle], intersect=True) for i in ia]
+        cut_b = [mask_utils.merge([masks.rles[i], strip_rle], intersect=True) for i in ib]
+        iou = np.asarray(mask_utils.iou(cut_a, cut_b, [0] * len(cut_b))).reshape(len(ia), len(ib))
+        best_b, best_a = iou.argmax(axis=1), iou.argmax(axis=0)
+        for j, k in enumerate(best_b):
+            if best_a[k] == j and iou[j, k] >= iou_thresh:
+                parent[root(int(ia[j]))] = root(int(ib[k]))
+
+    # One mask per group: the union, area-weighted scores, the largest piece's point
+    groups: dict[int, list[int]] = {}
+    for i in range(len(masks)):
+        groups.setdefault(root(i), []).append(i)
+    merged = MaskSet.concat([_union(masks, members) for members in groups.values()], (h, w))
+    if merged.tiles is None:  # no masks at all
+        merged.tiles = []
+    order = np.argsort(-merged.predicted_iou, kind="stable")
+    return merged[order]
+
+
+def _overlapping_pairs(tiles: list[Box]) -> list[tuple[int, int, Box]]:
+    """(a, b, shared box xyxy) for every pair of tiles that overlap."""
+    pairs = []
+    for a in range(len(tiles)):
+        for b in range(a + 1, len(tiles)):
+            x0, y0 = max(tiles[a][0], tiles[b][0]), max(tiles[a][1], tiles[b][1])
+            x1, y1 = min(tiles[a][2], tiles[b][2]), min(tiles[a][3], tiles[b][3])
+            if x1 > x0 and y1 > y0:
+                pairs.append((a, b, (x0, y0, x1, y1)))
+    return pairs
+
+
+def _touching(masks: MaskSet, owner: np.ndarray, tile: int, strip: Box) -> np.ndarray:
+    """Indices of the tile's masks whose box meets the strip."""
+    b = masks.boxes
+    meets = ((owner == tile) & (b[:, 0] < strip[2]) & (b[:, 2] >= strip[0])
+             & (b[:, 1] < strip[3]) & (b[:, 3] >= strip[1]))
+    return np.flatnonzero(meets)
+
+
+def _union(masks: MaskSet, members: list[int]) -> MaskSet:
+    if len(members) == 1:
+        return masks[members]
+    rle = mask_utils.merge([masks.rles[i] for i in members], intersect=False)
+    x, y, bw, bh = mask_utils.toBbox([rle])[0]
+    areas = masks.areas[members].astype(np.float64)
+    weights = areas / max(areas.sum(), 1.0)
+    crops = masks.crop_boxes[members]
+    tiles = sorted({t for i in members for t in masks.tiles[i]}, key=lambda t: (t[1], t[0]))
+    return MaskSet(
+        image_size=masks.image_size, rles=[rle],
+        boxes=[[x, y, x + bw - 1, y + bh - 1]],
+        predicted_iou=[float(weights @ masks.predicted_iou[members])],
+        stability_score=[float(weights @ masks.stability_score[members])],
+        points=masks.points[[members[int(np.argmax(areas))]]],
+        crop_boxes=[[crops[:, 0].min(), crops[:, 1].min(), crops[:, 2].max(), crops[:, 3].max()]],
+        tiles=[tuple(tiles)],
+    )
+

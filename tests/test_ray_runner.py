@@ -1,0 +1,166 @@
+"""``samcli automask --ray``: Ray Data gives a plain run's records and files, and resumes.
+
+One local 2-CPU Ray instance serves the module (start-up takes seconds); the CLI runs in this
+process use it as it is, and one subprocess connects to it with ``--ray-address``. Without Ray
+installed those tests skip; the others (the missing-extra error, the actor plan) still run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from samcli.config import ModelOptions, ScaleOptions
+from samcli.errors import ConfigError
+from samcli.runner import Runner
+from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
+
+ONE_ACTOR = ["--ray", "--ray-actors", "1"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local 2-CPU Ray instance for the module (its GCS address); skips without Ray (the
+    tests that need no cluster still run, the missing-extra error among them)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    if ray.is_initialized():  # pragma: no cover - another module left one running
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """Two images (one in a nested folder with an awkward name) and one broken file."""
+    root = tmp_path_factory.mktemp("ray") / "in put"
+    write_image(root / "a.png", seed=1)
+    write_image(root / "sub ü#1" / "a.png", seed=2)
+    (root / "broken.png").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def plain(tree, mobile_ckpt):
+    """The plain (local) run over the tree, JSON Lines on stdout."""
+    result = invoke("automask", tree, "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 3, result.stderr  # the broken file fails, the rest is done
+    return result
+
+
+def _manifest(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, plain):
+    """The installed CLI, as a separate driver joining the cluster by address: the same
+    records, byte for byte and in input order; stdout holds JSON Lines only, even at the
+    file-descriptor level where Ray's own processes could write."""
+    args = [sys.executable, "-m", "samcli", "automask", str(tree), "--checkpoint",
+            str(mobile_ckpt), *FAST, "--ray-address", ray_cluster, "--ray-actors", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    on_ray = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert on_ray.returncode == 3, on_ray.stderr
+
+    records = jsonl(on_ray.stdout)
+    assert records, "the confident test model should give proposals"
+    assert {r["image"] for r in records} == {"a.png", "sub ü#1/a.png"}
+    assert records == jsonl(plain.stdout)  # same ids, polygons, scores, order
+    assert on_ray.stdout == plain.stdout
+
+    (error,) = error_lines(on_ray.stderr)
+    assert "broken.png" in error and error_lines(plain.stderr) == [error]
+    assert "Traceback" not in on_ray.stderr
+
+
+def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mobile_ckpt,
+                                                            ray_cluster, plain, monkeypatch):
+    base = ["automask", tree, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR, "-o", tmp_path]
+
+    # Ctrl-C on the driver right after the first image is written
+    write = Runner.write
+
+    def write_then_interrupt(self, *args, **kwargs):
+        write(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "write", write_then_interrupt)
+    stopped = invoke(*base)
+    monkeypatch.undo()
+    assert stopped.exit_code == 130, stopped.stderr
+    assert "Error: interrupted" in stopped.stderr and stopped.stdout == ""
+    (first,) = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
+
+    # The rerun reads and segments only the image left...
+    again = invoke(*[a for a in base if a != "-q"])
+    assert again.exit_code == 3, again.stderr
+    assert "1 images done, 1 skipped (already done), 1 failed" in again.stderr
+    done = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
+    assert done[0] == first and sorted(done) == ["a.png", "sub ü#1/a.png"]
+
+    # ...and ends with the plain run's outputs: each image's file holds its records, byte
+    # for byte (the same lines a plain -o run writes; stdout and files share one encoder)
+    lines = plain.stdout.splitlines(keepends=True)
+    for image in done:
+        expected = "".join(line for line in lines if json.loads(line)["image"] == image)
+        assert (tmp_path / f"{image}.jsonl").read_text() == expected
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+                   if p.is_file())
+    assert files == ["a.png.jsonl", "manifest.jsonl", "sub ü#1/a.png.jsonl"]
+
+
+def test_missing_ray_is_a_clean_error(tree, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # "import ray" raises ImportError
+    result = invoke("automask", tree, "--ray")
+    assert result.exit_code == 1
+    (line,) = error_lines(result.stderr)
+    assert "pip install 'samcli[ray]'" in line
+    assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_bad_ray_options_are_errors_before_any_work(tree):
+    result = invoke("automask", tree, "--ray-actors", "-1")
+    assert result.exit_code == 1 and "--ray-actors" in error_lines(result.stderr)[0]
+
+
+@pytest.mark.parametrize(
+    "resources, device, actors, expected",
+    [
+        ({"CPU": 2.0}, "auto", 0, (1, 1, 0)),  # a laptop: one actor, a CPU left for reading
+        ({"CPU": 16.0}, "auto", 0, (4, 3, 0)),  # one actor per 4 CPUs
+        ({"CPU": 16.0}, "cpu", 2, (2, 4, 0)),  # --ray-actors
+        ({"CPU": 2.0}, "auto", 3, (3, 0.33, 0)),  # more actors than CPUs: shares, still fits
+        ({"CPU": 1.0}, "auto", 0, (1, 0.5, 0)),
+        ({"CPU": 32.0, "GPU": 4.0}, "auto", 0, (4, 1, 1)),  # one actor per GPU
+        ({"CPU": 32.0, "GPU": 4.0}, "auto", 8, (8, 1, 0.5)),  # two replicas per GPU
+        ({"CPU": 32.0, "GPU": 4.0}, "cpu", 0, (8, 3, 0)),  # --device cpu ignores the GPUs
+    ],
+)
+def test_actor_plan(resources, device, actors, expected):
+    from samcli.ray_runner import actor_plan
+
+    plan = actor_plan(resources, ModelOptions(device=device), ScaleOptions(ray_actors=actors))
+    assert (plan.actors, plan.num_cpus, plan.num_gpus) == expected
+    assert plan.threads == (None if plan.num_gpus else max(1, int(plan.num_cpus)))
+    # the pool fits the cluster with a CPU to spare for Ray Data's read tasks
+    assert plan.actors * plan.num_cpus <= max(resources["CPU"] - 1, resources["CPU"] / 2)
+    assert plan.actors * plan.num_gpus <= resources.get("GPU", 0)
+
+
+def test_actor_plan_devices():
+    from samcli.ray_runner import actor_plan
+
+    plan = actor_plan({"CPU": 8, "GPU": 2}, ModelOptions(device="cuda:1"), ScaleOptions())
+    assert plan.model.device == "cuda"  # an actor sees only the GPU Ray gave it
+    with pytest.raises(ConfigError, match="no GPUs"):
+        actor_plan({"CPU": 8}, ModelOptions(device="cuda"), ScaleOptions())

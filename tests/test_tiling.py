@@ -1,0 +1,254 @@
+"""Tiling: tile grid, masks mapped to the image frame, objects cut by seams merged once.
+
+The seam tests use an *oracle* predictor: for a point prompt it returns the painted object
+under the point (a connected region of one colour), exactly, with predicted IoU 0.99 (0 on the
+background). With it, everything-mode on the whole image finds each object once, exactly, so
+a tiled run can be compared with the untiled one object by object.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from skimage.measure import label as label_regions
+
+from samcli.config import AutomaskConfig, preset_config
+from samcli.errors import ConfigError
+from samcli.maskset import MaskSet, encode_masks
+from samcli.automask import generate
+from samcli.tiling import (generate_tiled, merge_seams, tile_grid, tile_size_for, tile_starts,
+                           to_image_frame)
+
+
+class OraclePredictor:
+    """Segments by colour: the 3 candidate masks of a point are the region under it."""
+
+    def set_image(self, image: np.ndarray) -> None:
+        rgb = image.astype(np.int64)
+        colour = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
+        self.labels = label_regions(colour + 1, background=1, connectivity=1)  # 0 = background
+
+    def predict(self, point_coords, point_labels, boxes=None, mask_input=None,
+                multimask_output=True):
+        xy = np.asarray(point_coords)[:, 0, :].astype(np.int64)
+        ids = self.labels[xy[:, 1], xy[:, 0]].astype(np.float32)
+        low_res = torch.from_numpy(ids)[:, None, None, None].expand(-1, 3, 1, 1).clone()
+        iou = torch.where(low_res[:, :, 0, 0] > 0, 0.99, 0.0)
+        return low_res, iou
+
+    def upscale(self, low_res: torch.Tensor) -> torch.Tensor:
+        ids = low_res[:, 0, 0, 0].numpy().astype(np.int64)
+        inside = self.labels[None] == ids[:, None, None]
+        return torch.from_numpy(np.where(inside, 20.0, -20.0).astype(np.float32))[:, None]
+
+
+def scene(h: int = 640, w: int = 640) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Objects on a black background, many across the seams of 256-pixel tiles overlapping by
+    64 (tiles start at 0, 192, 384 on both axes: seams at 192..256 and 384..448)."""
+    img = np.zeros((h, w, 3), np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    shapes = [
+        (yy >= 100) & (yy < 160) & (xx >= 150) & (xx < 300),      # across the first x seam
+        (yy >= 300) & (yy < 520) & (xx >= 60) & (xx < 120),       # across both y seams
+        (yy - 224) ** 2 + (xx - 416) ** 2 < 70**2,                # disc on a 4-tile corner
+        (yy >= 400) & (yy < 430) & (xx >= 200) & (xx < 250),      # inside an overlap (2x)
+        (yy >= 20) & (yy < 80) & (xx >= 20) & (xx < 90),          # inside one tile
+        (yy >= 560) & (yy < 620) & (xx >= 380) & (xx < 600),      # across the second x seam
+        ((yy >= 480) & (yy < 600) & (xx >= 180) & (xx < 200))      # an L across a seam
+        | ((yy >= 580) & (yy < 600) & (xx >= 180) & (xx < 300)),
+    ]
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200),
+               (200, 30, 200), (250, 120, 10)]
+    for shape, colour in zip(shapes, colours):
+        img[shape] = colour
+    return img, shapes
+
+
+def matched_iou(masks: MaskSet, shape: np.ndarray) -> tuple[int, float]:
+    """How many masks overlap the object, and the best IoU."""
+    target = encode_masks(shape[None])
+    ious = np.asarray(mask_utils.iou(masks.rles, target, [0])).reshape(-1)
+    return int((ious > 0).sum()), float(ious.max(initial=0.0))
+
+
+CFG = AutomaskConfig(points_per_side=32, tile=256, tile_overlap=64)
+
+
+@pytest.mark.parametrize("case, length, size, overlap, expected", [
+    ("shorter than a tile", 200, 256, 64, [0]),
+    ("exactly a tile", 256, 256, 64, [0]),
+    ("three tiles", 640, 256, 64, [0, 192, 384]),
+    ("uneven: spread evenly", 700, 256, 64, [0, 148, 296, 444]),
+    ("no overlap", 512, 256, 0, [0, 256]),
+])
+def test_tile_starts_table(case, length, size, overlap, expected):
+    starts = tile_starts(length, size, overlap)
+    assert starts == expected, case
+    assert starts[-1] + min(size, length) == length  # the last tile ends at the edge
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))  # overlap kept
+
+
+def test_tile_grid_covers_the_image():
+    tiles = tile_grid(500, 700, 256, 64)
+    cover = np.zeros((500, 700), np.int32)
+    for x0, y0, x1, y1 in tiles:
+        assert (x1 - x0, y1 - y0) == (256, 256)
+        cover[y0:y1, x0:x1] += 1
+    assert cover.min() >= 1
+
+
+@pytest.mark.parametrize("case, cfg, size, expected", [
+    ("explicit --tile", dict(tile=512), (100, 100), 512),
+    ("small image, automatic", dict(), (4000, 3000), 0),
+    ("above the budget", dict(tile_above=1000), (100, 100), 1024),
+    ("automatic off", dict(tile_above=0), (10000, 10000), 0),
+])
+def test_tile_size_for(case, cfg, size, expected):
+    assert tile_size_for(*size, AutomaskConfig(**cfg)) == expected, case
+
+
+@pytest.mark.parametrize("case, values, message", [
+    ("tile too small", dict(tile=32), "--tile"),
+    ("negative overlap", dict(tile_overlap=-1), "--tile-overlap"),
+    ("overlap half the tile", dict(tile=256, tile_overlap=128), "half the tile size"),
+    ("overlap vs default tile", dict(tile_overlap=600), "(1024)"),
+])
+def test_tile_options_validated(case, values, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        preset_config("sam", values)
+
+
+def test_to_image_frame_moves_masks_and_tags_the_tile():
+    local = np.zeros((2, 50, 60), bool)
+    local[0, 10:20, 5:15] = True
+    local[1, 0:50, 55:60] = True  # touches the tile's right edge
+    ms = MaskSet(image_size=(50, 60), rles=encode_masks(local),
+                 boxes=[[5, 10, 14, 19], [55, 0, 59, 49]], predicted_iou=[0.9, 0.8],
+                 stability_score=[1, 1], points=[[7, 12], [57, 3]],
+                 crop_boxes=[[0, 0, 60, 50]] * 2)
+    out = to_image_frame(ms, (100, 200, 160, 250), (300, 400))
+    assert out.image_size == (300, 400)
+    full = np.zeros((2, 300, 400), bool)
+    full[:, 200:250, 100:160] = local
+    for i in range(2):
+        assert np.array_equal(out.mask(i), full[i])
+    assert out.boxes.tolist() == [[105, 210, 114, 219], [155, 200, 159, 249]]
+    assert out.points.tolist() == [[107, 212], [157, 203]]
+    assert out.crop_boxes.tolist() == [[100, 200, 160, 250]] * 2
+    assert out.tiles == [((100, 200, 160, 250),)] * 2
+    assert out.areas.tolist() == [100, 250]
+
+
+def test_each_object_once_and_equal_to_the_untiled_mask():
+    img, shapes = scene()
+    untiled = generate(OraclePredictor(), img, CFG)
+    tiled = generate_tiled(OraclePredictor(), img, CFG, 256)
+    assert len(untiled) == len(shapes)  # the oracle finds every object once
+    assert len(tiled) == len(shapes)
+    for k, shape in enumerate(shapes):
+        n, iou = matched_iou(tiled, shape)
+        assert n == 1, f"object {k} appears {n} times"
+        assert iou >= 0.999, f"object {k}: IoU {iou}"
+        _, iou_untiled = matched_iou(untiled, shape)
+        assert iou_untiled >= 0.999
+
+
+def test_records_say_which_tiles():
+    img, shapes = scene()
+    tiled = generate_tiled(OraclePredictor(), img, CFG, 256)
+    by_object = {}
+    for k, shape in enumerate(shapes):
+        ious = np.asarray(mask_utils.iou(tiled.rles, encode_masks(shape[None]), [0])).ravel()
+        by_object[k] = tiled.tiles[int(np.argmax(ious))]
+    assert by_object[4] == ((0, 0, 256, 256),)  # inside one tile
+    assert len(by_object[2]) == 4  # the disc on a corner of four tiles
+    assert set(by_object[0]) == {(0, 0, 256, 256), (192, 0, 448, 256)}
+    for k, tiles in by_object.items():  # every tile named holds part of the object
+        for x0, y0, x1, y1 in tiles:
+            assert shapes[k][y0:y1, x0:x1].any(), (k, tiles)
+
+
+def test_tiled_masks_are_image_frame_with_consistent_fields():
+    img, _ = scene()
+    tiled = generate_tiled(OraclePredictor(), img, CFG, 256)
+    for i in range(len(tiled)):
+        m = tiled.mask(i)
+        ys, xs = np.nonzero(m)
+        assert tiled.boxes[i].tolist() == [xs.min(), ys.min(), xs.max(), ys.max()]
+        assert tiled.areas[i] == m.sum()
+        px, py = tiled.points[i]
+        assert m[int(py), int(px)]  # the prompt point lies on its mask
+    assert list(tiled.predicted_iou) == sorted(tiled.predicted_iou, reverse=True)
+
+
+def _set(masks: np.ndarray, tile: tuple[int, int, int, int]) -> MaskSet:
+    n = len(masks)
+    boxes = []
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        boxes.append([xs.min(), ys.min(), xs.max(), ys.max()])
+    return MaskSet(image_size=masks.shape[1:], rles=encode_masks(masks), boxes=boxes,
+                   predicted_iou=np.full(n, 0.9), stability_score=np.ones(n),
+                   points=np.zeros((n, 2)), crop_boxes=[tile] * n, tiles=[(tile,)] * n)
+
+
+def test_neighbours_across_a_seam_are_not_merged():
+    # Two objects side by side across the seam: each tile sees a cut piece of both
+    h, w = 40, 100
+    a_tile, b_tile = (0, 0, 60, 40), (40, 0, 100, 40)
+    left = np.zeros((h, w), bool)
+    left[5:35, 30:50] = True
+    right = np.zeros((h, w), bool)
+    right[5:35, 50:80] = True
+    in_a = np.stack([left & (np.arange(w) < 60), right & (np.arange(w) < 60)])
+    in_b = np.stack([left & (np.arange(w) >= 40), right & (np.arange(w) >= 40)])
+    masks = MaskSet.concat([_set(in_a, a_tile), _set(in_b, b_tile)], (h, w))
+    out = merge_seams(masks, np.array([0, 0, 1, 1]), [a_tile, b_tile])
+    assert len(out) == 2
+    got = sorted((out.mask(i) ^ left).sum() for i in range(2))
+    assert got[0] == 0  # one output is exactly `left`
+    assert sorted((out.mask(i) ^ right).sum() for i in range(2))[0] == 0
+
+
+def test_a_part_does_not_swallow_its_whole():
+    # Tile A sees the whole object and a part of it; tile B only the whole (cut): only the
+    # mutually best pair merges, so the part survives as its own proposal.
+    h, w = 40, 100
+    a_tile, b_tile = (0, 0, 60, 40), (40, 0, 100, 40)
+    whole = np.zeros((h, w), bool)
+    whole[5:35, 20:70] = True
+    part = np.zeros((h, w), bool)
+    part[5:15, 45:58] = True
+    a = np.stack([whole & (np.arange(w) < 60), part])
+    b = (whole & (np.arange(w) >= 40))[None]
+    masks = MaskSet.concat([_set(a, a_tile), _set(b, b_tile)], (h, w))
+    out = merge_seams(masks, np.array([0, 0, 1]), [a_tile, b_tile])
+    assert len(out) == 2
+    areas = sorted(out.areas.tolist())
+    assert areas == [part.sum(), whole.sum()]
+
+
+def test_empty_tiles_give_an_empty_tiled_set():
+    img = np.zeros((300, 300, 3), np.uint8)
+    out = generate_tiled(OraclePredictor(), img, CFG, 256)
+    assert len(out) == 0 and out.tiles == []
+
+
+def test_tiles_survive_indexing_concat_and_postprocess_merge():
+    from samcli.postprocess import merge_overlapping
+
+    h, w = 40, 100
+    a_tile, b_tile = (0, 0, 60, 40), (40, 0, 100, 40)
+    m = np.zeros((2, h, w), bool)
+    m[0, 5:30, 20:50] = True
+    m[1, 5:30, 21:50] = True  # nearly the same mask, from the other tile
+    masks = MaskSet.concat([_set(m[:1], a_tile), _set(m[1:], b_tile)], (h, w))
+    assert masks[[1]].tiles == [(b_tile,)]
+    merged = merge_overlapping(masks, 0.9)
+    assert len(merged) == 1 and merged.tiles == [(a_tile, b_tile)]
+    with pytest.raises(ValueError, match="tiled and untiled"):
+        untiled = _set(m[:1], a_tile)
+        untiled.tiles = None
+        MaskSet.concat([untiled, _set(m[1:], b_tile)], (h, w))
