@@ -1,6 +1,7 @@
 """samcli vs Meta's segment_anything, side by side, same weights, images and parameters.
 
-Each (implementation, dtype) runs in its own subprocess so peak RSS is its own. Per image it
+Each (implementation, dtype) runs in its own subprocess so peak RSS is its own (the loaded
+state dict is dropped once the model holds the weights, in both). Per image it
 reports: encoder time (one set_image), everything-mode time (whole generate, encoder included),
 peak RSS of the process, the number of masks, and a parity column: the mean / minimum IoU of
 our masks matched one-to-one to the reference float32 masks (and whether the counts agree).
@@ -97,6 +98,7 @@ def worker(args: argparse.Namespace) -> None:
         else:
             from segment_anything import SamAutomaticMaskGenerator, SamPredictor
         model = _reference_model(args.model, state)
+        del state  # the loaded copy is the harness's, not the implementation's: drop it
         predictor = SamPredictor(model)
         gen = SamAutomaticMaskGenerator(model, output_mode="coco_rle", **params)
         with torch.inference_mode():
@@ -122,6 +124,7 @@ def worker(args: argparse.Namespace) -> None:
 
         model = build_model(args.model)
         model.load_state_dict(state, strict=True)
+        del state
         dtype = getattr(torch, args.dtype)
         predictor = Predictor(model, dtype=dtype)
         cfg = AutomaskConfig(**params)

@@ -89,11 +89,13 @@ def generate(
     image: np.ndarray,
     cfg: AutomaskConfig,
     on_batch: Callable[[int, int], None] | None = None,
-    max_chunk_bytes: int = 256 * 2**20,
+    max_chunk_bytes: int = 64 * 2**20,
 ) -> MaskSet:
     """Run everything-mode on one uint8 (H, W, 3) RGB image.
 
     ``on_batch(done, total)`` is called after each prompt batch (for progress bars).
+    ``max_chunk_bytes`` bounds the float32 full-size logits upsampled at once (their masks,
+    stability counts and RLE temporaries come on top, about as much again).
     Returns the masks in the reference's order (NMS order: best first).
     """
     h, w = image.shape[:2]

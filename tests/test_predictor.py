@@ -151,6 +151,41 @@ def test_upscale_equals_full_postprocess(mobile_sam_predictors):
     assert torch.equal(predictor.upscale(low), full)
 
 
+def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
+    """The decoder's sub-batching (a memory bound): bitwise the same outputs for sub-batches
+    of 4, 8, 16 prompts (the default 16 splits the default 64-prompt batch so), and the same
+    to float rounding for any other split."""
+    predictor, _ = mobile_sam_predictors
+    n = 32
+    coords = torch.tensor([[[float(10 + 13 * i), float(8 + 9 * i)]] for i in range(n)])
+    labels = torch.ones(n, 1, dtype=torch.int64)
+    monkeypatch.setattr(predictor, "decoder_batch", 0)
+    low_all, iou_all = predictor.predict(coords, labels)
+    for step in (4, 8, 16):
+        monkeypatch.setattr(predictor, "decoder_batch", step)
+        low, iou = predictor.predict(coords, labels)
+        assert torch.equal(low, low_all) and torch.equal(iou, iou_all), step
+    for step in (1, 3, 6):
+        monkeypatch.setattr(predictor, "decoder_batch", step)
+        low, iou = predictor.predict(coords, labels)
+        torch.testing.assert_close(low, low_all, atol=2e-5, rtol=0)
+        torch.testing.assert_close(iou, iou_all, atol=2e-5, rtol=0)
+
+
+def test_upscale_chunks_change_nothing(mobile_sam_predictors, monkeypatch):
+    """Upscaling a few masks per pass (a memory bound) gives bitwise the same logits."""
+    import samcli.predictor as predictor_module
+
+    predictor, _ = mobile_sam_predictors
+    coords = torch.tensor([[[float(30 + 50 * i), float(20 + 30 * i)]] for i in range(5)])
+    low, _ = predictor.predict(coords, torch.ones(5, 1, dtype=torch.int64))
+    whole = predictor.upscale(low)
+    monkeypatch.setattr(predictor_module, "UPSCALE_CHUNK_BYTES", 1)  # one mask per pass
+    assert torch.equal(predictor.upscale(low), whole)
+    full = predictor.model.postprocess_masks(low, predictor.input_size, predictor.original_size)
+    assert torch.equal(whole, full)
+
+
 def test_bfloat16_close_to_float32(mobile_sam_pair, mobile_sam_predictors, chelsea_image):
     predictor32, _ = mobile_sam_predictors
     model16 = make_model("mobile_sam", seed=0)  # same weights as the session pair
