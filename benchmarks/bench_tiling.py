@@ -22,6 +22,7 @@ Usage (from the repository root, test extras installed)::
 
     python benchmarks/bench_tiling.py                          # 12000 x 12000, 1024 tiles
     python benchmarks/bench_tiling.py --size 6000 --points-per-side 16
+    python benchmarks/bench_tiling.py --loose                  # thresholds 0: many proposals
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=1024)
     ap.add_argument("--tile-overlap", type=int, default=128)
     ap.add_argument("--points-per-side", type=int, default=8)
+    ap.add_argument("--loose", action="store_true",
+                    help="thresholds 0 (--pred-iou-thresh, --stability-score-thresh): many "
+                    "more proposals, to weigh what the masks themselves cost")
     args = ap.parse_args()
 
     import torch
@@ -94,6 +98,8 @@ def main() -> None:
         Image.fromarray(scene(args.size)).save(big, compress_level=1)
         common = ["--checkpoint", str(ckpt), "--points-per-side", str(args.points_per_side),
                   "-q", "--max-pixels", "0"]
+        if args.loose:
+            common += ["--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
 
         base_rss, base_s, _ = run(["automask", str(small), *common])
         rss, wall, out = run(["automask", str(big), *common, "--tile", str(args.tile),
@@ -105,7 +111,8 @@ def main() -> None:
     bound = base_rss + 2 * image_bytes
     result = {
         "size": args.size, "tile": args.tile, "tile_overlap": args.tile_overlap,
-        "points_per_side": args.points_per_side, "tiles": n_tiles, "proposals": n_props,
+        "points_per_side": args.points_per_side, "loose": args.loose, "tiles": n_tiles,
+        "proposals": n_props,
         "baseline_rss_mb": round(base_rss / 2**20), "baseline_s": round(base_s, 1),
         "tiled_rss_mb": round(rss / 2**20), "tiled_s": round(wall, 1),
         "rgb_image_mb": round(image_bytes / 2**20), "bound_mb": round(bound / 2**20),
