@@ -237,8 +237,11 @@ def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
     args = [sys.executable, "-m", "samcli", "automask", str(root), "--checkpoint",
             str(mobile_ckpt), "--points-per-side", "2", "--pred-iou-thresh", "0",
             "--stability-score-thresh", "0", "-o", str(out)]
+    # A shell without job control starts background jobs with SIGINT ignored, and the ignore
+    # is inherited (Python then never raises KeyboardInterrupt): give the child the default.
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     manifest = out / "manifest.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (manifest.exists() and manifest.read_text()):
