@@ -145,6 +145,14 @@ class MaskSet:
         return np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], axis=1)
 
 
+def rle_boxes(rles: Sequence[dict]) -> np.ndarray:
+    """Tight boxes of RLE masks, float64 (N, 4) xyxy inclusive (the MaskSet convention)."""
+    if len(rles) == 0:
+        return np.zeros((0, 4))
+    b = mask_utils.toBbox(list(rles))  # xywh, exact for masks
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1], axis=1)
+
+
 def encode_masks(masks: np.ndarray) -> list[dict]:
     """Compressed RLE for a bool/uint8 array (N, h, w) -> list of pycocotools dicts."""
     if masks.ndim != 3:

@@ -137,6 +137,21 @@ def run_automask(
         from samcli.ray_runner import run_automask_ray
 
         return run_automask_ray(inputs, cfg, model, poly, out, inp, scale, stdin, stdout)
+    items, problems, job = start_automask(inputs, cfg, model, poly, out, inp, stdin, stdout)
+    predictor, runner, keep_rgb = job.predictor, job.runner, job.keep_rgb
+
+    def process(item: InputItem, on_batch: Callable[[int, int], None]) -> ImageResult:
+        return automask_image(predictor, item, cfg, inp, keep_rgb, on_batch)
+
+    return runner.run(items, process, pre_failed=problems)
+
+
+def start_automask(inputs: list[str], cfg: AutomaskConfig, model: ModelOptions,
+                   poly: PolygonOptions, out: OutputOptions, inp: InputOptions,
+                   stdin: TextIO | None, stdout: TextIO | None
+                   ) -> tuple[list[InputItem], list[str], Job]:
+    """An automask run's inputs (items and problems found collecting them) and its job (model
+    loaded on first use, writers, runner); shared by the local and the Ray runner."""
     # Inputs
     items, problems = collect_images(inputs, glob=inp.glob, stdin=stdin or sys.stdin)
     if not items and not problems:
@@ -144,12 +159,7 @@ def run_automask(
 
     # Model (loaded on first use) and writers
     job = start_job("automask", cfg, model, poly, out, inp, [{"id": 1, "name": "object"}], stdout)
-    predictor, runner, keep_rgb = job.predictor, job.runner, job.keep_rgb
-
-    def process(item: InputItem, on_batch: Callable[[int, int], None]) -> ImageResult:
-        return automask_image(predictor, item, cfg, inp, keep_rgb, on_batch)
-
-    return runner.run(items, process, pre_failed=problems)
+    return items, problems, job
 
 
 def automask_image(predictor: LazyPredictor, item: InputItem, cfg: AutomaskConfig,

@@ -23,7 +23,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from samcli.config import AutomaskConfig, area_pixels
-from samcli.maskset import MaskSet
+from samcli.maskset import MaskSet, rle_boxes
 
 
 def remove_small_regions(mask: np.ndarray, min_area: float, mode: str) -> tuple[np.ndarray, bool]:
@@ -88,9 +88,7 @@ def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
                 continue
         survivors.append(int(i))
     keep = np.sort(np.array(survivors))
-    boxes = mask_utils.toBbox([rles[i] for i in keep])  # xywh, exact for masks
-    xyxy = np.stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2] - 1,
-                     boxes[:, 1] + boxes[:, 3] - 1], axis=1)
+    xyxy = rle_boxes([rles[i] for i in keep])
     return MaskSet(
         image_size=masks.image_size, rles=[rles[i] for i in keep], boxes=xyxy,
         predicted_iou=masks.predicted_iou[keep], stability_score=masks.stability_score[keep],

@@ -35,15 +35,14 @@ import dataclasses
 import logging
 import os
 import pickle
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from samcli.config import (AutomaskConfig, InputOptions, ModelOptions, OutputOptions,
                            PolygonOptions, ScaleOptions)
-from samcli.errors import ConfigError, InputError, SamcliError, UsageError
-from samcli.io.inputs import InputItem, collect_images
+from samcli.errors import ConfigError, InputError, SamcliError
+from samcli.io.inputs import InputItem
 from samcli.runner import Summary
 
 INSTALL_HINT = "pip install 'samcli[ray]'"
@@ -81,16 +80,12 @@ def run_automask_ray(
     stdout: TextIO | None = None,
 ) -> Summary:
     """:func:`samcli.pipeline.run_automask` with the images processed on Ray."""
-    from samcli.pipeline import start_job
+    from samcli.pipeline import start_automask
 
     ray = import_ray()  # before any work: a missing extra is a configuration error
 
-    items, problems = collect_images(inputs, glob=inp.glob, stdin=stdin or sys.stdin)
-    if not items and not problems:
-        raise UsageError(f"no images found in {', '.join(inputs)}")
     try:
-        job = start_job("automask", cfg, model, poly, out, inp, [{"id": 1, "name": "object"}],
-                        stdout)
+        items, problems, job = start_automask(inputs, cfg, model, poly, out, inp, stdin, stdout)
     except ConfigError as exc:
         if model.device != "auto" or model.dtype != "auto":
             raise ConfigError(f"{exc} (with --ray, --device and --dtype are also checked on "

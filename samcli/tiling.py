@@ -31,7 +31,7 @@ from pycocotools import mask as mask_utils
 
 from samcli import automask
 from samcli.config import DEFAULT_TILE, AutomaskConfig
-from samcli.maskset import MaskSet
+from samcli.maskset import MaskSet, rle_boxes
 from samcli.rle import encode_window
 
 #: Mask IoU, inside the strip two tiles share, from which two masks are one object.
@@ -179,14 +179,13 @@ def _union(masks: MaskSet, members: list[int]) -> MaskSet:
     if len(members) == 1:
         return masks[members]
     rle = mask_utils.merge([masks.rles[i] for i in members], intersect=False)
-    x, y, bw, bh = mask_utils.toBbox([rle])[0]
     areas = masks.areas[members].astype(np.float64)
     weights = areas / max(areas.sum(), 1.0)
     crops = masks.crop_boxes[members]
     tiles = sorted({t for i in members for t in masks.tiles[i]}, key=lambda t: (t[1], t[0]))
     return MaskSet(
         image_size=masks.image_size, rles=[rle],
-        boxes=[[x, y, x + bw - 1, y + bh - 1]],
+        boxes=rle_boxes([rle]),
         predicted_iou=[float(weights @ masks.predicted_iou[members])],
         stability_score=[float(weights @ masks.stability_score[members])],
         points=masks.points[[members[int(np.argmax(areas))]]],
