@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import os
 import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
@@ -98,7 +99,10 @@ def run_automask_ray(
     if todo is None:  # --fail-fast and a problem found while collecting inputs
         return summary
     if todo:
-        with _ray_logging(quiet=out.quiet), _connected(ray, scale, quiet=out.quiet):
+        # Ray prints its drivers' error messages ("(raylet) ... actor is dead") on sys.stdout;
+        # records are bound to the real stdout already, so send everything else to stderr.
+        with (contextlib.redirect_stdout(sys.stderr), _ray_logging(quiet=out.quiet),
+              _connected(ray, scale, quiet=out.quiet)):
             _process_on_ray(ray, todo, job, cfg, model, inp, scale, summary,
                             ordered=out.output is None)
     return runner.finish(summary)

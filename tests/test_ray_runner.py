@@ -18,7 +18,6 @@ import pytest
 
 from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError
-from samcli.runner import Runner
 from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
 
 ONE_ACTOR = ["--ray", "--ray-actors", "1"]
@@ -83,22 +82,35 @@ def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, pl
     assert "Traceback" not in on_ray.stderr
 
 
+# A driver whose Runner.write raises KeyboardInterrupt after the first image: Ctrl-C, on time.
+INTERRUPTED_DRIVER = """
+from samcli.runner import Runner
+
+write = Runner.write
+
+def write_then_interrupt(self, *args, **kwargs):
+    write(self, *args, **kwargs)
+    raise KeyboardInterrupt
+
+Runner.write = write_then_interrupt
+from samcli.cli import main
+main()
+"""
+
+
 def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mobile_ckpt,
-                                                            ray_cluster, plain, monkeypatch):
+                                                            ray_cluster, plain):
     base = ["automask", tree, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR, "-o", tmp_path]
 
-    # Ctrl-C on the driver right after the first image is written
-    write = Runner.write
-
-    def write_then_interrupt(self, *args, **kwargs):
-        write(self, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Runner, "write", write_then_interrupt)
-    stopped = invoke(*base)
-    monkeypatch.undo()
-    assert stopped.exit_code == 130, stopped.stderr
-    assert "Error: interrupted" in stopped.stderr and stopped.stdout == ""
+    # Ctrl-C on a driver joining the cluster, right after the first image is written: the
+    # pool's actors are killed, and Ray's "(raylet) ... actor is dead" lines stay off stdout
+    args = [sys.executable, "-c", INTERRUPTED_DRIVER, *map(str, base),
+            "--ray-address", ray_cluster]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    stopped = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert stopped.returncode == 130, stopped.stderr
+    assert error_lines(stopped.stderr)[-1] == "Error: interrupted", stopped.stderr
+    assert stopped.stdout == ""
     (first,) = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
 
     # The rerun reads and segments only the image left...
