@@ -322,6 +322,12 @@ class ModelOptions:
     dtype: str = opt(
         "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL
     )
+    decoder_dtype: str = opt(
+        "auto", "Precision of the mask decoder: auto (the same as --dtype), float32, bfloat16 "
+        "or float16. '--dtype bfloat16 --decoder-dtype float32' runs the image encoder in "
+        "bfloat16 and keeps the mask logits, which the thresholds cut, at float32 precision.",
+        MODEL,
+    )
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ class LazyPredictor:
             raise CheckpointError(f"checkpoint {opts.checkpoint}: no such file")
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
+        self.decoder_dtype = self.dtype if opts.decoder_dtype.strip().lower() in ("", "auto") \
+            else resolve_dtype(opts.decoder_dtype, self.device, "--decoder-dtype")
         self.opts = opts
         self._predictor = None
 
@@ -50,6 +52,8 @@ class LazyPredictor:
     def identity(self) -> dict[str, Any]:
         """What identifies the weights, for the manifest hash (name, checkpoint file and size)."""
         ident: dict[str, Any] = {"model": self.opts.model or "vit_b", "dtype": self.opts.dtype}
+        if self.decoder_dtype != self.dtype:  # absent otherwise: earlier runs' hashes hold
+            ident["decoder_dtype"] = str(self.decoder_dtype).removeprefix("torch.")
         if self.opts.checkpoint:
             p = Path(self.opts.checkpoint)
             ident["checkpoint"] = str(p.resolve())
@@ -66,7 +70,8 @@ class LazyPredictor:
             with download_progress(f"{self.opts.model or 'vit_b'} weights") as progress:
                 model = load_model(self.opts.model, checkpoint, device=self.device,
                                    progress=progress)
-            self._predictor = Predictor(model, device=self.device, dtype=self.dtype)
+            self._predictor = Predictor(model, device=self.device, dtype=self.dtype,
+                                        decoder_dtype=self.decoder_dtype)
         return self._predictor
 
 

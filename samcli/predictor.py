@@ -72,8 +72,9 @@ def resolve_device(spec: str) -> torch.device:
     raise ConfigError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
-def resolve_dtype(spec: str, device: torch.device | str) -> torch.dtype:
-    """Turn ``auto|float32|bfloat16|float16`` into a dtype usable on ``device``.
+def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype") -> torch.dtype:
+    """Turn ``auto|float32|bfloat16|float16`` into a dtype usable on ``device``; ``option``
+    names the command-line option in error messages.
 
     ``auto`` is float32 on the CPU (and MPS), bfloat16 on CUDA devices that support it
     (float32 otherwise). float16 on the CPU raises :class:`~samcli.errors.ConfigError`.
@@ -85,12 +86,12 @@ def resolve_dtype(spec: str, device: torch.device | str) -> torch.dtype:
             return torch.bfloat16
         return torch.float32
     if text not in _DTYPES:
-        raise ConfigError(f"unknown --dtype {spec!r}; use auto, float32, bfloat16 or float16")
+        raise ConfigError(f"unknown {option} {spec!r}; use auto, float32, bfloat16 or float16")
     dtype = _DTYPES[text]
     if dtype == torch.float16 and device.type == "cpu":
         raise ConfigError(
-            "--dtype float16 is not supported on the CPU (slow and inaccurate there); "
-            "use --dtype bfloat16 or float32"
+            f"{option} float16 is not supported on the CPU (slow and inaccurate there); "
+            f"use {option} bfloat16 or float32"
         )
     if (
         dtype == torch.bfloat16
@@ -99,7 +100,7 @@ def resolve_dtype(spec: str, device: torch.device | str) -> torch.dtype:
         and not torch.cuda.is_bf16_supported()
     ):
         raise ConfigError(
-            "--dtype bfloat16 is not supported by this GPU; use --dtype float16 or float32"
+            f"{option} bfloat16 is not supported by this GPU; use {option} float16 or float32"
         )
     return dtype
 
@@ -205,9 +206,11 @@ def _as_tensor(x: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor
 class Predictor:
     """Runs SAM on one image at a time: ``set_image`` once, then any number of ``predict``.
 
-    The model is moved to ``device``; for a dtype other than float32 the image encoder and
-    mask decoder are cast to it in place (the prompt encoder and pre/post-processing stay in
-    float32), and all outputs are returned as float32. On the CPU, ``tune_allocator``
+    The model is moved to ``device``; the image encoder is cast in place to ``dtype`` and the
+    mask decoder to ``decoder_dtype`` (default: ``dtype``); the prompt encoder and pre/post-
+    processing stay in float32, and all outputs are returned as float32. A bfloat16 encoder
+    with a float32 decoder keeps most of bfloat16's encoder speed-up while the mask logits,
+    which every threshold cuts, keep float32 precision (see BENCHMARKS.md). On the CPU, ``tune_allocator``
     applies :func:`tune_cpu_allocator` (process-wide; see there). ``predict`` runs the mask
     decoder on about ``decoder_batch`` prompts at a time (0: all at once; default
     ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches`` for when that
@@ -220,6 +223,7 @@ class Predictor:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         *,
+        decoder_dtype: torch.dtype | None = None,
         tune_allocator: bool = True,
         decoder_batch: int | None = None,
     ) -> None:
@@ -230,10 +234,11 @@ class Predictor:
         if tune_allocator and self.device.type == "cpu":
             tune_cpu_allocator()
         self.dtype = dtype
+        self.decoder_dtype = dtype if decoder_dtype is None else decoder_dtype
         model.eval()
         model.to(device=self.device)
         model.image_encoder.to(dtype=dtype)
-        model.mask_decoder.to(dtype=dtype)
+        model.mask_decoder.to(dtype=self.decoder_dtype)
         self.model = model
         self.transform = ResizeLongestSide(model.img_size)
         self._features: torch.Tensor | None = None
@@ -260,8 +265,8 @@ class Predictor:
         x = x.permute(2, 0, 1).unsqueeze(0)
         with torch.inference_mode():
             x = self.model.preprocess(x).to(self.dtype)
-            self._features = self.model.image_encoder(x)
-            self._dense_pe = self.model.prompt_encoder.get_dense_pe().to(self.dtype)
+            self._features = self.model.image_encoder(x).to(self.decoder_dtype)
+            self._dense_pe = self.model.prompt_encoder.get_dense_pe().to(self.decoder_dtype)
         del x
         _set_mmap_threshold(_TUNED_LIMIT)
         release_cpu_memory()
@@ -350,11 +355,11 @@ class Predictor:
                 raise ValueError("mask_input and the other prompts must have the same batch size")
         with torch.inference_mode():
             sparse, dense = self.model.prompt_encoder(points, box_t, mask_t)
-            sparse = sparse.to(self.dtype)
+            sparse = sparse.to(self.decoder_dtype)
             if dense.shape[0] > 1 and dense.stride(0) == 0:
-                dense = dense[:1].to(self.dtype).expand_as(dense)
+                dense = dense[:1].to(self.decoder_dtype).expand_as(dense)
             else:
-                dense = dense.to(self.dtype)
+                dense = dense.to(self.decoder_dtype)
             # The decoder's per-prompt image tokens (B, 4096, 256) are its largest tensors, so
             # prompts go through it in sub-batches: per-prompt results are bitwise the same,
             # and the time per prompt is too (measured at 16, 32, 64 prompts a call).

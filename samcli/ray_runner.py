@@ -88,8 +88,8 @@ def run_automask_ray(
     try:
         items, problems, job = start_automask(inputs, cfg, model, poly, out, inp, stdin, stdout)
     except ConfigError as exc:
-        if model.device != "auto" or model.dtype != "auto":
-            raise ConfigError(f"{exc} (with --ray, --device and --dtype are also checked on "
+        if model.device != "auto" or {model.dtype, model.decoder_dtype} != {"auto"}:
+            raise ConfigError(f"{exc} (with --ray, --device and the dtypes are also checked on "
                               "this machine; on a head node without a GPU leave them at auto: "
                               "each actor picks its own GPU)") from None
         raise

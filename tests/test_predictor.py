@@ -210,3 +210,48 @@ def test_bfloat16_close_to_float32(mobile_sam_pair, mobile_sam_predictors, chels
         union = (m32 | m16).flatten(2).sum(-1).float().clamp(min=1)
         assert (inter / union).min() > 0.9
         assert (iou32 - iou16).abs().max() < 0.05
+
+
+def test_bfloat16_encoder_with_float32_decoder(mobile_sam_predictors, chelsea_image):
+    """decoder_dtype=float32 after a bfloat16 encoder: the decoder is the float32 one, fed the
+    bfloat16 embedding, so its outputs equal the float32 predictor's on that embedding."""
+    predictor32, _ = mobile_sam_predictors
+    model = make_model("mobile_sam", seed=0)  # same weights as the session pair
+    mixed = Predictor(model, dtype=torch.bfloat16, decoder_dtype=torch.float32)
+    assert next(model.image_encoder.parameters()).dtype == torch.bfloat16
+    assert next(model.mask_decoder.parameters()).dtype == torch.float32
+    mixed.set_image(chelsea_image)
+    assert mixed._features.dtype == torch.float32
+
+    coords = torch.tensor([[[100.0, 100.0]], [[300.0, 200.0]], [[20.0, 280.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int64)
+    low, iou = mixed.predict(coords, labels)
+    saved = predictor32._features
+    try:
+        predictor32._features = mixed._features  # the float32 decoder on the same embedding
+        low32, iou32 = predictor32.predict(coords, labels)
+    finally:
+        predictor32._features = saved
+    assert torch.equal(low, low32) and torch.equal(iou, iou32)
+    assert not torch.equal(mixed._features, saved)  # the encoder did run in bfloat16
+
+
+@pytest.mark.parametrize(
+    "label, dtype, decoder, key",
+    [
+        ("default", "auto", "auto", None),
+        ("decoder as the encoder", "bfloat16", "bfloat16", None),
+        ("decoder auto follows --dtype", "bfloat16", "auto", None),
+        ("float32 decoder after bfloat16", "bfloat16", "float32", "float32"),
+        ("bfloat16 decoder after float32", "float32", "bfloat16", "bfloat16"),
+    ],
+)
+def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key):
+    """A decoder precision other than the encoder's changes the manifest hash (outputs
+    differ); the same precision leaves the identity, so earlier runs resume."""
+    from samcli.config import ModelOptions
+    from samcli.pipeline import LazyPredictor
+
+    lazy = LazyPredictor(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder))
+    assert lazy.identity.get("decoder_dtype") == key, label
+    assert lazy.identity["dtype"] == dtype, label

@@ -155,6 +155,9 @@ def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
         ("bad preset", ["--preset", "fast"], 1, "--preset"),
         ("missing checkpoint", ["--checkpoint", "nope.pth"], 1, "nope.pth"),
         ("bad device", ["--device", "tpu"], 1, "tpu"),
+        ("float16 decoder on CPU", ["--device", "cpu", "--decoder-dtype", "float16"], 1,
+         "--decoder-dtype float16 is not supported on the CPU"),
+        ("bad decoder dtype", ["--decoder-dtype", "half-ish"], 1, "unknown --decoder-dtype"),
     ],
 )
 def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):
