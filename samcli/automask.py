@@ -30,9 +30,11 @@ from samcli.predictor import release_cpu_memory
 
 MASK_THRESHOLD = 0.0  # SAM's logit threshold for a binary mask
 
-# Crops larger than this (pixels) return freed memory to the OS after every full-size chunk,
-# so a tuned allocator (see samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
+# Crops larger than this (pixels) return freed memory to the OS between full-size chunks once
+# the heap keeps more than LARGE_CROP_SLACK bytes of it, so a tuned allocator (see
+# samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
 LARGE_CROP_PIXELS = 4_000_000
+LARGE_CROP_SLACK = 256 * 2**20
 
 
 class PromptModel(Protocol):
@@ -184,7 +186,7 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
         parts.append(_binarise(logits, sel.numpy(), iou, mask_points, crop, (h, w), cfg))
         del logits
         if (y1 - y0) * (x1 - x0) > LARGE_CROP_PIXELS:
-            release_cpu_memory()
+            release_cpu_memory(slack=LARGE_CROP_SLACK)
     return MaskSet.concat(parts, (h, w))
 
 

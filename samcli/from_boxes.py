@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from samcli.automask import (LARGE_CROP_PIXELS, MASK_THRESHOLD, PromptModel, chunk_slices,
-                             stability_score)
+from samcli.automask import (LARGE_CROP_PIXELS, LARGE_CROP_SLACK, MASK_THRESHOLD, PromptModel,
+                             chunk_slices, stability_score)
 from samcli.boxes import masks_to_boxes
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
@@ -118,7 +118,7 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
         rles += encode_masks(masks)
         boxes.append(masks_to_boxes(torch.from_numpy(masks)).numpy())
         if h * w > LARGE_CROP_PIXELS:
-            release_cpu_memory()
+            release_cpu_memory(slack=LARGE_CROP_SLACK)
     n = len(rles)
     return MaskSet(
         image_size=(h, w),

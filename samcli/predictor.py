@@ -9,6 +9,7 @@ Outputs are float32 low-resolution logits (B, C, 256, 256) over the padded input
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from typing import Any
 
@@ -164,16 +165,38 @@ def _set_mmap_threshold(nbytes: int) -> None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, nbytes)
 
 
-def release_cpu_memory() -> None:
+def release_cpu_memory(slack: int = 0) -> None:
     """Hand freed heap pages back to the OS (glibc ``malloc_trim``) after the allocator was
     tuned; a no-op otherwise. Called around the image encoder and between full-resolution
     chunks of large images, where keeping every freed block would let the heap grow far past
-    the working set."""
-    global _LIBC
+    the working set.
+
+    With ``slack`` > 0 the heap is trimmed only once the resident size has grown by more than
+    ``slack`` bytes since the last trim (always when the size is unknown): trimming after every chunk makes the next chunk fault
+    all its pages in again, which costs more than the arithmetic on large images, while a
+    little slack lets chunks reuse each other's blocks."""
+    global _LIBC, _RSS_AFTER_TRIM
     if _ALLOCATOR_TUNED:
         if _LIBC is None:
             _LIBC = ctypes.CDLL("libc.so.6")
+        if slack > 0:
+            rss = _resident_bytes()
+            if rss >= 0 and _RSS_AFTER_TRIM >= 0 and rss - _RSS_AFTER_TRIM <= slack:
+                return
         _LIBC.malloc_trim(0)
+        _RSS_AFTER_TRIM = _resident_bytes()
+
+
+_RSS_AFTER_TRIM = 0
+
+
+def _resident_bytes() -> int:
+    """This process's resident set size in bytes (Linux), or -1 when unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _sub_batches(n: int, step: int) -> list[tuple[int, int]]:

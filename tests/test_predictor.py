@@ -255,3 +255,54 @@ def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key):
     lazy = LazyPredictor(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder))
     assert lazy.identity.get("decoder_dtype") == key, label
     assert lazy.identity["dtype"] == dtype, label
+
+
+import samcli.predictor as predictor_module  # noqa: E402  (the allocator tests patch its globals)
+
+
+class _CountingLibc:
+    def __init__(self) -> None:
+        self.trims = 0
+
+    def malloc_trim(self, pad: int) -> int:
+        self.trims += 1
+        return 1
+
+
+@pytest.mark.parametrize(
+    "label, slack, resident_mb, trims",
+    [
+        ("no slack: always", 0, [100, 100, 900], 3),
+        ("first call, growth since start within the slack: kept", 256, [100], 0),
+        ("first call past the slack: trimmed", 256, [400], 1),
+        ("growth within the slack: kept", 256, [300, 500, 550], 1),
+        ("growth past the slack: trimmed, new baseline", 256, [300, 600, 650, 900], 3),
+        ("unknown size (no /proc): always", 256, [-1, -1, -1], 3),
+    ],
+)
+def test_release_cpu_memory_slack(monkeypatch, label, slack, resident_mb, trims):
+    """Large-image chunks trim the heap only once it has grown by more than the slack since
+    the last trim (each trim makes the next chunk fault its pages in again)."""
+    libc = _CountingLibc()
+    monkeypatch.setattr(predictor_module, "_ALLOCATOR_TUNED", True)
+    monkeypatch.setattr(predictor_module, "_LIBC", libc)
+    monkeypatch.setattr(predictor_module, "_RSS_AFTER_TRIM", 0)
+    sizes = iter(resident_mb)
+    current = {"mb": 0}
+
+    def resident() -> int:
+        return current["mb"] * 2**20 if current["mb"] >= 0 else -1
+
+    monkeypatch.setattr(predictor_module, "_resident_bytes", resident)
+    for mb in sizes:
+        current["mb"] = mb  # the size before the call; a trim leaves it (the fake frees nothing)
+        predictor_module.release_cpu_memory(slack=slack * 2**20)
+    assert libc.trims == trims, label
+
+
+def test_release_cpu_memory_without_tuning_does_nothing(monkeypatch):
+    libc = _CountingLibc()
+    monkeypatch.setattr(predictor_module, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setattr(predictor_module, "_LIBC", libc)
+    predictor_module.release_cpu_memory()
+    assert libc.trims == 0
