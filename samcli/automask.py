@@ -31,8 +31,8 @@ from samcli.predictor import release_cpu_memory
 MASK_THRESHOLD = 0.0  # SAM's logit threshold for a binary mask
 
 # Crops larger than this (pixels) return freed memory to the OS between full-size chunks once
-# the heap keeps more than LARGE_CROP_SLACK bytes of it, so a tuned allocator (see
-# samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
+# the resident size has grown by LARGE_CROP_SLACK bytes since the last trim, so a tuned
+# allocator (see samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
 LARGE_CROP_PIXELS = 4_000_000
 LARGE_CROP_SLACK = 256 * 2**20
 

@@ -172,9 +172,9 @@ def release_cpu_memory(slack: int = 0) -> None:
     the working set.
 
     With ``slack`` > 0 the heap is trimmed only once the resident size has grown by more than
-    ``slack`` bytes since the last trim (always when the size is unknown): trimming after every chunk makes the next chunk fault
-    all its pages in again, which costs more than the arithmetic on large images, while a
-    little slack lets chunks reuse each other's blocks."""
+    ``slack`` bytes since the last trim (always when the size is unknown): trimming after
+    every chunk makes the next chunk fault all its pages in again, which costs more than the
+    arithmetic on large images, while a little slack lets chunks reuse each other's blocks."""
     global _LIBC, _RSS_AFTER_TRIM
     if _ALLOCATOR_TUNED:
         if _LIBC is None:
@@ -232,12 +232,12 @@ class Predictor:
     The model is moved to ``device``; the image encoder is cast in place to ``dtype`` and the
     mask decoder to ``decoder_dtype`` (default: ``dtype``); the prompt encoder and pre/post-
     processing stay in float32, and all outputs are returned as float32. A bfloat16 encoder
-    with a float32 decoder keeps most of bfloat16's encoder speed-up while the mask logits,
-    which every threshold cuts, keep float32 precision (see BENCHMARKS.md). On the CPU, ``tune_allocator``
-    applies :func:`tune_cpu_allocator` (process-wide; see there). ``predict`` runs the mask
-    decoder on about ``decoder_batch`` prompts at a time (0: all at once; default
-    ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches`` for when that
-    is bitwise neutral.
+    with a float32 decoder keeps bfloat16's encoder speed-up while the mask logits, which
+    every threshold cuts, keep float32 precision (see BENCHMARKS.md). On the CPU,
+    ``tune_allocator`` applies :func:`tune_cpu_allocator` (process-wide; see there).
+    ``predict`` runs the mask decoder on about ``decoder_batch`` prompts at a time (0: all at
+    once; default ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches``
+    for when that is bitwise neutral.
     """
 
     def __init__(
