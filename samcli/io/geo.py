@@ -421,17 +421,15 @@ def _to_u8(values: np.ndarray, nodata: Sequence[float | None], nbits: str | None
                 lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
         if lo > hi:  # no valid value at all
             return out
+        from samcli.io.images import _scale_float
+
         for k, rows in chunks:
             ok = valid(k, rows)
             v = values[k, rows].astype(np.float64)
-            if lo >= 0.0 and hi <= 1.0:
-                scaled = v * 255.0
-            elif hi > lo:
-                scaled = (v - lo) * (255.0 / (hi - lo))
-            else:
-                scaled = np.zeros_like(v)
-            scaled[~ok] = 0.0
-            out[k, rows] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+            v[~ok] = lo  # finite stand-in (NaN cannot be cast); set to 0 below
+            scaled = _scale_float(v, lo, hi)
+            scaled[~ok] = 0
+            out[k, rows] = scaled
         return out
 
     # integers: io.images._scale_int's rule (negative -> 0, v >> (bits - 8), at most 255)

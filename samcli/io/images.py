@@ -301,7 +301,12 @@ def _float_to_u8(values: np.ndarray) -> np.ndarray:
         v = np.where(finite, v, 0.0)
     if v.size == 0:
         return v.astype(np.uint8)
-    lo, hi = float(v.min()), float(v.max())
+    return _scale_float(v, float(v.min()), float(v.max()))
+
+
+def _scale_float(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """float64 values whose range is [lo, hi] -> uint8: x 255 when the range lies in [0, 1],
+    else stretched from lo..hi to 0..255 (all 0 for a constant)."""
     if lo >= 0.0 and hi <= 1.0:
         scaled = v * 255.0
     elif hi > lo:
