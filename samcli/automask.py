@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from samcli.boxes import box_nms, masks_to_boxes, near_crop_edge
+from samcli.boxes import binary_mask, box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
@@ -192,40 +192,65 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
 
 def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_points: np.ndarray,
               crop: Crop, image_size: tuple[int, int], cfg: AutomaskConfig) -> MaskSet:
-    """Filter one chunk of full-crop-size logits (k, ch, cw) and encode what survives."""
+    """Filter one chunk of full-crop-size logits (k, ch, cw), on the predictor's device, and
+    encode what survives (mask by mask: a 12-megapixel image makes 48 MB of logits a mask)."""
     h, w = image_size
     x0, y0, x1, y1 = crop.box
-    stability = stability_score(logits, MASK_THRESHOLD, cfg.stability_score_offset)
-    keep = torch.ones(len(sel), dtype=torch.bool)
+
+    # Stability filter
+    stability = stability_score(logits, MASK_THRESHOLD, cfg.stability_score_offset).cpu()
+    kept = np.arange(len(sel))
     if cfg.stability_score_thresh > 0.0:
-        keep = stability >= cfg.stability_score_thresh
-    masks = logits[keep] > MASK_THRESHOLD
-    sel, stability = sel[keep.numpy()], stability[keep]
-    boxes = masks_to_boxes(masks).numpy().astype(np.float64)
-    boxes += np.array([[x0, y0, x0, y0]], dtype=np.float64)
+        kept = np.flatnonzero((stability >= cfg.stability_score_thresh).numpy())
+
+    # Binary masks (crop frame, column-major) and their boxes in the image frame
+    masks = [binary_mask(logits[i], MASK_THRESHOLD) for i in kept]
+    boxes = mask_boxes(masks).astype(np.float64) + np.array([[x0, y0, x0, y0]], dtype=np.float64)
+
+    # Masks touching an inner crop edge are likely cut by the crop
     inside = ~near_crop_edge(boxes, crop.box, (0, 0, w, h))
-    masks, sel, boxes, stability = masks[torch.from_numpy(inside)], sel[inside], boxes[inside], \
-        stability[torch.from_numpy(inside)]
-    if len(sel) == 0:
+    kept, boxes = kept[inside], boxes[inside]
+    masks = [m for m, ok in zip(masks, inside) if ok]
+    if len(kept) == 0:
         return MaskSet.empty((h, w))
-    full = np.zeros((len(sel), h, w), dtype=np.uint8)
-    full[:, y0:y1, x0:x1] = masks.numpy()
+
+    # RLE in the image frame
+    if crop.box != (0, 0, w, h):
+        masks = [_place(m, crop.box, (h, w)) for m in masks]
     return MaskSet(
         image_size=(h, w),
-        rles=encode_masks(full),
+        rles=encode_masks(masks),
         boxes=boxes,
-        predicted_iou=iou[sel].numpy(),
-        stability_score=stability.numpy(),
-        points=mask_points[sel],
-        crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(sel), axis=0),
+        predicted_iou=iou[sel[kept]].numpy(),
+        stability_score=stability[kept].numpy(),
+        points=mask_points[sel[kept]],
+        crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(kept), axis=0),
     )
+
+
+def _place(mask: np.ndarray, box: tuple[int, int, int, int], image_size: tuple[int, int]
+           ) -> np.ndarray:
+    """A crop's mask (ch, cw) inside an all-False image-size column-major mask (H, W)."""
+    x0, y0, x1, y1 = box
+    full = np.zeros(image_size, dtype=bool, order="F")
+    full[y0:y1, x0:x1] = mask
+    return full
 
 
 def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
     """IoU of the masks at ``threshold + offset`` and ``threshold - offset``: (k, H, W) -> (k,).
 
-    The high-threshold mask always lies inside the low one, so IoU = count(high) / count(low).
+    The high-threshold mask always lies inside the low one, so IoU = count(high) / count(low)
+    (float32; NaN for a mask empty at both). Float32 CPU logits are counted mask by mask with
+    numpy, about 7x faster than torch's sums of bool tensors (3 megapixels: 1.5 vs 11 ms a
+    mask); other devices and dtypes use torch. Both give the same values.
     """
+    if logits.device.type == "cpu" and logits.dtype == torch.float32 and logits.ndim >= 2:
+        planes = logits.detach().reshape(-1, *logits.shape[-2:]).numpy()
+        high = np.array([np.count_nonzero(p > threshold + offset) for p in planes], np.float32)
+        low = np.array([np.count_nonzero(p > threshold - offset) for p in planes], np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return torch.from_numpy(high / low).reshape(logits.shape[:-2])
     high = (logits > threshold + offset).sum(dim=(-1, -2), dtype=torch.int32)
     low = (logits > threshold - offset).sum(dim=(-1, -2), dtype=torch.int32)
     return high / low
@@ -242,8 +267,8 @@ def clean_small_regions(masks: MaskSet, min_area: int, nms_thresh: float) -> Mas
         m, filled = remove_small_regions(m, min_area, "holes")
         m, removed = remove_small_regions(m, min_area, "islands")
         if filled or removed:
-            rles[i] = encode_masks(m[None])[0]
-            boxes[i] = masks_to_boxes(torch.from_numpy(m)).numpy()
+            rles[i] = encode_masks([m])[0]
+            boxes[i] = mask_boxes([m])[0]
         else:
             unchanged[i] = 1.0
     cleaned = MaskSet(

@@ -1,4 +1,4 @@
-"""Box and mask helpers shared by generation and postprocessing (pure numpy / torch).
+"""Box and mask helpers shared by generation and postprocessing (numpy / torch / OpenCV).
 
 Box format everywhere here: **xyxy** in pixels. Mask boxes use the reference convention: x2/y2
 are the last covered column/row (inclusive); an empty mask has the box ``[0, 0, 0, 0]``.
@@ -6,6 +6,9 @@ are the last covered column/row (inclusive); an empty mask has the box ``[0, 0, 
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import cv2
 import numpy as np
 import torch
 
@@ -64,6 +67,43 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     out = torch.stack([x1, y1, x2, y2], dim=-1)
     empty = ~rows.any(dim=-1)
     return torch.where(empty[..., None], torch.zeros_like(out), out)
+
+
+def binary_mask(logits: torch.Tensor, threshold: float) -> np.ndarray:
+    """``logits > threshold`` for one float mask (H, W) on any device -> bool numpy (H, W).
+
+    The result is column-major (Fortran order), the layout COCO RLE runs along, so
+    :func:`samcli.maskset.encode_masks` needs no transposing copy; the comparison writes it
+    directly (on the CPU about as fast as a row-major comparison).
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"binary_mask expects (H, W) logits, got {tuple(logits.shape)}")
+    h, w = logits.shape
+    col_major = torch.empty((w, h), dtype=torch.bool, device=logits.device)
+    torch.gt(logits.t(), threshold, out=col_major)
+    return col_major.cpu().numpy().T
+
+
+def mask_boxes(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Tight xyxy boxes (inclusive ends) of 2-D bool masks (H, W) -> int64 (N, 4).
+
+    The same boxes as :func:`masks_to_boxes` (empty masks give ``[0, 0, 0, 0]``), from OpenCV's
+    ``boundingRect`` one mask at a time: about 10x faster on the CPU than torch's reductions
+    for multi-megapixel masks. A column-major (Fortran-order) mask is measured through its
+    transpose, which is C-contiguous, so no copy is made.
+    """
+    out = np.zeros((len(masks), 4), dtype=np.int64)
+    for i, m in enumerate(masks):
+        if m.ndim != 2:
+            raise ValueError(f"mask_boxes expects 2-D masks, got shape {m.shape}")
+        u8 = m.view(np.uint8) if m.dtype == np.bool_ else (m != 0).view(np.uint8)
+        if u8.flags.f_contiguous and not u8.flags.c_contiguous:
+            y, x, bh, bw = cv2.boundingRect(u8.T)
+        else:
+            x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(u8))
+        if bw > 0:
+            out[i] = (x, y, x + bw - 1, y + bh - 1)
+    return out
 
 
 def near_crop_edge(

@@ -16,7 +16,7 @@ import torch
 
 from samcli.automask import (LARGE_CROP_PIXELS, LARGE_CROP_SLACK, MASK_THRESHOLD, PromptModel,
                              chunk_slices, stability_score)
-from samcli.boxes import masks_to_boxes
+from samcli.boxes import binary_mask, mask_boxes
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
 from samcli.predictor import release_cpu_memory
@@ -108,15 +108,15 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
     rles, boxes, stability = [], [], []
     for part in chunk_slices(len(best), 4 * h * w, max_chunk_bytes):
         logits = predictor.upscale(low_res[part])[:, 0].float()
-        stability.append(stability_score(logits, MASK_THRESHOLD, STABILITY_OFFSET))
-        masks = (logits > MASK_THRESHOLD).numpy()
+        stability.append(stability_score(logits, MASK_THRESHOLD, STABILITY_OFFSET).cpu())
+        masks = [binary_mask(m, MASK_THRESHOLD) for m in logits]
         del logits
         if min_region_area > 0:
-            for i in range(len(masks)):
-                m, _ = remove_small_regions(masks[i], min_region_area, "holes")
+            for i, m in enumerate(masks):
+                m, _ = remove_small_regions(np.ascontiguousarray(m), min_region_area, "holes")
                 masks[i], _ = remove_small_regions(m, min_region_area, "islands")
         rles += encode_masks(masks)
-        boxes.append(masks_to_boxes(torch.from_numpy(masks)).numpy())
+        boxes.append(mask_boxes(masks))
         if h * w > LARGE_CROP_PIXELS:
             release_cpu_memory(slack=LARGE_CROP_SLACK)
     n = len(rles)
@@ -124,7 +124,7 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
         image_size=(h, w),
         rles=rles,
         boxes=np.concatenate(boxes) if boxes else np.zeros((0, 4)),
-        predicted_iou=iou.numpy(),
+        predicted_iou=iou.cpu().numpy(),
         stability_score=torch.cat(stability).numpy() if stability else np.zeros(0),
         points=np.full((n, 2), np.nan),
         crop_boxes=np.tile(np.array([0, 0, w, h], dtype=np.int64), (n, 1)),

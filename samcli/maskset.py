@@ -153,11 +153,21 @@ def rle_boxes(rles: Sequence[dict]) -> np.ndarray:
     return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1], axis=1)
 
 
-def encode_masks(masks: np.ndarray) -> list[dict]:
-    """Compressed RLE for a bool/uint8 array (N, h, w) -> list of pycocotools dicts."""
-    if masks.ndim != 3:
-        raise ValueError(f"encode_masks expects (N, h, w), got {masks.shape}")
-    if len(masks) == 0:
-        return []
-    arr = np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8))
-    return mask_utils.encode(arr)
+def encode_masks(masks: np.ndarray | Sequence[np.ndarray]) -> list[dict]:
+    """Compressed RLE -> list of pycocotools dicts, for a bool/uint8 array (N, h, w) or a
+    sequence of 2-D (h, w) masks (column-major ones, as :func:`samcli.boxes.binary_mask` makes, are encoded
+    without a copy)."""
+    if isinstance(masks, np.ndarray):
+        if masks.ndim != 3:
+            raise ValueError(f"encode_masks expects (N, h, w), got {masks.shape}")
+        if len(masks) == 0:
+            return []
+        return mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    out = []
+    for m in masks:
+        if m.ndim != 2:
+            raise ValueError(f"encode_masks expects 2-D masks, got shape {m.shape}")
+        as_u8 = m.view(np.uint8) if m.dtype == np.bool_ else m.astype(np.uint8)
+        out.append(mask_utils.encode(np.asfortranarray(as_u8[:, :, None]))[0])
+    return out
+

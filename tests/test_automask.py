@@ -268,10 +268,17 @@ def test_stability_score_matches_reference(threshold, offset):
     logits = 4 * torch.randn(6, 37, 53, generator=gen)
     logits[0] = -10.0  # empty at every threshold: 0 / 0 on both sides
     logits[1] = 10.0  # full
+    logits[2, :3] = threshold + offset  # exactly at the thresholds (as float32): not counted
+    logits[3, :3] = threshold - offset
     ref = amg.calculate_stability_score(logits, threshold, offset)
-    ours = stability_score(logits, threshold, offset)
+    ours = stability_score(logits, threshold, offset)  # float32 on the CPU: numpy counts
     assert ours.dtype == ref.dtype
     np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+    # Leading dimensions and the torch route (other dtypes) give the same numbers
+    grouped = stability_score(logits.view(2, 3, 37, 53), threshold, offset)
+    np.testing.assert_array_equal(grouped.flatten().numpy(), ref.numpy())
+    via_torch = stability_score(logits.double(), threshold, offset)
+    np.testing.assert_array_equal(via_torch.numpy(), ref.numpy())
 
 
 def _random_masks(seed: int, n: int, h: int = 60, w: int = 80) -> np.ndarray:

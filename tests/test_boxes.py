@@ -1,10 +1,11 @@
-"""box_nms must make torchvision's decisions; masks_to_boxes the reference's boxes."""
+"""box_nms must make torchvision's decisions; masks_to_boxes the reference's boxes, and
+mask_boxes / binary_mask the same boxes and masks by the fast per-mask route."""
 
 import numpy as np
 import pytest
 import torch
 
-from samcli.boxes import box_nms, masks_to_boxes, near_crop_edge
+from samcli.boxes import binary_mask, box_nms, mask_boxes, masks_to_boxes, near_crop_edge
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -40,6 +41,58 @@ def test_masks_to_boxes_inclusive_and_empty():
     m[1, 9, 11] = True
     boxes = masks_to_boxes(m).tolist()
     assert boxes == [[3, 2, 8, 4], [11, 9, 11, 9], [0, 0, 0, 0]]
+
+
+def _blob(h, w, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(
+        torch.randn(1, 1, 4, 5, generator=g), (h, w), mode="bilinear")[0, 0] > 0.8
+
+
+@pytest.mark.parametrize(
+    "label, mask",
+    [
+        ("empty", torch.zeros(10, 12, dtype=torch.bool)),
+        ("full", torch.ones(10, 12, dtype=torch.bool)),
+        ("one pixel in the last corner", torch.zeros(10, 12, dtype=torch.bool).index_put_(
+            (torch.tensor([9]), torch.tensor([11])), torch.tensor(True))),
+        ("one pixel at the origin", torch.zeros(7, 9, dtype=torch.bool).index_put_(
+            (torch.tensor([0]), torch.tensor([0])), torch.tensor(True))),
+        ("one row image", torch.tensor([[False, True, True, False, True]])),
+        ("one column image", torch.tensor([[False], [True], [False]])),
+        ("two columns (not a point list to OpenCV)", torch.tensor([[0, 1], [0, 0], [1, 0]]) > 0),
+        ("blob", _blob(61, 83, 1)),
+        ("tall blob", _blob(203, 17, 2)),
+    ],
+)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_mask_boxes_match_masks_to_boxes(label, mask, order):
+    m = np.asarray(mask.numpy(), order=order)
+    expected = masks_to_boxes(mask[None]).numpy()
+    np.testing.assert_array_equal(mask_boxes([m]), expected, err_msg=label)
+    np.testing.assert_array_equal(mask_boxes([m.astype(np.uint8)]), expected, err_msg=label)
+
+
+def test_mask_boxes_of_many_and_none():
+    masks = [_blob(40, 50, s).numpy() for s in range(6)]
+    np.testing.assert_array_equal(
+        mask_boxes(masks), masks_to_boxes(torch.from_numpy(np.stack(masks))).numpy())
+    assert mask_boxes([]).shape == (0, 4)
+    with pytest.raises(ValueError, match="2-D"):
+        mask_boxes([np.zeros((2, 3, 4), bool)])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.3])
+def test_binary_mask_is_the_threshold_column_major(threshold):
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(37, 53, generator=g)
+    logits[0, :4] = threshold  # exactly at the threshold: not in the mask
+    m = binary_mask(logits, threshold)
+    assert m.dtype == np.bool_ and m.shape == (37, 53) and m.flags.f_contiguous
+    np.testing.assert_array_equal(m, (logits > threshold).numpy())
+    assert not m[0, :4].any()
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        binary_mask(logits[None], threshold)
 
 
 @pytest.mark.parametrize(
