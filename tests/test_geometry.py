@@ -409,6 +409,65 @@ def test_batched_simplify_equals_one_joint_simplify():
             assert valid == shapely.is_valid(joint)
 
 
+def _speckled(size: int, holes: float, seed: int) -> np.ndarray:
+    """A near-full mask with one-pixel (and clustered) holes: one part with many rings."""
+    rng = np.random.default_rng(seed)
+    m = ~(rng.random((size, size)) < holes)
+    m[:, : size // 10] = False  # a straight edge, and a notch the shell must go round
+    m[size // 3 : size // 2, size // 2 :] = False
+    return m
+
+
+def _blob_with_pinholes(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(12, 40))
+    coarse = cv2.resize(rng.random((4, 4)), (size, size), interpolation=cv2.INTER_CUBIC)
+    return (coarse > 0.5) & ~(rng.random((size, size)) < rng.uniform(0.02, 0.15))
+
+
+@pytest.mark.parametrize(
+    "label, mask",
+    [
+        # (found by search: an unchanged ring that refuses a moving ring's shortcut)
+        ("pinholes that block shell shortcuts #1", _blob_with_pinholes(932)),
+        ("pinholes that block shell shortcuts #2", _blob_with_pinholes(787)),
+        ("one part, 5% one-pixel holes", _speckled(100, 0.05, 1)),
+        ("one part, 20% holes (clusters)", _speckled(90, 0.2, 2)),
+        ("blobs with salt: parts with holes", _fragmented("blobs + noise", 120, 4)),
+        ("thick noise: small parts, pinches", _fragmented("thick noise", 96, 5)),
+        ("salt noise: thousands of parts", _fragmented("noise 0.5", 80, 6)),
+    ],
+)
+def test_ring_by_ring_simplify_equals_one_joint_simplify(label, mask):
+    """Every ring alone, then the interacting groups with the rings they touch, is exactly
+    GEOS' simplification of the whole geometry (which is quadratic in the number of rings)."""
+    arr = geometry._geom_array(geometry._smoothed_flat(geometry._trace_flat(mask, 0, 0)))
+    for tol in (DEFAULT_SIMPLIFY, 1.0, 2.5):
+        simp, changed, groups = geometry._simplify_rings(arr, tol)
+        whole = arr[0] if len(arr) == 1 else MultiPolygon(list(arr))
+        parts = shapely.get_parts(shapely.simplify(whole, tol, preserve_topology=True))
+        assert len(parts) == len(simp), (label, tol)
+        assert np.all(shapely.equals_exact(parts, simp, tolerance=0.0)), (label, tol)
+        moved = np.flatnonzero(~shapely.equals_exact(arr, simp, tolerance=0.0))
+        assert set(moved) <= set(changed), (label, tol)
+        assert all(len(g) >= 2 for g in groups)
+
+
+def test_many_holes_go_ring_by_ring_and_match_the_reference(monkeypatch):
+    calls = []
+    real = geometry._simplify_rings
+    monkeypatch.setattr(geometry, "_simplify_rings", lambda *a: calls.append(1) or real(*a))
+    m = _speckled(100, 0.05, 3)
+    assert mask_to_geometry(m, 1.0) == _reference_mask_to_geometry(m, 1.0)
+    assert calls  # one part with hundreds of holes: not one GEOS call
+    calls.clear()
+    few = np.zeros((60, 60), bool)
+    few[5:55, 5:55] = True
+    few[20, 20] = few[30, 40] = False
+    assert mask_to_geometry(few, 1.0) == _reference_mask_to_geometry(few, 1.0)
+    assert not calls  # two holes: one GEOS call is quicker
+
+
 def test_batched_ring_helpers_equal_the_single_ring_ones():
     m = _fragmented("thick noise", 64, seed=1)
     exact = geometry._trace_parts(m, 0, 0)
