@@ -48,7 +48,7 @@ simplified alone, and only the few groups of rings whose simplifications can int
 simplified again together (:func:`_simplify_rings`); the result is identical to the joint
 simplification. A 512x512 mask of salt noise (17k parts, 22k rings) takes about 0.1 s exact and
 1 s at the default tolerance (it took 0.7 s and 15-30 s before), a smooth 1000x1000 disc about
-10 ms; a 2000x2000 mask with 180,000 one-pixel holes about 5 s (GEOS alone: > 11 minutes).
+10 ms; a 2000x2000 mask with 180,000 one-pixel holes 6-8 s (GEOS alone: > 11 minutes).
 """
 
 from __future__ import annotations
@@ -1069,8 +1069,8 @@ def _simplify_rings(arr: np.ndarray, tolerance: float):
     original ring order. That is what the joint simplification gives those rings, at the cost
     of the group's size instead of the square of the number of rings (GEOS checks each
     shortcut against every ring: a speckled mask with 16,000 holes took 2.5 s, one with
-    180,000 did not finish in 11 minutes; now 0.4 s and 3 s). Tests compare the result with
-    the joint simplification on hundreds of masks.
+    180,000 did not finish in 11 minutes; now 0.4 s and 3 s for this step). Tests compare the
+    result with the joint simplification on hundreds of masks.
     """
     coords, closed_off, part_off = _ragged_closed(arr)
     n_rings = len(closed_off) - 1

@@ -1,4 +1,5 @@
-"""encode_masks: an (N, h, w) array and a list of 2-D masks (any memory order) give the same RLEs."""
+"""encode_masks: an (N, h, w) array and a list of 2-D masks (any memory order) give the
+same RLEs."""
 
 import numpy as np
 import pytest
