@@ -50,25 +50,6 @@ def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.n
     return order[torch.as_tensor(keep, dtype=torch.long)].numpy().astype(np.int64)
 
 
-def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """Tight xyxy boxes (inclusive ends) of bool masks (..., H, W) -> (..., 4) int64.
-
-    Empty masks give ``[0, 0, 0, 0]``.
-    """
-    h, w = masks.shape[-2:]
-    rows = masks.any(dim=-1)  # (..., H)
-    cols = masks.any(dim=-2)  # (..., W)
-    ar_h = torch.arange(h, device=masks.device)
-    ar_w = torch.arange(w, device=masks.device)
-    y2 = torch.where(rows, ar_h, -1).amax(dim=-1)
-    y1 = torch.where(rows, ar_h, h).amin(dim=-1)
-    x2 = torch.where(cols, ar_w, -1).amax(dim=-1)
-    x1 = torch.where(cols, ar_w, w).amin(dim=-1)
-    out = torch.stack([x1, y1, x2, y2], dim=-1)
-    empty = ~rows.any(dim=-1)
-    return torch.where(empty[..., None], torch.zeros_like(out), out)
-
-
 def binary_mask(logits: torch.Tensor, threshold: float) -> np.ndarray:
     """``logits > threshold`` for one float mask (H, W) on any device -> bool numpy (H, W).
 
@@ -86,9 +67,9 @@ def binary_mask(logits: torch.Tensor, threshold: float) -> np.ndarray:
 def mask_boxes(masks: Sequence[np.ndarray]) -> np.ndarray:
     """Tight xyxy boxes (inclusive ends) of 2-D bool masks (H, W) -> int64 (N, 4).
 
-    The same boxes as :func:`masks_to_boxes` (empty masks give ``[0, 0, 0, 0]``), from OpenCV's
-    ``boundingRect`` one mask at a time: about 10x faster on the CPU than torch's reductions
-    for multi-megapixel masks. A column-major (Fortran-order) mask is measured through its
+    The reference's ``batched_mask_to_box`` boxes (empty masks give ``[0, 0, 0, 0]``), from
+    OpenCV's ``boundingRect`` one mask at a time: about 10x faster on the CPU than torch's
+    reductions for multi-megapixel masks. A column-major (Fortran-order) mask is measured through its
     transpose, which is C-contiguous, so no copy is made.
     """
     out = np.zeros((len(masks), 4), dtype=np.int64)

@@ -1,13 +1,14 @@
-"""box_nms must make torchvision's decisions; masks_to_boxes the reference's boxes, and
-mask_boxes / binary_mask the same boxes and masks by the fast per-mask route."""
+"""box_nms must make torchvision's decisions; mask_boxes the reference's boxes, and
+binary_mask the thresholded masks, column-major."""
 
 import numpy as np
 import pytest
 import torch
 
-from samcli.boxes import binary_mask, box_nms, mask_boxes, masks_to_boxes, near_crop_edge
+from samcli.boxes import binary_mask, box_nms, mask_boxes, near_crop_edge
 
 torchvision = pytest.importorskip("torchvision")
+amg = pytest.importorskip("segment_anything.utils.amg")
 
 
 @pytest.mark.parametrize(
@@ -35,11 +36,11 @@ def test_box_nms_empty():
     assert box_nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
 
 
-def test_masks_to_boxes_inclusive_and_empty():
-    m = torch.zeros(3, 10, 12, dtype=torch.bool)
+def test_mask_boxes_inclusive_and_empty():
+    m = np.zeros((3, 10, 12), dtype=bool)
     m[0, 2:5, 3:9] = True
     m[1, 9, 11] = True
-    boxes = masks_to_boxes(m).tolist()
+    boxes = mask_boxes(list(m)).tolist()
     assert boxes == [[3, 2, 8, 4], [11, 9, 11, 9], [0, 0, 0, 0]]
 
 
@@ -66,9 +67,9 @@ def _blob(h, w, seed):
     ],
 )
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_mask_boxes_match_masks_to_boxes(label, mask, order):
+def test_mask_boxes_match_the_reference(label, mask, order):
     m = np.asarray(mask.numpy(), order=order)
-    expected = masks_to_boxes(mask[None]).numpy()
+    expected = amg.batched_mask_to_box(mask[None]).numpy()
     np.testing.assert_array_equal(mask_boxes([m]), expected, err_msg=label)
     np.testing.assert_array_equal(mask_boxes([m.astype(np.uint8)]), expected, err_msg=label)
 
@@ -76,7 +77,7 @@ def test_mask_boxes_match_masks_to_boxes(label, mask, order):
 def test_mask_boxes_of_many_and_none():
     masks = [_blob(40, 50, s).numpy() for s in range(6)]
     np.testing.assert_array_equal(
-        mask_boxes(masks), masks_to_boxes(torch.from_numpy(np.stack(masks))).numpy())
+        mask_boxes(masks), amg.batched_mask_to_box(torch.from_numpy(np.stack(masks))).numpy())
     assert mask_boxes([]).shape == (0, 4)
     with pytest.raises(ValueError, match="2-D"):
         mask_boxes([np.zeros((2, 3, 4), bool)])
