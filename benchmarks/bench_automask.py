@@ -10,8 +10,11 @@ partner counting 0, so it mixes two things: masks that changed shape, and masks 
 a threshold (stability, predicted IoU, NMS) and dropped in or out of the set. The last column
 separates them: the share of masks with a partner at IoU >= 0.5, and those pairs' mean IoU.
 
-Runs: the reference float32, samcli float32, samcli bfloat16 (encoder and decoder) and samcli
-with a bfloat16 encoder and a float32 decoder (``--decoder-dtype float32``).
+Runs: the reference float32, samcli float32, samcli bfloat16 (encoder and decoder), samcli
+with a bfloat16 encoder and a float32 decoder (``--decoder-dtype float32``), and with
+``--fp16`` samcli float16 (CUDA). ``--device cuda`` runs both implementations on the GPU: each
+worker first runs one untimed image, times are taken after a synchronize, and the table adds
+the peak GPU memory (``torch.cuda.max_memory_allocated``).
 
 Weights: the official architecture with seeded random weights, plus the decoder wiring of
 ``tests/automask_models.py`` so that masks are confident and varied (with plain random weights
@@ -22,6 +25,8 @@ Usage (from the repository root, with the test extras installed):
     python benchmarks/bench_automask.py                       # vit_b, astronaut + coffee, 32x32
     python benchmarks/bench_automask.py --images astronaut --points-per-side 16 --model mobile_sam
     python benchmarks/bench_automask.py --large 4000x3000     # also: our RSS on a large image
+    python benchmarks/bench_automask.py --device cuda --fp16 --model vit_h \
+        --images astronaut coffee chelsea rocket page            # on a GPU
 
 Prints a Markdown table (paste into BENCHMARKS.md) and writes the raw numbers as JSON to
 ``benchmarks/out/``.
@@ -97,6 +102,8 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     state = torch.load(_weights(args.model), weights_only=True)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     params = dict(points_per_side=args.points_per_side, points_per_batch=args.points_per_batch)
     results = []
     if args.worker == "ref":
@@ -104,21 +111,23 @@ def worker(args: argparse.Namespace) -> None:
             from mobile_sam import SamAutomaticMaskGenerator, SamPredictor
         else:
             from segment_anything import SamAutomaticMaskGenerator, SamPredictor
-        model = _reference_model(args.model, state)
+        model = _reference_model(args.model, state).to(device)
         del state  # the loaded copy is the harness's, not the implementation's: drop it
         predictor = SamPredictor(model)
         gen = SamAutomaticMaskGenerator(model, output_mode="coco_rle", **params)
         with torch.inference_mode():
             predictor.set_image(_WARMUP)  # first-call overheads are not what we measure
+            if cuda:  # kernel selection and the allocator's first growth, likewise
+                gen.generate(_image(args.images[0]))
         for name in args.images:
             img = _image(name)
-            t0 = time.perf_counter()
+            t0 = _clock(cuda)
             with torch.inference_mode():
                 predictor.set_image(img)
-            t1 = time.perf_counter()
+            t1 = _clock(cuda)
             with torch.inference_mode():
                 anns = gen.generate(img)
-            t2 = time.perf_counter()
+            t2 = _clock(cuda)
             rles = [a["segmentation"] for a in anns]
             results.append(dict(image=name, encoder_s=t1 - t0, automask_s=t2 - t1,
                                 n=len(rles), rles=rles))
@@ -134,29 +143,44 @@ def worker(args: argparse.Namespace) -> None:
         del state
         dtype = getattr(torch, args.dtype)
         decoder = getattr(torch, args.decoder_dtype) if args.decoder_dtype else None
-        predictor = Predictor(model, dtype=dtype, decoder_dtype=decoder)
+        predictor = Predictor(model, device=device, dtype=dtype, decoder_dtype=decoder)
         cfg = AutomaskConfig(**params)
         predictor.set_image(_WARMUP)
+        if cuda:
+            generate(predictor, _image(args.images[0]), cfg)
         for name in args.images:
             img = _image(name)
-            t0 = time.perf_counter()
+            t0 = _clock(cuda)
             predictor.set_image(img)
-            t1 = time.perf_counter()
+            t1 = _clock(cuda)
             masks = generate(predictor, img, cfg)
-            t2 = time.perf_counter()
+            t2 = _clock(cuda)
             rles = [rle_to_json(r) for r in masks.rles] if not args.no_masks else []
             results.append(dict(image=name, encoder_s=t1 - t0, automask_s=t2 - t1,
                                 n=len(masks), rles=rles))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    gpu = dict(gpu=torch.cuda.get_device_name(device),
+               peak_gpu_mib=torch.cuda.max_memory_allocated(device) / 2**20) if cuda else {}
     print(json.dumps(dict(impl=args.worker, dtype=args.dtype, peak_rss_mib=peak,
-                          threads=torch.get_num_threads(), results=results)))
+                          threads=torch.get_num_threads(), results=results, **gpu)))
+
+
+def _clock(cuda: bool) -> float:
+    """Wall seconds, after the GPU's queued work has finished (CUDA runs asynchronously)."""
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+    return time.perf_counter()
 
 
 # ----------------------------------------------------------------------------- parent side
 
 def _run(impl: str, dtype: str, images: list[str], args: argparse.Namespace,
-         no_masks: bool = False, decoder_dtype: str | None = None) -> dict:
+         no_masks: bool = False, decoder_dtype: str | None = None) -> dict | None:
+    """One worker process; None (its traceback shown on stderr) when it fails."""
     cmd = [sys.executable, __file__, "--worker", impl, "--dtype", dtype, "--model", args.model,
+           "--device", args.device,
            "--points-per-side", str(args.points_per_side),
            "--points-per-batch", str(args.points_per_batch), "--images", *images]
     if no_masks:
@@ -165,8 +189,14 @@ def _run(impl: str, dtype: str, images: list[str], args: argparse.Namespace,
         cmd += ["--decoder-dtype", decoder_dtype]
     print(f"# running {impl} {dtype} {decoder_dtype or ''} on {', '.join(images)} ...",
           file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        print(f"#   FAILED (exit {proc.returncode})", file=sys.stderr, flush=True)
+        return None
+    run = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("#   " + ", ".join(f"{r['image']} {r['automask_s']:.3f} s ({r['n']} masks)"
+                              for r in run["results"]), file=sys.stderr, flush=True)
+    return run
 
 
 def _parity(ours: list[dict], ref: list[dict]) -> tuple[float, float, float, float]:
@@ -210,6 +240,14 @@ def main() -> None:
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="also run samcli with --dtype bfloat16, and with a bfloat16 encoder "
                     "and a float32 decoder")
+    ap.add_argument("--mixed", action=argparse.BooleanOptionalAction, default=True,
+                    help="with --bf16: also the bfloat16 encoder + float32 decoder run")
+    ap.add_argument("--fp16", action="store_true",
+                    help="also run samcli with --dtype float16 (CUDA only)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu or cuda[:N]: both implementations run there (on CUDA, each "
+                    "first runs one untimed everything-mode pass; times are taken after a "
+                    "synchronize, and the table adds the peak GPU memory)")
     ap.add_argument("--skip-ref", action="store_true", help="samcli only (no ratios)")
     ap.add_argument("--large", default=None, help="also run samcli alone on a WxH image "
                     "(e.g. 4000x3000) and report its peak RSS")
@@ -225,22 +263,30 @@ def main() -> None:
     runs["samcli float32"] = _run("ours", "float32", args.images, args)
     if args.bf16:
         runs["samcli bfloat16"] = _run("ours", "bfloat16", args.images, args)
-        runs["samcli bf16 encoder, f32 decoder"] = _run("ours", "bfloat16", args.images, args,
-                                                        decoder_dtype="float32")
+        if args.mixed:
+            runs["samcli bf16 encoder, f32 decoder"] = _run("ours", "bfloat16", args.images,
+                                                            args, decoder_dtype="float32")
+    if args.fp16:
+        runs["samcli float16"] = _run("ours", "float16", args.images, args)
     if args.large:
         runs[f"samcli float32 {args.large}"] = _run("ours", "float32", [args.large], args,
                                                     no_masks=True)
 
+    runs = {label: run for label, run in runs.items() if run is not None}
+    if "samcli float32" not in runs:
+        sys.exit("samcli float32 failed: no table")
     ref = runs.get("reference float32")
     f32 = runs["samcli float32"]
+    on_gpu = "gpu" in f32
+    where = f"device {args.device} ({f32['gpu']})" if on_gpu else f"threads {f32['threads']}"
     lines = [
         f"model {args.model}, points_per_side {args.points_per_side}, points_per_batch "
-        f"{args.points_per_batch}, threads {f32['threads']}, torch "
-        f"{__import__('torch').__version__}",
+        f"{args.points_per_batch}, {where}, torch {__import__('torch').__version__}",
         "",
         "| run | image | encoder s | everything-mode s | masks | peak RSS MiB | "
-        "speed-up vs reference | matched IoU mean / min | pairs IoU >= 0.5: share / mean |",
-        "|---|---|---|---|---|---|---|---|---|",
+        + ("peak GPU MiB | " if on_gpu else "")
+        + "speed-up vs reference | matched IoU mean / min | pairs IoU >= 0.5: share / mean |",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if on_gpu else ""),
     ]
     for label, run in runs.items():
         for k, r in enumerate(run["results"]):
@@ -254,20 +300,28 @@ def main() -> None:
                 mean, low, share, close = _parity(r["rles"], other["rles"])
                 parity = f"{mean:.4f} / {low:.4f}"
                 pairs = f"{share:.3f} / {close:.4f}"
-            lines.append(f"| {label} | {r['image']} | {r['encoder_s']:.2f} | "
-                         f"{r['automask_s']:.1f} | {r['n']} | {run['peak_rss_mib']:.0f} | "
-                         f"{speed} | {parity} | {pairs} |")
-    if ref:
-        for label, run in runs.items():
-            if label.startswith("samcli") and not (args.large and args.large in label):
-                tot_r = sum(r["automask_s"] for r in ref["results"])
-                tot_o = sum(r["automask_s"] for r in run["results"])
-                enc_r = sum(r["encoder_s"] for r in ref["results"])
-                enc_o = sum(r["encoder_s"] for r in run["results"])
-                lines.append("")
-                lines.append(f"{label}: everything-mode {tot_r / tot_o:.2f}x faster, encoder "
-                             f"{enc_r / enc_o:.2f}x, peak RSS {run['peak_rss_mib'] / ref['peak_rss_mib']:.2f}x "
-                             "of the reference")
+            lines.append(f"| {label} | {r['image']} | {r['encoder_s']:.{3 if on_gpu else 2}f} | "
+                         f"{r['automask_s']:.{3 if on_gpu else 1}f} | {r['n']} | "
+                         f"{run['peak_rss_mib']:.0f} | "
+                         + (f"{run['peak_gpu_mib']:.0f} | " if on_gpu else "")
+                         + f"{speed} | {parity} | {pairs} |")
+    lines.append("")
+    for label, run in runs.items():
+        if args.large and args.large in label:
+            continue
+        tot_o = sum(r["automask_s"] for r in run["results"])
+        line = f"{label}: {len(run['results']) / tot_o:.2f} images/s everything-mode"
+        if ref and label != "reference float32":
+            tot_r = sum(r["automask_s"] for r in ref["results"])
+            enc_r = sum(r["encoder_s"] for r in ref["results"])
+            enc_o = sum(r["encoder_s"] for r in run["results"])
+            line += (f", {tot_r / tot_o:.2f}x faster than the reference, encoder "
+                     f"{enc_r / enc_o:.2f}x, peak RSS "
+                     f"{run['peak_rss_mib'] / ref['peak_rss_mib']:.2f}x")
+            if on_gpu:
+                line += f", peak GPU memory {run['peak_gpu_mib'] / ref['peak_gpu_mib']:.2f}x"
+            line += " of the reference"
+        lines.append(line)
     text = "\n".join(lines)
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)
