@@ -172,6 +172,31 @@ def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
         torch.testing.assert_close(iou, iou_all, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("per_pass", [1, 3, 16])
+def test_batched_upscaling_stage_equals_banded(mobile_sam_predictors, monkeypatch, per_pass):
+    """The decoder's upscaling stage as run on accelerators (prompts together, all rows at
+    once), forced on the CPU: the same logits as the CPU's prompt-and-band loop, to float
+    rounding (other matrix shapes, other summation order)."""
+    import samcli.model.mask_decoder as decoder_module
+
+    predictor, _ = mobile_sam_predictors
+    coords = torch.tensor([[[float(30 + 50 * i), float(20 + 30 * i)]] for i in range(7)])
+    labels = torch.ones(7, 1, dtype=torch.int64)
+    banded = predictor.predict(coords, labels)
+    asked = []
+
+    def always_batched(device):
+        asked.append(device)
+        return True
+
+    monkeypatch.setattr(decoder_module, "_batched_upscale", always_batched)
+    monkeypatch.setattr(decoder_module, "_PROMPTS_PER_PASS", per_pass)
+    batched = predictor.predict(coords, labels)
+    assert asked, "the batched path did not run"
+    for a, b in zip(batched, banded):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=0)
+
+
 def test_upscale_chunks_change_nothing(mobile_sam_predictors, monkeypatch):
     """Upscaling a few masks per pass (a memory bound) gives bitwise the same logits."""
     import samcli.predictor as predictor_module
