@@ -22,8 +22,9 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from samcli.boxes import binary_mask, box_nms, mask_boxes, near_crop_edge
+from samcli.boxes import binary_masks, box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
+from samcli.device_masks import encode_on_device, mask_boxes_on_device
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
 from samcli.predictor import release_cpu_memory
@@ -203,29 +204,46 @@ def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_poi
     if cfg.stability_score_thresh > 0.0:
         kept = np.flatnonzero((stability >= cfg.stability_score_thresh).numpy())
 
-    # Binary masks (crop frame, column-major) and their boxes in the image frame
-    masks = [binary_mask(logits[i], MASK_THRESHOLD) for i in kept]
-    boxes = mask_boxes(masks).astype(np.float64) + np.array([[x0, y0, x0, y0]], dtype=np.float64)
+    # Binary masks (crop frame) and their boxes in the image frame: on the host, column-major;
+    # on an accelerator they stay there (see samcli.device_masks)
+    on_host = _masks_on_host(logits.device)
+    if on_host:
+        masks = binary_masks(logits, MASK_THRESHOLD, kept)
+        boxes = mask_boxes(masks)
+    else:
+        masks = torch.gt(logits[torch.as_tensor(kept, device=logits.device)], MASK_THRESHOLD)
+        boxes = mask_boxes_on_device(masks)
+    boxes = boxes.astype(np.float64) + np.array([[x0, y0, x0, y0]], dtype=np.float64)
 
     # Masks touching an inner crop edge are likely cut by the crop
     inside = ~near_crop_edge(boxes, crop.box, (0, 0, w, h))
     kept, boxes = kept[inside], boxes[inside]
-    masks = [m for m, ok in zip(masks, inside) if ok]
     if len(kept) == 0:
         return MaskSet.empty((h, w))
 
     # RLE in the image frame
-    if crop.box != (0, 0, w, h):
-        masks = [_place(m, crop.box, (h, w)) for m in masks]
+    if on_host:
+        masks = [m for m, ok in zip(masks, inside) if ok]
+        if crop.box != (0, 0, w, h):
+            masks = [_place(m, crop.box, (h, w)) for m in masks]
+        rles = encode_masks(masks)
+    else:
+        rles = encode_on_device(masks[torch.as_tensor(inside, device=masks.device)], crop.box,
+                                (h, w))
     return MaskSet(
         image_size=(h, w),
-        rles=encode_masks(masks),
+        rles=rles,
         boxes=boxes,
         predicted_iou=iou[sel[kept]].numpy(),
         stability_score=stability[kept].numpy(),
         points=mask_points[sel[kept]],
         crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(kept), axis=0),
     )
+
+
+def _masks_on_host(device: torch.device) -> bool:
+    """Whether binary masks are made on the host (the CPU) or stay on the device (GPUs)."""
+    return device.type == "cpu"
 
 
 def _place(mask: np.ndarray, box: tuple[int, int, int, int], image_size: tuple[int, int]

@@ -50,18 +50,24 @@ def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.n
     return order[torch.as_tensor(keep, dtype=torch.long)].numpy().astype(np.int64)
 
 
-def binary_mask(logits: torch.Tensor, threshold: float) -> np.ndarray:
-    """``logits > threshold`` for one float mask (H, W) on any device -> bool numpy (H, W).
+def binary_masks(logits: torch.Tensor, threshold: float,
+                 rows: Sequence[int] | np.ndarray | None = None) -> list[np.ndarray]:
+    """``logits > threshold`` for float masks (K, H, W) on any device -> K bool numpy (H, W).
 
-    The result is column-major (Fortran order), the layout COCO RLE runs along, so
+    ``rows`` picks the masks to return (default: all), in that order. Each result is
+    column-major (Fortran order), the layout COCO RLE runs along, so
     :func:`samcli.maskset.encode_masks` needs no further copy. The comparison runs where the
-    logits are; OpenCV's blocked transpose then reorders the bytes (12 megapixels: 6 ms, where
-    a transposed comparison or numpy's copy take 20-45 ms).
+    logits are, and the masks come to the host in one transfer (on a GPU, one synchronisation
+    instead of one per mask); OpenCV's blocked transpose then reorders each mask's bytes
+    (12 megapixels: 6 ms, where a transposed comparison or numpy's copy take 20-45 ms).
     """
-    if logits.ndim != 2:
-        raise ValueError(f"binary_mask expects (H, W) logits, got {tuple(logits.shape)}")
-    row_major = torch.gt(logits, threshold).cpu().numpy()
-    return cv2.transpose(row_major.view(np.uint8)).view(np.bool_).T
+    if logits.ndim != 3:
+        raise ValueError(f"binary_masks expects (K, H, W) logits, got {tuple(logits.shape)}")
+    above = torch.gt(logits, threshold)
+    if rows is not None:
+        above = above[torch.as_tensor(np.asarray(rows, dtype=np.int64), device=above.device)]
+    host = above.cpu().numpy()
+    return [cv2.transpose(m.view(np.uint8)).view(np.bool_).T for m in host]
 
 
 def mask_boxes(masks: Sequence[np.ndarray]) -> np.ndarray:
@@ -69,8 +75,9 @@ def mask_boxes(masks: Sequence[np.ndarray]) -> np.ndarray:
 
     The reference's ``batched_mask_to_box`` boxes (empty masks give ``[0, 0, 0, 0]``), from
     OpenCV's ``boundingRect`` one mask at a time: about 10x faster on the CPU than torch's
-    reductions for multi-megapixel masks. A column-major (Fortran-order) mask is measured through its
-    transpose, which is C-contiguous, so no copy is made.
+    reductions for multi-megapixel masks. A column-major (Fortran-order) mask is measured
+    through its transpose, which is C-contiguous, so no copy is made. (Masks still on a GPU:
+    :func:`samcli.device_masks.mask_boxes_on_device`.)
     """
     out = np.zeros((len(masks), 4), dtype=np.int64)
     for i, m in enumerate(masks):

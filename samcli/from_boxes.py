@@ -16,7 +16,7 @@ import torch
 
 from samcli.automask import (LARGE_CROP_PIXELS, LARGE_CROP_SLACK, MASK_THRESHOLD, PromptModel,
                              chunk_slices, stability_score)
-from samcli.boxes import binary_mask, mask_boxes
+from samcli.boxes import binary_masks, mask_boxes
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import remove_small_regions
 from samcli.predictor import release_cpu_memory
@@ -101,7 +101,7 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
                                      multimask_output=multimask)
     # Best of the candidates by predicted IoU (a no-op for single-mask output)
     best = iou.argmax(dim=1)
-    rows = torch.arange(len(best))
+    rows = torch.arange(len(best), device=best.device)
     low_res, iou = low_res[rows, best][:, None], iou[rows, best]
 
     # Full-size logits a chunk at a time: stability, binary mask, optional cleanup, RLE
@@ -109,7 +109,7 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
     for part in chunk_slices(len(best), 4 * h * w, max_chunk_bytes):
         logits = predictor.upscale(low_res[part])[:, 0].float()
         stability.append(stability_score(logits, MASK_THRESHOLD, STABILITY_OFFSET).cpu())
-        masks = [binary_mask(m, MASK_THRESHOLD) for m in logits]
+        masks = binary_masks(logits, MASK_THRESHOLD)
         del logits
         if min_region_area > 0:
             for i, m in enumerate(masks):

@@ -225,6 +225,30 @@ def test_chunking_changes_nothing(predictor, chelsea_image, whole_run):
         np.testing.assert_array_equal(getattr(small, name), getattr(default, name), err_msg=name)
 
 
+@pytest.mark.parametrize("label, params", [("whole image", WHOLE), ("crop layer", CROPS)])
+def test_device_mask_route_gives_the_same_masks(predictor, chelsea_image, monkeypatch, label,
+                                                params):
+    """The accelerator route (masks stay on the device; boxes and RLE made there), forced
+    on the CPU: the same MaskSet as the host route, value for value."""
+    import samcli.automask as automask_module
+
+    host = generate(predictor, chelsea_image, AutomaskConfig(**params))
+    asked = []
+
+    def never_on_host(device):
+        asked.append(device)
+        return False
+
+    monkeypatch.setattr(automask_module, "_masks_on_host", never_on_host)
+    on_device = generate(predictor, chelsea_image, AutomaskConfig(**params))
+    assert asked, "the device route did not run"
+    assert len(on_device) == len(host) >= 10
+    assert on_device.rles == host.rles
+    for name in ("boxes", "predicted_iou", "stability_score", "points", "crop_boxes", "areas"):
+        np.testing.assert_array_equal(getattr(on_device, name), getattr(host, name),
+                                      err_msg=name)
+
+
 # ----------------------------------------------------------------------------- building blocks
 
 
