@@ -69,3 +69,21 @@ def make_model_pair(name: str, seed: int = 0) -> tuple[Sam, torch.nn.Module]:
     # MobileSAM caches its attention-bias table in eval(): refresh it after loading.
     ref.eval()
     return ours, ref
+
+
+def precision_gaps(exact, approx, prompts: list[dict]) -> list[tuple[float, float]]:
+    """Two Predictors with the same image set (``approx`` at a lower precision), decoded on
+    each set of ``predict`` keyword arguments in ``prompts``: per set, the smallest IoU
+    between corresponding full-size masks (logits > 0) and the largest predicted-IoU error.
+    Also checks that ``approx`` returns finite float32 outputs."""
+    gaps = []
+    for kwargs in prompts:
+        low_e, iou_e = exact.predict(**kwargs)
+        low_a, iou_a = approx.predict(**kwargs)
+        assert low_a.dtype == iou_a.dtype == torch.float32
+        assert torch.isfinite(low_a).all() and torch.isfinite(iou_a).all()
+        m_e, m_a = exact.upscale(low_e) > 0, approx.upscale(low_a) > 0
+        inter = (m_e & m_a).flatten(2).sum(-1).float()
+        union = (m_e | m_a).flatten(2).sum(-1).float().clamp(min=1)
+        gaps.append(((inter / union).min().item(), (iou_e - iou_a).abs().max().item()))
+    return gaps

@@ -107,7 +107,7 @@ def test_predictor_matches_reference_on_cuda(vit_b_on_cuda, coffee_image):
 ])
 def test_half_precisions_close_to_float32_on_cuda(vit_b_on_cuda, coffee_image, label, dtype,
                                                   decoder):
-    from tests.factories import make_model
+    from tests.factories import make_model, precision_gaps
 
     predictor32, _ = vit_b_on_cuda
     half = Predictor(make_model("vit_b", seed=0), device=CUDA, dtype=dtype,
@@ -121,16 +121,8 @@ def test_half_precisions_close_to_float32_on_cuda(vit_b_on_cuda, coffee_image, l
     labels = torch.ones(3, 1, dtype=torch.int64)
     boxes = torch.tensor([[10.0, 10.0, 200.0, 150.0], [100.0, 50.0, 590.0, 399.0],
                           [0.0, 0.0, 599.0, 399.0]])
-    for kwargs in (dict(point_coords=coords, point_labels=labels), dict(boxes=boxes)):
-        low32, iou32 = predictor32.predict(**kwargs)
-        low16, iou16 = half.predict(**kwargs)
-        assert low16.dtype == iou16.dtype == torch.float32
-        assert torch.isfinite(low16).all() and torch.isfinite(iou16).all()
-        m32, m16 = predictor32.upscale(low32) > 0, half.upscale(low16) > 0
-        inter = (m32 & m16).flatten(2).sum(-1).float()
-        union = (m32 | m16).flatten(2).sum(-1).float().clamp(min=1)
-        mask_iou = (inter / union).min().item()
-        iou_err = (iou32 - iou16).abs().max().item()
+    prompts = [dict(point_coords=coords, point_labels=labels), dict(boxes=boxes)]
+    for mask_iou, iou_err in precision_gaps(predictor32, half, prompts):
         print(f"{label}: min mask IoU {mask_iou:.4f}, max predicted-IoU error {iou_err:.4f}")
         assert mask_iou > 0.9
         assert iou_err < 0.05

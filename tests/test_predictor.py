@@ -8,7 +8,7 @@ import torch
 
 from samcli.errors import ConfigError, InputError
 from samcli.predictor import Predictor, resolve_device, resolve_dtype
-from tests.factories import make_model
+from tests.factories import make_model, precision_gaps
 
 # ----------------------------------------------------------------------------- resolution
 
@@ -225,16 +225,10 @@ def test_bfloat16_close_to_float32(mobile_sam_pair, mobile_sam_predictors, chels
     labels = torch.ones(3, 1, dtype=torch.int64)
     boxes = torch.tensor([[10.0, 10.0, 200.0, 150.0], [100.0, 50.0, 450.0, 299.0],
                           [0.0, 0.0, 450.0, 299.0]])
-    for kwargs in (dict(point_coords=coords, point_labels=labels), dict(boxes=boxes)):
-        low32, iou32 = predictor32.predict(**kwargs)
-        low16, iou16 = predictor16.predict(**kwargs)
-        assert low16.dtype == iou16.dtype == torch.float32
-        m32 = predictor32.upscale(low32) > 0
-        m16 = predictor16.upscale(low16) > 0
-        inter = (m32 & m16).flatten(2).sum(-1).float()
-        union = (m32 | m16).flatten(2).sum(-1).float().clamp(min=1)
-        assert (inter / union).min() > 0.9
-        assert (iou32 - iou16).abs().max() < 0.05
+    prompts = [dict(point_coords=coords, point_labels=labels), dict(boxes=boxes)]
+    for mask_iou, iou_err in precision_gaps(predictor32, predictor16, prompts):
+        assert mask_iou > 0.9
+        assert iou_err < 0.05
 
 
 def test_bfloat16_encoder_with_float32_decoder(mobile_sam_predictors, chelsea_image):
