@@ -12,23 +12,28 @@ amg = pytest.importorskip("segment_anything.utils.amg")
 
 
 @pytest.mark.parametrize(
-    "label, n, thresh, tie_scores",
+    "label, n, thresh, tie_scores, min_size",
     [
-        ("few boxes", 8, 0.5, False),
-        ("many boxes", 400, 0.7, False),
-        ("all scores tied (crop NMS prefers input order)", 200, 0.7, True),
-        ("threshold 1 drops nothing but sorts", 50, 1.0, False),
-        ("threshold 0 keeps only disjoint", 60, 0.0, False),
+        ("few boxes", 8, 0.5, False, 1),
+        ("many boxes", 400, 0.7, False, 1),
+        ("several blocks of candidates", 2000, 0.7, False, 1),
+        ("all scores tied (crop NMS prefers input order)", 200, 0.7, True, 1),
+        ("threshold 1 drops nothing but sorts", 50, 1.0, False, 1),
+        ("threshold 0 keeps only disjoint", 60, 0.0, False, 1),
+        ("empty boxes among them (0 / 0 IoU)", 300, 0.5, False, 0),
     ],
 )
-def test_box_nms_matches_torchvision(label, n, thresh, tie_scores):
+def test_box_nms_matches_torchvision(label, n, thresh, tie_scores, min_size):
     g = torch.Generator().manual_seed(n)
     xy = (torch.rand(n, 2, generator=g) * 200).round()
-    wh = (torch.rand(n, 2, generator=g) * 80 + 1).round()
+    wh = (torch.rand(n, 2, generator=g) * 80 + min_size).round()
+    if min_size == 0:
+        wh[::7] = 0.0
     boxes = torch.cat([xy, xy + wh], 1)
     scores = torch.zeros(n) if tie_scores else torch.rand(n, generator=g)
     ref = torchvision.ops.batched_nms(boxes, scores, torch.zeros(n), thresh).numpy()
     ours = box_nms(boxes.numpy(), scores.numpy(), thresh)
+    assert ours.dtype == np.int64
     np.testing.assert_array_equal(ours, ref, err_msg=label)
 
 
