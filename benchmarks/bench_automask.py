@@ -310,7 +310,8 @@ def main() -> None:
         if args.large and args.large in label:
             continue
         tot_o = sum(r["automask_s"] for r in run["results"])
-        line = f"{label}: {len(run['results']) / tot_o:.2f} images/s everything-mode"
+        line = (f"{label}: {len(run['results']) / tot_o:.2f} images/s everything-mode "
+                f"({tot_o / len(run['results']):.2f} s an image)")
         if ref and label != "reference float32":
             tot_r = sum(r["automask_s"] for r in ref["results"])
             enc_r = sum(r["encoder_s"] for r in ref["results"])
