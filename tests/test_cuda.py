@@ -5,8 +5,8 @@ root: ``python -m pytest -q -s tests/test_cuda.py`` (``-s`` shows the measured e
 
 Both sides run on the same GPU with TF32 switched off (``allow_tf32`` for matmuls and cuDNN
 convolutions), so float32 means float32 there too; kernels still differ (fused attention,
-other reduction orders), so the tolerances are those of the CPU parity tests where the
-outputs are compared value by value, and mask sets are compared as in
+other reduction orders), so values get 1e-3 (embedding, logits; an H200 measured 1.3e-5 and
+6e-6) and 1e-4 (predicted IoU; measured 1.1e-6), and mask sets are compared as in
 :func:`tests.test_automask.assert_same_masks`. bfloat16 and float16 are compared with our own
 float32 on the GPU, prompt by prompt (mask IoU and predicted IoU), as on the CPU.
 """
