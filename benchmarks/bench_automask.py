@@ -10,9 +10,10 @@ partner counting 0, so it mixes two things: masks that changed shape, and masks 
 a threshold (stability, predicted IoU, NMS) and dropped in or out of the set. The last column
 separates them: the share of masks with a partner at IoU >= 0.5, and those pairs' mean IoU.
 
-Runs: the reference float32, samcli float32, samcli bfloat16 (encoder and decoder), samcli
-with a bfloat16 encoder and a float32 decoder (``--decoder-dtype float32``), and with
-``--fp16`` samcli float16 (CUDA). ``--device cuda`` runs both implementations on the GPU: each
+Runs: the reference float32, samcli float32, then samcli with a bfloat16 image encoder and each
+decoder precision of ``--bf16-decoders`` (default: ``mixed``, a float32 decoder whose products
+with the image tokens run in bfloat16, the CPU's default for ``--dtype bfloat16``;
+``bfloat16``, the whole decoder; ``float32``), and with ``--fp16`` samcli float16 (CUDA). ``--device cuda`` runs both implementations on the GPU: each
 worker first runs one untimed image, times are taken after a synchronize, and the table adds
 the peak GPU memory (``torch.cuda.max_memory_allocated``).
 
@@ -69,6 +70,13 @@ def _image(name: str) -> np.ndarray:
 
 
 _WARMUP = np.zeros((64, 64, 3), np.uint8)
+
+# --decoder-dtype of the bfloat16 runs -> their label in the table
+BF16_DECODERS = {
+    "mixed": "samcli bfloat16, mixed decoder",
+    "bfloat16": "samcli bfloat16",
+    "float32": "samcli bf16 encoder, f32 decoder",
+}
 
 
 def _weights(model: str) -> Path:
@@ -136,14 +144,16 @@ def worker(args: argparse.Namespace) -> None:
         from samcli.config import AutomaskConfig
         from samcli.geometry import rle_to_json
         from samcli.model.build import build_model
-        from samcli.predictor import Predictor
+        from samcli.predictor import Predictor, resolve_decoder_precision
 
         model = build_model(args.model)
         model.load_state_dict(state, strict=True)
         del state
         dtype = getattr(torch, args.dtype)
-        decoder = getattr(torch, args.decoder_dtype) if args.decoder_dtype else None
-        predictor = Predictor(model, device=device, dtype=dtype, decoder_dtype=decoder)
+        decoder, products = resolve_decoder_precision(args.decoder_dtype or "auto", dtype,
+                                                      device)
+        predictor = Predictor(model, device=device, dtype=dtype, decoder_dtype=decoder,
+                              decoder_products=products)
         cfg = AutomaskConfig(**params)
         predictor.set_image(_WARMUP)
         if cuda:
@@ -238,10 +248,10 @@ def main() -> None:
     ap.add_argument("--points-per-batch", type=int, default=64)
     ap.add_argument("--no-masks", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run samcli with --dtype bfloat16, and with a bfloat16 encoder "
-                    "and a float32 decoder")
-    ap.add_argument("--mixed", action=argparse.BooleanOptionalAction, default=True,
-                    help="with --bf16: also the bfloat16 encoder + float32 decoder run")
+                    help="also run samcli with --dtype bfloat16 (see --bf16-decoders)")
+    ap.add_argument("--bf16-decoders", nargs="+", default=list(BF16_DECODERS),
+                    choices=list(BF16_DECODERS),
+                    help="with --bf16: one run per --decoder-dtype given here")
     ap.add_argument("--fp16", action="store_true",
                     help="also run samcli with --dtype float16 (CUDA only)")
     ap.add_argument("--device", default="cpu",
@@ -262,10 +272,9 @@ def main() -> None:
         runs["reference float32"] = _run("ref", "float32", args.images, args)
     runs["samcli float32"] = _run("ours", "float32", args.images, args)
     if args.bf16:
-        runs["samcli bfloat16"] = _run("ours", "bfloat16", args.images, args)
-        if args.mixed:
-            runs["samcli bf16 encoder, f32 decoder"] = _run("ours", "bfloat16", args.images,
-                                                            args, decoder_dtype="float32")
+        for decoder in args.bf16_decoders:
+            runs[BF16_DECODERS[decoder]] = _run("ours", "bfloat16", args.images, args,
+                                                decoder_dtype=decoder)
     if args.fp16:
         runs["samcli float16"] = _run("ours", "float16", args.images, args)
     if args.large:

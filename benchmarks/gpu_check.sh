@@ -13,7 +13,7 @@
 #     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #     shapely pycocotools segment-anything==1.0 mobilesam-mirror==1.0.0
 # Environment: TEST_TIMEOUT, BENCH_TIMEOUT (seconds), MODELS, PROFILE_DTYPES (empty: no
-# profile), BENCH_ARGS (default --fp16; e.g. "--no-mixed" for a shorter run).
+# profile), BENCH_ARGS (default --fp16; e.g. "--bf16-decoders bfloat16" for a shorter run).
 set -u
 OUT=${OUT:-benchmarks/out/gpu}
 mkdir -p "$OUT"

@@ -31,7 +31,8 @@ def main() -> None:
     ap.add_argument("--model", default="vit_b", choices=["vit_b", "vit_l", "vit_h", "mobile_sam"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--decoder-dtype", default=None, help="the mask decoder's (default: --dtype)")
+    ap.add_argument("--decoder-dtype", default=None,
+                    help="the mask decoder's: auto (default), mixed, float32, bfloat16, float16")
     ap.add_argument("--image", default="astronaut", help="a scikit-image sample or WxH")
     ap.add_argument("--top", type=int, default=25, help="functions to list")
     args = ap.parse_args()
@@ -42,13 +43,15 @@ def main() -> None:
     from samcli.automask import generate
     from samcli.config import AutomaskConfig
     from samcli.model.build import build_model
-    from samcli.predictor import Predictor
+    from samcli.predictor import Predictor, resolve_decoder_precision
 
     model = build_model(args.model)
     model.load_state_dict(torch.load(_weights(args.model), weights_only=True), strict=True)
-    decoder = getattr(torch, args.decoder_dtype) if args.decoder_dtype else None
-    predictor = Predictor(model, device=args.device, dtype=getattr(torch, args.dtype),
-                          decoder_dtype=decoder)
+    dtype = getattr(torch, args.dtype)
+    decoder, products = resolve_decoder_precision(args.decoder_dtype or "auto", dtype,
+                                                  args.device)
+    predictor = Predictor(model, device=args.device, dtype=dtype, decoder_dtype=decoder,
+                          decoder_products=products)
     image, cfg = _image(args.image), AutomaskConfig()
     cuda = predictor.device.type == "cuda"
 
@@ -63,7 +66,7 @@ def main() -> None:
         torch.cuda.synchronize()
     profile.disable()
     total = time.perf_counter() - t0
-    print(f"{args.model} {args.dtype} (decoder {args.decoder_dtype or args.dtype}) on "
+    print(f"{args.model} {args.dtype} (decoder {decoder}, products {products}) on "
           f"{args.device}, {args.image}: {total:.3f} s, "
           f"{len(masks)} masks (profiler on)")
     pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)

@@ -34,7 +34,7 @@ class LazyPredictor:
 
     def __init__(self, opts: ModelOptions) -> None:
         from samcli.model.registry import get_spec
-        from samcli.predictor import resolve_device, resolve_dtype
+        from samcli.predictor import resolve_decoder_precision, resolve_device, resolve_dtype
 
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
         if opts.model is not None:
@@ -43,8 +43,8 @@ class LazyPredictor:
             raise CheckpointError(f"checkpoint {opts.checkpoint}: no such file")
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
-        self.decoder_dtype = self.dtype if opts.decoder_dtype.strip().lower() in ("", "auto") \
-            else resolve_dtype(opts.decoder_dtype, self.device, "--decoder-dtype")
+        self.decoder_dtype, self.decoder_products = resolve_decoder_precision(
+            opts.decoder_dtype, self.dtype, self.device)
         self.opts = opts
         self._predictor = None
 
@@ -54,6 +54,8 @@ class LazyPredictor:
         ident: dict[str, Any] = {"model": self.opts.model or "vit_b", "dtype": self.opts.dtype}
         if self.decoder_dtype != self.dtype:  # absent otherwise: earlier runs' hashes hold
             ident["decoder_dtype"] = str(self.decoder_dtype).removeprefix("torch.")
+        if self.decoder_products is not None:
+            ident["decoder_products"] = str(self.decoder_products).removeprefix("torch.")
         if self.opts.checkpoint:
             p = Path(self.opts.checkpoint)
             ident["checkpoint"] = str(p.resolve())
@@ -71,7 +73,8 @@ class LazyPredictor:
                 model = load_model(self.opts.model, checkpoint, device=self.device,
                                    progress=progress)
             self._predictor = Predictor(model, device=self.device, dtype=self.dtype,
-                                        decoder_dtype=self.decoder_dtype)
+                                        decoder_dtype=self.decoder_dtype,
+                                        decoder_products=self.decoder_products)
         return self._predictor
 
 

@@ -106,13 +106,40 @@ def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype"
     return dtype
 
 
+def resolve_decoder_precision(
+    spec: str, dtype: torch.dtype, device: torch.device | str
+) -> tuple[torch.dtype, torch.dtype | None]:
+    """Turn ``--decoder-dtype`` into (decoder dtype, dtype of its image-token products).
+
+    ``spec`` is ``auto|mixed|float32|bfloat16|float16``; ``dtype`` is the resolved encoder
+    dtype. ``mixed`` is a float32 decoder whose products with the per-prompt image tokens run
+    in ``dtype`` (bfloat16 when ``dtype`` is float32; see :mod:`samcli.model.transformer`).
+    ``auto`` is ``mixed`` on the CPU when ``dtype`` is bfloat16 (there it keeps most of the
+    bfloat16 speed-up at near-float32 masks; see BENCHMARKS.md) and ``dtype`` otherwise.
+    A plain dtype gives the whole decoder that precision (second value None).
+    """
+    device = torch.device(device)
+    text = str(spec).strip().lower()
+    if text in ("", "auto"):
+        text = "mixed" if device.type == "cpu" and dtype == torch.bfloat16 else "same"
+    if text == "same":
+        return dtype, None
+    if text == "mixed":
+        return torch.float32, (dtype if dtype != torch.float32 else torch.bfloat16)
+    if text not in _DTYPES:
+        raise ConfigError(f"unknown --decoder-dtype {spec!r}; use auto, mixed, float32, bfloat16 "
+                          "or float16")
+    return resolve_dtype(text, device, "--decoder-dtype"), None
+
+
 # Prompts per mask-decoder call. The decoder holds a few (B, 4096, 256) float tensors (4 MB
 # a prompt each) and allocates many more; 16 keeps that to a quarter of a 64-prompt call (and
 # the heap fragmentation with it) at no cost in speed (measured at 16, 32 and 64).
 DECODER_BATCH = 16
 
-# Masks per bilinear pass in ``Predictor.upscale`` are limited so that the temporaries of one
-# pass (the 1024 x 1024 frame, 4 MB a mask in float32, and the pass's output) stay under this.
+# Masks per pass in ``Predictor.upscale`` are limited so that the temporaries of one pass
+# (the 1-D passes' intermediates, about 3 MB a mask at 1024 x 1024, and the output) stay under
+# this.
 UPSCALE_CHUNK_BYTES = 64 * 2**20
 
 _ALLOCATOR_TUNED = False
@@ -233,7 +260,9 @@ class Predictor:
     mask decoder to ``decoder_dtype`` (default: ``dtype``); the prompt encoder and pre/post-
     processing stay in float32, and all outputs are returned as float32. A bfloat16 encoder
     with a float32 decoder keeps bfloat16's encoder speed-up while the mask logits, which
-    every threshold cuts, keep float32 precision (see BENCHMARKS.md). On the CPU,
+    every threshold cuts, keep float32 precision; ``decoder_products`` (e.g. bfloat16 with a
+    float32 decoder: "mixed") also runs the decoder's products with the per-prompt image
+    tokens in that dtype (see :mod:`samcli.model.transformer` and BENCHMARKS.md). On the CPU,
     ``tune_allocator`` applies :func:`tune_cpu_allocator` (process-wide; see there).
     ``predict`` runs the mask decoder on about ``decoder_batch`` prompts at a time (0: all at
     once; default ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches``
@@ -247,6 +276,7 @@ class Predictor:
         dtype: torch.dtype = torch.float32,
         *,
         decoder_dtype: torch.dtype | None = None,
+        decoder_products: torch.dtype | None = None,
         tune_allocator: bool = True,
         decoder_batch: int | None = None,
     ) -> None:
@@ -258,6 +288,8 @@ class Predictor:
             tune_cpu_allocator()
         self.dtype = dtype
         self.decoder_dtype = dtype if decoder_dtype is None else decoder_dtype
+        self.decoder_products = None if decoder_products == self.decoder_dtype \
+            else decoder_products
         model.eval()
         model.to(device=self.device)
         model.image_encoder.to(dtype=dtype)
@@ -394,6 +426,7 @@ class Predictor:
                     sparse_prompt_embeddings=sparse[s:e],
                     dense_prompt_embeddings=dense[s:e],
                     multimask_output=multimask_output,
+                    product_dtype=self.decoder_products,
                 )
                 parts.append((low_res.float(), iou.float()))
         if len(parts) == 1:
@@ -403,40 +436,54 @@ class Predictor:
     def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor:
         """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size.
 
-        Same result as the reference ``Sam.postprocess_masks`` (bilinear to 1024, crop the
-        unpadded input area, bilinear to the original size); only the low-res rows/columns
-        that influence the kept area are upsampled.
+        The reference ``Sam.postprocess_masks`` (bilinear to the 1024 frame, crop of the
+        unpadded input area, bilinear to the original size) evaluated one axis at a time:
+        bilinear interpolation is separable, so four 1-D linear passes (columns: x4, crop,
+        resize; then rows likewise) give the same values in real arithmetic (float32 results
+        within a few ulps, measured max 5e-5 on logits of magnitude 100) at a third of the
+        time, since the 1024 x 1024 frame is never built. Only the low-res rows/columns that
+        influence the kept area are read.
         """
         if self.original_size is None or self.input_size is None:
             raise RuntimeError("no image set: call set_image() first")
         x = low_res_logits.to(device=self.device, dtype=torch.float32)
-        size = self.model.img_size
+        frame = self.model.img_size
         low = x.shape[-1]
-        factor = size // low
-        if x.shape[-2] == low and factor * low == size:
-            h, w = self.input_size
-            # Output row y < h reads low-res rows <= ceil(h / factor); keep one spare row so
-            # the kept rows never hit the edge clamp (bitwise the same as the full upsample).
-            rows = min(low, -(-h // factor) + 1)
-            cols = min(low, -(-w // factor) + 1)
-            x = x[..., :rows, :cols]
-            b, c = x.shape[:2]
-            out = torch.empty(b, c, *self.original_size, dtype=torch.float32, device=x.device)
-            # Bounded passes through the 1024 frame (each mask is upsampled on its own, so
-            # the chunking does not change any value).
-            per_mask = 4 * c * (rows * cols * factor * factor + out[0, 0].numel())
-            step = max(1, UPSCALE_CHUNK_BYTES // per_mask)
-            for s in range(0, b, step):
-                up = F.interpolate(
-                    x[s : s + step],
-                    scale_factor=float(factor),
-                    mode="bilinear",
-                    align_corners=False,
-                    recompute_scale_factor=False,
-                )[..., :h, :w]
-                out[s : s + step] = F.interpolate(
-                    up, self.original_size, mode="bilinear", align_corners=False
-                )
-                del up
-            return out
-        return self.model.postprocess_masks(x, self.input_size, self.original_size)
+        factor = frame // low
+        if x.shape[-2] != low or factor * low != frame:
+            return self.model.postprocess_masks(x, self.input_size, self.original_size)
+        h, w = self.input_size
+        out_h, out_w = self.original_size
+        # Output row y < h reads low-res rows <= ceil(h / factor); keep one spare row so the
+        # kept rows never hit the edge clamp (the values are those of the full-size passes).
+        rows = min(low, -(-h // factor) + 1)
+        cols = min(low, -(-w // factor) + 1)
+        b, c = x.shape[:2]
+        x = x[..., :rows, :cols].reshape(b * c, rows, cols)
+        # Bounded passes (each mask is resized on its own, so chunking changes no value);
+        # rows first, so the last pass writes the (k, H, W) result in its final layout
+        per_mask = 4 * (cols * factor * rows + cols * out_h + out_h * factor * cols
+                        + 2 * out_h * out_w)
+        step = max(1, UPSCALE_CHUNK_BYTES // per_mask)
+        out = None if b * c else x.new_empty(b * c, out_h, out_w)
+        for s in range(0, b * c, step):
+            t = _resize_last_axis(x[s : s + step].transpose(1, 2), factor, h, out_h)  # (k, w', H)
+            t = _resize_last_axis(t.transpose(1, 2), factor, w, out_w)  # (k, H, W)
+            if step >= b * c:
+                out = t
+            else:
+                if out is None:
+                    out = torch.empty(b * c, out_h, out_w, dtype=torch.float32, device=x.device)
+                out[s : s + step] = t
+        return out.view(b, c, out_h, out_w)
+
+
+def _resize_last_axis(x: torch.Tensor, factor: int, keep: int, size: int) -> torch.Tensor:
+    """One axis of ``Sam.postprocess_masks``: x (k, n, L) float32 -> (k, n, size).
+
+    Linear upsampling by ``factor`` (align_corners=False, edge-clamped), the first ``keep``
+    samples kept (the unpadded input area), then linear resizing to ``size``.
+    """
+    up = F.interpolate(x, scale_factor=float(factor), mode="linear", align_corners=False,
+                       recompute_scale_factor=False)[..., :keep]
+    return F.interpolate(up, size, mode="linear", align_corners=False)

@@ -249,6 +249,40 @@ def test_device_mask_route_gives_the_same_masks(predictor, chelsea_image, monkey
                                       err_msg=name)
 
 
+def _matched_iou(ours: MaskSet, other: MaskSet) -> tuple[float, float]:
+    """Greedy one-to-one matching by IoU: (mean IoU over the larger set, a mask without a
+    partner counting 0; share of masks with a partner at IoU >= 0.5)."""
+    n = max(len(ours), len(other))
+    iou = mask_utils.iou(ours.rles, other.rles, [0] * len(other))
+    used_a, used_b, matched = set(), set(), []
+    for flat in np.argsort(-iou, axis=None):
+        i, j = np.unravel_index(flat, iou.shape)
+        if i not in used_a and j not in used_b:
+            used_a.add(i), used_b.add(j)
+            matched.append(iou[i, j])
+    return float(np.sum(matched) / n), sum(v >= 0.5 for v in matched) / n
+
+
+def test_mixed_precision_close_to_float32(automask_pair, chelsea_image, whole_run):
+    """bfloat16 encoder + mixed decoder (the CPU's --dtype bfloat16): nearly the float32
+    mask set, and closer to it than the all-bfloat16 decoder."""
+    from tests.automask_models import make_automask_pair
+
+    float32, _ = whole_run
+    gaps = {}
+    for label, products, decoder in (("mixed", torch.bfloat16, torch.float32),
+                                     ("bfloat16", None, torch.bfloat16)):
+        model = make_automask_pair(seed=0)[0]  # the pair's weights, cast by this Predictor
+        low = Predictor(model, dtype=torch.bfloat16, decoder_dtype=decoder,
+                        decoder_products=products)
+        gaps[label] = _matched_iou(generate(low, chelsea_image, AutomaskConfig(**WHOLE)),
+                                   float32)
+    print(f"\nmatched IoU vs float32 (mean, share paired): {gaps}")
+    mean, share = gaps["mixed"]
+    assert mean >= 0.9 and share >= 0.95, gaps
+    assert mean > gaps["bfloat16"][0], gaps
+
+
 # ----------------------------------------------------------------------------- building blocks
 
 

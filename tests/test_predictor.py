@@ -144,11 +144,33 @@ def test_batch_equals_one_by_one(mobile_sam_predictors):
             torch.testing.assert_close(iou_i, iou[i : i + 1], atol=2e-5, rtol=0)
 
 
-def test_upscale_equals_full_postprocess(mobile_sam_predictors):
+# Original image sizes (H, W) for upscale vs the reference post-processing.
+UPSCALE_SIZES = [
+    ("512 square: the exact 2x frame downsampling", (512, 512)),
+    ("landscape, frame ratio 1.7", (400, 600)),
+    ("portrait, odd sizes", (451, 300)),
+    ("small: frame ratio 5.3", (97, 192)),
+    ("one pixel tall", (1, 300)),
+    ("larger than the frame: upsampling", (1500, 2000)),
+    ("exactly the frame", (1024, 1024)),
+]
+
+
+@pytest.mark.parametrize("size", [s for _, s in UPSCALE_SIZES], ids=[n for n, _ in UPSCALE_SIZES])
+def test_upscale_equals_full_postprocess(mobile_sam_predictors, monkeypatch, size):
+    """The separable passes give the reference post-processing's values to float rounding,
+    for any image size (the 1-D passes round differently from the 2-D kernel)."""
     predictor, _ = mobile_sam_predictors
-    low, _ = predictor.predict(boxes=torch.tensor([[10.0, 10.0, 200.0, 150.0]]))
-    full = predictor.model.postprocess_masks(low, predictor.input_size, predictor.original_size)
-    assert torch.equal(predictor.upscale(low), full)
+    monkeypatch.setattr(predictor, "original_size", size)
+    monkeypatch.setattr(predictor, "input_size", predictor.transform.input_size(size))
+    low = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 30
+    full = predictor.model.postprocess_masks(low, predictor.input_size, size)
+    up = predictor.upscale(low)
+    assert up.shape == (2, 3, *size) and up.dtype == torch.float32
+    torch.testing.assert_close(up, full, atol=1e-4, rtol=0)
+    near_zero = full.abs() < 1e-4
+    assert torch.equal((up > 0)[~near_zero], (full > 0)[~near_zero])
+    assert predictor.upscale(low[:0]).shape == (0, 3, *size)
 
 
 def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
@@ -207,8 +229,6 @@ def test_upscale_chunks_change_nothing(mobile_sam_predictors, monkeypatch):
     whole = predictor.upscale(low)
     monkeypatch.setattr(predictor_module, "UPSCALE_CHUNK_BYTES", 1)  # one mask per pass
     assert torch.equal(predictor.upscale(low), whole)
-    full = predictor.model.postprocess_masks(low, predictor.input_size, predictor.original_size)
-    assert torch.equal(whole, full)
 
 
 def test_bfloat16_close_to_float32(mobile_sam_pair, mobile_sam_predictors, chelsea_image):
@@ -256,16 +276,18 @@ def test_bfloat16_encoder_with_float32_decoder(mobile_sam_predictors, chelsea_im
 
 
 @pytest.mark.parametrize(
-    "label, dtype, decoder, key",
+    "label, dtype, decoder, key, products",
     [
-        ("default", "auto", "auto", None),
-        ("decoder as the encoder", "bfloat16", "bfloat16", None),
-        ("decoder auto follows --dtype", "bfloat16", "auto", None),
-        ("float32 decoder after bfloat16", "bfloat16", "float32", "float32"),
-        ("bfloat16 decoder after float32", "float32", "bfloat16", "bfloat16"),
+        ("default", "auto", "auto", None, None),
+        ("decoder as the encoder", "bfloat16", "bfloat16", None, None),
+        ("decoder auto: mixed after bfloat16 on the CPU", "bfloat16", "auto", "float32",
+         "bfloat16"),
+        ("float32 decoder after bfloat16", "bfloat16", "float32", "float32", None),
+        ("bfloat16 decoder after float32", "float32", "bfloat16", "bfloat16", None),
+        ("mixed decoder after float32", "float32", "mixed", None, "bfloat16"),
     ],
 )
-def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key):
+def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key, products):
     """A decoder precision other than the encoder's changes the manifest hash (outputs
     differ); the same precision leaves the identity, so earlier runs resume."""
     from samcli.config import ModelOptions
@@ -273,7 +295,90 @@ def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key):
 
     lazy = LazyPredictor(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder))
     assert lazy.identity.get("decoder_dtype") == key, label
+    assert lazy.identity.get("decoder_products") == products, label
     assert lazy.identity["dtype"] == dtype, label
+
+
+BF16, F16, F32 = torch.bfloat16, torch.float16, torch.float32
+
+
+@pytest.mark.parametrize(
+    "label, spec, dtype, device, expected",
+    [
+        ("auto, float32 on the CPU: all float32", "auto", F32, "cpu", (F32, None)),
+        ("auto, bfloat16 on the CPU: mixed", "auto", BF16, "cpu", (F32, BF16)),
+        ("empty is auto", " ", BF16, "cpu", (F32, BF16)),
+        ("auto, bfloat16 on CUDA: as --dtype", "auto", BF16, "cuda", (BF16, None)),
+        ("auto, float16 on CUDA: as --dtype", "auto", F16, "cuda", (F16, None)),
+        ("mixed after float32: bfloat16 products", "mixed", F32, "cpu", (F32, BF16)),
+        ("mixed after float16: float16 products", "MIXED", F16, "cuda", (F32, F16)),
+        ("plain float32", "float32", BF16, "cpu", (F32, None)),
+        ("plain bfloat16", "bf16", F32, "cpu", (BF16, None)),
+    ],
+)
+def test_resolve_decoder_precision(label, spec, dtype, device, expected):
+    from samcli.predictor import resolve_decoder_precision
+
+    assert resolve_decoder_precision(spec, dtype, device) == expected, label
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("half-ish", "unknown --decoder-dtype 'half-ish'; use auto, mixed, float32"),
+    ("float16", "--decoder-dtype float16 is not supported on the CPU"),
+])
+def test_resolve_decoder_precision_errors(spec, needle):
+    from samcli.errors import ConfigError
+    from samcli.predictor import resolve_decoder_precision
+
+    with pytest.raises(ConfigError) as err:
+        resolve_decoder_precision(spec, torch.float32, "cpu")
+    assert needle in str(err.value)
+
+
+def test_mixed_decoder_close_to_float32(mobile_sam_predictors):
+    """A float32 decoder with bfloat16 image-token products, on the float32 embedding: not
+    the float32 decoder's numbers (the products did run in bfloat16), but close to them;
+    products in the decoder's own dtype are exactly the plain decoder."""
+    predictor32, _ = mobile_sam_predictors
+    model = make_model("mobile_sam", seed=0)  # same weights as the session pair
+    mixed = Predictor(model, decoder_products=torch.bfloat16)
+    same = Predictor(make_model("mobile_sam", seed=0), decoder_products=torch.float32)
+    assert mixed.decoder_products == torch.bfloat16 and same.decoder_products is None
+    for p in (mixed, same):
+        p._features, p._dense_pe = predictor32._features, predictor32._dense_pe
+        p.original_size, p.input_size = predictor32.original_size, predictor32.input_size
+    coords = torch.tensor([[[100.0, 100.0]], [[300.0, 200.0]], [[20.0, 280.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int64)
+    boxes = torch.tensor([[10.0, 10.0, 200.0, 150.0], [100.0, 50.0, 450.0, 299.0],
+                          [0.0, 0.0, 450.0, 299.0]])
+    prompts = [dict(point_coords=coords, point_labels=labels), dict(boxes=boxes),
+               dict(boxes=boxes[:1])]
+    for kwargs in prompts:
+        low32, iou32 = predictor32.predict(**kwargs)
+        low, iou = mixed.predict(**kwargs)
+        assert not torch.equal(low, low32)
+        torch.testing.assert_close(low, low32, atol=0.05 * low32.abs().max().item(), rtol=0)
+        torch.testing.assert_close(iou, iou32, atol=0.02, rtol=0)
+        low_s, iou_s = same.predict(**kwargs)
+        assert torch.equal(low_s, low32) and torch.equal(iou_s, iou32)
+    for mask_iou, iou_err in precision_gaps(predictor32, mixed, prompts):
+        assert mask_iou > 0.97
+        assert iou_err < 0.02
+
+
+def test_mixed_decoder_batch_equals_one_by_one(mobile_sam_predictors):
+    """Mixed precision takes the same path for one prompt as for a batch (per-prompt image
+    keys in bfloat16 from the first image update on), so batching changes only rounding."""
+    predictor32, _ = mobile_sam_predictors
+    mixed = Predictor(make_model("mobile_sam", seed=0), decoder_products=torch.bfloat16)
+    mixed._features, mixed._dense_pe = predictor32._features, predictor32._dense_pe
+    mixed.original_size, mixed.input_size = predictor32.original_size, predictor32.input_size
+    boxes = torch.tensor([[0.0, 0.0, 450.0, 299.0], [40.0, 40.0, 100.0, 90.0]])
+    low, iou = mixed.predict(boxes=boxes)
+    for i in range(2):
+        low_i, iou_i = mixed.predict(boxes=boxes[i : i + 1])
+        torch.testing.assert_close(low_i, low[i : i + 1], atol=1e-3, rtol=0)
+        torch.testing.assert_close(iou_i, iou[i : i + 1], atol=1e-3, rtol=0)
 
 
 import samcli.predictor as predictor_module  # noqa: E402  (the allocator tests patch its globals)

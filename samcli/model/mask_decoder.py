@@ -90,8 +90,14 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
+        product_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns mask logits (B, M, 4h, 4w) and IoU predictions (B, M); see module docs."""
+        """Returns mask logits (B, M, 4h, 4w) and IoU predictions (B, M); see module docs.
+
+        ``product_dtype``: run the transformer's products with the per-prompt image tokens
+        in this (lower) precision, everything else in the decoder's (mixed precision; see
+        :mod:`samcli.model.transformer`). None: all in the decoder's dtype.
+        """
         selected = (
             list(range(1, self.num_mask_tokens)) if multimask_output else [0]
         )
@@ -101,6 +107,7 @@ class MaskDecoder(nn.Module):
             sparse_prompt_embeddings,
             dense_prompt_embeddings,
             selected=selected,
+            product_dtype=product_dtype,
         )
 
     def predict_masks(
@@ -110,6 +117,7 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         selected: list[int] | None = None,
+        product_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks (B, len(selected), 4h, 4w) and IoU (B, len(selected)) for mask tokens
         ``selected`` (default: all ``num_mask_tokens``)."""
@@ -130,7 +138,7 @@ class MaskDecoder(nn.Module):
         src = image_embeddings + dense  # (1 or B, C, h, w)
         _, c, h, w = src.shape
 
-        hs, keys = self.transformer(src, image_pe, tokens)
+        hs, keys = self.transformer(src, image_pe, tokens, product_dtype)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
 

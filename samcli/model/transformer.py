@@ -14,6 +14,15 @@ Numerics: the per-prompt attentions are evaluated with the projections re-associ
 (for example ``softmax(q (X Wk^T + bk)^T) (X Wv^T + bv) = softmax((q Wk) X^T + q.bk) X Wv^T + bv``),
 which is exact in real arithmetic and saves most of the per-prompt projection work; results
 agree with the reference to float32 rounding.
+
+Mixed precision (``product_dtype``, e.g. bfloat16 inside a float32 decoder): the per-prompt
+image keys (image tokens + positional encoding, (B, HW, C)) are written once in
+``product_dtype`` and the two attention-logit products with them, whose cost grows with the
+image (B x heads*Nt x HW x C), run in that dtype; the logits are widened back before the
+softmax, and the residual streams, LayerNorms, softmax, weighted sums of values and all
+token-side work keep the decoder's dtype. The shared image of the first layer (computed once
+for all prompts) stays in the decoder's dtype, so a prompt gets the same path alone as in a
+batch. The attention methods follow the dtype of the image keys they are given.
 """
 
 from __future__ import annotations
@@ -87,14 +96,8 @@ class Attention(nn.Module):
         w_k = self.k_proj.weight.view(heads, d, -1)
         q_folded = torch.einsum("bthd,hdc->bhtc", q4, w_k).reshape(b, heads * nt, -1)
         q_dot_bias = torch.einsum("bthd,hd->bht", q4, self.k_proj.bias.view(heads, d))
-        logits = torch.baddbmm(
-            q_dot_bias.reshape(b, heads * nt, 1),
-            q_folded,
-            image_k.transpose(1, 2),
-            beta=scale,
-            alpha=scale,
-        )  # (B, heads*Nt, HW)
-        weights = torch.softmax(logits, dim=-1)
+        logits = _logits(q_folded, image_k, q_dot_bias.reshape(b, heads * nt, 1), scale)
+        weights = torch.softmax(logits, dim=-1)  # (B, heads*Nt, HW)
         mixed = torch.bmm(weights, image_v).view(b, heads, nt, -1)  # (B, heads, Nt, C)
         w_v = self.v_proj.weight.view(heads, d, -1)
         out = torch.einsum("bhtc,hdc->bthd", mixed, w_v) + self.v_proj.bias.view(heads, d)
@@ -119,7 +122,7 @@ class Attention(nn.Module):
         w_o = self.out_proj.weight.view(c, heads, d)
         v_out = torch.einsum("bthd,chd->bhtc", v4, w_o) + self.out_proj.bias / heads
         v_out = v_out.reshape(b, heads * nt, c)
-        if image_q.shape[0] == 1:
+        if image_q.shape[0] == 1 and b > 1:
             # Shared image queries: project them once, one product per head for all prompts.
             q_img = self.q_proj(image_q)[0].view(hw, heads, d).permute(1, 2, 0)  # (heads, d, HW)
             k_all = k4.permute(2, 0, 1, 3).reshape(heads, b * nt, d)
@@ -132,13 +135,8 @@ class Attention(nn.Module):
             w_q = self.q_proj.weight.view(heads, d, c)
             k_folded = torch.einsum("bthd,hdc->bhtc", k4, w_q).reshape(b, heads * nt, c)
             k_dot_bias = torch.einsum("bthd,hd->bht", k4, self.q_proj.bias.view(heads, d))
-            logits = torch.baddbmm(
-                k_dot_bias.reshape(b, heads * nt, 1),
-                k_folded,
-                image_q.transpose(1, 2),
-                beta=scale,
-                alpha=scale,
-            ).view(b, heads, nt, hw)
+            logits = _logits(k_folded, image_q, k_dot_bias.reshape(b, heads * nt, 1), scale)
+            logits = logits.view(b, heads, nt, hw)
             weights = torch.softmax(logits, dim=2).view(b, heads * nt, hw)
         if residual.shape[0] == b and not torch.is_grad_enabled() and residual.is_contiguous():
             return residual.baddbmm_(weights.transpose(1, 2), v_out)
@@ -176,11 +174,13 @@ class TwoWayAttentionBlock(nn.Module):
         self.skip_first_layer_pe = skip_first_layer_pe
 
     def forward(
-        self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor
+        self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor,
+        product_dtype: torch.dtype | None = None,
     ) -> tuple[Tensor, Tensor]:
         """queries (B, Nt, C), keys (Bi, HW, C), query_pe (B, Nt, C), key_pe (1, HW, C).
 
-        Returns updated queries (B, Nt, C) and keys (B, HW, C).
+        Returns updated queries (B, Nt, C) and keys (B, HW, C). ``product_dtype``: see the
+        module docstring (None: everything in the inputs' dtype).
         """
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
@@ -189,7 +189,7 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
-        keys_pos = keys + key_pe
+        keys_pos = _image_keys(keys, key_pe, queries.shape[0], product_dtype)
         q = queries + query_pe
         attn = self.cross_attn_token_to_image.tokens_to_image(q, keys_pos, keys)
         queries = self.norm2(queries + attn)
@@ -237,7 +237,8 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
     def forward(
-        self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor
+        self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor,
+        product_dtype: torch.dtype | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Run the transformer.
 
@@ -245,6 +246,8 @@ class TwoWayTransformer(nn.Module):
             image_embedding: (Bi, C, h, w), Bi = 1 (shared by all prompts) or B.
             image_pe: (1, C, h, w) positional encoding of the image grid.
             point_embedding: (B, Nt, C) prompt tokens (also their positional encoding).
+            product_dtype: dtype of the products with the per-prompt image keys (None: the
+                inputs' dtype); see the module docstring.
 
         Returns:
             queries (B, Nt, C) and image tokens (B, h*w, C) (row-major over the grid).
@@ -252,12 +255,17 @@ class TwoWayTransformer(nn.Module):
         keys = _to_tokens(image_embedding)
         key_pe = _to_tokens(image_pe)
         queries = point_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries, keys, point_embedding, key_pe)
+        for i, layer in enumerate(self.layers):
+            # Until the first image update a (1, HW, C) image is shared by all prompts: its
+            # products stay in the decoder's dtype, so one prompt or many take the same path
+            shared = i == 0 and image_embedding.shape[0] == 1
+            queries, keys = layer(queries, keys, point_embedding, key_pe,
+                                  None if shared else product_dtype)
         if keys.shape[0] != queries.shape[0]:  # depth 0: image never updated
             keys = keys.expand(queries.shape[0], -1, -1)
         q = queries + point_embedding
-        attn = self.final_attn_token_to_image.tokens_to_image(q, keys + key_pe, keys)
+        keys_pos = _image_keys(keys, key_pe, queries.shape[0], product_dtype)
+        attn = self.final_attn_token_to_image.tokens_to_image(q, keys_pos, keys)
         queries = self.norm_final_attn(queries + attn)
         return queries, keys
 
@@ -268,3 +276,30 @@ def _to_tokens(x: Tensor) -> Tensor:
     out = torch.empty((b, h * w, c), dtype=x.dtype, device=x.device)
     out.copy_(x.reshape(b, c, h * w).transpose(1, 2))
     return out
+
+
+def _image_keys(keys: Tensor, key_pe: Tensor, batch: int, product_dtype: torch.dtype | None
+                ) -> Tensor:
+    """Image tokens plus their positional encoding: keys (Bi, HW, C) + key_pe (1, HW, C).
+
+    Per-prompt keys (Bi = ``batch``) are written straight in ``product_dtype`` when one is
+    given (one pass; the attentions then multiply in that dtype); shared keys (Bi = 1 for
+    several prompts, projected once) keep the keys' dtype.
+    """
+    if product_dtype is None or product_dtype == keys.dtype or keys.shape[0] != batch:
+        return keys + key_pe
+    out = torch.empty(keys.shape, dtype=product_dtype, device=keys.device)
+    return torch.add(keys, key_pe, out=out)
+
+
+def _logits(folded: Tensor, image: Tensor, bias: Tensor, scale: float) -> Tensor:
+    """Attention logits ``scale * (folded @ image^T + bias)`` in ``folded``'s dtype.
+
+    folded (B, R, C) per-prompt rows (queries or keys with a projection folded in), image
+    (B, HW, C) image keys, bias (B, R, 1) -> (B, R, HW). When the image keys are in a lower
+    precision (mixed precision), the product runs in theirs and is widened afterwards.
+    """
+    if image.dtype == folded.dtype:
+        return torch.baddbmm(bias, folded, image.transpose(1, 2), beta=scale, alpha=scale)
+    logits = torch.bmm(folded.to(image.dtype), image.transpose(1, 2)).to(folded.dtype)
+    return logits.mul_(scale).add_(bias, alpha=scale)

@@ -46,6 +46,17 @@ def test_stdout_is_jsonl_records_only(tree, mobile_ckpt):
     assert result.stderr == ""  # -q: nothing on stderr
 
 
+@pytest.mark.parametrize("label, args", [
+    ("bfloat16 encoder, decoder auto (mixed on the CPU)", ["--dtype", "bfloat16"]),
+    ("mixed decoder after a float32 encoder", ["--decoder-dtype", "mixed"]),
+])
+def test_mixed_precision_runs(tree, mobile_ckpt, label, args):
+    result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST, *args)
+    assert result.exit_code == 0, (label, result.stderr)
+    records = jsonl(result.stdout)
+    assert records and all(r["image"].endswith("a.png") for r in records), label
+
+
 def test_summary_on_stderr_without_quiet(tree, mobile_ckpt):
     args = [a for a in FAST if a != "-q"]
     result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *args)
