@@ -366,6 +366,35 @@ def test_mixed_decoder_close_to_float32(mobile_sam_predictors):
         assert iou_err < 0.02
 
 
+def test_upscaler_first_product_from_the_image_history(mobile_sam_predictors, monkeypatch):
+    """With a float32 decoder and image-token products in bfloat16 (mixed, CPU), the upscaler's
+    first product is made from the image tokens' low-rank history: the same logits as the
+    plain product of the final tokens, to float32 rounding."""
+    import samcli.model.mask_decoder as decoder_module
+
+    predictor32, _ = mobile_sam_predictors
+    mixed = Predictor(make_model("mobile_sam", seed=0), decoder_products=torch.bfloat16)
+    mixed._features, mixed._dense_pe = predictor32._features, predictor32._dense_pe
+    mixed.original_size, mixed.input_size = predictor32.original_size, predictor32.input_size
+    coords = torch.tensor([[[float(30 + 50 * i), float(20 + 30 * i)]] for i in range(5)])
+    labels = torch.ones(5, 1, dtype=torch.int64)
+    made = []
+    real = decoder_module._first_upscale_product
+
+    def spy(*args):
+        made.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(decoder_module, "_first_upscale_product", spy)
+    low, iou = mixed.predict(coords, labels)
+    assert made and len(made[0].updates) == 2, "the history route did not run"
+    monkeypatch.setattr(decoder_module, "_first_upscale_product", lambda *args: None)
+    plain_low, plain_iou = mixed.predict(coords, labels)
+    assert not torch.equal(low, plain_low)  # another summation, so other rounding
+    torch.testing.assert_close(low, plain_low, atol=2e-5 * plain_low.abs().max().item(), rtol=0)
+    assert torch.equal(iou, plain_iou)
+
+
 def test_mixed_decoder_batch_equals_one_by_one(mobile_sam_predictors):
     """Mixed precision takes the same path for one prompt as for a batch (per-prompt image
     keys in bfloat16 from the first image update on), so batching changes only rounding."""

@@ -28,12 +28,38 @@ batch. The attention methods follow the dtype of the image keys they are given.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .common import MLPBlock
+
+
+@dataclass
+class ImageUpdate:
+    """One block's per-prompt image update: keys_out = norm(keys_in + weights^T @ values).
+
+    weights (B, R, HW) image-to-token attention weights (R = heads * Nt), values (B, R, C)
+    (the tokens' values through out_proj), mean / rstd (B, HW, 1) the LayerNorm's per-pixel
+    statistics of its input, norm that LayerNorm.
+    """
+
+    weights: Tensor
+    values: Tensor
+    mean: Tensor
+    rstd: Tensor
+    norm: nn.LayerNorm
+
+
+@dataclass
+class ImageTrace:
+    """How the per-prompt image tokens were made: the shared tokens entering the first block
+    (1, HW, C), then each block's low-rank update (see ``MaskDecoder`` for its use)."""
+
+    start: Tensor | None = None
+    updates: list[ImageUpdate] = field(default_factory=list)
 
 
 class Attention(nn.Module):
@@ -104,12 +130,15 @@ class Attention(nn.Module):
         return self.out_proj(out.reshape(b, nt, ci))
 
     def image_to_tokens(
-        self, image_q: Tensor, tokens_k: Tensor, tokens_v: Tensor, residual: Tensor
+        self, image_q: Tensor, tokens_k: Tensor, tokens_v: Tensor, residual: Tensor,
+        record: list[Tensor] | None = None,
     ) -> Tensor:
         """Image tokens attend to prompt tokens; returns ``residual + attention`` (B, HW, C).
 
         image_q: (Bi, HW, C) queries (image + positional encoding); tokens_k: (B, Nt, C) keys
         (tokens + their encoding); tokens_v: (B, Nt, C) values; residual: (Bi, HW, C).
+        ``record``: if given, the attention weights (B, heads*Nt, HW) and the values through
+        out_proj (B, heads*Nt, C) are appended (attention = weights^T @ values).
         """
         b, nt, _ = tokens_k.shape
         heads, d = self.num_heads, self.head_dim
@@ -138,6 +167,8 @@ class Attention(nn.Module):
             logits = _logits(k_folded, image_q, k_dot_bias.reshape(b, heads * nt, 1), scale)
             logits = logits.view(b, heads, nt, hw)
             weights = torch.softmax(logits, dim=2).view(b, heads * nt, hw)
+        if record is not None:
+            record += [weights, v_out]
         if residual.shape[0] == b and not torch.is_grad_enabled() and residual.is_contiguous():
             return residual.baddbmm_(weights.transpose(1, 2), v_out)
         return torch.baddbmm(residual, weights.transpose(1, 2), v_out)
@@ -175,12 +206,13 @@ class TwoWayAttentionBlock(nn.Module):
 
     def forward(
         self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor,
-        product_dtype: torch.dtype | None = None,
+        product_dtype: torch.dtype | None = None, trace: ImageTrace | None = None,
     ) -> tuple[Tensor, Tensor]:
         """queries (B, Nt, C), keys (Bi, HW, C), query_pe (B, Nt, C), key_pe (1, HW, C).
 
         Returns updated queries (B, Nt, C) and keys (B, HW, C). ``product_dtype``: see the
-        module docstring (None: everything in the inputs' dtype).
+        module docstring (None: everything in the inputs' dtype). ``trace``: the image
+        update is appended to it.
         """
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
@@ -197,9 +229,17 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(
-            self.cross_attn_image_to_token.image_to_tokens(keys_pos, q, queries, residual=keys)
-        )
+        if trace is None:
+            keys = self.norm4(self.cross_attn_image_to_token.image_to_tokens(
+                keys_pos, q, queries, residual=keys))
+            return queries, keys
+        record: list[Tensor] = []
+        updated = self.cross_attn_image_to_token.image_to_tokens(
+            keys_pos, q, queries, residual=keys, record=record)
+        norm = self.norm4
+        keys, mean, rstd = torch.native_layer_norm(
+            updated, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        trace.updates.append(ImageUpdate(*record, mean=mean, rstd=rstd, norm=norm))
         return queries, keys
 
 
@@ -239,6 +279,7 @@ class TwoWayTransformer(nn.Module):
     def forward(
         self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor,
         product_dtype: torch.dtype | None = None,
+        trace: ImageTrace | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Run the transformer.
 
@@ -248,6 +289,7 @@ class TwoWayTransformer(nn.Module):
             point_embedding: (B, Nt, C) prompt tokens (also their positional encoding).
             product_dtype: dtype of the products with the per-prompt image keys (None: the
                 inputs' dtype); see the module docstring.
+            trace: if given, filled with the image tokens' history (see :class:`ImageTrace`).
 
         Returns:
             queries (B, Nt, C) and image tokens (B, h*w, C) (row-major over the grid).
@@ -255,12 +297,14 @@ class TwoWayTransformer(nn.Module):
         keys = _to_tokens(image_embedding)
         key_pe = _to_tokens(image_pe)
         queries = point_embedding
+        if trace is not None:  # (a copy where the first update will be made in place)
+            trace.start = keys.clone() if keys.shape[0] == queries.shape[0] else keys
         for i, layer in enumerate(self.layers):
             # Until the first image update a (1, HW, C) image is shared by all prompts: its
             # products stay in the decoder's dtype, so one prompt or many take the same path
             shared = i == 0 and image_embedding.shape[0] == 1
             queries, keys = layer(queries, keys, point_embedding, key_pe,
-                                  None if shared else product_dtype)
+                                  None if shared else product_dtype, trace)
         if keys.shape[0] != queries.shape[0]:  # depth 0: image never updated
             keys = keys.expand(queries.shape[0], -1, -1)
         q = queries + point_embedding
