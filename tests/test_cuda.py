@@ -100,18 +100,19 @@ def test_predictor_matches_reference_on_cuda(vit_b_on_cuda, coffee_image):
         assert _max_err(full, full_ref, f"{kind}: full-size logits") <= LOGIT_ATOL
 
 
-@pytest.mark.parametrize("label, dtype, decoder", [
-    ("bfloat16", torch.bfloat16, None),
-    ("float16", torch.float16, None),
-    ("bfloat16 encoder, float32 decoder", torch.bfloat16, torch.float32),
+@pytest.mark.parametrize("label, dtype, decoder, products", [
+    ("bfloat16", torch.bfloat16, None, None),
+    ("float16", torch.float16, None, None),
+    ("bfloat16 encoder, float32 decoder", torch.bfloat16, torch.float32, None),
+    ("bfloat16 encoder, mixed decoder", torch.bfloat16, torch.float32, torch.bfloat16),
 ])
 def test_half_precisions_close_to_float32_on_cuda(vit_b_on_cuda, coffee_image, label, dtype,
-                                                  decoder):
+                                                  decoder, products):
     from tests.factories import make_model, precision_gaps
 
     predictor32, _ = vit_b_on_cuda
     half = Predictor(make_model("vit_b", seed=0), device=CUDA, dtype=dtype,
-                     decoder_dtype=decoder)
+                     decoder_dtype=decoder, decoder_products=products)
     half.set_image(coffee_image)
     cos = torch.nn.functional.cosine_similarity(
         predictor32.image_embedding.flatten(), half.image_embedding.flatten(), dim=0)
