@@ -4,11 +4,12 @@ Each (implementation, dtype) runs in its own subprocess so peak RSS is its own (
 state dict is dropped once the model holds the weights, in both). Per image it
 reports: encoder time (one set_image), everything-mode time (whole generate, encoder included),
 peak RSS of the process, the number of masks, and parity against the reference float32 masks
-(our float32 run) or our float32 masks (the bfloat16 runs): masks are matched one-to-one,
-greedily by IoU. "matched IoU" is the mean / minimum over all masks, a mask left without a
-partner counting 0, so it mixes two things: masks that changed shape, and masks that crossed
-a threshold (stability, predicted IoU, NMS) and dropped in or out of the set. The last column
-separates them: the share of masks with a partner at IoU >= 0.5, and those pairs' mean IoU.
+(our float32 run) or our float32 masks (the other runs; with ``--skip-ref`` too): masks are
+matched one-to-one, greedily by IoU. "matched IoU" is the mean / minimum over all masks, a
+mask left without a partner counting 0, so it mixes two things: masks that changed shape, and
+masks that crossed a threshold (stability, predicted IoU, NMS) and dropped in or out of the
+set. The last column separates them: the share of masks with a partner at IoU >= 0.5, and
+those pairs' mean IoU.
 
 Runs: the reference float32, samcli float32, then samcli with a bfloat16 image encoder and each
 decoder precision of ``--bf16-decoders`` (default: ``mixed``, a float32 decoder whose products
@@ -301,8 +302,11 @@ def main() -> None:
         for k, r in enumerate(run["results"]):
             base = ref["results"][k] if ref and r["image"] == ref["results"][k]["image"] \
                 else None
-            # our float32 is compared with the reference; the bfloat16 runs with our float32
-            other = (base if label == "samcli float32" else f32["results"][k]) if base else None
+            # our float32 is compared with the reference; the other runs with our float32
+            # (also without the reference, --skip-ref)
+            mine = f32["results"][k] if k < len(f32["results"]) \
+                and f32["results"][k]["image"] == r["image"] else None
+            other = base if label == "samcli float32" else mine
             speed = f"{base['automask_s'] / r['automask_s']:.2f}x" if base else "-"
             parity = pairs = "-"
             if other is not None and r["rles"] and label != "reference float32":
