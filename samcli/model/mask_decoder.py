@@ -240,13 +240,10 @@ def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor
     p = w1
     rights: list[torch.Tensor] = []
     lefts: list[torch.Tensor] = []
-    bias_after = None  # beta_k P_k of the layer above, folded into the next layer down
+    tail = layers[-1].norm.bias @ w1 + b1  # beta_L P_L + b1: added at the end
     for k in range(len(layers) - 1, -1, -1):
         upd = layers[k]
         q = upd.norm.weight[:, None] * p  # (C, 4 c1)
-        d = upd.norm.bias @ p  # (4 c1,)
-        if bias_after is None:
-            bias_after = d  # the last layer's: added at the end
         parts = [torch.bmm(upd.values, q.expand(b, -1, -1)), (-q.sum(0)).expand(b, 1, -1)]
         left = [upd.weights, upd.mean.transpose(1, 2)]
         if k > 0:  # the layer below's LayerNorm bias, times the ones column
@@ -256,9 +253,9 @@ def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor
         rights.append(torch.cat(parts, dim=1))  # (B, R + 1 or 2, 4 c1)
         lefts.append(torch.cat(left, dim=1))  # (B, R + 1 or 2, HW)
         p = q
-    rights.reverse(), lefts.reverse()
+    rights.reverse()
+    lefts.reverse()
     shared = trace.start[0] @ p  # (HW, 4 c1): S P_0, once for all prompts
-    tail = bias_after + b1
     rstds = [upd.rstd for upd in layers]
 
     def first(i: int, p0: int, p1: int) -> torch.Tensor:
