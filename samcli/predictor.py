@@ -229,10 +229,9 @@ def _resident_bytes() -> int:
 def _sub_batches(n: int, step: int) -> list[tuple[int, int]]:
     """(start, end) of the decoder calls for ``n`` prompts, about ``step`` a call (0: one
     call). Calls get at least ``_MIN_SUB_BATCH`` prompts (a short tail joins the call before
-    it): one prompt takes another code path in the decoder. Sub-batches of 4, 8, 16, 32
-    prompts give bitwise the values of one call with all prompts (so the default 16 on a
-    64-prompt batch changes nothing); other sizes agree to float rounding (about 1e-6), as
-    the CPU matrix kernels round differently (measured; tests/test_predictor.py)."""
+    it): one prompt takes another code path in the decoder. Any split gives the values of one
+    call with all prompts to float rounding (matrix kernels are chosen by shape and CPU, so
+    the summation order may differ; tests/test_predictor.py states the bound it holds)."""
     if step <= 0:
         return [(0, n)]
     step = max(step, _MIN_SUB_BATCH)
@@ -266,7 +265,7 @@ class Predictor:
     ``tune_allocator`` applies :func:`tune_cpu_allocator` (process-wide; see there).
     ``predict`` runs the mask decoder on about ``decoder_batch`` prompts at a time (0: all at
     once; default ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches``
-    for when that is bitwise neutral.
+    for what that changes (float rounding only).
     """
 
     def __init__(
@@ -416,8 +415,8 @@ class Predictor:
             else:
                 dense = dense.to(self.decoder_dtype)
             # The decoder's per-prompt image tokens (B, 4096, 256) are its largest tensors, so
-            # prompts go through it in sub-batches: per-prompt results are bitwise the same,
-            # and the time per prompt is too (measured at 16, 32, 64 prompts a call).
+            # prompts go through it in sub-batches: per-prompt results are the same to float
+            # rounding, and so is the time per prompt.
             parts = []
             for s, e in _sub_batches(sparse.shape[0], self.decoder_batch):
                 low_res, iou = self.model.mask_decoder(

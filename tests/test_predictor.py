@@ -10,6 +10,13 @@ from samcli.errors import ConfigError, InputError
 from samcli.predictor import Predictor, resolve_device, resolve_dtype
 from tests.factories import make_model, precision_gaps
 
+# Agreement promised between two float32 evaluations of the same decoder that differ only in
+# how prompts are batched (relative to the largest logit; float32 epsilon times the length of
+# the decoder's longest sums, 2^-23 x 256, rounded up).
+FLOAT32_ROUNDING = 3e-5
+# Half a bfloat16 ulp, relative: the most two kernels' roundings of a bfloat16 product differ.
+BFLOAT16_HALF_ULP = 2.0**-9
+
 # ----------------------------------------------------------------------------- resolution
 
 
@@ -174,24 +181,25 @@ def test_upscale_equals_full_postprocess(mobile_sam_predictors, monkeypatch, siz
 
 
 def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
-    """The decoder's sub-batching (a memory bound): bitwise the same outputs for sub-batches
-    of 4, 8, 16 prompts (the default 16 splits the default 64-prompt batch so), and the same
-    to float rounding for any other split."""
+    """The decoder's sub-batching is a memory bound, not a change of method: for any split,
+    logits and IoU agree with one call over all prompts to float32 rounding (matrix kernels
+    are picked by shape and CPU, so the summation order, not the arithmetic, may differ:
+    measured 1.8e-6 on logits of magnitude 2.6), and no mask pixel changes sign unless its
+    logit lies within that rounding of zero."""
     predictor, _ = mobile_sam_predictors
     n = 32
     coords = torch.tensor([[[float(10 + 13 * i), float(8 + 9 * i)]] for i in range(n)])
     labels = torch.ones(n, 1, dtype=torch.int64)
     monkeypatch.setattr(predictor, "decoder_batch", 0)
     low_all, iou_all = predictor.predict(coords, labels)
-    for step in (4, 8, 16):
+    bound = FLOAT32_ROUNDING * max(1.0, low_all.abs().max().item())
+    for step in (1, 3, 4, 6, 8, 16):
         monkeypatch.setattr(predictor, "decoder_batch", step)
         low, iou = predictor.predict(coords, labels)
-        assert torch.equal(low, low_all) and torch.equal(iou, iou_all), step
-    for step in (1, 3, 6):
-        monkeypatch.setattr(predictor, "decoder_batch", step)
-        low, iou = predictor.predict(coords, labels)
-        torch.testing.assert_close(low, low_all, atol=2e-5, rtol=0)
-        torch.testing.assert_close(iou, iou_all, atol=2e-5, rtol=0)
+        torch.testing.assert_close(low, low_all, atol=bound, rtol=0, msg=f"step {step}")
+        torch.testing.assert_close(iou, iou_all, atol=FLOAT32_ROUNDING, rtol=0)
+        flipped = (low > 0) != (low_all > 0)
+        assert (low_all[flipped].abs() <= bound).all(), step
 
 
 @pytest.mark.parametrize("per_pass", [1, 3, 16])
@@ -397,7 +405,10 @@ def test_upscaler_first_product_from_the_image_history(mobile_sam_predictors, mo
 
 def test_mixed_decoder_batch_equals_one_by_one(mobile_sam_predictors):
     """Mixed precision takes the same path for one prompt as for a batch (per-prompt image
-    keys in bfloat16 from the first image update on), so batching changes only rounding."""
+    keys in bfloat16 from the first image update on), so batching changes only rounding: the
+    bfloat16 products may be computed by other kernels (AMX or AVX-512, by shape), whose
+    float32 accumulation order differs, so logits agree to half a bfloat16 ulp of the largest
+    logit (2^-9 relative; measured 7e-4 relative on an AMX CPU) and IoU to float32 rounding."""
     predictor32, _ = mobile_sam_predictors
     mixed = Predictor(make_model("mobile_sam", seed=0), decoder_products=torch.bfloat16)
     mixed._features, mixed._dense_pe = predictor32._features, predictor32._dense_pe
@@ -406,8 +417,9 @@ def test_mixed_decoder_batch_equals_one_by_one(mobile_sam_predictors):
     low, iou = mixed.predict(boxes=boxes)
     for i in range(2):
         low_i, iou_i = mixed.predict(boxes=boxes[i : i + 1])
-        torch.testing.assert_close(low_i, low[i : i + 1], atol=1e-3, rtol=0)
-        torch.testing.assert_close(iou_i, iou[i : i + 1], atol=1e-3, rtol=0)
+        bound = BFLOAT16_HALF_ULP * low[i].abs().max().item()
+        torch.testing.assert_close(low_i, low[i : i + 1], atol=bound, rtol=0)
+        torch.testing.assert_close(iou_i, iou[i : i + 1], atol=1e-4, rtol=0)
 
 
 import samcli.predictor as predictor_module  # noqa: E402  (the allocator tests patch its globals)
