@@ -10,7 +10,7 @@ Formats
     GIF included, is refused. Multi-frame files (TIFF pages, animated WebP, MPO): the first
     frame only. A ``.tif``/``.tiff`` file Pillow cannot identify (16-bit or float data with
     3+ bands, 64-bit float, 5+ bands: satellite GeoTIFFs) is read with rasterio when the
-    ``geo`` extra is installed, by the rules of :mod:`samcli.io.geo` (bands 1-3 or the
+    ``geo`` extra is installed, by the rules of :mod:`samcli.io.raster` (bands 1-3 or the
     red/green/blue bands, the same bit-depth and float scaling as below, nodata -> 0).
 
 Orientation
@@ -57,7 +57,7 @@ Conversions to 8-bit RGB (by Pillow mode)
 
 Safety
     Decompression bombs: an image over ``max_pixels`` pixels (width x height) is refused
-    before its pixels are decoded; the default, :data:`DEFAULT_MAX_PIXELS` = 178,956,970, is
+    before its pixels are decoded; the default, :data:`samcli.config.DEFAULT_MAX_PIXELS` = 178,956,970, is
     the size at which Pillow itself raises ``DecompressionBombError``; ``None`` or ``0`` means
     no limit. Pillow's own check (``Image.MAX_IMAGE_PIXELS``) is lifted only while the header
     is parsed (and, for images over Pillow's warning size, while the pixels are decoded), under
@@ -81,10 +81,11 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from samcli.config import DEFAULT_MAX_PIXELS
 from samcli.errors import InputError
+from samcli.io import pixels, raster
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "image_size",
     "is_image_path",
@@ -93,9 +94,6 @@ __all__ = [
 
 #: Supported file suffixes, lower case, in lookup preference order (see io.labels).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-#: Pillow's own error size (2 x its 89,478,485-pixel warning size): about 179 megapixels.
-DEFAULT_MAX_PIXELS: int = 178_956_970
 
 # Content formats Pillow may identify a file as. Restricting the list also keeps Pillow's
 # more exotic parsers away from untrusted bytes.
@@ -204,17 +202,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _check_size(path: Path, size: tuple[int, int], limit: int | None) -> None:
-    w, h = size
-    if w <= 0 or h <= 0:
-        raise InputError(f"{path}: image has zero size ({w}x{h})")
-    if limit is not None and w * h > limit:
-        raise InputError(
-            f"{path}: image is {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
-            "(raise it with --max-pixels, 0 for no limit)"
-        )
-
-
 # --------------------------------------------------------------------------- orientation
 
 
@@ -226,49 +213,7 @@ def _orientation(im: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """The numpy equivalent of ``ImageOps.exif_transpose`` for EXIF orientation 1..8."""
-    if orientation == 2:  # mirrored horizontally
-        return arr[:, ::-1]
-    if orientation == 3:  # rotated 180
-        return arr[::-1, ::-1]
-    if orientation == 4:  # mirrored vertically
-        return arr[::-1]
-    if orientation == 5:  # transpose (mirror across the main diagonal)
-        return arr.swapaxes(0, 1)
-    if orientation == 6:  # shown rotated 90 degrees clockwise
-        return np.rot90(arr, k=-1)
-    if orientation == 7:  # transverse (mirror across the anti-diagonal)
-        return arr.swapaxes(0, 1)[::-1, ::-1]
-    if orientation == 8:  # shown rotated 90 degrees counter-clockwise
-        return np.rot90(arr, k=1)
-    return arr
-
-
-def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    w, h = size
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
 # --------------------------------------------------------------------------- conversions
-
-
-def _gray3(gray: np.ndarray) -> np.ndarray:
-    return np.repeat(gray.astype(np.uint8, copy=False)[:, :, None], 3, axis=2)
-
-
-def _composite_white(rgba: np.ndarray) -> np.ndarray:
-    """Straight (non-premultiplied) RGBA uint8 -> RGB on white, rounded."""
-    rgb = rgba[:, :, :3].astype(np.uint32)
-    a = rgba[:, :, 3:4].astype(np.uint32)
-    out = (rgb * a + 255 * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
-
-
-def _composite_white_premultiplied(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Premultiplied colour + alpha -> on white: ``c_premul + (255 - a)``."""
-    out = color.astype(np.int32) + (255 - alpha.astype(np.int32))[:, :, None]
-    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _declared_bits(im: Image.Image) -> int | None:
@@ -284,63 +229,6 @@ def _declared_bits(im: Image.Image) -> int | None:
         return None
 
 
-def _scale_int(values: np.ndarray, bits: int) -> np.ndarray:
-    """Unsigned integer values of ``bits`` significant bits -> 0..255 by dropping low bits."""
-    shift = max(bits - 8, 0)
-    v = values.astype(np.int64)
-    np.maximum(v, 0, out=v)
-    v >>= shift
-    np.minimum(v, 255, out=v)
-    return v.astype(np.uint8)
-
-
-def _float_to_u8(values: np.ndarray) -> np.ndarray:
-    v = values.astype(np.float64)
-    finite = np.isfinite(v)
-    if not finite.all():
-        v = np.where(finite, v, 0.0)
-    if v.size == 0:
-        return v.astype(np.uint8)
-    return _scale_float(v, float(v.min()), float(v.max()))
-
-
-def _scale_float(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """float64 values whose range is [lo, hi] -> uint8: x 255 when the range lies in [0, 1],
-    else stretched from lo..hi to 0..255 (all 0 for a constant)."""
-    if lo >= 0.0 and hi <= 1.0:
-        scaled = v * 255.0
-    elif hi > lo:
-        scaled = (v - lo) * (255.0 / (hi - lo))
-    else:
-        scaled = np.zeros_like(v)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """Pillow ``LAB`` (L 0..255 for L* 0..100; a*, b* offset by 128) -> sRGB uint8 (D65)."""
-    v = lab.astype(np.float64)
-    L = v[..., 0] * (100.0 / 255.0)
-    a = v[..., 1] - 128.0
-    b = v[..., 2] - 128.0
-    fy = (L + 16.0) / 116.0
-    fx = fy + a / 500.0
-    fz = fy - b / 200.0
-    eps = 6.0 / 29.0
-
-    def finv(t: np.ndarray) -> np.ndarray:
-        return np.where(t > eps, t**3, 3.0 * eps * eps * (t - 4.0 / 29.0))
-
-    xyz = np.stack([0.95047 * finv(fx), 1.0 * finv(fy), 1.08883 * finv(fz)], axis=-1)
-    m = np.array(
-        [[3.2404542, -1.5371385, -0.4985314],
-         [-0.9692660, 1.8760108, 0.0415560],
-         [0.0556434, -0.2040259, 1.0572252]]
-    )
-    rgb = np.clip(xyz @ m.T, 0.0, 1.0)
-    srgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
-    return np.clip(np.rint(srgb * 255.0), 0, 255).astype(np.uint8)
-
-
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
     """Loaded Pillow image -> uint8 (H, W, 3) RGB following the module docstring's rules."""
     mode = im.mode
@@ -349,13 +237,13 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     if mode == "RGB" and not transparent_key:
         return np.asarray(im)
     if mode == "L" and not transparent_key:
-        return _gray3(np.asarray(im))
+        return pixels.gray3(np.asarray(im))
     if mode == "1" and not transparent_key:
-        return _gray3(np.asarray(im.convert("L")))
+        return pixels.gray3(np.asarray(im.convert("L")))
     if mode.startswith("I;16"):
         bits = _declared_bits(im)
         bits = bits if bits is not None and 8 < bits <= 16 else 16
-        return _gray3(_scale_int(np.asarray(im), bits))
+        return pixels.gray3(pixels.scale_int(np.asarray(im), bits))
     if mode == "I":
         values = np.asarray(im)
         bits = _declared_bits(im)
@@ -363,19 +251,19 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
             bits = 16 if values.size == 0 or int(values.max()) <= 0xFFFF else 32
         if bits == 32:
             bits = 31  # signed: 31 value bits
-        return _gray3(_scale_int(values, bits))
+        return pixels.gray3(pixels.scale_int(values, bits))
     if mode == "F":
-        return _gray3(_float_to_u8(np.asarray(im)))
+        return pixels.gray3(pixels.float_to_u8(np.asarray(im)))
     if mode in ("RGBA", "LA", "PA") or transparent_key:
-        return _composite_white(np.asarray(im.convert("RGBA")))
+        return pixels.composite_white(np.asarray(im.convert("RGBA")))
     if mode == "RGBa":
         a = np.asarray(im)
-        return _composite_white_premultiplied(a[:, :, :3], a[:, :, 3])
+        return pixels.composite_white_premultiplied(a[:, :, :3], a[:, :, 3])
     if mode == "La":
         a = np.asarray(im)
-        return _gray3(_composite_white_premultiplied(a[:, :, :1], a[:, :, 1])[:, :, 0])
+        return pixels.gray3(pixels.composite_white_premultiplied(a[:, :, :1], a[:, :, 1])[:, :, 0])
     if mode == "LAB":
-        return _lab_to_rgb(np.asarray(im))
+        return pixels.lab_to_rgb(np.asarray(im))
     if mode in ("P", "CMYK", "YCbCr", "HSV", "RGBX"):
         return np.asarray(im.convert("RGB"))
     raise _UnsupportedMode(mode)
@@ -386,20 +274,18 @@ class _UnsupportedMode(Exception):
 
 
 def _read_tiff_with_rasterio(path: Path, limit: int | None) -> np.ndarray | None:
-    """A ``.tif``/``.tiff`` Pillow could not identify, read by :mod:`samcli.io.geo` (rasterio,
+    """A ``.tif``/``.tiff`` Pillow could not identify, read by :mod:`samcli.io.raster` (rasterio,
     the ``geo`` extra) when rasterio is installed and GDAL opens it as a TIFF; else None."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
-    from samcli.io import geo
-
-    if not geo.have_rasterio():
-        if not geo.has_tiff_header(path):
+    if not raster.have_rasterio():
+        if not raster.has_tiff_header(path):
             return None
         raise InputError(
             f"{path}: Pillow cannot read this TIFF (16-bit or float data with several bands, "
-            f"for instance); rasterio can: {geo.INSTALL_HINT}"
+            f"for instance); rasterio can: {raster.INSTALL_HINT}"
         )
-    return geo.read_raster_rgb(path, limit)
+    return raster.read_raster_rgb(path, limit)
 
 
 # --------------------------------------------------------------------------- public API
@@ -434,7 +320,7 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         return arr
     try:
         with im:
-            _check_size(path, im.size, limit)
+            pixels.check_size(path, im.size, limit)
             pillow_warn = _pillow_warn_limit()
             w, h = im.size
             try:
@@ -471,7 +357,7 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     except Exception as exc:  # noqa: BLE001 - never let another exception type escape
         raise InputError(f"{path}: cannot read image: {_describe(exc)}") from None
 
-    arr = _apply_orientation(arr, orientation)
+    arr = pixels.apply_orientation(arr, orientation)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise InputError(f"{path}: unexpected decoded array {arr.dtype} {arr.shape}")
     return np.ascontiguousarray(arr)
@@ -499,7 +385,7 @@ def image_size(path: Path | str) -> tuple[int, int]:
                 orientation = _orientation_from_xmp_only(im)
             else:
                 orientation = _orientation(im)
-            return _oriented_size(im.size, orientation)
+            return pixels.oriented_size(im.size, orientation)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -519,3 +405,18 @@ def _orientation_from_xmp_only(im: Image.Image) -> int:
         return 1
     value = int(m[2])
     return value if 1 <= value <= 8 else 1
+
+
+def stored_orientation(path: Path | str) -> int:
+    """The file's orientation tag (1..8; 1 when absent or unreadable), as stored: TIFFs from
+    their first IFD (:func:`samcli.io.raster.tiff_orientation`), other formats from EXIF/XMP
+    as :func:`read_image` reads it."""
+    path = Path(path)
+    tiff = raster.tiff_orientation(path)
+    if tiff is not None:
+        return tiff
+    try:
+        with _open(path) as im:
+            return _orientation(im)
+    except InputError:
+        return 1

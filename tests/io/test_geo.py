@@ -18,16 +18,10 @@ from rasterio.enums import ColorInterp  # noqa: E402
 from rasterio.transform import Affine  # noqa: E402
 
 from samcli.errors import ConfigError, InputError  # noqa: E402
-from samcli.io import geo  # noqa: E402
-from samcli.io.geo import (  # noqa: E402
-    GeoRef,
-    image_georef,
-    read_georef,
-    read_raster_rgb,
-    stored_orientation,
-    transform_geometry,
-)
-from samcli.io.images import read_image  # noqa: E402
+from samcli.io import raster  # noqa: E402
+from samcli.io.geo import GeoRef, image_georef, read_georef, transform_geometry  # noqa: E402
+from samcli.io.images import read_image, stored_orientation  # noqa: E402
+from samcli.io.raster import read_raster_rgb  # noqa: E402
 from samcli.io.writers import GeoJsonWriter, make_writers, proposal_records  # noqa: E402
 from tests.io.test_writers import H, W, make_result  # noqa: E402
 
@@ -156,7 +150,7 @@ def test_world_file_beside_a_png(tmp_path):
 def test_rasterio_missing_is_a_config_error(tmp_path, monkeypatch):
     p = write_tif(tmp_path / "g.tif", bands(3), "EPSG:32633", NORTH_UP)
     monkeypatch.setitem(sys.modules, "rasterio", None)
-    assert not geo.have_rasterio()
+    assert not raster.have_rasterio()
     with pytest.raises(ConfigError, match=r"pip install 'samcli\[geo\]'"):
         read_georef(p)
     with pytest.raises(ConfigError, match=r"samcli\[geo\]"):
@@ -343,19 +337,19 @@ def test_uint16_nodata_is_black(tmp_path):
 
 
 @pytest.mark.parametrize("lo,hi", [(0.0, 1.0), (-3.0, 40.0), (2.5, 2.5)])
-def test_float_rule_is_the_one_of_io_images(monkeypatch, lo, hi):
-    """The chunked conversion gives _float_to_u8's bytes on the valid values."""
-    from samcli.io.images import _float_to_u8
+def test_float_rule_is_the_one_of_io_pixels(monkeypatch, lo, hi):
+    """The chunked conversion gives pixels.float_to_u8's bytes on the valid values."""
+    from samcli.io.pixels import float_to_u8
 
-    monkeypatch.setattr(geo, "_CHUNK_ROWS", 7)  # several chunks per band
+    monkeypatch.setattr(raster, "_CHUNK_ROWS", 7)  # several chunks per band
     rng = np.random.default_rng(3)
     values = rng.uniform(lo, hi, (3, 30, 11)).astype(np.float32)
     values[0, 0, :3] = -9999.0
     values[2, 29, 10] = np.inf
-    out = geo._to_u8(values, [-9999.0, None, -9999.0], None)
+    out = raster._to_u8(values, [-9999.0, None, -9999.0], None)
     ok = np.isfinite(values) & (values != -9999.0)
     expected = np.zeros(values.shape, np.uint8)
-    expected[ok] = _float_to_u8(values[ok])
+    expected[ok] = float_to_u8(values[ok])
     np.testing.assert_array_equal(out, expected)
 
 
@@ -363,15 +357,15 @@ def test_float_rule_is_the_one_of_io_images(monkeypatch, lo, hi):
     (np.uint16, None, 8), (np.int16, None, 8), (np.uint32, None, 24), (np.int32, None, 23),
     (np.uint16, "12", 4), (np.uint16, "junk", 8), (np.uint8, None, 0),
 ])
-def test_integer_rule_is_the_one_of_io_images(monkeypatch, dtype, nbits, shift):
-    from samcli.io.images import _scale_int
+def test_integer_rule_is_the_one_of_io_pixels(monkeypatch, dtype, nbits, shift):
+    from samcli.io.pixels import scale_int
 
-    monkeypatch.setattr(geo, "_CHUNK_ROWS", 4)
+    monkeypatch.setattr(raster, "_CHUNK_ROWS", 4)
     info = np.iinfo(dtype)
     rng = np.random.default_rng(4)
     values = rng.integers(info.min, info.max, (3, 10, 9), dtype=np.int64).astype(dtype)
-    out = geo._to_u8(values, [None, None, None], nbits)
-    np.testing.assert_array_equal(out, _scale_int(values, shift + 8))
+    out = raster._to_u8(values, [None, None, None], nbits)
+    np.testing.assert_array_equal(out, scale_int(values, shift + 8))
 
 
 def test_five_byte_bands_and_no_georeference(tmp_path):

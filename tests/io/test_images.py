@@ -14,8 +14,8 @@ from PIL import Image, ImageFile, ImageOps
 
 from samcli.errors import InputError
 from samcli.io import images as images_mod
+from samcli.config import DEFAULT_MAX_PIXELS
 from samcli.io.images import (
-    DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     image_size,
     is_image_path,
