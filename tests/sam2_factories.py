@@ -1,0 +1,87 @@
+"""SAM 2 test helpers: the reference (Meta's ``sam2`` package) built quietly, random-weight
+pairs, and the reference's full key set per official config.
+
+``sam2`` is a test-only dependency, imported lazily. It initialises hydra on import and logs
+at INFO; both are kept off the test output here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import warnings
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from samcli.model.sam2 import SAM2_CHECKPOINTS, Sam2, build_sam2, split_state_dict
+from tests.factories import perturbed_state_dict
+
+
+@contextlib.contextmanager
+def quiet():
+    """No warnings or log records from the reference while building or running it."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def reference_model(name: str, device: str = "cpu") -> torch.nn.Module:
+    """Meta's ``SAM2Base`` for an official name, random weights, eval mode, as the image
+    predictor gets it from ``build_sam2(config, None)`` (dynamic multimask on)."""
+    with quiet():
+        from sam2.build_sam import build_sam2 as reference_build
+
+        return reference_build(SAM2_CHECKPOINTS[name].config, None, device=device)
+
+
+class _MetaExceptLinspace(TorchFunctionMode):
+    """Tensor constructors default to the meta device, except ``torch.linspace`` (Hiera reads
+    its drop-path rates with ``.item()``, which meta tensors cannot do)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        from torch.utils._device import _device_constructors
+
+        kwargs = kwargs or {}
+        if func in _device_constructors() and kwargs.get("device") is None \
+                and func is not torch.linspace:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def reference_meta_model(name: str) -> torch.nn.Module:
+    """The full reference model (video modules included) with meta tensors: its structure
+    and shapes without weights (about a second for large)."""
+    with quiet(), _MetaExceptLinspace():
+        from sam2.build_sam import build_sam2 as reference_build
+
+        return reference_build(SAM2_CHECKPOINTS[name].config, None, device="meta")
+
+
+def reference_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the full reference state dict (an official file's key set)."""
+    return {k: tuple(v.shape) for k, v in reference_meta_model(name).state_dict().items()}
+
+
+def make_sam2_pair(name: str, seed: int = 0) -> tuple[Sam2, torch.nn.Module]:
+    """(ours, reference), eval mode, identical seeded random weights.
+
+    The reference's full state dict gets seeded noise on every float tensor (so zero-
+    initialised parameters such as ``pos_embed`` take part); ours loads its image-path part
+    strictly through :func:`split_state_dict`.
+    """
+    torch.manual_seed(seed)
+    ref = reference_model(name)
+    state = perturbed_state_dict(ref, seed)
+    ref.load_state_dict(state, strict=True)
+    image_state, _ = split_state_dict(state, SAM2_CHECKPOINTS[name].arch)
+    ours = build_sam2(name, skip_init=True)
+    ours.load_state_dict(image_state, strict=True)
+    return ours.eval(), ref.eval()
