@@ -17,36 +17,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import product
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import torch
 
-from samcli.boxes import binary_masks, box_nms, mask_boxes, near_crop_edge
+from samcli.boxes import box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
+from samcli.decode import MASK_THRESHOLD, binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.device_masks import encode_on_device, mask_boxes_on_device
 from samcli.maskset import MaskSet, encode_masks
-from samcli.postprocess import remove_small_regions
-from samcli.predictor import release_cpu_memory
+from samcli.memory import trim_between_chunks
+from samcli.predictor import PromptModel
 
-MASK_THRESHOLD = 0.0  # SAM's logit threshold for a binary mask
-
-# Crops larger than this (pixels) return freed memory to the OS between full-size chunks once
-# the resident size has grown by LARGE_CROP_SLACK bytes since the last trim, so a tuned
-# allocator (see samcli.predictor.tune_cpu_allocator) cannot pile up freed blocks.
-LARGE_CROP_PIXELS = 4_000_000
-LARGE_CROP_SLACK = 256 * 2**20
-
-
-class PromptModel(Protocol):
-    """What everything-mode needs from a predictor (see ``samcli.predictor.Predictor``)."""
-
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                multimask_output: bool = True) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-    def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -79,12 +62,6 @@ def crop_boxes(height: int, width: int, n_layers: int, overlap_ratio: float) -> 
         for x0, y0 in product(xs, ys):
             crops.append(Crop((x0, y0, min(x0 + crop_w, width), min(y0 + crop_h, height)), layer))
     return crops
-
-
-def chunk_slices(n: int, item_bytes: int, max_bytes: int) -> list[slice]:
-    """Split ``range(n)`` into slices of items that together need at most ``max_bytes``."""
-    step = max(1, int(max_bytes // max(1, item_bytes)))
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 def generate(
@@ -186,8 +163,7 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
         logits = predictor.upscale(low_res[sel][:, None])[:, 0].float()
         parts.append(_binarise(logits, sel.numpy(), iou, mask_points, crop, (h, w), cfg))
         del logits
-        if (y1 - y0) * (x1 - x0) > LARGE_CROP_PIXELS:
-            release_cpu_memory(slack=LARGE_CROP_SLACK)
+        trim_between_chunks((y1 - y0) * (x1 - x0))
     return MaskSet.concat(parts, (h, w))
 
 
@@ -255,25 +231,6 @@ def _place(mask: np.ndarray, box: tuple[int, int, int, int], image_size: tuple[i
     return full
 
 
-def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
-    """IoU of the masks at ``threshold + offset`` and ``threshold - offset``: (k, H, W) -> (k,).
-
-    The high-threshold mask always lies inside the low one, so IoU = count(high) / count(low)
-    (float32; NaN for a mask empty at both). Float32 CPU logits are counted mask by mask with
-    numpy, about 7x faster than torch's sums of bool tensors (3 megapixels: 1.5 vs 11 ms a
-    mask); other devices and dtypes use torch. Both give the same values.
-    """
-    if logits.device.type == "cpu" and logits.dtype == torch.float32 and logits.ndim >= 2:
-        planes = logits.detach().reshape(-1, *logits.shape[-2:]).numpy()
-        high = np.array([np.count_nonzero(p > threshold + offset) for p in planes], np.float32)
-        low = np.array([np.count_nonzero(p > threshold - offset) for p in planes], np.float32)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return torch.from_numpy(high / low).reshape(logits.shape[:-2])
-    high = (logits > threshold + offset).sum(dim=(-1, -2), dtype=torch.int32)
-    low = (logits > threshold - offset).sum(dim=(-1, -2), dtype=torch.int32)
-    return high / low
-
-
 def clean_small_regions(masks: MaskSet, min_area: int, nms_thresh: float) -> MaskSet:
     """Fill holes and drop islands smaller than ``min_area`` px in each mask, then box NMS
     preferring masks that needed no change (the reference's ``postprocess_small_regions``)."""
@@ -281,10 +238,8 @@ def clean_small_regions(masks: MaskSet, min_area: int, nms_thresh: float) -> Mas
         return masks
     rles, boxes, unchanged = list(masks.rles), masks.boxes.copy(), np.zeros(len(masks), np.float32)
     for i in range(len(masks)):
-        m = masks.mask(i)
-        m, filled = remove_small_regions(m, min_area, "holes")
-        m, removed = remove_small_regions(m, min_area, "islands")
-        if filled or removed:
+        m, changed = clean_mask(masks.mask(i), min_area)
+        if changed:
             rles[i] = encode_masks([m])[0]
             boxes[i] = mask_boxes([m])[0]
         else:

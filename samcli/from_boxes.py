@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from samcli.automask import (LARGE_CROP_PIXELS, LARGE_CROP_SLACK, MASK_THRESHOLD, PromptModel,
-                             chunk_slices, stability_score)
-from samcli.boxes import binary_masks, mask_boxes
+from samcli.boxes import mask_boxes
+from samcli.decode import MASK_THRESHOLD, binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.maskset import MaskSet, encode_masks
-from samcli.postprocess import remove_small_regions
-from samcli.predictor import release_cpu_memory
+from samcli.memory import trim_between_chunks
+from samcli.predictor import PromptModel
 
 STABILITY_OFFSET = 1.0  # as the reference generator's default
 
@@ -112,13 +111,10 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
         masks = binary_masks(logits, MASK_THRESHOLD)
         del logits
         if min_region_area > 0:
-            for i, m in enumerate(masks):
-                m, _ = remove_small_regions(np.ascontiguousarray(m), min_region_area, "holes")
-                masks[i], _ = remove_small_regions(m, min_region_area, "islands")
+            masks = [clean_mask(np.ascontiguousarray(m), min_region_area)[0] for m in masks]
         rles += encode_masks(masks)
         boxes.append(mask_boxes(masks))
-        if h * w > LARGE_CROP_PIXELS:
-            release_cpu_memory(slack=LARGE_CROP_SLACK)
+        trim_between_chunks(h * w)
     n = len(rles)
     return MaskSet(
         image_size=(h, w),

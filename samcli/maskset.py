@@ -155,7 +155,7 @@ def rle_boxes(rles: Sequence[dict]) -> np.ndarray:
 
 def encode_masks(masks: np.ndarray | Sequence[np.ndarray]) -> list[dict]:
     """Compressed RLE -> list of pycocotools dicts, for a bool/uint8 array (N, h, w) or a
-    sequence of 2-D (h, w) masks (column-major ones, as :func:`samcli.boxes.binary_masks`
+    sequence of 2-D (h, w) masks (column-major ones, as :func:`samcli.decode.binary_masks`
     makes, are encoded without a copy)."""
     if isinstance(masks, np.ndarray):
         if masks.ndim != 3:

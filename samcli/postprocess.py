@@ -18,36 +18,11 @@ output is exactly the reference generator's.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from samcli.config import AutomaskConfig, area_pixels
 from samcli.maskset import MaskSet, rle_boxes
-
-
-def remove_small_regions(mask: np.ndarray, min_area: float, mode: str) -> tuple[np.ndarray, bool]:
-    """Fill holes (``mode="holes"``) or remove islands (``"islands"``) smaller than ``min_area``.
-
-    Components are 8-connected. When every island is small, the largest is kept (a mask is
-    never emptied here). Returns the new bool (H, W) mask and whether anything changed.
-    """
-    if mode not in ("holes", "islands"):
-        raise ValueError(f"mode must be 'holes' or 'islands', not {mode!r}")
-    holes = mode == "holes"
-    work = (mask != holes).astype(np.uint8)  # the regions to measure are the 1s
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(work, connectivity=8)
-    sizes = stats[1:, cv2.CC_STAT_AREA]
-    small = np.flatnonzero(sizes < min_area) + 1
-    if len(small) == 0:
-        return mask, False
-    if holes:
-        fill = np.concatenate([[0], small])  # the mask itself plus the small holes
-    else:
-        fill = np.setdiff1d(np.arange(1, n), small)
-        if len(fill) == 0:
-            fill = np.array([int(np.argmax(sizes)) + 1])
-    return np.isin(labels, fill), True
 
 
 def filter_area(masks: MaskSet, min_px: float, max_px: float) -> MaskSet:

@@ -8,16 +8,14 @@ Outputs are float32 low-resolution logits (B, C, 256, 256) over the padded input
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from samcli.errors import ConfigError, InputError
+from samcli.memory import encoder_blocks_mapped, tune_cpu_allocator
 from samcli.model.sam import Sam
 from samcli.model.transforms import ResizeLongestSide
 
@@ -29,6 +27,18 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
+
+
+class PromptModel(Protocol):
+    """What the mask stages need from a predictor (:class:`Predictor` is one; tests use
+    oracles): embed an image, decode prompts, upscale low-res logits to the image."""
+
+    def set_image(self, image: np.ndarray) -> None: ...
+
+    def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
+                multimask_output: bool = True) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor: ...
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -142,90 +152,6 @@ DECODER_BATCH = 16
 # this.
 UPSCALE_CHUNK_BYTES = 64 * 2**20
 
-_ALLOCATOR_TUNED = False
-_LIBC: Any = None
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_TUNED_LIMIT = 2**31 - 1
-# While the image encoder runs, blocks from this size up (its global-attention bias chunks and
-# attention temporaries, 100 MB and more) are mmapped and returned to the OS when freed: kept
-# in the tuned heap they fragment it, and the decoder's blocks then pile up beside them
-# (peak RSS 1.8-1.9 GB instead of 1.5 GB on a 512 x 512 image, vit_b). Smaller encoder
-# blocks (the 50 MB MLP activations) stay in the heap: a 32 MB threshold cost 10% encoder time.
-ENCODER_MMAP_THRESHOLD = 64 * 2**20
-
-
-def tune_cpu_allocator() -> bool:
-    """Keep large freed blocks in the process heap instead of returning them to the OS.
-
-    SAM allocates and frees hundreds of MB of activations per image and prompt batch. With
-    glibc's defaults every block over a few MB is a fresh ``mmap`` whose pages are faulted
-    in and zeroed on first touch, which costs as much as the arithmetic on small CPUs (the
-    encoder and decoder run about 1.5-2x faster with this tuning). Raising ``M_MMAP_THRESHOLD``
-    and ``M_TRIM_THRESHOLD`` lets the heap reuse those pages; the price is fragmentation and
-    a heap that never shrinks by itself, which :class:`Predictor` bounds by mmapping the image
-    encoder's largest blocks and trimming the heap around it (see ``set_image``), and
-    everything-mode by trimming between full-size chunks of large images. Process-wide and
-    idempotent; returns True when applied (glibc on Linux only; elsewhere nothing happens).
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return True
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, _TUNED_LIMIT)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, _TUNED_LIMIT)
-    )
-    _ALLOCATOR_TUNED = ok
-    return ok
-
-
-def _set_mmap_threshold(nbytes: int) -> None:
-    global _LIBC
-    if _ALLOCATOR_TUNED:
-        if _LIBC is None:
-            _LIBC = ctypes.CDLL("libc.so.6")
-        _LIBC.mallopt(_M_MMAP_THRESHOLD, nbytes)
-
-
-def release_cpu_memory(slack: int = 0) -> None:
-    """Hand freed heap pages back to the OS (glibc ``malloc_trim``) after the allocator was
-    tuned; a no-op otherwise. Called around the image encoder and between full-resolution
-    chunks of large images, where keeping every freed block would let the heap grow far past
-    the working set.
-
-    With ``slack`` > 0 the heap is trimmed only once the resident size has grown by more than
-    ``slack`` bytes since the last trim (always when the size is unknown): trimming after
-    every chunk makes the next chunk fault all its pages in again, which costs more than the
-    arithmetic on large images, while a little slack lets chunks reuse each other's blocks."""
-    global _LIBC, _RSS_AFTER_TRIM
-    if _ALLOCATOR_TUNED:
-        if _LIBC is None:
-            _LIBC = ctypes.CDLL("libc.so.6")
-        if slack > 0:
-            rss = _resident_bytes()
-            if rss >= 0 and _RSS_AFTER_TRIM >= 0 and rss - _RSS_AFTER_TRIM <= slack:
-                return
-        _LIBC.malloc_trim(0)
-        _RSS_AFTER_TRIM = _resident_bytes()
-
-
-_RSS_AFTER_TRIM = 0
-
-
-def _resident_bytes() -> int:
-    """This process's resident set size in bytes (Linux), or -1 when unknown."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
 def _sub_batches(n: int, step: int) -> list[tuple[int, int]]:
     """(start, end) of the decoder calls for ``n`` prompts, about ``step`` a call (0: one
     call). Calls get at least ``_MIN_SUB_BATCH`` prompts (a short tail joins the call before
@@ -262,7 +188,7 @@ class Predictor:
     every threshold cuts, keep float32 precision; ``decoder_products`` (e.g. bfloat16 with a
     float32 decoder: "mixed") also runs the decoder's products with the per-prompt image
     tokens in that dtype (see :mod:`samcli.model.transformer` and BENCHMARKS.md). On the CPU,
-    ``tune_allocator`` applies :func:`tune_cpu_allocator` (process-wide; see there).
+    ``tune_allocator`` applies :func:`samcli.memory.tune_cpu_allocator` (process-wide).
     ``predict`` runs the mask decoder on about ``decoder_batch`` prompts at a time (0: all at
     once; default ``DECODER_BATCH`` on the CPU, all at once elsewhere); see ``_sub_batches``
     for what that changes (float rounding only).
@@ -309,21 +235,17 @@ class Predictor:
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
             raise InputError(f"expected an (H, W, 3) RGB image, got shape {tuple(image.shape)}")
         self.reset_image()
-        # The encoder's working set differs from the decoder's: start it on a trimmed heap,
-        # mmap its largest blocks, and hand its freed heap blocks back after it, so the two do
-        # not add up in a tuned heap. Once per image; about 2% of the run's time (measured).
-        release_cpu_memory()
-        _set_mmap_threshold(ENCODER_MMAP_THRESHOLD)
-        resized = self.transform.apply_image(image)
-        x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
-        x = x.permute(2, 0, 1).unsqueeze(0)
-        with torch.inference_mode():
-            x = self.model.preprocess(x).to(self.dtype)
-            self._features = self.model.image_encoder(x).to(self.decoder_dtype)
-            self._dense_pe = self.model.prompt_encoder.get_dense_pe().to(self.decoder_dtype)
-        del x
-        _set_mmap_threshold(_TUNED_LIMIT)
-        release_cpu_memory()
+        # The encoder's working set differs from the decoder's (see samcli.memory). Once per
+        # image; about 2% of the run's time.
+        with encoder_blocks_mapped():
+            resized = self.transform.apply_image(image)
+            x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
+            x = x.permute(2, 0, 1).unsqueeze(0)
+            with torch.inference_mode():
+                x = self.model.preprocess(x).to(self.dtype)
+                self._features = self.model.image_encoder(x).to(self.decoder_dtype)
+                self._dense_pe = self.model.prompt_encoder.get_dense_pe().to(self.decoder_dtype)
+            del x
         self.original_size = (int(image.shape[0]), int(image.shape[1]))
         self.input_size = (int(resized.shape[0]), int(resized.shape[1]))
 

@@ -30,6 +30,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from samcli import automask
+from samcli.predictor import PromptModel
 from samcli.config import DEFAULT_TILE, AutomaskConfig
 from samcli.maskset import MaskSet, rle_boxes
 from samcli.rle import encode_window
@@ -67,7 +68,7 @@ def tile_size_for(height: int, width: int, cfg: AutomaskConfig) -> int:
 
 
 def generate_tiled(
-    predictor: automask.PromptModel,
+    predictor: PromptModel,
     image: np.ndarray,
     cfg: AutomaskConfig,
     size: int,

@@ -23,11 +23,11 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from samcli.automask import clean_small_regions, crop_boxes, generate, point_grid, stability_score
+from samcli.automask import clean_small_regions, crop_boxes, generate, point_grid
 from samcli.config import AutomaskConfig
 from samcli.maskset import MaskSet, encode_masks
-from samcli.postprocess import remove_small_regions
 from samcli.predictor import Predictor
+from tests.test_decode import _random_masks
 
 
 def _amg():
@@ -313,58 +313,6 @@ def test_crop_boxes_match_reference(size, layers, overlap):
     ours = crop_boxes(size[0], size[1], layers, overlap)
     assert [list(c.box) for c in ours] == ref_boxes
     assert [c.layer for c in ours] == ref_layers
-
-
-@pytest.mark.parametrize(
-    "threshold, offset",
-    [pytest.param(0.0, 1.0, id="default"), pytest.param(0.0, 0.5, id="half-offset"),
-     pytest.param(0.3, 2.0, id="shifted"), pytest.param(-1.0, 0.0, id="no-offset")],
-)
-def test_stability_score_matches_reference(threshold, offset):
-    _, amg = _amg()
-    gen = torch.Generator().manual_seed(3)
-    logits = 4 * torch.randn(6, 37, 53, generator=gen)
-    logits[0] = -10.0  # empty at every threshold: 0 / 0 on both sides
-    logits[1] = 10.0  # full
-    logits[2, :3] = threshold + offset  # exactly at the thresholds (as float32): not counted
-    logits[3, :3] = threshold - offset
-    ref = amg.calculate_stability_score(logits, threshold, offset)
-    ours = stability_score(logits, threshold, offset)  # float32 on the CPU: numpy counts
-    assert ours.dtype == ref.dtype
-    np.testing.assert_array_equal(ours.numpy(), ref.numpy())
-    # Leading dimensions and the torch route (other dtypes) give the same numbers
-    grouped = stability_score(logits.view(2, 3, 37, 53), threshold, offset)
-    np.testing.assert_array_equal(grouped.flatten().numpy(), ref.numpy())
-    via_torch = stability_score(logits.double(), threshold, offset)
-    np.testing.assert_array_equal(via_torch.numpy(), ref.numpy())
-
-
-def _random_masks(seed: int, n: int, h: int = 60, w: int = 80) -> np.ndarray:
-    """Blobby random masks with small holes and islands: smoothed noise, thresholded."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        noise = rng.standard_normal((h, w)).astype(np.float32)
-        smooth = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(1.0, 3.0)))
-        out.append(smooth > rng.uniform(-0.1, 0.2))
-    return np.stack(out)
-
-
-@pytest.mark.parametrize("mode", ["holes", "islands"])
-@pytest.mark.parametrize("area", [1, 10, 50, 400, 10_000])
-def test_remove_small_regions_matches_reference(mode, area):
-    _, amg = _amg()
-    masks = _random_masks(seed=area, n=12)
-    masks[0] = False  # empty
-    masks[1] = True  # full
-    masks[2, 5:7, 5:7] = True  # a lone 4-px island / hole
-    for m in masks:
-        ours, ours_changed = remove_small_regions(m, area, mode)
-        ref, ref_changed = amg.remove_small_regions(m, area, mode)
-        assert ours_changed == ref_changed
-        np.testing.assert_array_equal(ours, ref)
 
 
 @pytest.mark.parametrize("min_area", [20, 150])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from samcli.boxes import binary_masks, box_nms, mask_boxes, near_crop_edge
+from samcli.boxes import box_nms, mask_boxes, near_crop_edge
 
 torchvision = pytest.importorskip("torchvision")
 amg = pytest.importorskip("segment_anything.utils.amg")
@@ -86,24 +86,6 @@ def test_mask_boxes_of_many_and_none():
     assert mask_boxes([]).shape == (0, 4)
     with pytest.raises(ValueError, match="2-D"):
         mask_boxes([np.zeros((2, 3, 4), bool)])
-
-
-@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.3])
-def test_binary_masks_are_the_threshold_column_major(threshold):
-    g = torch.Generator().manual_seed(5)
-    logits = torch.randn(4, 37, 53, generator=g)
-    logits[:, 0, :4] = threshold  # exactly at the threshold: not in the mask
-    masks = binary_masks(logits, threshold)
-    assert len(masks) == 4
-    for m, lg in zip(masks, logits):
-        assert m.dtype == np.bool_ and m.shape == (37, 53) and m.flags.f_contiguous
-        np.testing.assert_array_equal(m, (lg > threshold).numpy())
-        assert not m[0, :4].any()
-    picked = binary_masks(logits, threshold, np.array([3, 1]))
-    assert [np.array_equal(a, b) for a, b in zip(picked, (masks[3], masks[1]))] == [True, True]
-    assert binary_masks(logits, threshold, []) == []
-    with pytest.raises(ValueError, match=r"\(K, H, W\)"):
-        binary_masks(logits[0], threshold)
 
 
 @pytest.mark.parametrize(

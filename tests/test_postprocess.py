@@ -6,7 +6,7 @@ import pytest
 from samcli.config import AutomaskConfig, preset_config
 from samcli.maskset import MaskSet, encode_masks
 from samcli.postprocess import (drop_border, drop_contained, filter_area, merge_overlapping,
-                                postprocess, remove_small_regions, top_k)
+                                postprocess, top_k)
 
 H, W = 40, 50
 
@@ -30,26 +30,6 @@ def maskset(masks, iou=None, stab=None):
         stability_score=np.array(stab if stab is not None else [0.9] * n),
         points=np.zeros((n, 2)), crop_boxes=np.tile([0, 0, W, H], (n, 1)),
     )
-
-
-@pytest.mark.parametrize(
-    "label, mode, min_area, expect_changed, expect_area",
-    [
-        ("small hole filled", "holes", 5, True, 100),
-        ("big hole kept", "holes", 4, False, 96),
-        ("small island removed", "islands", 5, True, 96),
-        ("island large enough kept", "islands", 1, False, 97),
-        ("all islands small: largest kept", "islands", 1000, True, 96),
-    ],
-)
-def test_remove_small_regions(label, mode, min_area, expect_changed, expect_area):
-    m = rect(0, 10, 0, 10)
-    m[4:6, 4:6] = False  # a 4 px hole
-    if mode == "islands":
-        m[30, 30] = True  # a 1 px island
-    out, changed = remove_small_regions(m, min_area, mode)
-    assert changed is expect_changed, label
-    assert out.sum() == expect_area, label
 
 
 def test_filter_area_and_border_and_topk():

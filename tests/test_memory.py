@@ -1,0 +1,57 @@
+"""samcli.memory: heap trimming between chunks (the allocator's globals are patched: no real
+malloc_trim is counted on)."""
+
+from __future__ import annotations
+
+import pytest
+
+import samcli.memory as memory
+
+
+
+class _CountingLibc:
+    def __init__(self) -> None:
+        self.trims = 0
+
+    def malloc_trim(self, pad: int) -> int:
+        self.trims += 1
+        return 1
+
+
+@pytest.mark.parametrize(
+    "label, slack, resident_mb, trims",
+    [
+        ("no slack: always", 0, [100, 100, 900], 3),
+        ("first call, growth since start within the slack: kept", 256, [100], 0),
+        ("first call past the slack: trimmed", 256, [400], 1),
+        ("growth within the slack: kept", 256, [300, 500, 550], 1),
+        ("growth past the slack: trimmed, new baseline", 256, [300, 600, 650, 900], 3),
+        ("unknown size (no /proc): always", 256, [-1, -1, -1], 3),
+    ],
+)
+def test_release_cpu_memory_slack(monkeypatch, label, slack, resident_mb, trims):
+    """Large-image chunks trim the heap only once it has grown by more than the slack since
+    the last trim (each trim makes the next chunk fault its pages in again)."""
+    libc = _CountingLibc()
+    monkeypatch.setattr(memory, "_ALLOCATOR_TUNED", True)
+    monkeypatch.setattr(memory, "_LIBC", libc)
+    monkeypatch.setattr(memory, "_RSS_AFTER_TRIM", 0)
+    sizes = iter(resident_mb)
+    current = {"mb": 0}
+
+    def resident() -> int:
+        return current["mb"] * 2**20 if current["mb"] >= 0 else -1
+
+    monkeypatch.setattr(memory, "_resident_bytes", resident)
+    for mb in sizes:
+        current["mb"] = mb  # the size before the call; a trim leaves it (the fake frees nothing)
+        memory.release_cpu_memory(slack=slack * 2**20)
+    assert libc.trims == trims, label
+
+
+def test_release_cpu_memory_without_tuning_does_nothing(monkeypatch):
+    libc = _CountingLibc()
+    monkeypatch.setattr(memory, "_ALLOCATOR_TUNED", False)
+    monkeypatch.setattr(memory, "_LIBC", libc)
+    memory.release_cpu_memory()
+    assert libc.trims == 0
