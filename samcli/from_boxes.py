@@ -10,11 +10,14 @@ pixel-corner frame, with the prompt box).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from samcli.boxes import mask_boxes
+from samcli.config import FromBoxesConfig
 from samcli.decode import MASK_THRESHOLD, binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.maskset import MaskSet, encode_masks
 from samcli.memory import trim_between_chunks
@@ -43,6 +46,41 @@ class BoxPrompts:
 
     def __getitem__(self, index) -> "BoxPrompts":
         return BoxPrompts(self.xyxy[index], self.cls[index], self.conf[index])
+
+
+def wanted(prompts: BoxPrompts, min_conf: float, classes: frozenset[int] | None) -> np.ndarray:
+    """(N,) bool: boxes passing ``--min-conf`` (a box without a confidence passes) and
+    ``--classes``."""
+    keep = ~(prompts.conf < min_conf)  # NaN compares False: kept
+    if classes is not None:
+        keep &= np.isin(prompts.cls, list(classes))
+    return keep
+
+
+def segment_image(get_predictor: Callable[[], PromptModel], rgb: np.ndarray,
+                  prompts: BoxPrompts, cfg: FromBoxesConfig, source: Path | str
+                  ) -> tuple[MaskSet, list[dict], list[str]]:
+    """One image's boxes -> its masks, extra record fields and warnings (``source`` names
+    the file in them).
+
+    The box filters (``--min-conf``, ``--classes``) run first; the model is asked for
+    (``get_predictor()``, which may load it) only when a box is left. Masks that came out
+    empty are dropped with a warning; masks whose ``box_iou`` is under ``--min-box-iou`` are
+    dropped silently (that is what the option asks for).
+    """
+    h, w = rgb.shape[:2]
+    prompts = prompts[wanted(prompts, cfg.min_conf, cfg.class_set())]
+    if not len(prompts):
+        return MaskSet.empty((h, w)), [], []
+    predictor = get_predictor()
+    predictor.set_image(rgb)
+    masks, extras = segment_boxes(predictor, prompts, (h, w), cfg.multimask,
+                                  cfg.min_region_area, cfg.boxes_per_batch)
+    warnings = [f"{source}: box {extras[i]['prompt_box']} (class {extras[i]['class']}) gave an "
+                "empty mask; no record" for i in np.flatnonzero(masks.areas == 0)]
+    good = np.array([e["box_iou"] >= cfg.min_box_iou for e in extras], dtype=bool)
+    good &= masks.areas > 0
+    return masks[good], [e for e, g in zip(extras, good) if g], warnings
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""ImageResult: what a command hands to the writers for one image."""
+"""ImageResult: one input's finished, writer-ready outcome (what the unit of work returns)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,22 @@ from samcli.maskset import MaskSet
 
 @dataclass
 class ImageResult:
-    """The proposals for one image.
+    """The proposals for one image, ready for the writers.
 
     - ``image``: the record's ``image`` field: POSIX path relative to the input root the file was
       found under (as given for a lone file). Output files mirror this path.
-    - ``source``: the file on disk.
+    - ``source``: the image file on disk.
     - ``width``/``height``: image size in pixels after EXIF orientation.
-    - ``masks``: the proposals, in output order (record ``id`` = position).
+    - ``masks``: the proposals, in output order.
     - ``extras``: per-mask extra record fields appended after the standard keys (from-boxes:
       ``class``, ``box_confidence``, ``prompt_box``, ``box_iou``); empty list for automask,
       else exactly ``len(masks)`` dicts.
+    - ``records``: the JSON Lines records (:func:`samcli.io.records.proposal_records`), one per
+      non-empty mask, record ``id`` = position; with ``segmentation`` only when a writer needs
+      polygons.
     - ``rgb``: the decoded image (uint8 (h, w, 3) RGB) when crops or previews need it, else None.
+    - ``warnings``: messages about this input that did not stop it (a clipped box, a box whose
+      mask came out empty), reported by the runner.
     """
 
     image: str
@@ -31,7 +36,9 @@ class ImageResult:
     height: int
     masks: MaskSet
     extras: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
     rgb: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.masks.image_size != (self.height, self.width):

@@ -1,9 +1,11 @@
-"""Drives a batch: inputs -> per-image work -> writers, with manifest, resume, progress, summary.
+"""Drives a batch: inputs -> an executor's outcomes -> writers, with manifest, resume, progress,
+summary.
 
-The runner knows nothing about SAM: a command hands it the work items and a ``process``
-function that turns one item into an :class:`~samcli.results.ImageResult`. Per-item problems
-(:class:`~samcli.errors.InputError`) are reported on stderr and in the manifest and the batch goes
-on; any other :class:`~samcli.errors.SamcliError` stops the run.
+The runner knows nothing about SAM: it gets the run's inputs and an executor
+(:mod:`samcli.executors`) that turns each into an :class:`~samcli.executors.Outcome` (a
+writer-ready :class:`~samcli.results.ImageResult`, or the input's error). Per-input problems
+are reported on stderr and in the manifest and the batch goes on; any other
+:class:`~samcli.errors.SamcliError` stops the run.
 
 Crash safety: an image's output files are written atomically first, then one manifest line is
 appended and fsynced. A run killed at any point leaves only complete files; the rerun redoes
@@ -20,16 +22,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError
+from samcli.executors import Executor, Outcome
 from samcli.io.inputs import InputItem
-from samcli.io.writers import proposal_records
-from samcli.results import ImageResult
 
 MANIFEST = "manifest.jsonl"
 
@@ -103,17 +104,12 @@ class Summary:
 class RunOptions:
     """How the runner behaves (from the command's options)."""
 
-    simplify: float
-    max_vertices: int
     hash: str
     output_dir: Path | None = None
     overwrite: bool = False
     fail_fast: bool = False
     quiet: bool = False
     unit: str = "images"
-
-
-Process = Callable[[InputItem, Callable[[int, int], None]], ImageResult]
 
 
 class Runner:
@@ -138,33 +134,38 @@ class Runner:
             self.manifest.append({"input": image, "image": image, "status": "failed",
                                   "error": message, "hash": self.opts.hash, "time": _now()})
 
-    def run(self, items: Iterable[InputItem], process: Process,
+    def run(self, items: Iterable[InputItem], executor: Executor,
             pre_failed: Sequence[str] = ()) -> Summary:
-        """Process every item; ``pre_failed`` are problems found while collecting inputs."""
+        """Process every item with ``executor``; ``pre_failed`` are problems found while
+        collecting inputs."""
         todo, summary = self.start(items, pre_failed)
         if todo is None:
             return summary
+        if todo:
+            with self.progress(len(todo)) as bar:
+                images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
+                batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
 
-        with self.progress(len(todo)) as bar:
-            images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
-            batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
-            for item in todo:
-                bar.update(batches, completed=0, total=None, visible=True,
-                           description=f"  {item.rel}")
+                def on_batch(item: InputItem, done: int, total: int) -> None:
+                    bar.update(batches, completed=done, total=total, visible=True,
+                               description=f"  {item.rel}")
 
-                def on_batch(done: int, total: int) -> None:
-                    bar.update(batches, completed=done, total=total)
-
-                ok = self._one(item, process, on_batch, summary)
-                bar.update(images, advance=1, proposals=summary.proposals)
-                if not ok and self.opts.fail_fast:
-                    break
-            bar.update(batches, visible=False)
-
+                outcomes = executor.outcomes(todo, on_batch)
+                try:
+                    for outcome in outcomes:
+                        ok = self.record(outcome, summary)
+                        bar.update(images, advance=1, proposals=summary.proposals)
+                        if not ok and self.opts.fail_fast:
+                            break
+                finally:
+                    close = getattr(outcomes, "close", None)
+                    if close is not None:
+                        close()  # stops the executor's work when leaving early
+                bar.update(batches, visible=False)
         return self.finish(summary)
 
-    # The three steps of a run, public so that a runner computing results elsewhere (Ray
-    # actors: samcli.ray_runner) writes, records and resumes exactly like ``run``.
+    # The steps of a run, public so that a caller driving its own loop writes, records and
+    # resumes exactly like ``run``.
 
     def start(self, items: Iterable[InputItem],
               pre_failed: Sequence[str] = ()) -> tuple[list[InputItem] | None, Summary]:
@@ -202,27 +203,31 @@ class Runner:
                 todo.append(item)
         return todo, summary
 
-    def write(self, item: InputItem, result: ImageResult, summary: Summary,
-              process_seconds: float) -> bool:
-        """Write one item's outputs (atomically), then its manifest line. A writer's
-        InputError fails the item (reported, in the manifest) and gives False."""
+    def record(self, outcome: Outcome, summary: Summary) -> bool:
+        """One outcome: its files written (atomically), then its manifest line; or its error
+        reported. A writer's InputError fails the item too. Returns whether it is done."""
+        item, result = outcome.item, outcome.result
+        if result is None:
+            self.fail_item(summary, item.rel, outcome.error or "failed")
+            return False
+        for message in result.warnings:
+            self.report(f"Warning: {message}", "yellow")
         t1 = time.perf_counter()
         try:
-            records = proposal_records(result, self.opts.simplify, self.opts.max_vertices or None)
             outputs: list[str] = []
             for w in self.writers:
-                outputs += [str(p) for p in w.write(result, records) or []]
+                outputs += [str(p) for p in w.write(result) or []]
         except InputError as exc:
             self.fail_item(summary, item.rel, str(exc))
             return False
         t2 = time.perf_counter()
         summary.done += 1
-        summary.proposals += len(records)
+        summary.proposals += len(result.records)
         if self.manifest is not None:
             self.manifest.append({
                 "input": item.rel, "image": result.image, "status": "done", "error": None,
-                "proposals": len(records),
-                "seconds": {"process": round(process_seconds, 3), "write": round(t2 - t1, 3)},
+                "proposals": len(result.records),
+                "seconds": {"process": round(outcome.seconds, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
             })
         return True
@@ -236,15 +241,6 @@ class Runner:
         if not self.opts.quiet:
             self._summary(summary)
         return summary
-
-    def _one(self, item: InputItem, process: Process, on_batch, summary: Summary) -> bool:
-        t0 = time.perf_counter()
-        try:
-            result = process(item, on_batch)
-        except InputError as exc:
-            self.fail_item(summary, item.rel, str(exc))
-            return False
-        return self.write(item, result, summary, time.perf_counter() - t0)
 
     def progress(self, total: int) -> Progress:
         """The stderr progress bar (off with --quiet or when stderr is not a terminal)."""

@@ -283,30 +283,6 @@ def test_bfloat16_encoder_with_float32_decoder(mobile_sam_predictors, chelsea_im
     assert not torch.equal(mixed._features, saved)  # the encoder did run in bfloat16
 
 
-@pytest.mark.parametrize(
-    "label, dtype, decoder, key, products",
-    [
-        ("default", "auto", "auto", None, None),
-        ("decoder as the encoder", "bfloat16", "bfloat16", None, None),
-        ("decoder auto: mixed after bfloat16 on the CPU", "bfloat16", "auto", "float32",
-         "bfloat16"),
-        ("float32 decoder after bfloat16", "bfloat16", "float32", "float32", None),
-        ("bfloat16 decoder after float32", "float32", "bfloat16", "bfloat16", None),
-        ("mixed decoder after float32", "float32", "mixed", None, "bfloat16"),
-    ],
-)
-def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key, products):
-    """A decoder precision other than the encoder's changes the manifest hash (outputs
-    differ); the same precision leaves the identity, so earlier runs resume."""
-    from samcli.config import ModelOptions
-    from samcli.pipeline import LazyPredictor
-
-    lazy = LazyPredictor(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder))
-    assert lazy.identity.get("decoder_dtype") == key, label
-    assert lazy.identity.get("decoder_products") == products, label
-    assert lazy.identity["dtype"] == dtype, label
-
-
 BF16, F16, F32 = torch.bfloat16, torch.float16, torch.float32
 
 

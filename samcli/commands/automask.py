@@ -1,4 +1,4 @@
-"""``samcli automask``: parse options, call :func:`samcli.pipeline.run_automask`."""
+"""``samcli automask``: options -> one :class:`~samcli.request.RunRequest` -> :func:`samcli.pipeline.run`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make, take
 from samcli.config import (PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
                            OutputOptions, PolygonOptions, ScaleOptions, preset_config)
+from samcli.request import RunRequest
 
 HELP = """Everything-mode proposals: a grid of point prompts over each image, filtered and
 merged, written as polygons. JSON Lines on stdout, or files with -o.
@@ -22,15 +23,15 @@ Example: samcli automask photos/ --preset dense -o out/ --format coco
 def _automask(**kw) -> None:
     inputs = kw.pop("inputs")
     preset = kw.pop("preset")
-    cfg = preset_config(preset, take(kw, AutomaskConfig))
-    model, poly = make(kw, ModelOptions), make(kw, PolygonOptions)
-    out, inp = make(kw, OutputOptions), make(kw, InputOptions)
-    scale = make(kw, ScaleOptions)
+    request = RunRequest(
+        "automask", tuple(inputs), preset_config(preset, take(kw, AutomaskConfig)),
+        model=make(kw, ModelOptions), polygon=make(kw, PolygonOptions),
+        output=make(kw, OutputOptions), input=make(kw, InputOptions),
+        scale=make(kw, ScaleOptions))
 
-    from samcli.pipeline import run_automask
+    from samcli.pipeline import run
 
-    summary = run_automask(inputs, cfg, model, poly, out, inp, scale=scale)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(run(request).exit_code)
 
 
 _LEADING = [

@@ -1,4 +1,4 @@
-"""``samcli from-boxes``: parse options, call :func:`samcli.pipeline.run_from_boxes`."""
+"""``samcli from-boxes``: options -> one :class:`~samcli.request.RunRequest` -> :func:`samcli.pipeline.run`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make
 from samcli.config import (FromBoxesConfig, InputOptions, ModelOptions, OutputOptions,
                            PolygonOptions)
+from samcli.request import RunRequest
 
 HELP = """Detector boxes -> SAM box prompts -> masks and polygons that keep the class and
 confidence. Reads YOLO label files (rows: class cx cy w h, optionally conf and track id) or COCO
@@ -23,16 +24,17 @@ Example: samcli from-boxes runs/detect/labels --images data/images -o seg --form
 def _from_boxes(**kw) -> None:
     labels = kw.pop("labels") or []
     cfg = make(kw, FromBoxesConfig)
-    model, poly = make(kw, ModelOptions), make(kw, PolygonOptions)
-    out, inp = make(kw, OutputOptions), make(kw, InputOptions)
     if not labels and not cfg.coco_dets:
         raise typer.BadParameter("give YOLO label files or folders, or --coco-dets FILE",
                                  param_hint="LABELS")
+    request = RunRequest(
+        "from-boxes", tuple(labels), cfg, model=make(kw, ModelOptions),
+        polygon=make(kw, PolygonOptions), output=make(kw, OutputOptions),
+        input=make(kw, InputOptions))
 
-    from samcli.pipeline import run_from_boxes
+    from samcli.pipeline import run
 
-    summary = run_from_boxes(labels, cfg, model, poly, out, inp)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(run(request).exit_code)
 
 
 _LEADING = [

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from samcli.io.writers import RECORD_KEYS
+from samcli.io.records import RECORD_KEYS
 from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
 
 

@@ -22,8 +22,9 @@ from samcli.io import raster  # noqa: E402
 from samcli.io.geo import GeoRef, image_georef, read_georef, transform_geometry  # noqa: E402
 from samcli.io.images import read_image, stored_orientation  # noqa: E402
 from samcli.io.raster import read_raster_rgb  # noqa: E402
-from samcli.io.writers import GeoJsonWriter, make_writers, proposal_records  # noqa: E402
-from tests.io.test_writers import H, W, make_result  # noqa: E402
+from samcli.io.formats import GeoJsonWriter  # noqa: E402
+from samcli.io.writers import make_writers  # noqa: E402
+from tests.io.helpers import H, W, make_result, records_of, with_records  # noqa: E402
 
 
 def from_origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
@@ -443,10 +444,10 @@ def _result_for(source: Path, image: str = "x/a.tif"):
 def test_geojson_in_the_image_crs(tmp_path, crs, t, urn):
     src = write_tif(tmp_path / "in" / "a.tif", bands(3, H, W), crs, t)
     res = _result_for(src)
-    records = proposal_records(res, 0.4, None)
+    records = records_of(res, 0.4, None)
     warned = []
     w = GeoJsonWriter(tmp_path / "out", geo=True, warn=warned.append)
-    (path,) = w.write(res, records)
+    (path,) = w.write(with_records(res, records))
     doc = json.loads(path.read_text())
     assert list(doc) == ["type", "crs", "samcli", "features"]
     assert doc["crs"] == {"type": "name", "properties": {"name": urn}}
@@ -467,7 +468,7 @@ def test_geojson_crs_without_epsg_has_no_legacy_member(tmp_path):
     src = write_tif(tmp_path / "a.tif", bands(1, H, W), rasterio.crs.CRS.from_proj4(LOCAL_TM),
                     NORTH_UP)
     res = _result_for(src)
-    (path,) = GeoJsonWriter(tmp_path / "out", geo=True).write(res, proposal_records(res))
+    (path,) = GeoJsonWriter(tmp_path / "out", geo=True).write(with_records(res, records_of(res)))
     doc = json.loads(path.read_text())
     assert "crs" not in doc
     assert "Transverse_Mercator" in doc["samcli"]["crs"]
@@ -477,10 +478,10 @@ def test_geojson_geo_without_georeference_is_pixels_and_warns(tmp_path):
     src = tmp_path / "photo.png"
     Image.new("RGB", (W, H)).save(src)
     res = _result_for(src, "photo.png")
-    records = proposal_records(res, 0.4, None)
+    records = records_of(res, 0.4, None)
     warned = []
     w = GeoJsonWriter(tmp_path / "out", geo=True, warn=warned.append)
-    (path,) = w.write(res, records)
+    (path,) = w.write(with_records(res, records))
     doc = json.loads(path.read_text())
     assert list(doc) == ["type", "samcli", "features"]
     assert doc["samcli"]["crs"] == "pixel" and doc["samcli"]["transform"] is None
@@ -494,7 +495,7 @@ def test_geojson_geo_without_georeference_is_pixels_and_warns(tmp_path):
 def test_geojson_warning_default_goes_to_stderr(tmp_path, capsys):
     res = _result_for(tmp_path / "missing.png", "missing.png")
     w = GeoJsonWriter(tmp_path / "out", geo=True)
-    w.write(res, proposal_records(res))
+    w.write(with_records(res, records_of(res)))
     w.finish([])
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -505,9 +506,9 @@ def test_geojson_without_geo_never_looks_at_the_file(tmp_path):
     """Without --geo the bytes are what they always were, georeferenced source or not."""
     src = write_tif(tmp_path / "a.tif", bands(3, H, W), "EPSG:32633", NORTH_UP)
     geo_res, plain_res = _result_for(src), _result_for(tmp_path / "nowhere.tif")
-    records = proposal_records(geo_res, 0.4, None)
-    a = GeoJsonWriter(tmp_path / "o1").render(geo_res, records)
-    b = GeoJsonWriter(tmp_path / "o2", geo=False).render(plain_res, records)
+    records = records_of(geo_res, 0.4, None)
+    a = GeoJsonWriter(tmp_path / "o1").render(with_records(geo_res, records))
+    b = GeoJsonWriter(tmp_path / "o2", geo=False).render(with_records(plain_res, records))
     assert a == b
     doc = json.loads(a)
     assert list(doc) == ["type", "samcli", "features"]
@@ -520,16 +521,21 @@ def test_geojson_geo_refuses_reoriented_georeferenced_image(tmp_path):
     o6 = _with_orientation(src, tmp_path / "o6.tif", 6)  # stored H=60 x W=40: shown 60 x 40
     res = _result_for(o6)
     with pytest.raises(InputError, match="orientation"):
-        GeoJsonWriter(tmp_path / "out", geo=True).write(res, proposal_records(res))
+        GeoJsonWriter(tmp_path / "out", geo=True).write(with_records(res, records_of(res)))
 
 
 def test_make_writers_geo(tmp_path):
-    (w,) = make_writers(tmp_path, "geojson", None, None, None, geo=True)
+    from samcli.config import OutputOptions
+
+    def opts(fmt: str, geo: bool) -> OutputOptions:
+        return OutputOptions(output=str(tmp_path), format=fmt, geo=geo).validate()
+
+    (w,) = make_writers(opts("geojson", True))
     assert isinstance(w, GeoJsonWriter) and w.geo
-    assert not make_writers(tmp_path, "geojson", None, None, None)[0].geo
+    assert not make_writers(opts("geojson", False))[0].geo
     for fmt in ("jsonl", "coco", "yolo"):
         with pytest.raises(ConfigError, match="--format geojson"):
-            make_writers(tmp_path, fmt, None, None, None, geo=True)
+            opts(fmt, True)
 
 
 def test_georef_is_frozen():
@@ -543,7 +549,7 @@ def test_geojson_warning_names_three_and_counts_the_rest(tmp_path):
     w = GeoJsonWriter(tmp_path / "out", geo=True, warn=warned.append)
     for i in range(5):
         res = _result_for(tmp_path / f"p{i}.png", f"p{i}.png")
-        w.write(res, proposal_records(res))
+        w.write(with_records(res, records_of(res)))
     w.finish([])
     assert warned == ["--geo: 5 image(s) without a georeference (CRS and geotransform) written "
                       "in pixel coordinates: p0.png, p1.png, p2.png and 2 more"]

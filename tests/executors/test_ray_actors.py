@@ -86,13 +86,15 @@ def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, pl
 INTERRUPTED_DRIVER = """
 from samcli.runner import Runner
 
-write = Runner.write
+record = Runner.record
 
-def write_then_interrupt(self, *args, **kwargs):
-    write(self, *args, **kwargs)
-    raise KeyboardInterrupt
+def record_then_interrupt(self, outcome, summary):
+    ok = record(self, outcome, summary)
+    if outcome.result is not None:  # the first image written: Ctrl-C
+        raise KeyboardInterrupt
+    return ok
 
-Runner.write = write_then_interrupt
+Runner.record = record_then_interrupt
 from samcli.cli import main
 main()
 """
@@ -159,7 +161,7 @@ def test_bad_ray_options_are_errors_before_any_work(tree):
     ],
 )
 def test_actor_plan(resources, device, actors, expected):
-    from samcli.ray_runner import actor_plan
+    from samcli.executors.ray_actors import actor_plan
 
     plan = actor_plan(resources, ModelOptions(device=device), ScaleOptions(ray_actors=actors))
     assert (plan.actors, plan.num_cpus, plan.num_gpus) == expected
@@ -170,7 +172,7 @@ def test_actor_plan(resources, device, actors, expected):
 
 
 def test_actor_plan_devices():
-    from samcli.ray_runner import actor_plan
+    from samcli.executors.ray_actors import actor_plan
 
     plan = actor_plan({"CPU": 8, "GPU": 2}, ModelOptions(device="cuda:1"), ScaleOptions())
     assert plan.model.device == "cuda"  # an actor sees only the GPU Ray gave it

@@ -1,26 +1,27 @@
-"""``samcli automask --ray``: the same job on Ray Data, on a laptop or on a cluster.
+"""RayExecutor: the unit of work on a pool of Ray actors (``samcli automask --ray``).
 
-An optional extra (``pip install 'samcli[ray]'``): ``ray`` is imported only inside these
-functions, and a missing Ray is a :class:`~samcli.errors.ConfigError` saying how to install it.
+An optional extra (``pip install 'samcli[ray]'``): ``ray`` is imported only when a Ray run
+starts, and a missing Ray is a :class:`~samcli.errors.ConfigError` saying how to install it.
 
 A run, with the ``samcli`` process as Ray's driver:
 
-1. Inputs are collected, checked for output clashes and filtered against the manifest exactly
-   as in a local run (:meth:`~samcli.runner.Runner.start`): images already done with the same
-   parameters are not even read. The manifest hash is the local run's (Ray options change no
-   output), so local and Ray runs resume each other.
+1. The runner collects the inputs, checks output clashes and drops what the manifest says is
+   done exactly as in a local run, before this executor sees them: images already done with
+   the same parameters are not even read. The manifest hash is the local run's (Ray options
+   change no output), so local and Ray runs resume each other.
 2. ``ray.data.read_binary_files`` reads the remaining files' bytes on the cluster (not
    ``read_images``, which ignores EXIF). A fixed pool of actors (:class:`Segmenter`), each
-   holding one model (:class:`~samcli.pipeline.LazyPredictor`; one GPU per actor when the
-   cluster has GPUs and ``--device`` allows), runs :func:`~samcli.pipeline.automask_image` on
-   each file's bytes: samcli's own reader (same EXIF, bit-depth, alpha and size rules),
-   generation and postprocessing, i.e. the very unit of work of a local run.
-3. Each image comes back to the driver as it is done: its :class:`~samcli.results.ImageResult`
-   (pickled; masks are compressed RLE, the decoded image only travels when ``--crops`` or
-   ``--preview`` need it) or its :class:`~samcli.errors.InputError` message. The driver writes it
-   with the run's writers and appends its manifest line (:meth:`~samcli.runner.Runner.write`,
-   :meth:`~samcli.runner.Runner.fail_item`), so the files are byte-identical to a local run's,
-   and a Ray run stopped at any point (Ctrl-C, a lost driver) resumes like a local one.
+   holding one model (:class:`~samcli.loader.ModelLoader`; one GPU per actor when the
+   cluster has GPUs and ``--device`` allows), runs the run's work object
+   (:class:`~samcli.jobs.AutomaskWork`) on each file's bytes: samcli's own reader,
+   generation, postprocess and records with their polygons, i.e. the very unit of work of a
+   local run.
+3. Each image comes back to the driver as it is done, as an :class:`~samcli.executors.Outcome`:
+   its pickled :class:`~samcli.results.ImageResult` (masks as compressed RLE and the records;
+   the decoded image only travels when ``--crops`` or ``--preview`` need it) or its
+   :class:`~samcli.errors.InputError` message. The runner writes it with the run's writers and
+   appends its manifest line, so the files are those of a local run, and a Ray run stopped at
+   any point (Ctrl-C, a lost driver) resumes like a local one.
 
 Other :class:`~samcli.errors.SamcliError` raised in an actor (weights that cannot be loaded or
 downloaded) stop the run with that error, as they would locally. Nothing of Ray's reaches
@@ -38,13 +39,12 @@ import pickle
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, Sequence
 
-from samcli.config import (AutomaskConfig, InputOptions, ModelOptions, OutputOptions,
-                           PolygonOptions, ScaleOptions)
+from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError, InputError, SamcliError
+from samcli.executors import OnItemBatch, Outcome
 from samcli.io.inputs import InputItem
-from samcli.runner import Summary
 
 INSTALL_HINT = "pip install 'samcli[ray]'"
 
@@ -69,91 +69,67 @@ def import_ray():
 # --------------------------------------------------------------------------------- driver
 
 
-def run_automask_ray(
-    inputs: list[str],
-    cfg: AutomaskConfig,
-    model: ModelOptions,
-    poly: PolygonOptions,
-    out: OutputOptions,
-    inp: InputOptions,
-    scale: ScaleOptions,
-    stdin: TextIO | None = None,
-    stdout: TextIO | None = None,
-) -> Summary:
-    """:func:`samcli.pipeline.run_automask` with the images processed on Ray."""
-    from samcli.pipeline import start_automask
+class RayExecutor:
+    """Runs ``work`` on a pool of Ray actors (see the module docstring).
 
-    ray = import_ray()  # before any work: a missing extra is a configuration error
+    ``model``: the run's model options (each actor makes its own loader); ``ordered``: keep
+    input order (stdout output, like a local run); ``report``: a stderr line (the plan);
+    ``quiet``: Ray's own console lines only for errors.
+    """
 
-    try:
-        items, problems, job = start_automask(inputs, cfg, model, poly, out, inp, stdin, stdout)
-    except ConfigError as exc:
-        if model.device != "auto" or {model.dtype, model.decoder_dtype} != {"auto"}:
-            raise ConfigError(f"{exc} (with --ray, --device and the dtypes are also checked on "
-                              "this machine; on a head node without a GPU leave them at auto: "
-                              "each actor picks its own GPU)") from None
-        raise
-    runner = job.runner
+    def __init__(self, work: Any, model: ModelOptions, scale: ScaleOptions, *,
+                 ordered: bool, quiet: bool, report: Callable[[str], None]) -> None:
+        self.ray = import_ray()  # before any work: a missing extra is a configuration error
+        self.work, self.model, self.scale = work, model, scale
+        self.ordered, self.quiet, self.report = ordered, quiet, report
 
-    todo, summary = runner.start(items, problems)
-    if todo is None:  # --fail-fast and a problem found while collecting inputs
-        return summary
-    if todo:
+    def outcomes(self, items: Sequence[InputItem],
+                 on_batch: OnItemBatch | None = None) -> Iterator[Outcome]:
+        if not items:
+            return
+        ray = self.ray
         # Ray prints its drivers' error messages ("(raylet) ... actor is dead") on sys.stdout;
         # records are bound to the real stdout already, so send everything else to stderr.
-        with (contextlib.redirect_stdout(sys.stderr), _ray_logging(quiet=out.quiet),
-              _connected(ray, scale, quiet=out.quiet)):
-            _process_on_ray(ray, todo, job, cfg, model, inp, scale, summary,
-                            ordered=out.output is None)
-    return runner.finish(summary)
+        with (contextlib.redirect_stdout(sys.stderr), _ray_logging(quiet=self.quiet),
+              _connected(ray, self.scale, quiet=self.quiet), _data_context(ray, self.ordered)):
+            yield from self._run(ray, items)
 
-
-def _process_on_ray(ray, todo: list[InputItem], job, cfg: AutomaskConfig, model: ModelOptions,
-                    inp: InputOptions, scale: ScaleOptions, summary: Summary,
-                    ordered: bool) -> None:
-    """Run the pool over ``todo`` and write each result on arrival (see the module doc)."""
-    runner = job.runner
-    plan = actor_plan(ray.cluster_resources(), model, scale)
-    if not runner.opts.quiet:
-        runner.report(f"samcli: Ray: {plan.describe()} for {len(todo)} {runner.opts.unit}")
-
-    # The dataset names files by absolute path; the driver maps them back to the items.
-    by_path: dict[str, InputItem] = {os.path.abspath(item.path): item for item in todo}
-
-    with _data_context(ray, ordered):
+    def _run(self, ray, items: Sequence[InputItem]) -> Iterator[Outcome]:
+        plan = actor_plan(ray.cluster_resources(), self.model, self.scale)
+        if not self.quiet:
+            self.report(f"samcli: Ray: {plan.describe()} for {len(items)} {self.work.unit}")
+        # The dataset names files by absolute path; the driver maps them back to the items.
+        by_path: dict[str, InputItem] = {os.path.abspath(item.path): item for item in items}
         ds = ray.data.read_binary_files(list(by_path), include_paths=True)
         ds = ds.map_batches(
             Segmenter,
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=plan.actors),
-            fn_constructor_kwargs={"model": plan.model, "cfg": cfg, "inp": inp,
-                                   "keep_rgb": job.keep_rgb, "threads": plan.threads},
+            fn_constructor_kwargs={"model": plan.model, "work": self.work,
+                                   "threads": plan.threads},
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus,
         )
-        with runner.progress(len(todo)) as bar:
-            task = bar.add_task(runner.opts.unit, total=len(todo), proposals=0)
-            rows = _guard_ray_errors(ray, ds.iter_rows())
-            try:
-                for row in rows:
-                    path = row["path"]
-                    item = by_path[path]
-                    if row["fatal"]:
-                        raise pickle.loads(row["fatal"])
-                    if row["error"]:  # named as a local run names it
-                        runner.fail_item(summary, item.rel,
-                                         row["error"].replace(path, str(item.path)))
-                        ok = False
-                    else:
-                        result = pickle.loads(row["result"])
-                        result.image, result.source = item.rel, item.path
-                        ok = runner.write(item, result, summary, float(row["seconds"]))
-                    bar.update(task, advance=1, proposals=summary.proposals)
-                    if not ok and runner.opts.fail_fast:
-                        break
-            finally:
-                rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
+        rows = _guard_ray_errors(ray, ds.iter_rows())
+        try:
+            for row in rows:
+                path = row["path"]
+                item = by_path[path]
+                if row["fatal"]:
+                    raise pickle.loads(row["fatal"])
+                seconds = float(row["seconds"])
+                if row["error"]:  # named as a local run names it
+                    yield Outcome(item, error=row["error"].replace(path, str(item.path)),
+                                  seconds=seconds)
+                    continue
+                result = pickle.loads(row["result"])
+                result.image, result.source = item.rel, item.path
+                for record in result.records:
+                    record["image"] = item.rel
+                yield Outcome(item, result=result, seconds=seconds)
+        finally:
+            rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
 
 
 def _guard_ray_errors(ray, rows) -> Iterator[dict]:
@@ -299,25 +275,22 @@ class Segmenter:
     path only; the driver puts back the record path (``rel``) and the path as found.
     """
 
-    def __init__(self, model: ModelOptions, cfg: AutomaskConfig, inp: InputOptions,
-                 keep_rgb: bool, threads: int | None = None) -> None:
-        from samcli.pipeline import LazyPredictor
+    def __init__(self, model: ModelOptions, work: Any, threads: int | None = None) -> None:
+        from samcli.loader import ModelLoader
 
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        self.cfg, self.inp, self.keep_rgb = cfg, inp, keep_rgb
-        self.predictor: Any = None
+        self.work = work
+        self.loader: Any = None
         self.fatal: bytes = b""
         try:
-            self.predictor = LazyPredictor(model)  # device and dtype checked on this worker
+            self.loader = ModelLoader(model)  # device and dtype checked on this worker
         except SamcliError as exc:
             self.fatal = pickle.dumps(exc)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        from samcli.pipeline import automask_image
-
         out: dict[str, list] = {"path": [], "result": [], "error": [], "fatal": [],
                                 "seconds": []}
         for path, data in zip(batch["path"], batch["bytes"]):
@@ -326,8 +299,7 @@ class Segmenter:
             t0 = time.perf_counter()
             if not fatal:
                 try:
-                    image = automask_image(self.predictor, InputItem(Path(path), path),
-                                           self.cfg, self.inp, self.keep_rgb, data=bytes(data))
+                    image = self.work(self.loader, InputItem(Path(path), path), data=bytes(data))
                     result = pickle.dumps(image, protocol=pickle.HIGHEST_PROTOCOL)
                 except InputError as exc:
                     error = str(exc)

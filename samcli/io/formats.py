@@ -1,0 +1,321 @@
+"""The format writers: JSON Lines (stdout or files), GeoJSON, YOLO segments, COCO.
+
+==========  ==========================================================================
+jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
+geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
+            ``geo``, see :class:`GeoJsonWriter`)
+coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
+            ``DIR/.samcli/coco/<image>.json``
+yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
+            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
+crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
+preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
+==========  ==========================================================================
+
+Every file is written atomically (:func:`samcli.fs.atomic_write_text`). Paths and the writer
+protocol: :mod:`samcli.io.outputs`; the records: :mod:`samcli.io.records`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Sequence, TextIO
+
+import numpy as np
+
+from samcli.errors import SamcliError
+from samcli.fs import atomic_write_text
+from samcli.geometry import geometry_to_yolo_ring, rle_to_json
+from samcli.io.geo import GeoRef, image_georef, require_rasterio
+from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
+from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, round_finite
+from samcli.results import ImageResult
+
+DEFAULT_CATEGORIES = ({"id": 1, "name": "object"},)
+COCO_FILE = "annotations.json"
+
+
+class JsonlStdoutWriter(Writer):
+    """Records as JSON Lines on a text stream (stdout by default), flushed after each image."""
+
+    needs_geometry = True
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, result: ImageResult) -> list[Path]:
+        stream = self.stream if self.stream is not None else sys.stdout
+        records = result.records
+        if records:
+            stream.write("".join(dumps(r) + "\n" for r in records))
+        stream.flush()
+        return []
+
+
+class _TextFileWriter(Writer):
+    """One text file per image under ``root``; subclasses set ``suffix`` and ``render``."""
+
+    suffix = ""
+    needs_geometry = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+
+    def outputs_for(self, image: str) -> list[Path]:
+        return [with_suffix(self.root, image, self.suffix)]
+
+    def render(self, result: ImageResult) -> str:
+        raise NotImplementedError
+
+    def write(self, result: ImageResult) -> list[Path]:
+        self._claim(result.image)
+        text = self.render(result)
+        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+
+
+class JsonlWriter(_TextFileWriter):
+    """``DIR/<image>.jsonl``: the image's records, one a line (an empty file for none)."""
+
+    suffix = ".jsonl"
+
+    def render(self, result: ImageResult) -> str:
+        return "".join(dumps(r) + "\n" for r in result.records)
+
+
+class GeoJsonWriter(_TextFileWriter):
+    """``DIR/<image>.geojson``: a FeatureCollection in pixel coordinates (y down).
+
+    ``geo=True`` (``--geo``, needs rasterio): an image with a georeference
+    (:func:`samcli.io.geo.image_georef`: CRS + geotransform, orientation 1) gets its
+    geometries in the image's CRS instead (:func:`samcli.io.geo.transform_geometry`; the
+    properties ``bbox``, ``area``, ``point``, ``crop_box`` stay in pixels), a top-level
+    ``"crs"`` member of the 2008 GeoJSON form that GDAL and QGIS read (``urn:ogc:def:crs:EPSG::
+    <code>``, ``OGC:1.3:CRS84`` for EPSG:4326; left out for a CRS without an EPSG code), and
+    ``"samcli": {"crs": "EPSG:<code>" (or the WKT), ..., "transform": [a, b, c, d, e, f]}``.
+    An image without one is written in pixels as without ``geo``, with ``"transform": null``
+    added to the ``"samcli"`` member, and :meth:`finish` names such images in one warning
+    (``warn``; default: a ``Warning:`` line on stderr). Without ``geo`` the output is exactly
+    what it was before ``--geo`` existed.
+    """
+
+    suffix = ".geojson"
+
+    def __init__(self, root: Path, geo: bool = False,
+                 warn: Callable[[str], None] | None = None) -> None:
+        super().__init__(root)
+        self.geo = bool(geo)
+        if self.geo:
+            require_rasterio()
+        self._warn = warn
+        self._pixel_only: list[str] = []
+
+    def render(self, result: ImageResult) -> str:
+        georef = None
+        if self.geo:
+            georef = image_georef(result.source, result.width, result.height)
+            if georef is None:
+                self._pixel_only.append(result.image)
+        features = [
+            {
+                "type": "Feature",
+                "id": r["id"],
+                "geometry": r["segmentation"] if georef is None
+                else georef.apply(r["segmentation"]),
+                "properties": {k: v for k, v in r.items() if k != "segmentation"},
+            }
+            for r in result.records
+        ]
+        if georef is not None:
+            return dumps(_geo_collection(result, georef, features)) + "\n"
+        doc = {
+            "type": "FeatureCollection",
+            "samcli": {
+                "crs": "pixel",
+                "image": result.image,
+                "width": int(result.width),
+                "height": int(result.height),
+                "convention": "x right, y down, in pixels; pixel (col, row) is the square "
+                "[col, col+1] x [row, row+1]; not WGS84",
+            },
+            "features": features,
+        }
+        if self.geo:  # asked for, none found: say so in the file
+            doc["samcli"]["transform"] = None
+        return dumps(doc) + "\n"
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        if self._pixel_only:
+            names = self._pixel_only
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            listed = ", ".join(names[:3]) + more
+            message = (f"--geo: {len(names)} image(s) without a georeference (CRS and "
+                       f"geotransform) written in pixel coordinates: {listed}")
+            if self._warn is not None:
+                self._warn(message)
+            else:
+                print(f"Warning: {message}", file=sys.stderr, flush=True)
+            self._pixel_only = []
+        return []
+
+
+def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -> dict:
+    """The FeatureCollection of an image written in its CRS (see :class:`GeoJsonWriter`)."""
+    doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if georef.epsg is not None:
+        name = ("urn:ogc:def:crs:OGC:1.3:CRS84" if georef.epsg == 4326
+                else f"urn:ogc:def:crs:EPSG::{georef.epsg}")
+        doc["crs"] = {"type": "name", "properties": {"name": name}}
+    doc["samcli"] = {
+        "crs": georef.crs,
+        "image": result.image,
+        "width": int(result.width),
+        "height": int(result.height),
+        "transform": list(georef.transform),
+        "convention": "coordinates in the image's CRS (crs; not WGS84 unless that is it), "
+        "x east, y north as in its geotransform: the pixel corner (x, y) (x right, y down; "
+        "pixel (col, row) is the square [col, col+1] x [row, row+1]) is the CRS point "
+        "(a*x + b*y + c, d*x + e*y + f) for transform [a, b, c, d, e, f]; the properties "
+        "bbox, area, point and crop_box stay in pixels",
+    }
+    doc["features"] = features
+    return doc
+
+
+class YoloWriter(Writer):
+    """``DIR/<image dir>/<stem>.txt``: YOLO segment rows ``class x1 y1 x2 y2 ...``.
+
+    Coordinates are divided by the image width/height, clipped to [0, 1], 6 decimals. The class
+    is the record's ``class`` field (from-boxes), else 0. Parts and holes are bridged into one
+    ring (:func:`samcli.geometry.geometry_to_yolo_ring`). A mask whose ring has fewer than 3
+    distinct points after rounding is left out. An image without proposals gets an empty file.
+    """
+
+    needs_geometry = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+
+    def outputs_for(self, image: str) -> list[Path]:
+        rel = output_relpath(image)
+        stem = PurePosixPath(rel.name).stem or rel.name
+        return [self.root.joinpath(*rel.parent.parts, stem + ".txt")]
+
+    def write(self, result: ImageResult) -> list[Path]:
+        self._claim(result.image)
+        w, h = float(result.width), float(result.height)
+        rows = []
+        for r in result.records:
+            ring = geometry_to_yolo_ring(r["segmentation"])
+            if len(ring) < 3:
+                continue
+            xy = np.clip(ring / np.array([w, h]), 0.0, 1.0)
+            xy = np.round(xy, 6)
+            xy = xy[np.any(xy != np.roll(xy, 1, axis=0), axis=1)] if len(xy) > 1 else xy
+            if len(np.unique(xy, axis=0)) < 3:
+                continue
+            cls = r.get("class")
+            cls = int(cls) if cls is not None else 0
+            rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
+        text = "".join(row + "\n" for row in rows)
+        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+
+
+class CocoWriter(Writer):
+    """``DIR/annotations.json`` (COCO instances with compressed RLE), resumable.
+
+    Each image's part (its ``images`` entry and annotations, without ids) is written atomically
+    to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds ``annotations.json`` from the
+    parts of all done images, sorted by image path, with image ids ``1..N`` and annotation ids
+    ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+
+    Annotations: ``id, image_id, category_id, segmentation`` (``{"size": [h, w], "counts":
+    str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score`` (mean of predicted IoU
+    and stability score), ``iscrowd`` 0, then ``predicted_iou, stability_score, point,
+    crop_box`` and the record's extra fields. ``category_id`` is the record's ``class`` when it
+    has one (from-boxes), else the first category's id. ``categories`` come from the caller
+    (default ``[{"id": 1, "name": "object"}]``); a class used but not listed is added as
+    ``{"id": c, "name": "<c>"}``.
+    """
+
+    def __init__(self, root: Path, categories: Sequence[dict] | None = None) -> None:
+        super().__init__()
+        self.root = Path(root)
+        cats = [dict(c) for c in DEFAULT_CATEGORIES] if categories is None else list(categories)
+        self.categories = [jsonable(dict(c)) for c in cats]
+
+    def part_path(self, image: str) -> Path:
+        return with_suffix(self.root / STATE_DIR / "coco", image, ".json")
+
+    def outputs_for(self, image: str) -> list[Path]:
+        return [self.part_path(image)]
+
+    def write(self, result: ImageResult) -> list[Path]:
+        self._claim(result.image)
+        records = result.records
+        idx = kept_indices(result.masks)
+        if len(idx) != len(records):
+            raise ValueError(f"{len(records)} records for {len(idx)} non-empty masks")
+        ms = result.masks
+        default_cat = int(self.categories[0]["id"]) if self.categories else 1
+        anns = []
+        for rec, i in zip(records, idx):
+            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS}
+            cls = extras.get("class")
+            piou, stab = float(ms.predicted_iou[i]), float(ms.stability_score[i])
+            ann = {
+                "category_id": int(cls) if cls is not None else default_cat,
+                "segmentation": rle_to_json(ms.rles[int(i)]),
+                "area": rec["area"],
+                "bbox": rec["bbox"],
+                "score": round_finite((piou + stab) / 2, 6),
+                "iscrowd": 0,
+                "predicted_iou": rec["predicted_iou"],
+                "stability_score": rec["stability_score"],
+                "point": rec["point"],
+                "crop_box": rec["crop_box"],
+            }
+            ann.update(extras)
+            anns.append(ann)
+        part = {
+            "image": {
+                "file_name": result.image,
+                "width": int(result.width),
+                "height": int(result.height),
+            },
+            "annotations": anns,
+        }
+        return [atomic_write_text(self.part_path(result.image), dumps(part))]
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        images, annotations = [], []
+        used: set[int] = set()
+        for image_id, image in enumerate(sorted(set(done_images)), start=1):
+            path = self.part_path(image)
+            try:
+                part = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise SamcliError(
+                    f"COCO output: the part file for {image} ({path}) is missing; "
+                    "rerun with --overwrite to redo it"
+                ) from None
+            except (OSError, ValueError) as exc:
+                raise SamcliError(f"COCO output: cannot read {path}: {exc}") from None
+            images.append({"id": image_id, **part["image"]})
+            for ann in part["annotations"]:
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
+                used.add(int(ann["category_id"]))
+        categories = list(self.categories)
+        known = {int(c["id"]) for c in categories}
+        categories += [{"id": c, "name": str(c)} for c in sorted(used - known)]
+        doc = {
+            "info": {"description": "samcli mask proposals"},
+            "images": images,
+            "annotations": annotations,
+            "categories": categories,
+        }
+        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n")]

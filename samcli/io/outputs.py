@@ -1,0 +1,111 @@
+"""What every writer shares: the writer protocol, output paths, name clashes.
+
+Output naming (``-o DIR``)
+--------------------------
+Output files mirror the ``image`` path (the path relative to its input root). Per-image files
+keep the image's whole file name and add the format's suffix, so ``a.jpg`` and ``a.png`` in one
+folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide:
+
+==========  ==========================================================================
+jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
+geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
+            ``geo``, see :class:`GeoJsonWriter`)
+coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
+            ``DIR/.samcli/coco/<image>.json``
+yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
+            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
+crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
+preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
+==========  ==========================================================================
+
+``image`` is made safe as a relative path first (:func:`output_relpath`): backslashes count as
+``/``, a leading ``/`` is dropped, empty and ``.`` parts are skipped and ``..`` parts become
+``__``, so no output ever lands outside its folder.
+
+Every file is written atomically (:func:`atomic_write_bytes`: a temporary file in the same
+folder, fsync, ``os.replace``), so an interrupted run never leaves a half-written output.
+
+Writer interface
+----------------
+``check_inputs(images)`` (optional, before any work: name clashes), ``outputs_for(image)``
+(the paths the writer owns for that image), ``write(result) -> [paths written]`` (once per
+image; the records are ``result.records``) and ``finish(done_images)`` (once per run, with every image done so far,
+this run or earlier, for whole-run files such as COCO's ``annotations.json``).
+``needs_rgb`` asks the unit of work to keep the decoded image in ``ImageResult.rgb``, and
+``needs_geometry`` to put polygons (``segmentation``) in the records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from samcli.errors import InputError
+from samcli.results import ImageResult
+
+STATE_DIR = ".samcli"
+
+
+def output_relpath(image: str) -> PurePosixPath:
+    """The ``image`` field as a safe relative POSIX path for outputs (see module docstring)."""
+    parts = []
+    for part in str(image).replace("\\", "/").split("/"):
+        if part in ("", "."):
+            continue
+        parts.append("__" if part == ".." else part)
+    if not parts:
+        raise InputError(f"cannot name output files for image {image!r}")
+    return PurePosixPath(*parts)
+
+
+def with_suffix(root: Path, image: str, suffix: str) -> Path:
+    rel = output_relpath(image)
+    return root.joinpath(*rel.parent.parts, rel.name + suffix)
+
+
+class Writer:
+    """Base class; see the module docstring for the protocol."""
+
+    #: Whether ``write`` needs ``ImageResult.rgb`` (the decoded image).
+    needs_rgb = False
+    #: Whether ``write`` needs the records' ``segmentation`` (polygons).
+    needs_geometry = False
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def check_inputs(self, images: Iterable[str]) -> None:
+        """Raise before any work if ``images`` would overwrite one another's outputs."""
+        owners: dict[str, str] = {}
+        for image in images:
+            for p in self.outputs_for(image):
+                other = owners.setdefault(str(p), image)
+                if other != image:
+                    raise InputError(clash_message(other, image, p))
+
+    def outputs_for(self, image: str) -> list[Path]:
+        """Paths (files, or a folder for crops) this writer owns for ``image``."""
+        return []
+
+    def write(self, result: ImageResult) -> list[Path]:
+        """Write one image's outputs (its records are ``result.records``); returns the files
+        written."""
+        raise NotImplementedError
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        """Whole-run outputs from every image done (this run or before); returns files written."""
+        return []
+
+    def _claim(self, image: str) -> None:
+        """Refuse a second, different image whose outputs would land on the same paths."""
+        for p in self.outputs_for(image):
+            other = self._seen.setdefault(str(p), image)
+            if other != image:
+                raise InputError(clash_message(other, image, p))
+
+
+def clash_message(a: str, b: str, path: Path) -> str:
+    return (
+        f"{b}: its output {path} would overwrite the one of {a}; rename one of the two images "
+        "or use another output format"
+    )

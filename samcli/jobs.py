@@ -1,0 +1,144 @@
+"""THE unit of work: one input -> one finished, writer-ready :class:`ImageResult`.
+
+One image's whole journey, in the order it happens:
+
+1. pixels: :func:`samcli.io.images.read_image` (EXIF, bit depth, alpha, size limit), from the
+   file or from bytes an executor already read;
+2. the model, loaded on first use (:class:`samcli.loader.ModelLoader`), so unreadable inputs
+   load nothing;
+3. masks: everything-mode (:mod:`samcli.automask`, or :mod:`samcli.tiling` for images above
+   the tiling threshold) then samcli's postprocess (:mod:`samcli.postprocess`); or, for
+   from-boxes, the label file's boxes as prompts (:mod:`samcli.io.labels`,
+   :mod:`samcli.from_boxes`);
+4. records (:func:`samcli.io.records.proposal_records`), with polygons only when a writer
+   needs them (:class:`Render`), and the decoded image kept only for crops and previews.
+
+A work object (:class:`AutomaskWork`, :class:`FromBoxesWork`) is a small frozen, picklable
+description of the run's per-input settings; calling it on an input runs the journey.
+Executors (:mod:`samcli.executors`: in this process, or Ray actors) call the same objects,
+so a record is made the same way wherever it is made; the runner (:mod:`samcli.runner`)
+turns the results into files and manifest lines. Per-input failures are
+:class:`~samcli.errors.InputError` (the executor reports them as that input's error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from samcli import automask, postprocess, tiling
+from samcli.config import AutomaskConfig, FromBoxesConfig, PolygonOptions
+from samcli.errors import InputError
+from samcli.from_boxes import BoxPrompts, segment_image
+from samcli.io.images import read_image
+from samcli.io.inputs import InputItem
+from samcli.io.labels import (CocoDet, PixelBoxes, boxes_to_pixels, coco_dets_to_xyxy,
+                              find_image_for_label, parse_yolo_labels)
+from samcli.io.records import proposal_records
+from samcli.loader import ModelLoader
+from samcli.maskset import MaskSet
+from samcli.results import ImageResult
+
+#: ``on_batch(done, total)``: progress through one input's prompt batches.
+OnBatch = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Render:
+    """What the run's writers need besides masks: ``polygon`` (how to make each record's
+    ``segmentation``; None when no writer reads polygons) and ``keep_rgb`` (crops and
+    previews draw on the decoded image)."""
+
+    polygon: PolygonOptions | None = PolygonOptions()
+    keep_rgb: bool = False
+
+
+def finish(image: str, source: Path, rgb: np.ndarray, masks: MaskSet, render: Render,
+           extras: Sequence[dict] = (), warnings: Sequence[str] = ()) -> ImageResult:
+    """The writer-ready result of one image: records made as ``render`` asks."""
+    h, w = rgb.shape[:2]
+    records = proposal_records(image, w, h, masks, list(extras), render.polygon)
+    return ImageResult(image=image, source=Path(source), width=w, height=h, masks=masks,
+                       extras=list(extras), records=records,
+                       rgb=rgb if render.keep_rgb else None, warnings=list(warnings))
+
+
+@dataclass(frozen=True)
+class AutomaskWork:
+    """Everything-mode on one image file."""
+
+    cfg: AutomaskConfig
+    render: Render = Render()
+    max_pixels: int | None = None  # None or 0: no limit
+
+    unit = "images"
+
+    def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
+                 data: bytes | None = None) -> ImageResult:
+        """``data``: the file's bytes when the executor already read them (Ray Data)."""
+        rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data)
+        h, w = rgb.shape[:2]
+        tile = tiling.tile_size_for(h, w, self.cfg)
+        if tile:
+            masks = tiling.generate_tiled(model.get(), rgb, self.cfg, tile, on_batch=on_batch)
+        else:
+            masks = automask.generate(model.get(), rgb, self.cfg, on_batch=on_batch)
+        masks = postprocess.postprocess(masks, self.cfg)
+        return finish(item.rel, item.path, rgb, masks, self.render)
+
+
+@dataclass(frozen=True)
+class FromBoxesWork:
+    """Box prompts for one input: a YOLO label file (its image found by the label rules), or
+    with ``coco`` (``--coco-dets``) an image whose detections are ``coco[item.rel]``."""
+
+    cfg: FromBoxesConfig
+    render: Render = Render()
+    max_pixels: int | None = None
+    coco: Mapping[str, Sequence[CocoDet]] | None = None
+
+    @property
+    def unit(self) -> str:
+        return "images" if self.coco is not None else "label files"
+
+    def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
+                 data: bytes | None = None) -> ImageResult:
+        if self.coco is not None:
+            dets = self.coco[item.rel]
+            rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data)
+            h, w = rgb.shape[:2]
+            boxes = coco_dets_to_xyxy(dets, w, h, source=self.cfg.coco_dets)
+            cls = np.array([d.category_id for d in dets])
+            conf = np.array([np.nan if d.score is None else d.score for d in dets])
+            image_path, image_rel = item.path, item.rel
+        else:
+            labels = parse_yolo_labels(item.path)
+            image_path = self._image_of(item)
+            rgb = read_image(image_path, max_pixels=self.max_pixels or None)
+            h, w = rgb.shape[:2]
+            boxes = boxes_to_pixels(labels, w, h, source=item.path)
+            cls = np.array([b.cls for b in labels])
+            conf = np.array([np.nan if b.conf is None else b.conf for b in labels])
+            image_rel = str(PurePosixPath(item.rel).with_suffix(image_path.suffix))
+        masks, extras, warnings = self._segment(model, rgb, boxes, cls, conf, item)
+        return finish(image_rel, image_path, rgb, masks, self.render, extras, warnings)
+
+    def _image_of(self, item: InputItem) -> Path:
+        images_dir = Path(self.cfg.images) if self.cfg.images else None
+        image_path = find_image_for_label(item.path, images_dir, item.root)
+        if image_path is None:
+            where = (f"under {images_dir}" if images_dir
+                     else "by the /labels/ -> /images/ rule or beside it")
+            raise InputError(f"{item.path}: no image found for this label file ({where}; "
+                             "use --images DIR)")
+        return image_path
+
+    def _segment(self, model: ModelLoader, rgb: np.ndarray, boxes: PixelBoxes,
+                 cls: np.ndarray, conf: np.ndarray, item: InputItem
+                 ) -> tuple[MaskSet, list[dict], list[str]]:
+        prompts = BoxPrompts(boxes.xyxy, cls, conf)[boxes.keep]
+        masks, extras, warnings = segment_image(model.get, rgb, prompts, self.cfg, item.path)
+        return masks, extras, list(boxes.warnings) + warnings

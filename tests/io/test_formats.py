@@ -1,0 +1,226 @@
+"""The format writers (samcli.io.formats): JSON Lines, COCO, YOLO, GeoJSON."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from samcli.errors import InputError, SamcliError
+from samcli.geometry import geometry_to_mask
+from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
+from samcli.io.records import kept_indices
+from tests.io.helpers import H, W, box_extras, files, make_result, records_of, with_records
+
+
+# --------------------------------------------------------------------------------------------
+# jsonl
+
+
+def test_jsonl_files_mirror_the_tree_without_collisions(tmp_path):
+    w = JsonlWriter(tmp_path)
+    written = {}
+    for image in ["x/a.jpg", "y/a.jpg", "x/a.png", "b.jpg"]:
+        res = make_result(image)
+        recs = records_of(res, 0.0, None)
+        (path,) = w.write(with_records(res, recs))
+        written[image] = path
+        lines = path.read_text().splitlines()
+        assert [json.loads(line) for line in lines] == recs
+    assert files(tmp_path) == ["b.jpg.jsonl", "x/a.jpg.jsonl", "x/a.png.jsonl", "y/a.jpg.jsonl"]
+    assert w.outputs_for("x/a.jpg") == [tmp_path / "x" / "a.jpg.jsonl"]
+    w.finish(["x/a.jpg"])
+
+
+def test_jsonl_empty_image_gives_empty_file(tmp_path):
+    res = make_result(masks=np.zeros((0, H, W), bool))
+    (p,) = JsonlWriter(tmp_path).write(with_records(res, []))
+    assert p.read_text() == ""
+
+
+def test_jsonl_stdout_is_compact_and_flushed():
+    class Stream(io.StringIO):
+        flushes = 0
+
+        def flush(self):
+            Stream.flushes += 1
+
+    s = Stream()
+    w = JsonlStdoutWriter(s)
+    res = make_result()
+    recs = records_of(res, 0.0, None)
+    assert w.write(with_records(res, recs)) == []
+    lines = s.getvalue().splitlines()
+    assert len(lines) == len(recs) and ", " not in lines[0] and '": ' not in lines[0]
+    assert json.loads(lines[2]) == recs[2]
+    assert Stream.flushes >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# coco
+
+
+def _coco_run(root: Path, images, batches, categories=None, extras=False):
+    """Write ``images`` in ``batches`` (a new writer per batch, as a resumed run), finishing
+    after each batch with every image done so far."""
+    done = []
+    for batch in batches:
+        w = CocoWriter(root, categories)
+        for image in batch:
+            res = make_result(image, extras=box_extras(5) if extras else None,
+                              seed=images.index(image))
+            w.write(with_records(res, records_of(res, 0.0, None)))
+            done.append(image)
+        w.finish(done)
+    return root / "annotations.json"
+
+
+def test_coco_loads_and_evaluates(tmp_path, capsys):
+    images = ["x/a.jpg", "y/a.jpg", "b.png"]
+    path = _coco_run(tmp_path, images, [images])
+    doc = json.loads(path.read_text())
+    assert [i["file_name"] for i in doc["images"]] == ["b.png", "x/a.jpg", "y/a.jpg"]
+    assert [i["id"] for i in doc["images"]] == [1, 2, 3]
+    assert doc["categories"] == [{"id": 1, "name": "object"}]
+    ann = doc["annotations"][0]
+    assert list(ann)[:8] == ["id", "image_id", "category_id", "segmentation", "area", "bbox",
+                             "score", "iscrowd"]
+    assert isinstance(ann["segmentation"]["counts"], str)
+    assert ann["segmentation"]["size"] == [H, W]
+    assert [a["id"] for a in doc["annotations"]] == list(range(1, 13))
+
+    gt = COCO(str(path))
+    res = make_result("b.png", seed=2)
+    first = gt.loadAnns(gt.getAnnIds(imgIds=[1]))
+    for ann, i in zip(first, kept_indices(res.masks)):
+        rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
+        assert np.array_equal(mask_utils.decode(rle).astype(bool), res.masks.mask(i))
+        assert ann["area"] == int(mask_utils.area(rle))
+        assert ann["score"] == pytest.approx(
+            (ann["predicted_iou"] + ann["stability_score"]) / 2, abs=1e-5)
+
+    dt = gt.loadRes(doc["annotations"])
+    ev = COCOeval(gt, dt, "segm")
+    ev.params.useCats = 0
+    ev.params.maxDets = [1, 10, 100, 1000]
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)  # detections == ground truth
+
+
+def test_coco_resumed_run_gives_identical_file(tmp_path):
+    images = ["x/a.jpg", "y/a.jpg", "b.png", "c/d/e.tif"]
+    one = _coco_run(tmp_path / "one", images, [images]).read_bytes()
+    two = _coco_run(tmp_path / "two", images, [images[:1], images[1:3], images[3:]]).read_bytes()
+    rev = _coco_run(tmp_path / "rev", images, [images[::-1]]).read_bytes()
+    assert one == two == rev
+    assert (tmp_path / "two" / ".samcli" / "coco" / "c" / "d" / "e.tif.json").is_file()
+
+
+def test_coco_from_boxes_categories_and_extras(tmp_path):
+    images = ["a.jpg"]
+    cats = [{"id": 3, "name": "cat"}]
+    path = _coco_run(tmp_path, images, [images], categories=cats, extras=True)
+    doc = json.loads(path.read_text())
+    assert doc["categories"] == [{"id": 3, "name": "cat"}, {"id": 4, "name": "4"}]
+    assert {a["category_id"] for a in doc["annotations"]} == {3, 4}
+    assert doc["annotations"][0]["prompt_box"] == [1.0, 2.0, 30.0, 20.0]
+    assert "box_iou" in doc["annotations"][0]
+    COCO(str(path))
+
+
+def test_coco_missing_part_is_a_clear_error(tmp_path):
+    w = CocoWriter(tmp_path)
+    with pytest.raises(SamcliError, match="missing"):
+        w.finish(["never/written.jpg"])
+
+
+def test_coco_empty_run(tmp_path):
+    (p,) = CocoWriter(tmp_path).finish([])
+    doc = json.loads(p.read_text())
+    assert doc["images"] == [] and doc["annotations"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# yolo
+
+
+def _yolo_rows(path: Path) -> list[list[float]]:
+    return [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
+
+
+def test_yolo_rows(tmp_path):
+    w = YoloWriter(tmp_path)
+    res = make_result("x/a.jpg")
+    (path,) = w.write(with_records(res, records_of(res, 0.0, None)))
+    assert path == tmp_path / "x" / "a.txt"
+    rows = _yolo_rows(path)
+    assert len(rows) == 4
+    for row in rows:
+        assert row[0] == 0
+        xy = row[1:]
+        assert len(xy) % 2 == 0 and len(xy) >= 6
+        assert all(0.0 <= v <= 1.0 for v in xy)
+    for line in path.read_text().splitlines():
+        assert all(len(v.split(".")[1]) == 6 for v in line.split()[1:])
+    # the square with a hole: one bridged ring that fills back to the mask
+    ring = np.array(rows[0][1:]).reshape(-1, 2) * [W, H]
+    closed = np.concatenate([ring, ring[:1]]).tolist()
+    back = geometry_to_mask({"type": "Polygon", "coordinates": [closed]}, H, W)
+    assert np.array_equal(back, res.masks.mask(0))
+
+
+def test_yolo_class_from_records(tmp_path):
+    res = make_result("a.png", extras=box_extras(5))
+    (path,) = YoloWriter(tmp_path).write(with_records(res, records_of(res, 0.4, None)))
+    assert [int(r[0]) for r in _yolo_rows(path)] == [3, 4, 3, 3]
+
+
+def test_yolo_same_stem_collision_is_an_input_error(tmp_path):
+    w = YoloWriter(tmp_path)
+    res = make_result("x/a.jpg")
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    w.write(with_records(res, records_of(res, 0.0, None)))  # the same image again is fine
+    res2 = make_result("x/a.png")
+    with pytest.raises(InputError, match="a.txt"):
+        w.write(with_records(res2, records_of(res2, 0.0, None)))
+    with pytest.raises(InputError):
+        YoloWriter(tmp_path).check_inputs(["x/a.jpg", "y/a.jpg", "x/a.png"])
+    YoloWriter(tmp_path).check_inputs(["x/a.jpg", "y/a.jpg"])
+
+
+def test_yolo_empty_image_gives_empty_file(tmp_path):
+    res = make_result(masks=np.zeros((0, H, W), bool))
+    (p,) = YoloWriter(tmp_path).write(with_records(res, []))
+    assert p.read_text() == ""
+
+
+# --------------------------------------------------------------------------------------------
+# geojson
+
+
+def test_geojson_feature_collection(tmp_path):
+    res = make_result("x/a.jpg", extras=box_extras(5))
+    recs = records_of(res, 0.4, None)
+    (path,) = GeoJsonWriter(tmp_path).write(with_records(res, recs))
+    assert path == tmp_path / "x" / "a.jpg.geojson"
+    doc = json.loads(path.read_text())
+    assert doc["type"] == "FeatureCollection"
+    assert doc["samcli"]["crs"] == "pixel"
+    assert (doc["samcli"]["image"], doc["samcli"]["width"], doc["samcli"]["height"]) == (
+        "x/a.jpg", W, H)
+    assert len(doc["features"]) == len(recs)
+    for f, r in zip(doc["features"], recs):
+        assert f["type"] == "Feature"
+        assert shapely.is_valid(shapely.geometry.shape(f["geometry"]))
+        assert f["geometry"] == r["segmentation"]
+        assert f["properties"] == {k: v for k, v in r.items() if k != "segmentation"}
+        assert list(f["properties"])[-1] == "box_iou"
