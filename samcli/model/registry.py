@@ -51,11 +51,11 @@ import urllib.request
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from samcli.errors import CheckpointError, DownloadError, UsageError
+from samcli.model.specs import DEFAULT_MODEL, MODELS, ModelSpec, get_spec, model_names
 
 if TYPE_CHECKING:  # torch is imported when first needed: `samcli models ...` stays quick
     import torch
@@ -78,8 +78,6 @@ __all__ = [
     "resolve_checkpoint",
 ]
 
-DEFAULT_MODEL = "vit_b"
-
 #: Seconds the opener may wait to connect, and then for each read of the body.
 DOWNLOAD_TIMEOUT_S = 30.0
 #: Bytes read from the network per chunk (the progress callback is called after each).
@@ -91,85 +89,8 @@ STALE_PART_S = 24 * 3600
 ProgressCallback = Callable[[int, Optional[int]], None]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """One downloadable model.
-
-    ``size_bytes`` is the exact size of the official file and ``sha256`` its digest (either may
-    be ``None`` when unknown, and then that check is skipped).
-    """
-
-    name: str
-    filename: str
-    url: str
-    size_bytes: int | None
-    sha256: str | None
-    description: str
-
-
-_FAIR = "https://dl.fbaipublicfiles.com/segment_anything/"
-
-MODELS: dict[str, ModelSpec] = {
-    "vit_b": ModelSpec(
-        name="vit_b",
-        filename="sam_vit_b_01ec64.pth",
-        url=_FAIR + "sam_vit_b_01ec64.pth",
-        size_bytes=375_042_383,
-        sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-        description="SAM ViT-B (91M parameters): the fastest official SAM",
-    ),
-    "vit_l": ModelSpec(
-        name="vit_l",
-        filename="sam_vit_l_0b3195.pth",
-        url=_FAIR + "sam_vit_l_0b3195.pth",
-        size_bytes=1_249_524_607,
-        sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-        description="SAM ViT-L (308M parameters)",
-    ),
-    "vit_h": ModelSpec(
-        name="vit_h",
-        filename="sam_vit_h_4b8939.pth",
-        url=_FAIR + "sam_vit_h_4b8939.pth",
-        size_bytes=2_564_550_879,
-        sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-        description="SAM ViT-H (636M parameters): the most accurate, the slowest",
-    ),
-    "mobile_sam": ModelSpec(
-        name="mobile_sam",
-        filename="mobile_sam.pt",
-        url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
-        size_bytes=40_728_226,
-        sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-        description="MobileSAM (TinyViT encoder, 10M parameters): fast on a CPU",
-    ),
-}
-
-_ALIASES = {"vit_t": "mobile_sam", "mobilesam": "mobile_sam"}
-
-# (encoder embedding width, encoder depth) of the ViT models, for infer_model_name.
-_VIT_SHAPES = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
-
-
 # --------------------------------------------------------------------------------------------
-# names and cache
-
-
-def model_names() -> list[str]:
-    """The registered model names, in registry order."""
-    return list(MODELS)
-
-
-def get_spec(name: str) -> ModelSpec:
-    """The spec of a model; an unknown name is a :class:`UsageError` listing the valid ones."""
-    key = str(name).strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    spec = MODELS.get(key)
-    if spec is None:
-        raise UsageError(
-            f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
-            "(or pass --checkpoint FILE)."
-        )
-    return spec
+# cache
 
 
 def cache_dir() -> Path:
@@ -542,27 +463,25 @@ def _load_reason(exc: BaseException) -> str:
 
 
 def infer_model_name(state_dict: Mapping[str, Any]) -> str | None:
-    """Which registered model a SAM state dict belongs to, from its keys and shapes; or None.
+    """Which model of the table a SAM state dict belongs to, from its keys and shapes; or None.
 
-    MobileSAM has TinyViT ``image_encoder.layers.*`` keys; the ViTs are told apart by the
-    encoder width (patch embedding output channels: 768 / 1024 / 1280) and depth (number of
-    ``image_encoder.blocks.N``: 12 / 24 / 32).
+    The distinguishing shapes come from the table itself: each row's architecture says what
+    tells it apart (``VitArch``: encoder width and depth; ``TinyVitArch``: width and depth of
+    every stage), and the state dict must show exactly that.
     """
     keys = [k for k in state_dict if isinstance(k, str)]
     if not any(k.startswith("mask_decoder.") for k in keys):
         return None
-    if any(k.startswith("image_encoder.layers.") for k in keys):
-        return "mobile_sam"
-    weight = state_dict.get("image_encoder.patch_embed.proj.weight")
-    shape = getattr(weight, "shape", None)
-    if shape is None or len(shape) != 4:
-        return None
-    blocks = set()
-    for k in keys:
-        match = re.match(r"image_encoder\.blocks\.(\d+)\.", k)
-        if match:
-            blocks.add(int(match.group(1)))
-    return _VIT_SHAPES.get((int(shape[0]), len(blocks)))
+    read: dict[type, tuple | None] = {}
+    for spec in MODELS.values():
+        kind = type(spec.arch)
+        if spec.arch is None or not hasattr(kind, "read_signature"):
+            continue
+        if kind not in read:
+            read[kind] = kind.read_signature(state_dict)
+        if read[kind] is not None and read[kind] == spec.arch.signature():
+            return spec.name
+    return None
 
 
 def _count(n: int, noun: str, verb: bool = True) -> str:

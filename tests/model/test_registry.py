@@ -119,6 +119,8 @@ def register_tiny(monkeypatch, url: str, body: bytes | None = None, **overrides)
     body = state_bytes(tiny_state()) if body is None else body
     fields = dict(
         name="tiny",
+        family="test",
+        arch=None,
         filename="tiny.pth",
         url=url,
         size_bytes=len(body),
@@ -137,40 +139,7 @@ def leftovers(folder: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# registry and cache folder
-
-
-def test_official_models_are_registered():
-    assert registry.model_names() == ["vit_b", "vit_l", "vit_h", "mobile_sam"]
-    assert registry.DEFAULT_MODEL == "vit_b"
-    files = {n: registry.get_spec(n).filename for n in registry.model_names()}
-    assert files == {
-        "vit_b": "sam_vit_b_01ec64.pth",
-        "vit_l": "sam_vit_l_0b3195.pth",
-        "vit_h": "sam_vit_h_4b8939.pth",
-        "mobile_sam": "mobile_sam.pt",
-    }
-    for name in ("vit_b", "vit_l", "vit_h"):
-        spec = registry.get_spec(name)
-        assert spec.url == f"https://dl.fbaipublicfiles.com/segment_anything/{spec.filename}"
-    assert registry.get_spec("mobile_sam").url == (
-        "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt"
-    )
-    for spec in registry.MODELS.values():
-        assert spec.sha256 is not None and len(spec.sha256) == 64
-        assert spec.size_bytes and spec.size_bytes > 10_000_000
-
-
-def test_names_are_forgiving_and_unknown_names_list_the_valid_ones():
-    assert registry.get_spec("ViT-B").name == "vit_b"
-    assert registry.get_spec("vit_t").name == "mobile_sam"
-    with pytest.raises(UsageError) as info:
-        registry.get_spec("vit_x")
-    assert info.value.exit_code == EXIT_USAGE
-    message = str(info.value)
-    assert "vit_x" in message
-    for name in ("vit_b", "vit_l", "vit_h", "mobile_sam"):
-        assert name in message
+# cache folder (names and the table: tests/model/test_specs.py)
 
 
 def test_cache_dir_rules(monkeypatch, tmp_path):
@@ -486,16 +455,30 @@ def _sam_like(embed: int, depth: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def _tiny_vit_like(widths, depths) -> dict[str, torch.Tensor]:
+    """Key and shape skeleton of a MobileSAM (TinyViT) checkpoint (meta tensors)."""
+    meta = torch.device("meta")
+    state = {}
+    for i, (width, depth) in enumerate(zip(widths, depths)):
+        conv = "conv3" if i == 0 else "local_conv"
+        for j in range(depth):
+            state[f"image_encoder.layers.{i}.blocks.{j}.{conv}.c.weight"] = torch.empty(
+                width, 1, 1, 1, device=meta
+            )
+    state["mask_decoder.iou_token.weight"] = torch.empty(1, 256, device=meta)
+    return state
+
+
 def test_infer_model_name():
     assert registry.infer_model_name(_sam_like(768, 12)) == "vit_b"
     assert registry.infer_model_name(_sam_like(1024, 24)) == "vit_l"
     assert registry.infer_model_name(_sam_like(1280, 32)) == "vit_h"
     assert registry.infer_model_name(_sam_like(768, 5)) is None
-    mobile = {
-        "image_encoder.layers.0.blocks.0.conv1.c.weight": torch.empty(1),
-        "mask_decoder.iou_token.weight": torch.empty(1, 256),
-    }
-    assert registry.infer_model_name(mobile) == "mobile_sam"
+    assert registry.infer_model_name(_tiny_vit_like((64, 128, 160, 320), (2, 2, 6, 2))) == (
+        "mobile_sam"
+    )
+    # TinyViT layout, but another variant (TinyViT-11M widths): not a model of the table
+    assert registry.infer_model_name(_tiny_vit_like((64, 128, 256, 448), (2, 2, 6, 2))) is None
     assert registry.infer_model_name(tiny_state()) is None
 
 
@@ -550,7 +533,7 @@ def test_missing_weights_are_downloaded(server, home, monkeypatch):
 def test_load_model_from_checkpoint(good_file, monkeypatch):
     monkeypatch.setattr(registry, "_build_model", tiny_builder)
     monkeypatch.setitem(
-        registry.MODELS, "tiny", ModelSpec("tiny", "tiny.pth", "http://x/", None, None, "")
+        registry.MODELS, "tiny", ModelSpec("tiny", "test", None, "tiny.pth", "http://x/", None, None, "")
     )
     model = registry.load_model("tiny", good_file, dtype=torch.bfloat16)
     assert not model.training
