@@ -12,9 +12,11 @@ import sys
 import typer
 
 from samcli.commands._common import guarded, stderr_console
-from samcli.console import _size, download_progress  # noqa: F401  (re-exported)
+from samcli.console import download_progress, human_bytes
 from samcli.errors import CheckpointError
-from samcli.model import registry
+from samcli.model.cache import cached_path, is_cached
+from samcli.model.download import download
+from samcli.model.specs import DEFAULT_MODEL, MODELS, get_spec, model_names
 
 models_app = typer.Typer(
     name="models",
@@ -35,8 +37,8 @@ def list_models(
 ) -> None:
     """List the known models, their size, and whether their weights are cached."""
     rows = []
-    for name in registry.model_names():
-        spec = registry.get_spec(name)
+    for name in model_names():
+        spec = get_spec(name)
         rows.append(
             {
                 "name": spec.name,
@@ -44,8 +46,8 @@ def list_models(
                 "url": spec.url,
                 "size_bytes": spec.size_bytes,
                 "sha256": spec.sha256,
-                "cached": registry.is_cached(name),
-                "path": str(registry.cached_path(name)),
+                "cached": is_cached(name),
+                "path": str(cached_path(name)),
                 "description": spec.description,
             }
         )
@@ -56,8 +58,8 @@ def list_models(
     for row in rows:
         table.append(
             (
-                row["name"] + (" (default)" if row["name"] == registry.DEFAULT_MODEL else ""),
-                _size(row["size_bytes"]),
+                row["name"] + (" (default)" if row["name"] == DEFAULT_MODEL else ""),
+                human_bytes(row["size_bytes"]),
                 "yes" if row["cached"] else "no",
                 row["path"],
             )
@@ -74,7 +76,7 @@ def list_models(
 def download_models(
     names: list[str] = typer.Argument(
         ...,
-        help=f"Model name(s): {', '.join(registry.MODELS)}.",
+        help=f"Model name(s): {', '.join(MODELS)}.",
         metavar="NAME",
         show_default=False,
     ),
@@ -83,15 +85,15 @@ def download_models(
     ),
 ) -> None:
     """Download model weights into the cache (verified, then moved into place); print the path."""
-    specs = [registry.get_spec(name) for name in names]  # every name checked before any work
+    specs = [get_spec(name) for name in names]  # every name checked before any work
     console = stderr_console()
     for spec in specs:
-        if registry.is_cached(spec.name) and not force:
+        if is_cached(spec.name) and not force:
             console.print(f"{spec.name} is already cached (use --force to download it again).")
-            path = registry.cached_path(spec.name)
+            path = cached_path(spec.name)
         else:
             with download_progress(f"{spec.name} weights from {spec.url}") as callback:
-                path = registry.download(spec.name, progress=callback)
+                path = download(spec.name, progress=callback)
         sys.stdout.write(f"{path}\n")
         sys.stdout.flush()
 
@@ -101,7 +103,7 @@ def download_models(
 def model_path(
     name: str = typer.Argument(
         ...,
-        help=f"Model name: {', '.join(registry.MODELS)}.",
+        help=f"Model name: {', '.join(MODELS)}.",
         metavar="NAME",
         show_default=False,
     ),
@@ -112,9 +114,9 @@ def model_path(
     ),
 ) -> None:
     """Print where the weights of NAME live in the cache (whether or not they are there yet)."""
-    spec = registry.get_spec(name)
-    path = registry.cached_path(spec.name)
-    if check and not registry.is_cached(spec.name):
+    spec = get_spec(name)
+    path = cached_path(spec.name)
+    if check and not is_cached(spec.name):
         raise CheckpointError(
             f"{spec.name} weights are not in the cache ({path}); run "
             f"`samcli models download {spec.name}`."

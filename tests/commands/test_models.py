@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from samcli.cli import get_app
 from samcli.commands._common import guarded
-from samcli.model import registry
-from tests.model.test_registry import (  # noqa: F401  (server and home are fixtures)
+from samcli.model import checkpoint, loading
+from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
     home,
     register_tiny,
     server,
@@ -152,14 +152,14 @@ def test_download_checks_every_name_first(home):
 @pytest.fixture
 def load_app(monkeypatch) -> typer.Typer:
     """A one-command app that loads a checkpoint through the shared error boundary."""
-    monkeypatch.setattr(registry, "_build_model",
+    monkeypatch.setattr(checkpoint, "make_model",
                         lambda name, skip_init=False: torch.nn.Linear(4, 3))
     app = typer.Typer()
 
     @app.command()
     @guarded
     def load(checkpoint: Path, model: str = "vit_b") -> None:
-        registry.load_model(model, checkpoint)
+        loading.load_model(model, checkpoint)
         print("loaded")
 
     return app

@@ -12,7 +12,7 @@ import torch
 from samcli.errors import EXIT_USAGE, UsageError
 from samcli.model import specs
 from samcli.model.build import MODEL_NAMES, build_model
-from samcli.model.registry import infer_model_name
+from samcli.model.checkpoint import infer_model_name
 from samcli.model.specs import ModelSpec, TinyVitArch, VitArch
 
 OFFICIAL = ["vit_b", "vit_l", "vit_h", "mobile_sam"]
