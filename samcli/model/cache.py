@@ -9,12 +9,17 @@ This module imports only the standard library, :mod:`samcli.errors` and the mode
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 from pathlib import Path
 
 from samcli.model.specs import get_spec
 
-__all__ = ["cache_dir", "cached_path", "is_cached"]
+__all__ = ["cache_dir", "cached_path", "create_exclusive", "is_cached"]
+
+#: How many random names :func:`create_exclusive` tries before giving up.
+TEMP_ATTEMPTS = 8
 
 
 def cache_dir() -> Path:
@@ -44,3 +49,33 @@ def is_cached(name: str) -> bool:
         return path.is_file() and path.stat().st_size > 0
     except OSError:
         return False
+
+
+def _token() -> str:
+    """The random part of a temporary file name (tests replace it to plant a name)."""
+    return secrets.token_hex(6)
+
+
+def create_exclusive(folder: Path, prefix: str, mode: int = 0o644) -> tuple[int, Path]:
+    """Create and open for writing a new file ``folder/<prefix><random>``; return (fd, path).
+
+    The file is created with ``O_CREAT | O_EXCL`` (plus ``O_NOFOLLOW`` where the platform has
+    it): an existing file or symlink at the name is never opened, followed or overwritten;
+    the next random name is tried instead. ``mode`` is filtered by the umask as usual
+    (0o644: readable by the other users of a shared cache, like a file fetched by hand).
+    Raises :class:`OSError` (``FileExistsError`` when every name tried was taken).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for extra in ("O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, extra, 0)
+    for _ in range(TEMP_ATTEMPTS):
+        path = folder / f"{prefix}{_token()}"
+        try:
+            return os.open(path, flags, mode), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        errno.EEXIST,
+        f"every temporary name tried was taken ({TEMP_ATTEMPTS} tries)",
+        str(folder / f"{prefix}*"),
+    )

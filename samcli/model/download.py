@@ -1,8 +1,10 @@
 """Verified download of a model's official weights into the cache.
 
-:func:`download` streams to ``<file>.part-<pid>`` in the cache folder and moves it into place
-with :func:`os.replace` only after every check passed, so the final path only ever holds a
-complete, verified file:
+:func:`download` streams to a new ``<file>.part-<pid>-<random>`` in the cache folder and moves
+it into place with :func:`os.replace` only after every check passed, so the final path only
+ever holds a complete, verified file. The partial file is created exclusively
+(:func:`samcli.model.cache.create_exclusive`: ``O_CREAT | O_EXCL | O_NOFOLLOW``), so a file or
+symlink planted at its name is never written through. Checks:
 
 1. the byte count equals the ``Content-Length`` header (when the server sent one) and the
    size of the official file (``ModelSpec.size_bytes``, when known);
@@ -34,12 +36,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 from samcli.errors import CheckpointError, DownloadError
 from samcli.model import checkpoint
 from samcli.model._text import one_line as _one_line
-from samcli.model.cache import cache_dir
+from samcli.model.cache import cache_dir, create_exclusive
 from samcli.model.specs import ModelSpec, get_spec
 
 __all__ = ["CHUNK_BYTES", "DOWNLOAD_TIMEOUT_S", "ProgressCallback", "download"]
@@ -94,8 +96,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _clean_stale_parts(dest: Path) -> None:
-    """Remove ``<file>.part-<pid>`` files whose process is gone (or that are a day old)."""
-    pattern = re.compile(re.escape(dest.name) + r"\.part-(\d+)$")
+    """Remove ``<file>.part-<pid>[-<random>]`` files whose process is gone (or a day old).
+
+    Only the name is removed (a symlink is unlinked, never followed)."""
+    pattern = re.compile(re.escape(dest.name) + r"\.part-(\d+)(?:-[0-9a-f]+)?$")
     try:
         entries = list(dest.parent.iterdir())
     except OSError:
@@ -107,7 +111,7 @@ def _clean_stale_parts(dest: Path) -> None:
             continue
         pid = int(match.group(1))
         try:
-            old = now - entry.stat().st_mtime > STALE_PART_S
+            old = now - entry.lstat().st_mtime > STALE_PART_S
             if pid != os.getpid() and (old or not _pid_alive(pid)):
                 entry.unlink()
         except OSError:
@@ -160,26 +164,39 @@ def download(
             "Set SAMCLI_HOME to a writable folder, or pass --checkpoint FILE."
         ) from None
     _clean_stale_parts(dest)
-    part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+    prefix = f"{dest.name}.part-{os.getpid()}-"
     try:
-        _fetch(spec, dest, part, opener, progress)
+        fd, part = create_exclusive(dest.parent, prefix)
+    except OSError as exc:
+        raise _write_error(
+            spec, dest.parent / f"{prefix}*", exc, "create a temporary file for"
+        ) from None
+    placed = False
+    try:
+        with open(fd, "wb", closefd=True) as out:
+            _fetch(spec, dest, out, part, opener, progress)
         _verify_download(spec, dest, part)
         os.replace(part, dest)
+        placed = True
         _fsync_dir(dest.parent)
     finally:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        if not placed:
+            with contextlib.suppress(OSError):
+                part.unlink()
     return dest
 
 
 def _fetch(
     spec: ModelSpec,
     dest: Path,
+    out: BinaryIO,
     part: Path,
     opener: Callable[..., Any],
     progress: ProgressCallback | None,
-) -> None:
-    """Stream the URL into ``part``; check the byte count and checksum."""
+) -> str:
+    """Stream the URL into ``out`` (the open file ``part``); check byte count and checksum.
+
+    Returns the SHA-256 (hex) of the bytes received."""
     request = urllib.request.Request(spec.url, headers={"User-Agent": "samcli"})
     network_errors = (OSError, http.client.HTTPException, ValueError)
     digest = hashlib.sha256()
@@ -194,33 +211,28 @@ def _fetch(
             raise _download_error(spec, dest, f"HTTP {status}")
         total = _content_length(response)
         shown_total = total if total is not None else spec.size_bytes
-        try:
-            out = open(part, "wb")
-        except OSError as exc:
-            raise _write_error(spec, part, exc) from None
-        with out:
-            if progress is not None:
-                progress(0, shown_total)
-            while True:
-                try:
-                    chunk = response.read(CHUNK_BYTES)
-                except network_errors as exc:
-                    raise _download_error(spec, dest, _reason(exc)) from None
-                if not chunk:
-                    break
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise _write_error(spec, part, exc) from None
-                digest.update(chunk)
-                received += len(chunk)
-                if progress is not None:
-                    progress(received, shown_total)
+        if progress is not None:
+            progress(0, shown_total)
+        while True:
             try:
-                out.flush()
-                os.fsync(out.fileno())
+                chunk = response.read(CHUNK_BYTES)
+            except network_errors as exc:
+                raise _download_error(spec, dest, _reason(exc)) from None
+            if not chunk:
+                break
+            try:
+                out.write(chunk)
             except OSError as exc:
                 raise _write_error(spec, part, exc) from None
+            digest.update(chunk)
+            received += len(chunk)
+            if progress is not None:
+                progress(received, shown_total)
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+        except OSError as exc:
+            raise _write_error(spec, part, exc) from None
     if total is not None and received != total:
         raise _download_error(
             spec, dest, f"the download was cut off: got {received} of {total} bytes"
@@ -237,13 +249,17 @@ def _fetch(
             dest,
             f"SHA-256 mismatch: got {digest.hexdigest()}, expected {spec.sha256.lower()}",
         )
+    return digest.hexdigest()
 
 
-def _write_error(spec: ModelSpec, part: Path, exc: OSError) -> DownloadError:
+def _write_error(
+    spec: ModelSpec, part: Path, exc: OSError, doing: str = "write"
+) -> DownloadError:
     return DownloadError(
-        f"could not write {spec.name} weights to {part} ({_one_line(exc)}). Free some space "
-        "or set SAMCLI_HOME to another folder, or pass --checkpoint FILE."
+        f"could not {doing} {spec.name} weights in {part} ({_one_line(exc)}). Free some "
+        "space or set SAMCLI_HOME to another folder, or pass --checkpoint FILE."
     )
+
 
 
 def _verify_download(spec: ModelSpec, dest: Path, part: Path) -> None:

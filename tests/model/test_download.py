@@ -168,3 +168,70 @@ def test_stale_partial_files_are_cleaned(server, home, monkeypatch):
     assert leftovers(home) == sorted(
         ["tiny.pth", f"tiny.pth.part-{os.getppid()}", "other.pth.part-999999999"]
     )
+
+
+def _plant(home, monkeypatch, tokens):
+    """Make the partial file's random names ``tokens`` (in turn) and plant a symlink at the
+    first one, pointing at a file outside the cache; return (victim, link)."""
+    names = iter(tokens)
+    monkeypatch.setattr(cache, "_token", lambda: next(names))
+    home.mkdir()
+    victim = home.parent / "victim.txt"
+    victim.write_bytes(b"precious")
+    link = home / f"tiny.pth.part-{os.getpid()}-{tokens[0]}"
+    link.symlink_to(victim)
+    return victim, link
+
+
+def test_a_planted_symlink_is_never_written_through(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/planted/tiny.pth", body), body)
+    victim, link = _plant(home, monkeypatch, ["a1", "b2"])
+    path = download.download("tiny")
+    assert path.read_bytes() == body
+    assert victim.read_bytes() == b"precious"
+    assert link.is_symlink()  # someone else's name: left alone
+    assert leftovers(home) == sorted(["tiny.pth", link.name])
+
+
+def test_no_free_temporary_name_is_a_clear_error(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/taken/tiny.pth", body), body)
+    victim, link = _plant(home, monkeypatch, ["a1"] * (cache.TEMP_ATTEMPTS + 1))
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    message = str(info.value)
+    assert message.startswith("could not create a temporary file for tiny weights in ")
+    assert str(home) in message and "SAMCLI_HOME" in message
+    assert victim.read_bytes() == b"precious"
+    assert leftovers(home) == [link.name]
+
+
+def test_downloaded_file_is_readable_by_others_as_umask_allows(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/mode/tiny.pth", body), body)
+    old = os.umask(0o022)
+    try:
+        path = download.download("tiny")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "label, existing, kept",
+    [
+        ("old-style name, dead pid", "tiny.pth.part-999999999", False),
+        ("new-style name, dead pid", "tiny.pth.part-999999999-0a1b", False),
+        ("new-style name, live pid", f"tiny.pth.part-{os.getppid()}-0a1b", True),
+        ("another model's part", "other.pth.part-999999999-0a1b", True),
+        ("not a part file", "tiny.pth.partial", True),
+    ],
+)
+def test_stale_partial_file_names(server, home, monkeypatch, label, existing, kept):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/names/tiny.pth", body), body)
+    home.mkdir()
+    (home / existing).write_bytes(b"x")
+    download.download("tiny")
+    assert ((home / existing).exists()) == kept, label
