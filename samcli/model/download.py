@@ -15,7 +15,9 @@ symlink planted at its name is never written through. Checks:
    those of the model (checked against a model built on the ``meta`` device: no weights are
    allocated).
 
-The file is fsync'ed before the rename and the folder after it. A partial file is removed on
+The file is fsync'ed before the rename and the folder after it. The SHA-256 of the bytes
+received is then recorded as the file's digest (:func:`samcli.model.cache.record_digest`), so
+its first use does not hash it again. A partial file is removed on
 any failure (Ctrl-C included); partial files left by a killed process are removed by the next
 download of the same model.
 
@@ -41,7 +43,7 @@ from typing import Any, BinaryIO, Optional
 from samcli.errors import CheckpointError, DownloadError
 from samcli.model import checkpoint
 from samcli.model._text import one_line as _one_line
-from samcli.model.cache import cache_dir, create_exclusive
+from samcli.model.cache import cache_dir, create_exclusive, record_digest
 from samcli.model.specs import ModelSpec, get_spec
 
 __all__ = ["CHUNK_BYTES", "DOWNLOAD_TIMEOUT_S", "ProgressCallback", "download"]
@@ -174,11 +176,12 @@ def download(
     placed = False
     try:
         with open(fd, "wb", closefd=True) as out:
-            _fetch(spec, dest, out, part, opener, progress)
+            digest = _fetch(spec, dest, out, part, opener, progress)
         _verify_download(spec, dest, part)
         os.replace(part, dest)
         placed = True
         _fsync_dir(dest.parent)
+        record_digest(dest, digest)  # its first use need not hash it again
     finally:
         if not placed:
             with contextlib.suppress(OSError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from samcli.errors import CheckpointError, UsageError
 from samcli.model import checkpoint as ckpt  # `checkpoint` is a parameter name here
 from samcli.model._text import listing as _listing
-from samcli.model.cache import cached_path, is_cached
+from samcli.model.cache import cache_state, cached_path, verify_cached
 from samcli.model.download import ProgressCallback, download
 from samcli.model.specs import DEFAULT_MODEL, get_spec, model_names
 
@@ -41,7 +41,12 @@ def resolve_checkpoint(
     progress: ProgressCallback | None = None,
 ) -> Path:
     """The weight file to use: ``checkpoint`` when given (it wins over the name), else the
-    cached file of ``name`` (default ``vit_b``), downloaded first when missing and allowed."""
+    cached file of ``name`` (default ``vit_b``), downloaded first when missing and allowed.
+
+    A cached file must be the official one (:func:`~samcli.model.cache.verify_cached`: its
+    size on every call, its SHA-256 once per file identity); a damaged or replaced one is a
+    CheckpointError saying to run ``samcli models download NAME --force``, never silently
+    used nor silently overwritten."""
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.exists():
@@ -49,8 +54,8 @@ def resolve_checkpoint(
         return path
     spec = get_spec(name or DEFAULT_MODEL)
     path = cached_path(spec.name)
-    if is_cached(spec.name):
-        return path
+    if cache_state(spec.name) != "missing":
+        return verify_cached(spec.name)  # size every time, SHA-256 once per file identity
     if not download_missing:
         raise CheckpointError(
             f"{spec.name} weights are not in the cache ({path}); run "

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 import torch
 from torch import nn
 
-from samcli.model import checkpoint, specs
+from samcli.model import cache, checkpoint, specs
 from samcli.model.specs import ModelSpec
 
 class Tiny(nn.Module):
@@ -129,7 +131,28 @@ def register_tiny(monkeypatch, url: str, body: bytes | None = None, **overrides)
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The names in ``folder`` but the digest records' folder (see samcli.model.cache)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != cache.DIGESTS_DIR)
+
+
+def write_old(path: Path, data: bytes, age_s: float = 60.0) -> Path:
+    """Write ``data`` to ``path`` with a modification time ``age_s`` in the past (a file that
+    is not being written right now, whose digest may be recorded: see cache.RACY_NS)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def sized(path: Path, size: int) -> Path:
+    """A sparse file of ``size`` zero bytes (official sizes without using the disk)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
 
 
 class FailingResponse:

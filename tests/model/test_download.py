@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import urllib.error
@@ -35,6 +36,9 @@ def test_download_streams_verifies_and_moves_into_place(server, home, monkeypatc
     assert calls[-1] == (len(body), len(body))
     assert len(calls) > 3
     assert cache.is_cached("tiny")
+    # the digest of the bytes received is recorded: the first use does not hash the file
+    assert cache.recorded_digest(path) == spec.sha256
+    assert cache.is_verified("tiny")
 
 
 def test_download_cut_short_leaves_nothing(server, home, monkeypatch):
@@ -173,7 +177,7 @@ def test_stale_partial_files_are_cleaned(server, home, monkeypatch):
 def _plant(home, monkeypatch, tokens):
     """Make the partial file's random names ``tokens`` (in turn) and plant a symlink at the
     first one, pointing at a file outside the cache; return (victim, link)."""
-    names = iter(tokens)
+    names = itertools.chain(tokens, (f"{n:x}" for n in itertools.count(0xF00)))
     monkeypatch.setattr(cache, "_token", lambda: next(names))
     home.mkdir()
     victim = home.parent / "victim.txt"

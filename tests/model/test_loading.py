@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from samcli.errors import CheckpointError, UsageError
-from samcli.model import checkpoint, loading, specs
+from samcli.model import cache, checkpoint, loading, specs
 from samcli.model.specs import ModelSpec
 from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
     home,
@@ -17,6 +17,7 @@ from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
     state_bytes,
     tiny_builder,
     tiny_state,
+    write_old,
 )
 
 
@@ -37,11 +38,35 @@ def test_checkpoint_wins_over_name(good_file, home):
         loading.resolve_checkpoint("vit_b", good_file.with_name("nope.pth"))
 
 
-def test_cached_weights_are_used_without_network(home):
-    home.mkdir()
-    (home / "mobile_sam.pt").write_bytes(b"x")
-    path = loading.resolve_checkpoint("mobile_sam", None, opener=_no_network)
-    assert path == home / "mobile_sam.pt"
+def test_cached_weights_are_used_without_network(home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    write_old(home / "tiny.pth", body)
+    path = loading.resolve_checkpoint("tiny", None, opener=_no_network)
+    assert path == home / "tiny.pth"
+    assert cache.is_verified("tiny")  # checked (once) on the way
+
+
+@pytest.mark.parametrize(
+    "label, content, expected",
+    [
+        ("wrong size", b"x", "have 1 bytes, but the official file has"),
+        ("same size, other bytes", "flip", "are not the official file (SHA-256"),
+    ],
+)
+def test_a_replaced_cached_file_is_refused_not_used(home, monkeypatch, label, content, expected):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    if content == "flip":
+        content = bytes([body[0] ^ 1]) + body[1:]
+    write_old(home / "tiny.pth", content)
+    with pytest.raises(CheckpointError) as info:
+        loading.load_model("tiny", opener=_no_network)
+    message = str(info.value)
+    assert expected in message, label
+    assert str(home / "tiny.pth") in message
+    assert message.count("samcli models download tiny --force") == 1
+    assert (home / "tiny.pth").read_bytes() == content  # not overwritten behind the user's back
 
 
 def test_missing_weights_without_download(home):
@@ -77,9 +102,10 @@ def test_load_model_from_checkpoint(good_file, monkeypatch):
 
 
 def test_damaged_cached_file_suggests_force(home, monkeypatch):
-    register_tiny(monkeypatch, "http://example.invalid/tiny.pth")
-    home.mkdir()
-    (home / "tiny.pth").write_bytes(b"PK\x03\x04 truncated")
+    # a file that passes the size and SHA-256 checks (the row says so) but does not load
+    body = b"PK\x03\x04 truncated"
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    write_old(home / "tiny.pth", body)
     with pytest.raises(CheckpointError) as info:
         loading.load_model("tiny", opener=_no_network)
     assert "is not a PyTorch checkpoint or is truncated" in str(info.value)
