@@ -115,14 +115,13 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
             warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not for users
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as exc:  # torch raises many types for bad files; all mean the same
-        text = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if found:
+        code = _code_in_pickle(exc, path, use_mmap)
+        if code is not None:
             raise CheckpointError(
-                f"{subject} holds Python objects other than tensors (such as "
-                f"{found.group(1)}); samcli loads only plain weights (torch.load with "
-                "weights_only=True) so that a checkpoint cannot run code. Save just the "
-                "model's state_dict() and try again."
+                f"{subject} holds Python code or objects other than tensors ({code}); samcli "
+                "loads only plain tensors (torch.load with weights_only=True), so nothing in "
+                "the file was run. If you trust the file, load it in Python and save just the "
+                "model's state_dict()."
             ) from None
         raise CheckpointError(
             f"{subject} ({size} bytes) is not a PyTorch checkpoint or is truncated "
@@ -142,6 +141,44 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
             f"named tensors ({shown}{', ...' if len(bad) > 3 else ''})."
         )
     return dict(state)
+
+
+#: How torch's safe unpickler names what it refused, across its wordings (2.4 to 2.14):
+#: "Unsupported global: GLOBAL __main__.Net was not an allowed global by default",
+#: "Trying to load unsupported GLOBAL posix.system whose module posix is blocked",
+#: "Trying to call reduce for unrecognized function <built-in function system>",
+#: "Can only create new object for nn.Parameter or classes allowlisted ... but got <class 'x'>".
+_REFUSED = (
+    re.compile(r"\bGLOBAL\s+([A-Za-z_][\w.]*)"),
+    re.compile(r"reduce for unrecognized function\s+(.+?)(?:\s+which belongs|$)", re.M),
+    re.compile(r"create new object for .*? but got\s+(\S.*?)\s*$", re.M),
+)
+
+
+def _code_in_pickle(exc: BaseException, path: Path, is_zip: bool) -> str | None:
+    """What made ``torch.load(weights_only=True)`` refuse the file, when it refused a Python
+    global (a function or class: code), else None (a truncated or foreign file).
+
+    The error text is read first; as torch rewords it from release to release, a zip
+    checkpoint is also scanned statically (``get_unsafe_globals_in_checkpoint``: the pickle
+    is disassembled, never run), which does not depend on any wording.
+    """
+    text = str(exc)
+    for pattern in _REFUSED:
+        found = pattern.search(text)
+        if found:
+            return _one_line(found.group(1), 80)
+    if not is_zip:
+        return None
+    try:
+        from torch.serialization import get_unsafe_globals_in_checkpoint
+
+        unsafe = sorted(get_unsafe_globals_in_checkpoint(str(path)))
+    except Exception:  # an older torch, or a zip torch cannot parse: no more to say
+        return None
+    if not unsafe:
+        return None
+    return _one_line(", ".join(unsafe[:3]) + (", ..." if len(unsafe) > 3 else ""), 120)
 
 
 def _load_reason(exc: BaseException) -> str:

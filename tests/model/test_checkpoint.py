@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -84,10 +86,64 @@ class Pickled:
     pass
 
 
-def test_arbitrary_objects_are_never_unpickled(tmp_path):
-    path = tmp_path / "object.pth"
-    torch.save({"weights": tiny_state(), "obj": Pickled()}, path)
-    assert "other than tensors" in _error(path)
+class Booby:
+    """Runs a shell command when unpickled by a loader that allows it (never by samcli)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class Exec:
+    """Runs Python code when unpickled by a loader that allows it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+@pytest.mark.parametrize(
+    "label, payload, legacy, named",
+    [
+        ("a custom class", lambda m: Pickled(), False, "Pickled"),
+        ("os.system (blocked module)", Booby, False, "system"),
+        ("os.system, legacy format", Booby, True, "system"),
+        ("builtins.exec", Exec, False, "exec"),
+        ("a custom class, legacy format", lambda m: Pickled(), True, "Pickled"),
+    ],
+)
+def test_code_in_a_checkpoint_is_refused_unrun(tmp_path, label, payload, legacy, named):
+    marker = tmp_path / "ran"
+    path = tmp_path / "booby.pth"
+    torch.save({"weights": tiny_state(), "obj": payload(marker)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    message = _error(path)
+    assert "holds Python code or objects other than tensors" in message, label
+    assert named in message, label
+    assert "samcli loads only plain tensors" in message and "nothing in the file was run" in message
+    assert "truncated" not in message and "download it again" not in message, label
+    assert not marker.exists(), label
+
+
+def test_code_is_found_whatever_torch_says(tmp_path, monkeypatch):
+    """A future torch wording is not needed: a zip checkpoint is disassembled statically."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "booby.pth"
+    torch.save({"weights": tiny_state(), "obj": Booby(marker)}, path)
+
+    def reworded(*args, **kwargs):
+        raise pickle.UnpicklingError("Weights only load failed. Something new happened.")
+
+    monkeypatch.setattr(torch, "load", reworded)
+    message = _error(path)
+    assert "holds Python code or objects other than tensors (posix.system" in message or (
+        "holds Python code or objects other than tensors (nt.system" in message
+    )
+    assert not marker.exists()
 
 
 def test_missing_and_unexpected_keys(tmp_path):
