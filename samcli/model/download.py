@@ -17,9 +17,9 @@ symlink planted at its name is never written through. Checks:
 
 The file is fsync'ed before the rename and the folder after it. The SHA-256 of the bytes
 received is then recorded as the file's digest (:func:`samcli.model.cache.record_digest`), so
-its first use does not hash it again. A partial file is removed on
-any failure (Ctrl-C included); partial files left by a killed process are removed by the next
-download of the same model.
+its first use does not hash it again. A partial file is removed on any failure (Ctrl-C
+included); partial files left by a killed process are removed by the next download of the
+same model.
 
 This module imports only the standard library, :mod:`samcli.errors` and the model package's
 table, cache and checkpoint modules (torch only when a download is verified).
@@ -170,9 +170,7 @@ def download(
     try:
         fd, part = create_exclusive(dest.parent, prefix)
     except OSError as exc:
-        raise _write_error(
-            spec, dest.parent / f"{prefix}*", exc, "create a temporary file for"
-        ) from None
+        raise _write_error(spec, dest.parent / f"{prefix}*", exc, create=True) from None
     placed = False
     try:
         with open(fd, "wb", closefd=True) as out:
@@ -255,14 +253,14 @@ def _fetch(
     return digest.hexdigest()
 
 
-def _write_error(
-    spec: ModelSpec, part: Path, exc: OSError, doing: str = "write"
-) -> DownloadError:
-    return DownloadError(
-        f"could not {doing} {spec.name} weights in {part} ({_one_line(exc)}). Free some "
-        "space or set SAMCLI_HOME to another folder, or pass --checkpoint FILE."
+def _write_error(spec: ModelSpec, part: Path, exc: OSError, create: bool = False) -> DownloadError:
+    doing = f"create a temporary file for {spec.name} weights in" if create else (
+        f"write {spec.name} weights to"
     )
-
+    return DownloadError(
+        f"could not {doing} {part} ({_one_line(exc)}). Free some space or set SAMCLI_HOME "
+        "to another folder, or pass --checkpoint FILE."
+    )
 
 
 def _verify_download(spec: ModelSpec, dest: Path, part: Path) -> None:
