@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from samcli.model import registry
+if TYPE_CHECKING:
+    from samcli.model.download import ProgressCallback
 
 
 def stderr_console() -> Console:
@@ -16,15 +18,22 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
-def _size(n: int | None) -> str:
-    return registry._human_bytes(n) if n is not None else "?"
+def human_bytes(n: int | None) -> str:
+    """A byte count for people, in decimal units: ``375.0 MB``, ``2.6 GB``, ``512 B``; ``?``
+    when unknown (None)."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 @contextlib.contextmanager
 def download_progress(
     label: str = "model weights", enabled: bool = True
-) -> Iterator[registry.ProgressCallback | None]:
-    """A progress callback for :func:`registry.download` that reports on stderr.
+) -> Iterator[ProgressCallback | None]:
+    """A progress callback for :func:`samcli.model.download.download` that reports on stderr.
 
     When a download starts, one ``Downloading <label> (<size>)`` line; then, on a terminal
     only, a rich progress bar (removed when done). Nothing is printed when no download
@@ -41,7 +50,7 @@ def download_progress(
             nonlocal started
             if not started:
                 started = True
-                console.print(f"Downloading {label} ({_size(total)})", markup=False)
+                console.print(f"Downloading {label} ({human_bytes(total)})", markup=False)
 
         yield note
         return
@@ -70,7 +79,7 @@ def download_progress(
 
     def update(done: int, total: int | None) -> None:
         if not task:
-            console.print(f"Downloading {label} ({_size(total)})", markup=False)
+            console.print(f"Downloading {label} ({human_bytes(total)})", markup=False)
             progress.start()
             task.append(progress.add_task("download", total=total))
         progress.update(task[0], completed=done, total=total)

@@ -23,7 +23,7 @@ class ModelLoader:
     :meth:`get`."""
 
     def __init__(self, opts: ModelOptions) -> None:
-        from samcli.model.registry import get_spec
+        from samcli.model.specs import get_spec
         from samcli.predictor import resolve_decoder_precision, resolve_device, resolve_dtype
 
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
@@ -57,7 +57,7 @@ class ModelLoader:
         first time."""
         if self._predictor is None:
             from samcli.console import download_progress
-            from samcli.model.registry import load_model
+            from samcli.model.loading import load_model
             from samcli.predictor import Predictor
 
             checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint else None

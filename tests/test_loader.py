@@ -43,7 +43,7 @@ def test_bad_options_fail_when_made(label, opts, error):
 
 def test_weights_are_loaded_on_first_use_only(monkeypatch, mobile_ckpt):
     """Making the loader reads no weights; get() loads them once."""
-    import samcli.model.registry as registry
+    import samcli.model.loading as registry
 
     calls = []
     real = registry.load_model

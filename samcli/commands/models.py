@@ -12,9 +12,11 @@ import sys
 import typer
 
 from samcli.commands._common import guarded, stderr_console
-from samcli.console import _size, download_progress  # noqa: F401  (re-exported)
+from samcli.console import download_progress, human_bytes
 from samcli.errors import CheckpointError
-from samcli.model import registry
+from samcli.model.cache import cache_state, cached_path, is_verified, verify_cached
+from samcli.model.download import download
+from samcli.model.specs import DEFAULT_MODEL, MODELS, get_spec, model_names
 
 models_app = typer.Typer(
     name="models",
@@ -26,17 +28,35 @@ models_app = typer.Typer(
 )
 
 
+#: How `models list` shows each cache state (see samcli.model.cache.cache_state).
+_CACHED_COLUMN = {
+    "cached": "yes",
+    "missing": "no",
+    "wrong size": "damaged (size)",
+    "wrong sha256": "damaged (SHA-256)",
+}
+
+
 @models_app.command("list")
 @guarded
 def list_models(
     as_json: bool = typer.Option(
-        False, "--json", help="Print a JSON array (name, file, url, size, sha256, cached, path)."
+        False,
+        "--json",
+        help="Print a JSON array (name, file, url, size, sha256, cached, path, description, "
+        "status, verified).",
     ),
 ) -> None:
-    """List the known models, their size, and whether their weights are cached."""
+    """List the known models, their size, and whether their weights are cached.
+
+    CACHED is "yes" for a file of the official size (its SHA-256 is checked on first use),
+    "damaged (size)" or "damaged (SHA-256)" for a file known not to be the official one
+    (`samcli models download NAME` replaces it), "no" when there is none. Nothing is hashed.
+    """
     rows = []
-    for name in registry.model_names():
-        spec = registry.get_spec(name)
+    for name in model_names():
+        spec = get_spec(name)
+        state = cache_state(name)
         rows.append(
             {
                 "name": spec.name,
@@ -44,9 +64,11 @@ def list_models(
                 "url": spec.url,
                 "size_bytes": spec.size_bytes,
                 "sha256": spec.sha256,
-                "cached": registry.is_cached(name),
-                "path": str(registry.cached_path(name)),
+                "cached": state == "cached",
+                "path": str(cached_path(name)),
                 "description": spec.description,
+                "status": state,
+                "verified": state == "cached" and is_verified(name),
             }
         )
     if as_json:
@@ -56,9 +78,9 @@ def list_models(
     for row in rows:
         table.append(
             (
-                row["name"] + (" (default)" if row["name"] == registry.DEFAULT_MODEL else ""),
-                _size(row["size_bytes"]),
-                "yes" if row["cached"] else "no",
+                row["name"] + (" (default)" if row["name"] == DEFAULT_MODEL else ""),
+                human_bytes(row["size_bytes"]),
+                _CACHED_COLUMN[row["status"]],
                 row["path"],
             )
         )
@@ -74,7 +96,7 @@ def list_models(
 def download_models(
     names: list[str] = typer.Argument(
         ...,
-        help=f"Model name(s): {', '.join(registry.MODELS)}.",
+        help=f"Model name(s): {', '.join(MODELS)}.",
         metavar="NAME",
         show_default=False,
     ),
@@ -82,16 +104,33 @@ def download_models(
         False, "--force", "-f", help="Download again even when the weights are already cached."
     ),
 ) -> None:
-    """Download model weights into the cache (verified, then moved into place); print the path."""
-    specs = [registry.get_spec(name) for name in names]  # every name checked before any work
+    """Download model weights into the cache (verified, then moved into place); print the path.
+
+    Weights already cached are checked (size, and SHA-256 once per file) and kept when they
+    are the official file; a damaged or replaced file is downloaded again.
+    """
+    specs = [get_spec(name) for name in names]  # every name checked before any work
     console = stderr_console()
     for spec in specs:
-        if registry.is_cached(spec.name) and not force:
+        path = cached_path(spec.name)
+        state = cache_state(spec.name)
+        kept = False
+        if state != "missing" and not force:
+            if state == "cached" and spec.sha256 and not is_verified(spec.name):
+                console.print(f"Checking the SHA-256 of {path} (once per file)...", markup=False)
+            try:
+                path = verify_cached(spec.name)
+                kept = True
+            except CheckpointError:
+                console.print(
+                    f"{path} is not the official {spec.name} file; downloading it again.",
+                    markup=False,
+                )
+        if kept:
             console.print(f"{spec.name} is already cached (use --force to download it again).")
-            path = registry.cached_path(spec.name)
         else:
             with download_progress(f"{spec.name} weights from {spec.url}") as callback:
-                path = registry.download(spec.name, progress=callback)
+                path = download(spec.name, progress=callback)
         sys.stdout.write(f"{path}\n")
         sys.stdout.flush()
 
@@ -101,23 +140,30 @@ def download_models(
 def model_path(
     name: str = typer.Argument(
         ...,
-        help=f"Model name: {', '.join(registry.MODELS)}.",
+        help=f"Model name: {', '.join(MODELS)}.",
         metavar="NAME",
         show_default=False,
     ),
     check: bool = typer.Option(
         False,
         "--check",
-        help="Exit 1 (printing nothing on stdout) when the weights are not in the cache.",
+        help="Exit 1 (printing nothing on stdout) when the weights are not in the cache or "
+        "are known to be damaged (wrong size; no hashing).",
     ),
 ) -> None:
     """Print where the weights of NAME live in the cache (whether or not they are there yet)."""
-    spec = registry.get_spec(name)
-    path = registry.cached_path(spec.name)
-    if check and not registry.is_cached(spec.name):
+    spec = get_spec(name)
+    path = cached_path(spec.name)
+    state = cache_state(spec.name) if check else "cached"
+    if state == "missing":
         raise CheckpointError(
             f"{spec.name} weights are not in the cache ({path}); run "
             f"`samcli models download {spec.name}`."
+        )
+    if state != "cached":
+        raise CheckpointError(
+            f"the cached {spec.name} weights {path} are damaged ({state}); run "
+            f"`samcli models download {spec.name} --force`."
         )
     sys.stdout.write(f"{path}\n")
 

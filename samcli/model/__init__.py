@@ -1,7 +1,12 @@
 """Segment Anything (SAM, MobileSAM) re-implemented with the reference's state-dict layout.
 
 Imports nothing from the rest of samcli except :mod:`samcli.errors`. Names are loaded on first
-use, so importing ``samcli.model.registry`` (as every CLI start does) does not import torch.
+use, so importing the table, cache and download modules (as every CLI start does) does not
+import torch.
+
+``specs`` (the one model table), ``cache`` (cache folder, cached files), ``download``
+(verified download), ``checkpoint`` (safe reading and strict checking of state dicts),
+``loading`` (name or file -> ready model), ``build`` and the networks.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Builders for the supported SAM variants (random weights; load a checkpoint afterwards).
 
-Hyper-parameters are those of the reference builders (``segment_anything.build_sam`` and
-MobileSAM's ``build_sam_vit_t``), so official checkpoints load with ``strict=True``.
+What to build comes from the model table (:mod:`samcli.model.specs`): a row's ``family``
+picks the builder below and its ``arch`` gives the encoder's hyper-parameters (those of the
+reference builders, so official checkpoints load with ``strict=True``). The parts every SAM 1
+variant shares (prompt encoder, mask decoder, pixel statistics) are constants here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -17,81 +20,57 @@ from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
 from .sam import Sam
+from .specs import MODELS, ModelSpec, TinyVitArch, VitArch
 from .tiny_vit import TinyViT
 from .transformer import TwoWayTransformer
-
-MODEL_NAMES: tuple[str, ...] = ("vit_b", "vit_l", "vit_h", "mobile_sam")
 
 _IMAGE_SIZE = 1024
 _PATCH = 16
 _PROMPT_DIM = 256
 
-# name -> (embed_dim, depth, heads, global attention block indexes)
-_VIT_CONFIGS: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
-    "vit_b": (768, 12, 12, (2, 5, 8, 11)),
-    "vit_l": (1024, 24, 16, (5, 11, 17, 23)),
-    "vit_h": (1280, 32, 16, (7, 15, 23, 31)),
-}
 
-
-def _vit_encoder(name: str) -> ImageEncoderViT:
-    dim, depth, heads, global_idx = _VIT_CONFIGS[name]
+def _vit_encoder(arch: VitArch) -> ImageEncoderViT:
     return ImageEncoderViT(
         img_size=_IMAGE_SIZE,
         patch_size=_PATCH,
-        embed_dim=dim,
-        depth=depth,
-        num_heads=heads,
+        embed_dim=arch.embed_dim,
+        depth=arch.depth,
+        num_heads=arch.num_heads,
         mlp_ratio=4,
         out_chans=_PROMPT_DIM,
         qkv_bias=True,
         norm_layer=partial(nn.LayerNorm, eps=1e-6),
         use_rel_pos=True,
-        global_attn_indexes=global_idx,
+        global_attn_indexes=arch.global_attn_indexes,
         window_size=14,
     )
 
 
-def _tiny_vit_encoder() -> TinyViT:
+def _tiny_vit_encoder(arch: TinyVitArch) -> TinyViT:
     return TinyViT(
         img_size=_IMAGE_SIZE,
         in_chans=3,
         num_classes=1000,
-        embed_dims=(64, 128, 160, 320),
-        depths=(2, 2, 6, 2),
-        num_heads=(2, 4, 5, 10),
-        window_sizes=(7, 7, 14, 7),
+        embed_dims=arch.embed_dims,
+        depths=arch.depths,
+        num_heads=arch.num_heads,
+        window_sizes=arch.window_sizes,
         mlp_ratio=4.0,
         mbconv_expand_ratio=4.0,
         local_conv_size=3,
     )
 
 
-def build_model(name: str, *, skip_init: bool = False) -> Sam:
-    """A randomly initialised SAM of the named variant, in eval mode.
-
-    Names: ``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``. Build under
-    ``with torch.device("meta"):`` to get shapes without allocating weights.
-
-    ``skip_init=True`` allocates the parameters on the CPU without initialising them (much
-    faster for vit_h); use it only when a complete state dict is loaded right after.
-    """
-    if skip_init:
-        with torch.device("meta"):
-            model = build_model(name)
-        model = model.to_empty(device="cpu")
-        model.reset_derived_buffers()
-        return model.eval()
-    if name in _VIT_CONFIGS:
-        encoder: nn.Module = _vit_encoder(name)
-    elif name == "mobile_sam":
-        encoder = _tiny_vit_encoder()
+def _build_sam(spec: ModelSpec) -> Sam:
+    """SAM 1 (and MobileSAM): the encoder from ``spec.arch``, SAM's prompt encoder and decoder."""
+    if isinstance(spec.arch, VitArch):
+        encoder: nn.Module = _vit_encoder(spec.arch)
+    elif isinstance(spec.arch, TinyVitArch):
+        encoder = _tiny_vit_encoder(spec.arch)
     else:
-        raise ConfigError(
-            f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}"
-        )
+        raise ConfigError(f"model {spec.name!r} has no SAM image encoder ({spec.arch!r})")
     grid = _IMAGE_SIZE // _PATCH
-    model = Sam(
+    return Sam(
         image_encoder=encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=_PROMPT_DIM,
@@ -111,6 +90,41 @@ def build_model(name: str, *, skip_init: bool = False) -> Sam:
         pixel_mean=(123.675, 116.28, 103.53),
         pixel_std=(58.395, 57.12, 57.375),
     )
+
+
+#: family -> builder of a randomly initialised network from its table row.
+_BUILDERS: dict[str, Callable[[ModelSpec], nn.Module]] = {
+    "sam": _build_sam,
+    "mobile_sam": _build_sam,
+}
+
+#: The names :func:`build_model` accepts: the table's rows whose family has a builder.
+MODEL_NAMES: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.family in _BUILDERS)
+
+
+def build_model(name: str, *, skip_init: bool = False) -> Sam:
+    """A randomly initialised SAM of the named variant, in eval mode.
+
+    Names: those of :data:`MODEL_NAMES` (``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``;
+    table names only, no aliases). Build under
+    ``with torch.device("meta"):`` to get shapes without allocating weights.
+
+    ``skip_init=True`` allocates the parameters on the CPU without initialising them (much
+    faster for vit_h); use it only when a complete state dict is loaded right after.
+    """
+    if skip_init:
+        with torch.device("meta"):
+            model = build_model(name)
+        model = model.to_empty(device="cpu")
+        model.reset_derived_buffers()
+        return model.eval()
+    spec = MODELS.get(name)
+    builder = _BUILDERS.get(spec.family) if spec is not None else None
+    if builder is None:
+        raise ConfigError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}"
+        )
+    model = builder(spec)
     model.eval()
     return model
 

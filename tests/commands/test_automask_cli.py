@@ -191,18 +191,18 @@ def test_corrupt_checkpoint_one_paragraph(tree, tmp_path):
 
 
 def test_offline_download_error_names_url_and_path(tree, tmp_path, monkeypatch):
-    from samcli.model import registry
+    from samcli.model import loading, specs
 
     def offline(*a, **k):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
     # load_model's default opener is bound at definition time: replace the default itself
-    monkeypatch.setitem(registry.load_model.__kwdefaults__, "opener", offline)
+    monkeypatch.setitem(loading.load_model.__kwdefaults__, "opener", offline)
     result = invoke("automask", tree, "--model", "mobile_sam")
     assert result.exit_code == 1, result.stderr
     (line,) = error_lines(result.stderr)
-    assert registry.get_spec("mobile_sam").url in line
+    assert specs.get_spec("mobile_sam").url in line
     assert str(tmp_path / "cache" / "mobile_sam.pt") in line
     assert not (tmp_path / "cache" / "mobile_sam.pt").exists()
 

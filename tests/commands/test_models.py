@@ -12,13 +12,15 @@ from typer.testing import CliRunner
 
 from samcli.cli import get_app
 from samcli.commands._common import guarded
-from samcli.model import registry
-from tests.model.test_registry import (  # noqa: F401  (server and home are fixtures)
+from samcli.model import checkpoint, loading
+from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
     home,
     register_tiny,
     server,
+    sized,
     state_bytes,
     tiny_state,
+    write_old,
 )
 
 
@@ -56,17 +58,35 @@ def test_list(home):
 
 
 def test_list_json_reports_cached(home):
-    home.mkdir()
-    (home / "mobile_sam.pt").write_bytes(b"weights")
+    sized(home / "mobile_sam.pt", 40_728_226)  # the official size (SHA-256 not checked yet)
+    (home / "sam_vit_l_0b3195.pth").write_bytes(b"weights")  # not the official file
     result = run("models", "list", "--json")
     assert result.exit_code == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert list(rows) == ["vit_b", "vit_l", "vit_h", "mobile_sam"]
     assert rows["mobile_sam"]["cached"] is True
-    assert rows["vit_b"]["cached"] is False
+    assert rows["mobile_sam"]["status"] == "cached"
+    assert rows["mobile_sam"]["verified"] is False
+    assert rows["vit_b"]["cached"] is False and rows["vit_b"]["status"] == "missing"
+    assert rows["vit_l"]["cached"] is False and rows["vit_l"]["status"] == "wrong size"
     assert rows["vit_b"]["path"] == str(home / "sam_vit_b_01ec64.pth")
     assert rows["vit_b"]["size_bytes"] == 375_042_383
     assert rows["vit_b"]["url"].endswith("/sam_vit_b_01ec64.pth")
+    assert list(rows["vit_b"]) == [
+        "name", "filename", "url", "size_bytes", "sha256", "cached", "path", "description",
+        "status", "verified",
+    ]
+
+
+def test_list_never_says_cached_for_a_damaged_file(home):
+    sized(home / "mobile_sam.pt", 40_728_226)
+    (home / "sam_vit_l_0b3195.pth").write_bytes(b"weights")
+    result = run("models", "list")
+    assert result.exit_code == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "  no  " in lines["vit_b"]
+    assert "  damaged (size)  " in lines["vit_l"]
+    assert "  yes  " in lines["mobile_sam"]
 
 
 def test_path(home):
@@ -82,8 +102,20 @@ def test_path(home):
     home.mkdir()
     (home / "sam_vit_l_0b3195.pth").write_bytes(b"weights")
     result = run("models", "path", "vit_l", "--check")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    message = one_paragraph_error(result)
+    assert "damaged (wrong size)" in message
+    assert "samcli models download vit_l --force" in message
+
+    sized(home / "sam_vit_l_0b3195.pth", 1_249_524_607)
+    result = run("models", "path", "vit_l", "--check")
     assert result.exit_code == 0
     assert result.stdout == f"{home / 'sam_vit_l_0b3195.pth'}\n"
+
+    # without --check the path is printed whatever is there
+    result = run("models", "path", "vit_l")
+    assert result.exit_code == 0
 
 
 def test_unknown_model_is_a_usage_error(home):
@@ -119,6 +151,36 @@ def test_download(server, home, monkeypatch):
     assert (home / "tiny.pth").read_bytes() == body
 
 
+@pytest.mark.parametrize(
+    "label, content",
+    [("wrong size", b"swapped"), ("same size, other bytes", "flip")],
+)
+def test_download_replaces_a_damaged_cached_file(server, home, monkeypatch, label, content):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add(f"/repair/{len(label)}/tiny.pth", body), body)
+    if content == "flip":
+        content = bytes([body[0] ^ 1]) + body[1:]
+    write_old(home / "tiny.pth", content)
+    result = run("models", "download", "tiny")  # no --force needed
+    assert result.exit_code == 0, result.stderr
+    assert "is not the official tiny file; downloading it again" in result.stderr, label
+    assert "already cached" not in result.stderr
+    assert result.stdout == f"{home / 'tiny.pth'}\n"
+    assert (home / "tiny.pth").read_bytes() == body
+
+
+def test_download_checks_a_hand_placed_file_once(home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://127.0.0.1:9/unreachable.pth", body)
+    write_old(home / "tiny.pth", body)  # fetched by hand, never hashed
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 0, result.stderr
+    assert "Checking the SHA-256" in result.stderr and "already cached" in result.stderr
+    result = run("models", "download", "tiny")
+    assert result.exit_code == 0, result.stderr
+    assert "Checking the SHA-256" not in result.stderr and "already cached" in result.stderr
+
+
 def test_download_without_network(home, monkeypatch):
     url = "http://127.0.0.1:9/tiny.pth"  # discard port: connection refused
     register_tiny(monkeypatch, url)
@@ -152,14 +214,14 @@ def test_download_checks_every_name_first(home):
 @pytest.fixture
 def load_app(monkeypatch) -> typer.Typer:
     """A one-command app that loads a checkpoint through the shared error boundary."""
-    monkeypatch.setattr(registry, "_build_model",
+    monkeypatch.setattr(checkpoint, "make_model",
                         lambda name, skip_init=False: torch.nn.Linear(4, 3))
     app = typer.Typer()
 
     @app.command()
     @guarded
     def load(checkpoint: Path, model: str = "vit_b") -> None:
-        registry.load_model(model, checkpoint)
+        loading.load_model(model, checkpoint)
         print("loaded")
 
     return app

@@ -1,0 +1,286 @@
+"""Checkpoint files: read a state dict safely, check it strictly, tell which model it is for.
+
+:func:`read_state_dict` never unpickles arbitrary objects (``torch.load(weights_only=True)``).
+It accepts a plain state dict (all official files) and, for fine-tuned checkpoints saved by
+common training loops, a dict that wraps the state dict under ``"model"`` or
+``"state_dict"``. Keys and shapes must match exactly (:func:`check_state_dict`: no silent
+partial loads); every problem becomes one :class:`~samcli.errors.CheckpointError` naming the
+file. :func:`infer_model_name` recognises a state dict from the model table's architectures.
+
+This module imports only torch (when first needed), the standard library,
+:mod:`samcli.errors` and the model table (plus :mod:`samcli.model.build`, lazily).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from samcli.errors import CheckpointError
+from samcli.model._text import count as _count
+from samcli.model._text import listing as _listing
+from samcli.model._text import one_line as _one_line
+from samcli.model.specs import MODELS
+
+if TYPE_CHECKING:  # torch is imported when first needed: `samcli models ...` stays quick
+    import torch
+
+__all__ = [
+    "apply_state_dict",
+    "check_state_dict",
+    "expected_shapes",
+    "infer_model_name",
+    "load_checkpoint",
+    "make_model",
+    "read_state_dict",
+]
+
+
+def make_model(name: str, skip_init: bool = False) -> torch.nn.Module:
+    """Build a model by table name (random weights unless ``skip_init``: uninitialised, for
+    a checkpoint loaded next); the builder is imported lazily. Tests replace this function
+    to stand in a small model."""
+    from samcli.model.build import build_model
+
+    return build_model(name, skip_init=skip_init)
+
+
+def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
+    """Key -> shape of the model's state dict, or None when the builder is not available.
+
+    The model is built on the ``meta`` device, so nothing is allocated (or, should the
+    builder not support that, normally on the CPU).
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = make_model(name)
+    except ImportError:
+        return None
+    except Exception:  # a builder that cannot run on "meta": pay for a real build
+        model = make_model(name)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _unwrap(obj: Any) -> Any:
+    """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped."""
+    import torch
+
+    if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in ("model", "state_dict"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                return inner
+    return obj
+
+
+def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, torch.Tensor]:
+    """Load a checkpoint file as a ``{name: tensor}`` dict, safely (``weights_only=True``).
+
+    Zip-format files (every official one) are memory-mapped rather than read into memory.
+    Raises :class:`CheckpointError` for a missing, empty, truncated, corrupt or non-state-dict
+    file. ``what`` replaces ``checkpoint PATH`` as the subject of the messages.
+    """
+    import torch
+
+    path = Path(path).expanduser()
+    subject = what or f"checkpoint {path}"
+    again = "" if what else " If it was downloaded, download it again."
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist.")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file.")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} ({_one_line(exc)}).") from None
+    if size == 0:
+        raise CheckpointError(
+            f"{subject} is empty (0 bytes)"
+            + ("." if what else ": delete it and download it again.")
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} ({_one_line(exc)}).") from None
+    use_mmap = zipfile.is_zipfile(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not for users
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+    except Exception as exc:  # torch raises many types for bad files; all mean the same
+        code = _code_in_pickle(exc, path, use_mmap)
+        if code is not None:
+            raise CheckpointError(
+                f"{subject} holds Python code or objects other than tensors ({code}); samcli "
+                "loads only plain tensors (torch.load with weights_only=True), so nothing in "
+                "the file was run. If you trust the file, load it in Python and save just the "
+                "model's state_dict()."
+            ) from None
+        raise CheckpointError(
+            f"{subject} ({size} bytes) is not a PyTorch checkpoint or is truncated "
+            f"({_load_reason(exc)}).{again}"
+        ) from None
+    state = _unwrap(obj)
+    if not isinstance(state, Mapping) or not state:
+        kind = "an empty dict" if isinstance(state, Mapping) else f"a {type(state).__name__}"
+        raise CheckpointError(
+            f"{subject} does not hold a model state dict (it holds {kind})."
+        )
+    bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        shown = ", ".join(repr(k) for k in bad[:3])
+        raise CheckpointError(
+            f"{subject} does not hold a model state dict: {len(bad)} entries are not "
+            f"named tensors ({shown}{', ...' if len(bad) > 3 else ''})."
+        )
+    return dict(state)
+
+
+#: How torch's safe unpickler names what it refused, across its wordings (2.4 to 2.14):
+#: "Unsupported global: GLOBAL __main__.Net was not an allowed global by default",
+#: "Trying to load unsupported GLOBAL posix.system whose module posix is blocked",
+#: "Trying to call reduce for unrecognized function <built-in function system>",
+#: "Can only create new object for nn.Parameter or classes allowlisted ... but got <class 'x'>".
+_REFUSED = (
+    re.compile(r"\bGLOBAL\s+([A-Za-z_][\w.]*)"),
+    re.compile(r"reduce for unrecognized function\s+(.+?)(?:\s+which belongs|$)", re.M),
+    re.compile(r"create new object for .*? but got\s+(\S.*?)\s*$", re.M),
+)
+
+
+def _code_in_pickle(exc: BaseException, path: Path, is_zip: bool) -> str | None:
+    """What made ``torch.load(weights_only=True)`` refuse the file, when it refused a Python
+    global (a function or class: code), else None (a truncated or foreign file).
+
+    The error text is read first; as torch rewords it from release to release, a zip
+    checkpoint is also scanned statically (``get_unsafe_globals_in_checkpoint``: the pickle
+    is disassembled, never run), which does not depend on any wording.
+    """
+    text = str(exc)
+    for pattern in _REFUSED:
+        found = pattern.search(text)
+        if found:
+            return _one_line(found.group(1), 80)
+    if not is_zip:
+        return None
+    try:
+        from torch.serialization import get_unsafe_globals_in_checkpoint
+
+        unsafe = sorted(get_unsafe_globals_in_checkpoint(str(path)))
+    except Exception:  # an older torch, or a zip torch cannot parse: no more to say
+        return None
+    if not unsafe:
+        return None
+    return _one_line(", ".join(unsafe[:3]) + (", ..." if len(unsafe) > 3 else ""), 120)
+
+
+def _load_reason(exc: BaseException) -> str:
+    """The useful part of a torch.load error, on one short line."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()
+        return _one_line(detail[0] if detail else "", 120) or "unreadable pickle data"
+    first = text.split(". ", 1)[0].rstrip(".")  # torch adds advice that does not apply here
+    return _one_line(first, 120) or type(exc).__name__
+
+
+def infer_model_name(state_dict: Mapping[str, Any]) -> str | None:
+    """Which model of the table a SAM state dict belongs to, from its keys and shapes; or None.
+
+    The distinguishing shapes come from the table itself: each row's architecture says what
+    tells it apart (``VitArch``: encoder width and depth; ``TinyVitArch``: width and depth of
+    every stage), and the state dict must show exactly that.
+    """
+    keys = [k for k in state_dict if isinstance(k, str)]
+    if not any(k.startswith("mask_decoder.") for k in keys):
+        return None
+    read: dict[type, tuple | None] = {}
+    for spec in MODELS.values():
+        kind = type(spec.arch)
+        if spec.arch is None or not hasattr(kind, "read_signature"):
+            continue
+        if kind not in read:
+            read[kind] = kind.read_signature(state_dict)
+        if read[kind] is not None and read[kind] == spec.arch.signature():
+            return spec.name
+    return None
+
+
+def check_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, Any],
+    path: Path | str,
+    name: str | None = None,
+    *,
+    what: str | None = None,
+) -> None:
+    """Keys and shapes of ``state`` must equal ``expected`` (key -> shape); else CheckpointError.
+
+    ``name`` is the model the file was meant for, used in the message; when the keys look like
+    another registered model, the message says which. ``what`` replaces ``checkpoint PATH``
+    as the subject of the message.
+    """
+    subject = what or f"checkpoint {path}"
+    model = f"the {name} model" if name else "the model"
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        k
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k])
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    guess = infer_model_name(state)
+    if guess is not None and guess != name:
+        parts.append(
+            f"{subject} does not fit {model}: it looks like a {guess} checkpoint "
+            f"(pass --model {guess}, or leave --model out to infer it)."
+        )
+    else:
+        parts.append(f"{subject} does not fit {model}; it looks like a different model.")
+    if missing:
+        parts.append(f"{_count(len(missing), 'key')} missing ({_listing(missing)}).")
+    if unexpected:
+        parts.append(f"{_count(len(unexpected), 'key')} unexpected ({_listing(unexpected)}).")
+    if wrong:
+        shown = "; ".join(
+            f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k])}" for k in wrong[:3]
+        )
+        more = "; ..." if len(wrong) > 3 else ""
+        verb = "has" if len(wrong) == 1 else "have"
+        parts.append(
+            f"{_count(len(wrong), 'tensor', verb=False)} {verb} the wrong shape ({shown}{more})."
+        )
+    raise CheckpointError(" ".join(parts))
+
+
+def load_checkpoint(model: torch.nn.Module, path: Path | str, name: str | None = None) -> None:
+    """Load the weights in ``path`` into ``model``, strictly; every problem is a CheckpointError.
+
+    ``name`` (the table name of ``model``, optional) only improves the messages.
+    """
+    state = read_state_dict(path)
+    apply_state_dict(model, state, Path(path), name)
+
+
+def apply_state_dict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path, name: str | None
+) -> None:
+    """Check ``state`` against ``model`` (keys, shapes) and load it strictly."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    check_state_dict(state, expected, path, name)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # e.g. a dtype that cannot be copied
+        raise CheckpointError(
+            f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."
+        ) from None

@@ -1,0 +1,121 @@
+"""From a model name or a checkpoint path to a ready model: the cache, the download, the load.
+
+Without a checkpoint, the official weights of the model (default ``vit_b``) come from the
+cache, downloaded first when missing (:mod:`samcli.model.download`). With one, that file is
+used and the architecture is the given name or is inferred from the file's keys and shapes.
+Every problem is one :class:`~samcli.errors.CheckpointError`, :class:`DownloadError` or
+:class:`UsageError` naming the file.
+
+This module imports only torch (when first needed), the standard library,
+:mod:`samcli.errors` and the model package's table, cache, checkpoint and download modules.
+It sits above :mod:`samcli.model.download`, which verifies downloads with
+:mod:`samcli.model.checkpoint`: keeping loading here keeps the imports free of cycles.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from samcli.errors import CheckpointError, UsageError
+from samcli.model import checkpoint as ckpt  # `checkpoint` is a parameter name here
+from samcli.model._text import listing as _listing
+from samcli.model.cache import cache_state, cached_path, verify_cached
+from samcli.model.download import ProgressCallback, download
+from samcli.model.specs import DEFAULT_MODEL, get_spec, model_names
+
+if TYPE_CHECKING:  # torch is imported when first needed
+    import torch
+
+__all__ = ["load_model", "resolve_checkpoint"]
+
+
+def resolve_checkpoint(
+    name: str | None,
+    checkpoint: Path | str | None,
+    download_missing: bool = True,
+    *,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The weight file to use: ``checkpoint`` when given (it wins over the name), else the
+    cached file of ``name`` (default ``vit_b``), downloaded first when missing and allowed.
+
+    A cached file must be the official one (:func:`~samcli.model.cache.verify_cached`: its
+    size on every call, its SHA-256 once per file identity); a damaged or replaced one is a
+    CheckpointError saying to run ``samcli models download NAME --force``, never silently
+    used nor silently overwritten."""
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {path} does not exist.")
+        return path
+    spec = get_spec(name or DEFAULT_MODEL)
+    path = cached_path(spec.name)
+    if cache_state(spec.name) != "missing":
+        return verify_cached(spec.name)  # size every time, SHA-256 once per file identity
+    if not download_missing:
+        raise CheckpointError(
+            f"{spec.name} weights are not in the cache ({path}); run "
+            f"`samcli models download {spec.name}`, or pass --checkpoint FILE."
+        )
+    return download(spec.name, opener=opener, progress=progress)
+
+
+def load_model(
+    name: str | None = None,
+    checkpoint: Path | str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str | None = None,
+    *,
+    download_missing: bool = True,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    progress: ProgressCallback | None = None,
+) -> torch.nn.Module:
+    """Build model ``name`` with its weights, moved to ``device`` / ``dtype``, in eval mode.
+
+    Without ``checkpoint``: the cached official weights of ``name`` (default ``vit_b``),
+    downloaded when missing. With ``checkpoint``: that file; the architecture is ``name`` when
+    given, else inferred from the file's keys and shapes
+    (:func:`~samcli.model.checkpoint.infer_model_name`).
+    ``dtype`` is a ``torch.dtype`` or its name (``"bfloat16"``); None means float32.
+    """
+    import torch
+
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype, None)
+        if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+            raise UsageError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
+        dtype = resolved
+    if name is not None:
+        name = get_spec(name).name  # an unknown name is a usage error before any work
+    path = resolve_checkpoint(name, checkpoint, download_missing, opener=opener, progress=progress)
+    from_cache = checkpoint is None
+    try:
+        state = ckpt.read_state_dict(path, what=f"cached checkpoint {path}" if from_cache else None)
+        if name is None and checkpoint is not None:
+            inferred = ckpt.infer_model_name(state)
+            if inferred is None:
+                raise CheckpointError(
+                    f"cannot tell which SAM model checkpoint {path} is for ({len(state)} "
+                    f"tensors, e.g. {_listing(list(state))}); pass --model "
+                    f"{'|'.join(model_names())}."
+                )
+            spec = get_spec(inferred)
+        else:
+            spec = get_spec(name or DEFAULT_MODEL)
+        model = ckpt.make_model(spec.name, skip_init=True)  # every weight comes from the file
+        ckpt.apply_state_dict(model, state, path, spec.name)
+    except CheckpointError as exc:
+        if from_cache:
+            raise CheckpointError(
+                f"{exc} The cached file may be damaged: run "
+                f"`samcli models download {get_spec(name or DEFAULT_MODEL).name} --force`."
+            ) from None
+        raise
+    finally:
+        state = None  # noqa: F841
+    model = model.to(device=device, dtype=dtype or torch.float32)
+    return model.eval()

@@ -1,0 +1,222 @@
+"""Checkpoint files (samcli.model.checkpoint): safe reading, strict checking, inference."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from samcli.errors import CheckpointError
+from samcli.model import checkpoint
+from tests.model.fakes import Other, Tiny, tiny_state
+
+
+@pytest.fixture
+def good_file(tmp_path) -> Path:
+    path = tmp_path / "good.pth"
+    torch.save(tiny_state(), path)
+    return path
+
+
+def test_load_checkpoint_loads_a_plain_state_dict(good_file):
+    model = Tiny()
+    checkpoint.load_checkpoint(model, good_file)
+    for key, value in tiny_state().items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+@pytest.mark.parametrize("wrapper", ["model", "state_dict"])
+def test_load_checkpoint_unwraps_training_checkpoints(tmp_path, wrapper):
+    path = tmp_path / "wrapped.pth"
+    torch.save({wrapper: tiny_state(), "epoch": 3}, path)
+    model = Tiny()
+    checkpoint.load_checkpoint(model, path)
+    assert torch.equal(model.head.weight, tiny_state()["head.weight"])
+
+
+def _error(path: Path, model: nn.Module | None = None) -> str:
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.load_checkpoint(model or Tiny(), path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file(tmp_path):
+    assert "does not exist" in _error(tmp_path / "nope.pth")
+
+
+def test_folder_instead_of_file(tmp_path):
+    assert "folder" in _error(tmp_path)
+
+
+def test_zero_byte_file(tmp_path):
+    path = tmp_path / "empty.pth"
+    path.write_bytes(b"")
+    assert "empty (0 bytes)" in _error(path)
+
+
+def test_truncated_file(tmp_path, good_file):
+    path = tmp_path / "half.pth"
+    data = good_file.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert "is not a PyTorch checkpoint or is truncated" in _error(path)
+
+
+def test_text_file(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("these are not weights\n")
+    assert "is not a PyTorch checkpoint or is truncated" in _error(path)
+
+
+def test_not_a_state_dict(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([1, 2, 3], path)
+    assert "does not hold a model state dict" in _error(path)
+    torch.save({"lr": 0.1, "epoch": 3}, path)
+    assert "does not hold a model state dict" in _error(path)
+
+
+class Pickled:
+    pass
+
+
+class Booby:
+    """Runs a shell command when unpickled by a loader that allows it (never by samcli)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class Exec:
+    """Runs Python code when unpickled by a loader that allows it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+@pytest.mark.parametrize(
+    "label, payload, legacy, named",
+    [
+        ("a custom class", lambda m: Pickled(), False, "Pickled"),
+        ("os.system (blocked module)", Booby, False, "system"),
+        ("os.system, legacy format", Booby, True, "system"),
+        ("builtins.exec", Exec, False, "exec"),
+        ("a custom class, legacy format", lambda m: Pickled(), True, "Pickled"),
+    ],
+)
+def test_code_in_a_checkpoint_is_refused_unrun(tmp_path, label, payload, legacy, named):
+    marker = tmp_path / "ran"
+    path = tmp_path / "booby.pth"
+    torch.save({"weights": tiny_state(), "obj": payload(marker)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    message = _error(path)
+    assert "holds Python code or objects other than tensors" in message, label
+    assert named in message, label
+    assert "samcli loads only plain tensors" in message and "nothing in the file was run" in message
+    assert "truncated" not in message and "download it again" not in message, label
+    assert not marker.exists(), label
+
+
+def test_code_is_found_whatever_torch_says(tmp_path, monkeypatch):
+    """A future torch wording is not needed: a zip checkpoint is disassembled statically."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "booby.pth"
+    torch.save({"weights": tiny_state(), "obj": Booby(marker)}, path)
+
+    def reworded(*args, **kwargs):
+        raise pickle.UnpicklingError("Weights only load failed. Something new happened.")
+
+    monkeypatch.setattr(torch, "load", reworded)
+    message = _error(path)
+    assert "holds Python code or objects other than tensors (posix.system" in message or (
+        "holds Python code or objects other than tensors (nt.system" in message
+    )
+    assert not marker.exists()
+
+
+def test_missing_and_unexpected_keys(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save(Other().state_dict(), path)
+    message = _error(path)
+    assert "4 keys are missing (encoder.weight, encoder.bias, head.weight, ...)" in message
+    assert "2 keys are unexpected (body.weight, body.bias)" in message
+
+
+def test_shape_mismatch(tmp_path):
+    state = tiny_state()
+    state["head.weight"] = torch.zeros(7, 3)
+    path = tmp_path / "shape.pth"
+    torch.save(state, path)
+    message = _error(path)
+    assert "1 tensor has the wrong shape" in message
+    assert "head.weight: file (7, 3) vs model (2, 3)" in message
+
+
+def _sam_like(embed: int, depth: int) -> dict[str, torch.Tensor]:
+    """Key and shape skeleton of a SAM ViT checkpoint (meta tensors: no memory)."""
+    meta = torch.device("meta")
+    state = {"image_encoder.patch_embed.proj.weight": torch.empty(embed, 3, 16, 16, device=meta)}
+    for i in range(depth):
+        state[f"image_encoder.blocks.{i}.norm1.weight"] = torch.empty(embed, device=meta)
+    state["mask_decoder.iou_token.weight"] = torch.empty(1, 256, device=meta)
+    return state
+
+
+def _tiny_vit_like(widths, depths) -> dict[str, torch.Tensor]:
+    """Key and shape skeleton of a MobileSAM (TinyViT) checkpoint (meta tensors)."""
+    meta = torch.device("meta")
+    state = {}
+    for i, (width, depth) in enumerate(zip(widths, depths)):
+        conv = "conv3" if i == 0 else "local_conv"
+        for j in range(depth):
+            state[f"image_encoder.layers.{i}.blocks.{j}.{conv}.c.weight"] = torch.empty(
+                width, 1, 1, 1, device=meta
+            )
+    state["mask_decoder.iou_token.weight"] = torch.empty(1, 256, device=meta)
+    return state
+
+
+def test_infer_model_name():
+    assert checkpoint.infer_model_name(_sam_like(768, 12)) == "vit_b"
+    assert checkpoint.infer_model_name(_sam_like(1024, 24)) == "vit_l"
+    assert checkpoint.infer_model_name(_sam_like(1280, 32)) == "vit_h"
+    assert checkpoint.infer_model_name(_sam_like(768, 5)) is None
+    assert checkpoint.infer_model_name(_tiny_vit_like((64, 128, 160, 320), (2, 2, 6, 2))) == (
+        "mobile_sam"
+    )
+    # TinyViT layout, but another variant (TinyViT-11M widths): not a model of the table
+    assert checkpoint.infer_model_name(_tiny_vit_like((64, 128, 256, 448), (2, 2, 6, 2))) is None
+    assert checkpoint.infer_model_name(tiny_state()) is None
+
+
+def test_a_different_registered_model_is_named():
+    expected = {k: tuple(v.shape) for k, v in _sam_like(768, 12).items()}
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.check_state_dict(_sam_like(1280, 32), expected, "big.pth", "vit_b")
+    message = str(info.value)
+    assert "does not fit the vit_b model: it looks like a vit_h checkpoint" in message
+    assert "--model vit_h" in message
+    assert "20 keys are unexpected" in message
+    assert "13 tensors have the wrong shape" in message
+
+
+
+
+@pytest.mark.parametrize("name", ["vit_b", "vit_l", "vit_h", "mobile_sam"])
+def test_real_models_are_recognised_from_their_keys(name):
+    shapes = checkpoint.expected_shapes(name)
+    assert shapes is not None, "samcli.model.build is missing"
+    meta = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+    assert checkpoint.infer_model_name(meta) == name

@@ -1,0 +1,241 @@
+"""Verified downloads (samcli.model.download) from a local HTTP server or a fake opener."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import urllib.error
+
+import pytest
+
+from samcli.errors import DownloadError
+from samcli.model import cache, download
+from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
+    FailingResponse,
+    Other,
+    home,
+    leftovers,
+    register_tiny,
+    server,
+    state_bytes,
+    tiny_state,
+)
+
+
+def test_download_streams_verifies_and_moves_into_place(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    spec = register_tiny(monkeypatch, server.add("/ok/tiny.pth", body), body)
+    monkeypatch.setattr(download, "CHUNK_BYTES", 256)  # several chunks
+    calls = []
+    path = download.download("tiny", progress=lambda done, total: calls.append((done, total)))
+    assert path == home / spec.filename
+    assert path.read_bytes() == body
+    assert leftovers(home) == ["tiny.pth"]  # no partial file left
+    assert calls[0] == (0, len(body))
+    assert calls[-1] == (len(body), len(body))
+    assert len(calls) > 3
+    assert cache.is_cached("tiny")
+    # the digest of the bytes received is recorded: the first use does not hash the file
+    assert cache.recorded_digest(path) == spec.sha256
+    assert cache.is_verified("tiny")
+
+
+def test_download_cut_short_leaves_nothing(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    url = server.add("/cut/tiny.pth", body, cut=len(body) // 2)
+    register_tiny(monkeypatch, url, body)
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    message = str(info.value)
+    assert "cut off" in message and f"{len(body) // 2} of {len(body)} bytes" in message
+    assert url in message and str(home / "tiny.pth") in message
+    assert leftovers(home) == []
+
+
+def test_download_without_content_length_is_checked_by_size(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    url = server.add("/nolen/tiny.pth", body, length=None, cut=len(body) - 10)
+    register_tiny(monkeypatch, url, body)
+    with pytest.raises(DownloadError, match="official file has"):
+        download.download("tiny")
+    assert leftovers(home) == []
+
+
+def test_failed_download_keeps_the_previous_file(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/cut2/tiny.pth", body, cut=10), body)
+    home.mkdir()
+    (home / "tiny.pth").write_bytes(b"previous")
+    with pytest.raises(DownloadError):
+        download.download("tiny")
+    assert (home / "tiny.pth").read_bytes() == b"previous"
+    assert leftovers(home) == ["tiny.pth"]
+
+
+def test_checksum_mismatch_leaves_nothing(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/sum/tiny.pth", body), body, sha256="0" * 64)
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        download.download("tiny")
+    assert leftovers(home) == []
+
+
+def test_download_that_is_not_a_checkpoint_is_refused(server, home, monkeypatch):
+    body = b"<html>rate limited</html>" * 10
+    register_tiny(monkeypatch, server.add("/html/tiny.pth", body), body, sha256=None)
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    assert "not a PyTorch checkpoint" in str(info.value)
+    assert leftovers(home) == []
+
+
+def test_download_with_the_wrong_keys_is_refused(server, home, monkeypatch):
+    body = state_bytes(Other().state_dict())
+    register_tiny(monkeypatch, server.add("/other/tiny.pth", body), body, sha256=None)
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    assert "keys are missing" in str(info.value) and "encoder.weight" in str(info.value)
+    assert leftovers(home) == []
+
+
+def test_http_error_names_url_and_path(server, home, monkeypatch):
+    host, port = server.httpd.server_address[:2]
+    url = f"http://{host}:{port}/missing.pth"
+    register_tiny(monkeypatch, url)
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    assert "HTTP 404" in str(info.value) and url in str(info.value)
+    assert leftovers(home) == []
+
+
+def test_no_network_message_names_url_and_exact_path(home, monkeypatch):
+    seen = {}
+
+    def offline(request, timeout=None):
+        seen["timeout"] = timeout
+        seen["url"] = request.full_url
+        raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    with pytest.raises(DownloadError) as info:
+        download.download("vit_b", opener=offline)
+    message = str(info.value)
+    url = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+    assert seen == {"timeout": download.DOWNLOAD_TIMEOUT_S, "url": url}
+    assert message.startswith(f"could not download vit_b weights from {url} (")
+    assert "Temporary failure in name resolution" in message
+    assert f"put it at {home / 'sam_vit_b_01ec64.pth'}," in message
+    assert "--checkpoint" in message
+    assert "\n" not in message
+    assert leftovers(home) == []
+
+
+def test_timeout_is_reported(home, monkeypatch):
+    def slow(request, timeout=None):
+        raise socket.timeout("timed out")
+
+    with pytest.raises(DownloadError, match="timed out after 30 s"):
+        download.download("mobile_sam", opener=slow)
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [ConnectionResetError(104, "Connection reset by peer"), socket.timeout("timed out")],
+)
+def test_error_mid_stream_leaves_nothing(home, monkeypatch, fail):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny", opener=lambda req, timeout=None: FailingResponse(body, fail))
+    assert "example.invalid" in str(info.value)
+    assert leftovers(home) == []
+
+
+def test_interrupted_download_leaves_nothing(home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    with pytest.raises(KeyboardInterrupt):
+        download.download(
+            "tiny", opener=lambda req, timeout=None: FailingResponse(body, KeyboardInterrupt())
+        )
+    assert leftovers(home) == []
+
+
+def test_stale_partial_files_are_cleaned(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/stale/tiny.pth", body), body)
+    home.mkdir()
+    (home / "tiny.pth.part-999999999").write_bytes(b"dead process")  # no such pid
+    (home / f"tiny.pth.part-{os.getppid()}").write_bytes(b"live process")
+    (home / "other.pth.part-999999999").write_bytes(b"another model's")
+    download.download("tiny")
+    assert leftovers(home) == sorted(
+        ["tiny.pth", f"tiny.pth.part-{os.getppid()}", "other.pth.part-999999999"]
+    )
+
+
+def _plant(home, monkeypatch, tokens):
+    """Make the partial file's random names ``tokens`` (in turn) and plant a symlink at the
+    first one, pointing at a file outside the cache; return (victim, link)."""
+    names = itertools.chain(tokens, (f"{n:x}" for n in itertools.count(0xF00)))
+    monkeypatch.setattr(cache, "_token", lambda: next(names))
+    home.mkdir()
+    victim = home.parent / "victim.txt"
+    victim.write_bytes(b"precious")
+    link = home / f"tiny.pth.part-{os.getpid()}-{tokens[0]}"
+    link.symlink_to(victim)
+    return victim, link
+
+
+def test_a_planted_symlink_is_never_written_through(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/planted/tiny.pth", body), body)
+    victim, link = _plant(home, monkeypatch, ["a1", "b2"])
+    path = download.download("tiny")
+    assert path.read_bytes() == body
+    assert victim.read_bytes() == b"precious"
+    assert link.is_symlink()  # someone else's name: left alone
+    assert leftovers(home) == sorted(["tiny.pth", link.name])
+
+
+def test_no_free_temporary_name_is_a_clear_error(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/taken/tiny.pth", body), body)
+    victim, link = _plant(home, monkeypatch, ["a1"] * (cache.TEMP_ATTEMPTS + 1))
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny")
+    message = str(info.value)
+    assert message.startswith("could not create a temporary file for tiny weights in ")
+    assert str(home) in message and "SAMCLI_HOME" in message
+    assert victim.read_bytes() == b"precious"
+    assert leftovers(home) == [link.name]
+
+
+def test_downloaded_file_is_readable_by_others_as_umask_allows(server, home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/mode/tiny.pth", body), body)
+    old = os.umask(0o022)
+    try:
+        path = download.download("tiny")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "label, existing, kept",
+    [
+        ("old-style name, dead pid", "tiny.pth.part-999999999", False),
+        ("new-style name, dead pid", "tiny.pth.part-999999999-0a1b", False),
+        ("new-style name, live pid", f"tiny.pth.part-{os.getppid()}-0a1b", True),
+        ("another model's part", "other.pth.part-999999999-0a1b", True),
+        ("not a part file", "tiny.pth.partial", True),
+    ],
+)
+def test_stale_partial_file_names(server, home, monkeypatch, label, existing, kept):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/names/tiny.pth", body), body)
+    home.mkdir()
+    (home / existing).write_bytes(b"x")
+    download.download("tiny")
+    assert ((home / existing).exists()) == kept, label
