@@ -384,13 +384,10 @@ class OutputOptions:
             raise ConfigError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:
             raise ConfigError(f"--format {self.format} writes files: give a folder with -o")
-        if self.geo:
-            from samcli.io.geo import GEO_FORMAT_MESSAGE, require_rasterio
-
-            if self.format != "geojson":
-                raise ConfigError(GEO_FORMAT_MESSAGE)
-            require_rasterio()
-        return self
+        if self.geo and self.format != "geojson":
+            raise ConfigError("--geo writes GeoJSON in each image's CRS: it needs --format "
+                              "geojson (and -o DIR)")
+        return self  # (rasterio, which --geo needs, is checked when its writer is made)
 
 
 # Pillow's own hard limit (2 x its 89.5 Mpx warning), documented in README.

@@ -37,14 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from samcli.errors import ConfigError, InputError
 from samcli.io.images import stored_orientation
 from samcli.io.raster import INSTALL_HINT, open_dataset, rasterio_or_none
 
 __all__ = [
-    "GEO_FORMAT_MESSAGE",
     "INSTALL_HINT",
     "GeoRef",
     "image_georef",
@@ -53,9 +50,6 @@ __all__ = [
     "transform_geometry",
 ]
 
-GEO_FORMAT_MESSAGE = (
-    "--geo writes GeoJSON in each image's CRS: it needs --format geojson (and -o DIR)"
-)
 
 # GDAL drivers for the formats samcli reads (io.images.IMAGE_SUFFIXES); nothing else is tried.
 _GDAL_DRIVERS = ("GTiff", "JPEG", "PNG", "BMP", "WEBP")

@@ -32,17 +32,16 @@ This module imports only the standard library, :mod:`samcli.errors` and the mode
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
-import secrets
 import stat
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from samcli.errors import CheckpointError
+from samcli.fs import create_exclusive
 from samcli.model._text import one_line
 from samcli.model.specs import get_spec
 
@@ -51,7 +50,6 @@ __all__ = [
     "cache_dir",
     "cache_state",
     "cached_path",
-    "create_exclusive",
     "file_sha256",
     "is_cached",
     "is_verified",
@@ -61,8 +59,6 @@ __all__ = [
     "weights_digest",
 ]
 
-#: How many random names :func:`create_exclusive` tries before giving up.
-TEMP_ATTEMPTS = 8
 #: Folder of the digest records, inside the cache folder.
 DIGESTS_DIR = ".digests"
 #: A file modified less than this many nanoseconds before it was hashed is not recorded.
@@ -302,33 +298,3 @@ def weights_digest(path: Path | str) -> str:
     if unchanged and started - after.st_mtime_ns >= RACY_NS:
         _write_record(resolved, {**_identity(resolved, after), "sha256": digest})
     return digest
-
-
-def _token() -> str:
-    """The random part of a temporary file name (tests replace it to plant a name)."""
-    return secrets.token_hex(6)
-
-
-def create_exclusive(folder: Path, prefix: str, mode: int = 0o644) -> tuple[int, Path]:
-    """Create and open for writing a new file ``folder/<prefix><random>``; return (fd, path).
-
-    The file is created with ``O_CREAT | O_EXCL`` (plus ``O_NOFOLLOW`` where the platform has
-    it): an existing file or symlink at the name is never opened, followed or overwritten;
-    the next random name is tried instead. ``mode`` is filtered by the umask as usual
-    (0o644: readable by the other users of a shared cache, like a file fetched by hand).
-    Raises :class:`OSError` (``FileExistsError`` when every name tried was taken).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    for extra in ("O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
-        flags |= getattr(os, extra, 0)
-    for _ in range(TEMP_ATTEMPTS):
-        path = folder / f"{prefix}{_token()}"
-        try:
-            return os.open(path, flags, mode), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(
-        errno.EEXIST,
-        f"every temporary name tried was taken ({TEMP_ATTEMPTS} tries)",
-        str(folder / f"{prefix}*"),
-    )

@@ -3,7 +3,7 @@
 :func:`download` streams to a new ``<file>.part-<pid>-<random>`` in the cache folder and moves
 it into place with :func:`os.replace` only after every check passed, so the final path only
 ever holds a complete, verified file. The partial file is created exclusively
-(:func:`samcli.model.cache.create_exclusive`: ``O_CREAT | O_EXCL | O_NOFOLLOW``), so a file or
+(:func:`samcli.fs.create_exclusive`: ``O_CREAT | O_EXCL | O_NOFOLLOW``), so a file or
 symlink planted at its name is never written through. Checks:
 
 1. the byte count equals the ``Content-Length`` header (when the server sent one) and the
@@ -43,7 +43,8 @@ from typing import Any, BinaryIO, Optional
 from samcli.errors import CheckpointError, DownloadError
 from samcli.model import checkpoint
 from samcli.model._text import one_line as _one_line
-from samcli.model.cache import cache_dir, create_exclusive, record_digest
+from samcli.fs import create_exclusive, fsync_dir
+from samcli.model.cache import cache_dir, record_digest
 from samcli.model.specs import ModelSpec, get_spec
 
 __all__ = ["CHUNK_BYTES", "DOWNLOAD_TIMEOUT_S", "ProgressCallback", "download"]
@@ -120,17 +121,6 @@ def _clean_stale_parts(dest: Path) -> None:
             pass
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _content_length(response: Any) -> int | None:
     headers = getattr(response, "headers", None)
     value = headers.get("Content-Length") if headers is not None else None
@@ -178,7 +168,7 @@ def download(
         _verify_download(spec, dest, part)
         os.replace(part, dest)
         placed = True
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         record_digest(dest, digest)  # its first use need not hash it again
     finally:
         if not placed:

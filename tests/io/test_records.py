@@ -11,7 +11,7 @@ import shapely
 from samcli.config import PolygonOptions
 from samcli.geometry import geometry_to_mask, to_shapely
 from samcli.io.records import RECORD_KEYS, kept_indices, proposal_records
-from tests.io.helpers import H, W, box_extras, files, make_result, records_of, with_records
+from tests.io.helpers import H, W, box_extras, make_result, records_of
 
 
 def test_records_keys_types_and_ids():

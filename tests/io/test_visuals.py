@@ -8,7 +8,7 @@ import pytest
 
 from samcli.io.records import kept_indices
 from samcli.io.visuals import CropsWriter, PreviewWriter
-from tests.io.helpers import H, W, box_extras, files, make_result, records_of, with_records
+from tests.io.helpers import H, W, files, make_result, records_of, with_records
 
 
 def test_crops_are_rgba_chips_of_the_box(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from samcli.config import OutputOptions
 from samcli.errors import ConfigError
 from samcli.io.writers import make_writers
-from tests.io.helpers import H, W, box_extras, files, make_result, records_of, with_records
+from tests.io.helpers import make_result, records_of, with_records
 
 
 def _opts(output=None, format="jsonl", crops=None, preview=None) -> OutputOptions:

@@ -10,6 +10,7 @@ import urllib.error
 import pytest
 
 from samcli.errors import DownloadError
+from samcli import fs
 from samcli.model import cache, download
 from tests.model.fakes import (  # noqa: F401  (server and home are fixtures)
     FailingResponse,
@@ -178,7 +179,7 @@ def _plant(home, monkeypatch, tokens):
     """Make the partial file's random names ``tokens`` (in turn) and plant a symlink at the
     first one, pointing at a file outside the cache; return (victim, link)."""
     names = itertools.chain(tokens, (f"{n:x}" for n in itertools.count(0xF00)))
-    monkeypatch.setattr(cache, "_token", lambda: next(names))
+    monkeypatch.setattr(fs, "_token", lambda: next(names))
     home.mkdir()
     victim = home.parent / "victim.txt"
     victim.write_bytes(b"precious")
@@ -201,7 +202,7 @@ def test_a_planted_symlink_is_never_written_through(server, home, monkeypatch):
 def test_no_free_temporary_name_is_a_clear_error(server, home, monkeypatch):
     body = state_bytes(tiny_state())
     register_tiny(monkeypatch, server.add("/taken/tiny.pth", body), body)
-    victim, link = _plant(home, monkeypatch, ["a1"] * (cache.TEMP_ATTEMPTS + 1))
+    victim, link = _plant(home, monkeypatch, ["a1"] * (fs.TEMP_ATTEMPTS + 1))
     with pytest.raises(DownloadError) as info:
         download.download("tiny")
     message = str(info.value)

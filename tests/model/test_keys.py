@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -59,21 +57,6 @@ def test_built_models_are_in_eval_mode():
     assert model.img_size == 1024
 
 
-def test_model_package_imports_only_errors_from_samcli():
-    package = Path(__file__).resolve().parents[2] / "samcli" / "model"
-    for path in sorted(package.glob("*.py")):
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            for name in names:
-                if name == "samcli" or name.startswith("samcli."):
-                    assert name == "samcli.errors" or name.startswith("samcli.model"), (
-                        f"{path.name} imports {name}"
-                    )
 
 
 def test_skip_init_build_loads_and_runs(mobile_sam_pair):

@@ -7,8 +7,6 @@ meta device; ours is built on meta too. Nothing here runs a model except the ski
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import pytest
 import torch
@@ -120,25 +118,3 @@ def test_skip_init_build_loads_and_runs():
 def test_unknown_name_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown SAM 2 model 'sam2.1_hiera_huge'"):
         build_sam2("sam2.1_hiera_huge")
-
-
-def test_sam2_package_imports_only_errors_and_model_from_samcli():
-    package = Path(__file__).resolve().parents[2] / "samcli" / "model" / "sam2"
-    files = sorted(package.glob("*.py"))
-    assert len(files) >= 10
-    for path in files:
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.ImportFrom) and node.level > 2:
-                names = ["samcli." + (node.module or "")]  # above samcli.model
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            for name in names:
-                if name == "samcli" or name.startswith("samcli."):
-                    assert name == "samcli.errors" or name.startswith("samcli.model"), (
-                        f"{path.name} imports {name}"
-                    )
-                assert name.split(".")[0] != "sam2", f"{path.name} imports the reference"
