@@ -46,25 +46,31 @@ class Manifest:
 
     Entries are keyed by ``input`` (the work item's relative path: an image for automask, a
     label file for from-boxes); ``image`` is the record's image path the writers used. The last
-    line for an input wins. A torn last line (process killed mid-write) is ignored.
+    line for an input wins. Lines that cannot be trusted are ignored, so their input is simply
+    done again: a torn last line (a process killed mid-write), a line that is not a JSON
+    object, or one whose ``input``, ``image``, ``status`` or ``hash`` is missing or not a
+    string (a hand edit). A manifest that is a folder, a symlink or unreadable is a
+    :class:`~samcli.errors.ConfigError` before any work; lines are appended through a
+    descriptor opened without following symlinks.
     """
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / MANIFEST
         self.entries: dict[str, dict] = {}
         self._torn = False  # last line cut by a killed run: start the next on a new line
-        if self.path.exists():
-            with open(self.path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                if fh.tell():
-                    fh.seek(-1, os.SEEK_END)
-                    self._torn = fh.read(1) != b"\n"
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(entry, dict) and "input" in entry:
+        if os.path.lexists(self.path):
+            if self.path.is_symlink() or not self.path.is_file():
+                kind = "a symlink" if self.path.is_symlink() else "not a file"
+                raise ConfigError(f"{self.path} is {kind}; samcli keeps its run record there: "
+                                  "move it away or use another -o folder")
+            try:
+                data = self.path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            self._torn = bool(data) and not data.endswith(b"\n")
+            for line in data.decode("utf-8", errors="replace").splitlines():
+                entry = _entry(line)
+                if entry is not None:
                     self.entries[entry["input"]] = entry
 
     def is_done(self, key: str, hash_: str) -> bool:
@@ -76,15 +82,34 @@ class Manifest:
         return sorted(e["image"] for k, e in self.entries.items() if self.is_done(k, hash_))
 
     def append(self, entry: dict) -> None:
+        """Add one line (fsynced); it wins over earlier lines for its input."""
         self.entries[entry["input"]] = entry
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.path, flags, 0o666)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             if self._torn:
                 fh.write("\n")
                 self._torn = False
             fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+_ENTRY_STRINGS = ("input", "image", "status", "hash")
+
+
+def _entry(line: str) -> dict | None:
+    """A manifest line as an entry, or None when it cannot be trusted (see Manifest)."""
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    if not all(isinstance(entry.get(k), str) for k in _ENTRY_STRINGS):
+        return None
+    return entry
 
 
 @dataclass

@@ -4,7 +4,7 @@ Without a checkpoint, the official weights of the model (default ``vit_b``) come
 cache, downloaded first when missing (:mod:`samcli.model.download`). With one, that file is
 used and the architecture is the given name or is inferred from the file's keys and shapes.
 Every problem is one :class:`~samcli.errors.CheckpointError`, :class:`DownloadError` or
-:class:`UsageError` naming the file.
+:class:`UsageError` (an unknown name) naming the file or name.
 
 This module imports only torch (when first needed), the standard library,
 :mod:`samcli.errors` and the model package's table, cache, checkpoint and download modules.
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from samcli.errors import CheckpointError, UsageError
+from samcli.errors import CheckpointError
 from samcli.model import checkpoint as ckpt  # `checkpoint` is a parameter name here
 from samcli.model._text import listing as _listing
 from samcli.model.cache import cache_state, cached_path, verify_cached
@@ -68,7 +68,7 @@ def load_model(
     name: str | None = None,
     checkpoint: Path | str | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype | str | None = None,
+    dtype: torch.dtype | None = None,
     *,
     download_missing: bool = True,
     opener: Callable[..., Any] = urllib.request.urlopen,
@@ -80,15 +80,11 @@ def load_model(
     downloaded when missing. With ``checkpoint``: that file; the architecture is ``name`` when
     given, else inferred from the file's keys and shapes
     (:func:`~samcli.model.checkpoint.infer_model_name`).
-    ``dtype`` is a ``torch.dtype`` or its name (``"bfloat16"``); None means float32.
+    ``dtype``: None means float32 (names such as ``--dtype bfloat16`` are resolved, with the
+    device's constraints, by :func:`samcli.predictor.resolve_dtype`).
     """
     import torch
 
-    if isinstance(dtype, str):
-        resolved = getattr(torch, dtype, None)
-        if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
-            raise UsageError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
-        dtype = resolved
     if name is not None:
         name = get_spec(name).name  # an unknown name is a usage error before any work
     path = resolve_checkpoint(name, checkpoint, download_missing, opener=opener, progress=progress)

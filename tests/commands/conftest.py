@@ -45,6 +45,28 @@ FAST = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-t
         "-q"]
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_interrupted(point: str, n: int, signal_name: str, *args, **kwargs):
+    """The CLI in a child process that signals itself at a known point (see
+    ``tests/interrupt_driver.py``); returns the CompletedProcess (text, stdout/stderr
+    captured unless given)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    kwargs.setdefault("capture_output", True)
+    # A shell without job control starts background jobs with SIGINT ignored, and the ignore
+    # is inherited (Python then never raises KeyboardInterrupt): give the child the default.
+    return subprocess.run(
+        [sys.executable, "-m", "tests.interrupt_driver", point, str(n), signal_name, "--",
+         *map(str, args)],
+        cwd=REPO, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
 def invoke(*args, input: str | None = None):
     return CliRunner().invoke(get_app(), [str(a) for a in args], input=input)
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import urllib.error
 from pathlib import Path
 
@@ -17,7 +13,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from samcli.io.records import RECORD_KEYS
-from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
+from tests.commands.conftest import (FAST, error_lines, invoke, jsonl, run_interrupted,
+                                     write_image)
 
 
 @pytest.fixture
@@ -207,65 +204,50 @@ def test_offline_download_error_names_url_and_path(tree, tmp_path, monkeypatch):
     assert not (tmp_path / "cache" / "mobile_sam.pt").exists()
 
 
-def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt):
+def _names(d: Path) -> list[str]:
+    return sorted(p.relative_to(d).as_posix() for p in d.rglob("*")
+                  if p.is_file() and p.name != "manifest.jsonl")
+
+
+@pytest.mark.parametrize("label, point, n", [
+    ("after the second image is recorded", "record", 2),
+    ("inside a file write, between the temporary file and its rename", "write", 3),
+])
+def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt, label, point, n):
+    """kill -9 at a known point, then the same command again: the outputs of an uninterrupted
+    run, byte for byte; nothing half-written is ever left or taken as done."""
     root = tmp_path / "imgs"
-    for i in range(6):
+    for i in range(4):
         write_image(root / f"img{i}.png", seed=i)
-    args = [sys.executable, "-m", "samcli", "automask", str(root), "--checkpoint",
-            str(mobile_ckpt), "--points-per-side", "2", "--pred-iou-thresh", "0",
-            "--stability-score-thresh", "0", "-q", "--format", "coco"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--format", "coco"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert invoke(*args, "-o", full).exit_code == 0
 
-    # Uninterrupted reference run
-    full = tmp_path / "full"
-    subprocess.run(args + ["-o", str(full)], check=True, env=env, timeout=600)
-
-    # Killed with SIGKILL after the first image is done, then rerun
-    part = tmp_path / "part"
-    proc = subprocess.Popen(args + ["-o", str(part)], env=env)
-    manifest = part / "manifest.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if manifest.exists() and manifest.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done_before = manifest.read_text().count('"done"')
-    assert 1 <= done_before < 6, "the kill should land mid-folder"
-    assert not list(part.rglob("*.tmp*")) and not (part / "annotations.json").exists()
-    subprocess.run(args + ["-o", str(part)], check=True, env=env, timeout=600)
-
-    names = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*")  # noqa: E731
-                             if p.is_file() and p.name != "manifest.jsonl")
-    assert names(part) == names(full)
-    for rel in names(full):
-        assert (part / rel).read_bytes() == (full / rel).read_bytes(), rel
+    killed = run_interrupted(point, n, "KILL", *args, "-o", part)
+    assert killed.returncode == -signal.SIGKILL, label
+    done_before = (part / "manifest.jsonl").read_text().count('"done"')
+    assert done_before == 2, label  # (the 3rd write is the third image's COCO part)
+    assert not (part / "annotations.json").exists(), label
+    rerun = invoke(*args, "-o", part)
+    assert rerun.exit_code == 0, (label, rerun.stderr)
+    assert not list(part.rglob("*.tmp")), label
+    assert _names(part) == _names(full), label
+    for rel in _names(full):
+        assert (part / rel).read_bytes() == (full / rel).read_bytes(), (label, rel)
 
 
 def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
     root = tmp_path / "imgs"
-    for i in range(5):
+    for i in range(4):
         write_image(root / f"img{i}.png", seed=i)
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "samcli", "automask", str(root), "--checkpoint",
-            str(mobile_ckpt), "--points-per-side", "2", "--pred-iou-thresh", "0",
-            "--stability-score-thresh", "0", "-o", str(out)]
-    # A shell without job control starts background jobs with SIGINT ignored, and the ignore
-    # is inherited (Python then never raises KeyboardInterrupt): give the child the default.
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    manifest = out / "manifest.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (manifest.exists() and manifest.read_text()):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Error: interrupted" in stderr and "Traceback" not in stderr
-    done = [json.loads(line) for line in manifest.read_text().splitlines()]
-    assert done and all((out / f"{e['image']}.jsonl").is_file() for e in done)
+    proc = run_interrupted("record", 2, "INT", "automask", root, "--checkpoint", mobile_ckpt,
+                           *FAST, "-o", out)
+    assert proc.returncode == 130, proc.stderr
+    assert error_lines(proc.stderr) == ["Error: interrupted"]
+    assert "Traceback" not in proc.stderr
+    done = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(done) == 2 and all((out / f"{e['image']}.jsonl").is_file() for e in done)
 
 
 def test_crops_and_preview(tree, tmp_path, mobile_ckpt):

@@ -82,7 +82,24 @@ def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, pl
     assert "Traceback" not in on_ray.stderr
 
 
-# A driver whose Runner.write raises KeyboardInterrupt after the first image: Ctrl-C, on time.
+def test_polygons_are_built_on_the_actors(tree, mobile_ckpt, ray_cluster, plain, monkeypatch):
+    """The driver only writes: with a spy on the polygon builder in this (the driver's)
+    process, a --ray run still prints the plain run's records, polygons included, and the
+    spy is never called; a plain run in this process calls it."""
+    import samcli.io.records as records_module
+
+    calls = []
+    real = records_module.mask_to_geometry
+    monkeypatch.setattr(records_module, "mask_to_geometry",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    on_ray = invoke("automask", tree, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR)
+    assert on_ray.exit_code == 3, on_ray.stderr
+    assert on_ray.stdout == plain.stdout and calls == []
+    assert invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST).stdout
+    assert calls, "the spy must see a local run's polygons"
+
+
+# A driver whose Runner.record raises KeyboardInterrupt after the first image: Ctrl-C, on time.
 INTERRUPTED_DRIVER = """
 from samcli.runner import Runner
 

@@ -1,0 +1,201 @@
+"""The runner and its manifest, with fake executors and writers: resume, what a manifest
+line must hold to be trusted, fail-fast, warnings, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from samcli.errors import ConfigError, InputError
+from samcli.executors import Outcome
+from samcli.io.inputs import InputItem
+from samcli.maskset import MaskSet
+from samcli.results import ImageResult
+from samcli.runner import MANIFEST, Manifest, RunOptions, Runner
+
+HASH = "h" * 16
+
+
+def _done(name: str, hash_: str = HASH, **extra) -> dict:
+    return {"input": name, "image": name, "status": "done", "error": None, "hash": hash_,
+            **extra}
+
+
+def _write_manifest(folder: Path, lines: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n"
+                   for line in lines)
+    (folder / MANIFEST).write_text(text)
+
+
+@pytest.mark.parametrize("label, lines, done", [
+    ("plain", [_done("a"), _done("b")], ["a", "b"]),
+    ("last line wins: failed after done", [_done("a"), {**_done("a"), "status": "failed"}], []),
+    ("last line wins: done after failed", [{**_done("a"), "status": "failed"}, _done("a")],
+     ["a"]),
+    ("other parameters: not done", [_done("a", hash_="other")], []),
+    ("not JSON", ["{nope", _done("b")], ["b"]),
+    ("not an object", ["[1, 2]", "3", "null", _done("b")], ["b"]),
+    ("no image", [{k: v for k, v in _done("a").items() if k != "image"}], []),
+    ("no input", [{k: v for k, v in _done("a").items() if k != "input"}], []),
+    ("input not a string", [{**_done("a"), "input": 7}], []),
+    ("hash not a string", [{**_done("a"), "hash": ["h"]}], []),
+    ("status not a string", [{**_done("a"), "status": True}], []),
+    ("deeply nested junk", ["[" * 100_000, _done("b")], ["b"]),
+])
+def test_manifest_lines(tmp_path, label, lines, done):
+    _write_manifest(tmp_path, lines)
+    m = Manifest(tmp_path)
+    assert m.done_images(HASH) == done, label
+    assert [k for k in ("a", "b") if m.is_done(k, HASH)] == done, label
+
+
+def test_torn_last_line_is_ignored_and_the_next_line_starts_fresh(tmp_path):
+    _write_manifest(tmp_path, [_done("a")])
+    with open(tmp_path / MANIFEST, "a") as fh:
+        fh.write(json.dumps(_done("b"))[:25])  # killed mid-line
+    m = Manifest(tmp_path)
+    assert m.done_images(HASH) == ["a"]
+    m.append(_done("c"))
+    again = Manifest(tmp_path)
+    assert again.done_images(HASH) == ["a", "c"]
+    assert (tmp_path / MANIFEST).read_text().splitlines()[-1] == json.dumps(_done("c"))
+
+
+def test_undecodable_bytes_do_not_stop_the_reading(tmp_path):
+    (tmp_path / MANIFEST).write_bytes(b"\xff\xfe junk\n" + json.dumps(_done("a")).encode()
+                                      + b"\n")
+    assert Manifest(tmp_path).done_images(HASH) == ["a"]
+
+
+@pytest.mark.parametrize("label, make", [
+    ("a folder", lambda p: p.mkdir()),
+    ("a symlink", lambda p: p.symlink_to(p.parent / "elsewhere.jsonl")),
+])
+def test_manifest_that_is_not_a_file_is_refused_before_any_work(tmp_path, label, make):
+    make(tmp_path / MANIFEST)
+    with pytest.raises(ConfigError, match=MANIFEST):
+        Manifest(tmp_path)
+    assert not (tmp_path / "elsewhere.jsonl").exists(), label
+
+
+# ------------------------------------------------------------------------------- runner
+
+
+class FakeWriter:
+    needs_rgb = needs_geometry = False
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:
+        self.written: list[str] = []
+        self.finished: list[list[str]] = []
+        self.fail = fail
+
+    def check_inputs(self, images):
+        pass
+
+    def write(self, result):
+        if result.image in self.fail:
+            raise InputError(f"{result.image}: cannot write")
+        self.written.append(result.image)
+        return []
+
+    def finish(self, done):
+        self.finished.append(list(done))
+        return []
+
+
+class FakeExecutor:
+    """Outcomes from a table: name -> error message (or None: a result with n records)."""
+
+    def __init__(self, table: dict[str, str | None], warnings: dict[str, list[str]] = {}):
+        self.table, self.warnings = table, warnings
+        self.asked: list[str] = []
+        self.closed = False
+
+    def outcomes(self, items, on_batch=None):
+        try:
+            for item in items:
+                self.asked.append(item.rel)
+                error = self.table[item.rel]
+                if error is not None:
+                    yield Outcome(item, error=error, seconds=0.1)
+                    continue
+                result = ImageResult(image=item.rel, source=item.path, width=4, height=3,
+                                     masks=MaskSet.empty((3, 4)), records=[{}, {}],
+                                     warnings=self.warnings.get(item.rel, []))
+                yield Outcome(item, result=result, seconds=0.2)
+        finally:
+            self.closed = True
+
+
+def _items(*names: str) -> list[InputItem]:
+    return [InputItem(Path("/in") / n, n) for n in names]
+
+
+def _runner(tmp_path: Path | None, writer: FakeWriter, **opts) -> Runner:
+    return Runner([writer], RunOptions(hash=HASH, output_dir=tmp_path, quiet=True, **opts))
+
+
+def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
+    writer = FakeWriter()
+    summary = _runner(tmp_path, writer).run(_items("a", "b"), FakeExecutor({"a": None,
+                                                                              "b": None}))
+    assert (summary.done, summary.proposals, summary.exit_code) == (2, 4, 0)
+    assert writer.finished == [["a", "b"]]
+    lines = [json.loads(line) for line in (tmp_path / MANIFEST).read_text().splitlines()]
+    assert [(e["input"], e["status"], e["proposals"]) for e in lines] == [
+        ("a", "done", 2), ("b", "done", 2)]
+    # a rerun asks the executor for nothing and still finishes the whole-run files
+    again, executor = FakeWriter(), FakeExecutor({"a": None, "b": None, "c": None})
+    summary = _runner(tmp_path, again).run(_items("a", "b", "c"), executor)
+    assert executor.asked == ["c"] and summary.skipped == 2
+    assert again.finished == [["a", "b", "c"]]
+    # --overwrite redoes everything
+    executor = FakeExecutor({"a": None, "b": None, "c": None})
+    _runner(tmp_path, FakeWriter(), overwrite=True).run(_items("a", "b", "c"), executor)
+    assert executor.asked == ["a", "b", "c"]
+
+
+def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
+    writer = FakeWriter(fail={"c"})
+    executor = FakeExecutor({"a": "a: corrupt image", "b": None, "c": None},
+                            warnings={"b": ["b: box clipped"]})
+    summary = _runner(tmp_path, writer).run(_items("a", "b", "c"), executor,
+                                            pre_failed=["x: no such file"])
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["Error: x: no such file", "Error: a: corrupt image",
+                   "Warning: b: box clipped", "Error: c: cannot write"]
+    assert summary.failed == ["x: no such file", "a", "c"] and summary.exit_code == 3
+    entries = Manifest(tmp_path).entries
+    assert entries["a"]["status"] == "failed" and entries["a"]["error"] == "a: corrupt image"
+    assert entries["c"]["status"] == "failed" and entries["b"]["status"] == "done"
+
+
+def test_fail_fast_stops_the_executor(tmp_path, capsys):
+    executor = FakeExecutor({"a": None, "b": "b: bad", "c": None})
+    summary = _runner(tmp_path, FakeWriter(), fail_fast=True).run(_items("a", "b", "c"),
+                                                                  executor)
+    assert executor.asked == ["a", "b"] and executor.closed
+    assert summary.done == 1 and summary.failed == ["b"]
+
+
+def test_fail_fast_on_a_collection_problem_does_no_work(tmp_path, capsys):
+    executor = FakeExecutor({"a": None})
+    summary = _runner(tmp_path, FakeWriter(), fail_fast=True).run(_items("a"), executor,
+                                                                  pre_failed=["x: missing"])
+    assert executor.asked == [] and summary.failed == ["x: missing"]
+
+
+def test_without_output_folder_there_is_no_manifest(tmp_path, capsys):
+    summary = _runner(None, FakeWriter()).run(_items("a"), FakeExecutor({"a": None}))
+    assert summary.done == 1 and not list(tmp_path.iterdir())
+
+
+def test_stdout_records_and_stderr_summary_are_apart(capsys):
+    runner = Runner([FakeWriter()], RunOptions(hash=HASH))
+    runner.run(_items("a"), FakeExecutor({"a": None}))
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("samcli: 1 images done; 2 proposals")
+
