@@ -9,6 +9,12 @@ Makes the same decisions as the reference ``SamAutomaticMaskGenerator`` for the 
   with ``points_per_batch x 3 x H x W`` (the reference holds ~9 GB of float logits for one batch
   on a 4000x3000 image).
 
+One difference in what, where the reference's output is degenerate: masks that are exactly
+equal to an earlier mask are dropped at the end. Box NMS removes such duplicates whenever their
+box has an area (IoU 1), so this changes nothing on ordinary images; on images a pixel tall or
+wide every box has zero area, NMS keeps everything, and a 1 x 1 image gave 17 copies of one
+pixel.
+
 Coordinates: points are (x, y) pixels; crop boxes are xyxy with exclusive ends in the image frame.
 """
 
@@ -103,7 +109,22 @@ def generate(
     if cfg.min_region_area > 0:
         masks = clean_small_regions(masks, cfg.min_region_area,
                                     max(cfg.box_nms_thresh, cfg.crop_nms_thresh))
-    return masks
+
+    # Exact duplicates that NMS cannot see (zero-area boxes; see the module docstring)
+    return masks[first_of_equal(masks)]
+
+
+def first_of_equal(masks: MaskSet) -> np.ndarray:
+    """Indices of the masks not equal to an earlier mask of ``masks``, in order."""
+    seen: set[bytes] = set()
+    keep = []
+    for i, rle in enumerate(masks.rles):
+        counts = rle["counts"]
+        key = counts if isinstance(counts, bytes) else str(counts).encode()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.array(keep, dtype=np.int64)
 
 
 class _Counter:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from samcli import __version__
+from samcli.errors import Terminated
 
 app = typer.Typer(
     name="samcli",
@@ -53,5 +56,14 @@ def get_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: standard streams made safe, SIGTERM handled like Ctrl-C
+    (exit 143), then the app."""
+    from samcli.console import guard_standard_streams
+
+    guard_standard_streams()
+    signal.signal(signal.SIGTERM, _terminated)
     get_app()()
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()

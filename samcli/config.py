@@ -14,6 +14,7 @@ explicitly on the command line win over the preset.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -167,9 +168,14 @@ class AutomaskConfig:
 
     def validate(self) -> "AutomaskConfig":
         """Raise ConfigError for values that cannot work; return self."""
+        _finite(self)
         for name in ("points_per_side", "points_per_batch", "crop_n_points_downscale_factor"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{flag_of(_field(self, name))} must be at least 1")
+        for name, most in LIMITS.items():
+            if getattr(self, name) > most:
+                raise ConfigError(f"{flag_of(_field(self, name))} {getattr(self, name)} is more "
+                                  f"than samcli allows ({most}): {LIMIT_WHY[name]}")
         for name in ("crop_n_layers", "min_region_area", "max_proposals"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{flag_of(_field(self, name))} must not be negative")
@@ -197,6 +203,42 @@ class AutomaskConfig:
         if not 0 < self.containment_ratio <= 1:
             raise ConfigError("--containment-ratio must be in (0, 1]")
         return self
+
+    def warnings(self) -> list[str]:
+        """Values that work but are unlikely to be meant (shown before any work)."""
+        out = []
+        for name in ("pred_iou_thresh", "stability_score_thresh"):
+            value = getattr(self, name)
+            if value >= 1.0:
+                out.append(f"{flag_of(_field(self, name))} {value:g} is 1 or more: hardly any "
+                           "mask passes (scores are at most about 1)")
+            elif value < 0:
+                out.append(f"{flag_of(_field(self, name))} {value:g} is negative: the filter "
+                           "is off, as with 0")
+        for name in ("box_nms_thresh", "crop_nms_thresh"):
+            if getattr(self, name) <= 0:
+                out.append(f"{flag_of(_field(self, name))} {getattr(self, name):g}: every "
+                           "overlapping pair is a duplicate, so only separate masks are kept")
+        return out
+
+
+# Upper bounds: far above any useful value, low enough that a typo cannot make a run allocate
+# for hours before failing (--points-per-side 100000 is 10^10 prompts an image).
+LIMITS = {"points_per_side": 1024, "points_per_batch": 16384, "crop_n_layers": 6}
+LIMIT_WHY = {
+    "points_per_side": "that is already a million prompts an image; for small objects use "
+                       "crop layers or --tile",
+    "points_per_batch": "larger batches only use more memory",
+    "crop_n_layers": "layer 6 already has 4096 crops",
+}
+
+
+def _finite(obj: Any) -> None:
+    """Every float option of ``obj`` is a number (nan and inf are refused before any work)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{flag_of(f)} {value}: expected a finite number")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -290,6 +332,7 @@ class FromBoxesConfig:
             ) from None
 
     def validate(self) -> "FromBoxesConfig":
+        _finite(self)
         self.class_set()
         if self.boxes_per_batch < 1:
             raise ConfigError("--boxes-per-batch must be at least 1")
@@ -344,6 +387,7 @@ class PolygonOptions:
                             "(0 = no limit).", POLY)
 
     def validate(self) -> "PolygonOptions":
+        _finite(self)
         if self.simplify < 0:
             raise ConfigError("--simplify must not be negative")
         if self.max_vertices < 0 or 0 < self.max_vertices < 4:
@@ -407,6 +451,11 @@ class InputOptions:
         "guard; 0 = no limit).", INP
     )
     fail_fast: bool = opt(False, "Stop at the first input that fails (exit 3).", INP)
+
+    def validate(self) -> "InputOptions":
+        if self.max_pixels < 0:
+            raise ConfigError("--max-pixels must not be negative (0 = no limit)")
+        return self
 
 
 def _field(obj: Any, name: str) -> dataclasses.Field:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -11,6 +12,41 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from samcli.model.download import ProgressCallback
+
+
+#: Standard streams (0, 1, 2) that were closed when samcli started (see
+#: :func:`guard_standard_streams`).
+CLOSED_AT_START: set[int] = set()
+
+
+def guard_standard_streams() -> None:
+    """Reopen closed standard file descriptors onto /dev/null, once at start-up.
+
+    A program started with stdout or stderr closed would otherwise hand that descriptor
+    number to the next file it opens, so messages meant for stderr could land in a record
+    file or on stdout. What was closed is remembered in :data:`CLOSED_AT_START`: a run that
+    must write records to a closed stdout stops before any work.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            CLOSED_AT_START.add(fd)
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # a lower descriptor was free after all
+                os.dup2(opened, fd)
+                os.close(opened)
+    if 1 in CLOSED_AT_START or sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+    if 2 in CLOSED_AT_START or sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    if 0 in CLOSED_AT_START or sys.stdin is None:
+        sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+
+
+def stdout_was_closed() -> bool:
+    """Whether stdout was closed when samcli started (records cannot go there)."""
+    return 1 in CLOSED_AT_START
 
 
 def stderr_console() -> Console:

@@ -15,7 +15,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+EXIT_PIPE = 141  # the reader of stdout went away: 128 + SIGPIPE, as Unix filters end
+EXIT_TERMINATED = 143  # SIGTERM (schedulers, ``timeout``): 128 + SIGTERM
 
 
 class SamcliError(Exception):
@@ -46,3 +48,13 @@ class InputError(SamcliError):
     """One input (image, label file) could not be used; the batch goes on without it."""
 
     exit_code = EXIT_PARTIAL
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C: everything that keeps finished
+    work on Ctrl-C does so on SIGTERM too; the exit code is :data:`EXIT_TERMINATED`."""
+
+
+class StdoutClosed(Exception):
+    """The program reading samcli's stdout went away (a closed pipe, ``| head``): the run ends
+    quietly with :data:`EXIT_PIPE`, keeping what was written."""

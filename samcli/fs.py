@@ -8,13 +8,17 @@ so every layer, the model package included, may use them).
   its complete new content, never half-written: an exclusive temporary file in the same folder,
   fsync, ``os.replace``, fsync of the folder.
 - :func:`fsync_dir`: make a rename durable (best effort where the platform cannot).
+- :func:`text_of_path`: a file name as text that JSON and a UTF-8 terminal can carry.
+- :func:`file_identity`: what tells a file apart from another one at the same path later.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -102,6 +106,23 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     return path
 
 
+_TEMPORARY = re.compile(r"^\..*\.[0-9a-f]{%d}\.tmp$" % _RANDOM_CHARS)
+
+
+def remove_stale_temporaries(folder: Path | str) -> int:
+    """Delete the temporary files :func:`atomic_write_bytes` left under ``folder`` (a process
+    killed between writing one and renaming it). Call it only while no other process writes
+    there (samcli holds the output folder's lock). Returns how many were removed."""
+    removed = 0
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+    return removed
+
+
 def atomic_write_text(path: Path | str, text: str) -> Path:
     """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
     return atomic_write_bytes(path, text.encode("utf-8"))
@@ -119,3 +140,39 @@ def fsync_dir(folder: Path | str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def text_of_path(name: str) -> str:
+    """``name`` (a path from the file system) as valid Unicode text: bytes that are not UTF-8
+    (which Python keeps as lone surrogates) written as ``\\xNN``, everything else as is. A
+    name that is valid UTF-8 is returned unchanged."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+#: Bytes read from each end of a file for :func:`file_identity`'s content fingerprint.
+FINGERPRINT_BYTES = 64 * 1024
+
+
+def file_identity(path: Path | str) -> dict | None:
+    """What identifies the content at ``path`` now, cheaply: the resolved path, the size, the
+    modification time (ns) and a SHA-256 of the size and the first and last
+    :data:`FINGERPRINT_BYTES` bytes (so a same-size replacement with a restored timestamp is
+    caught too unless it differs only in the middle). None when the file cannot be read.
+    Values are JSON-ready."""
+    try:
+        real = os.path.realpath(path)
+        with open(real, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            digest = hashlib.sha256(str(st.st_size).encode())
+            digest.update(fh.read(FINGERPRINT_BYTES))
+            if st.st_size > 2 * FINGERPRINT_BYTES:
+                fh.seek(-FINGERPRINT_BYTES, os.SEEK_END)
+            digest.update(fh.read(FINGERPRINT_BYTES))
+    except (OSError, ValueError):
+        return None
+    return {"path": text_of_path(real), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns),
+            "head_tail_sha256": digest.hexdigest()[:32]}

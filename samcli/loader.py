@@ -37,20 +37,32 @@ class ModelLoader:
             opts.decoder_dtype, self.dtype, self.device)
         self.opts = opts
         self._predictor: Predictor | None = None
+        self._identity: dict[str, Any] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What identifies the weights and precision, for the manifest hash."""
-        ident: dict[str, Any] = {"model": self.opts.model or "vit_b", "dtype": self.opts.dtype}
-        if self.decoder_dtype != self.dtype:  # absent otherwise: earlier runs' hashes hold
-            ident["decoder_dtype"] = str(self.decoder_dtype).removeprefix("torch.")
-        if self.decoder_products is not None:
-            ident["decoder_products"] = str(self.decoder_products).removeprefix("torch.")
-        if self.opts.checkpoint:
-            p = Path(self.opts.checkpoint)
-            ident["checkpoint"] = str(p.resolve())
-            ident["checkpoint_size"] = p.stat().st_size if p.exists() else None
-        return ident
+        """What identifies the run's model, for the manifest hash: the architecture asked for,
+        the weights by their content (the official file's SHA-256; for ``--checkpoint`` the
+        file's SHA-256, computed once per file identity and remembered in the cache folder:
+        :func:`samcli.model.cache.weights_digest`) and the precision as resolved on this
+        machine (never the word ``auto``). The checkpoint's path is not part of it: the same
+        weights elsewhere resume; other weights at the same path do not."""
+        from samcli.model.cache import weights_digest
+        from samcli.model.specs import DEFAULT_MODEL, get_spec
+
+        if self._identity is None:
+            if self.opts.checkpoint:
+                weights = weights_digest(self.opts.checkpoint)
+            else:
+                weights = get_spec(self.opts.model or DEFAULT_MODEL).sha256
+            name = get_spec(self.opts.model).name if self.opts.model else (
+                "from checkpoint" if self.opts.checkpoint else DEFAULT_MODEL)
+            self._identity = {
+                "model": name, "weights": weights, "dtype": _name(self.dtype),
+                "decoder_dtype": _name(self.decoder_dtype),
+                "decoder_products": _name(self.decoder_products),
+            }
+        return self._identity
 
     def get(self) -> Predictor:
         """The predictor, loading the weights (downloading them into the cache if needed) the
@@ -68,3 +80,7 @@ class ModelLoader:
                                         decoder_dtype=self.decoder_dtype,
                                         decoder_products=self.decoder_products)
         return self._predictor
+
+
+def _name(dtype: Any) -> str | None:
+    return None if dtype is None else str(dtype).removeprefix("torch.")

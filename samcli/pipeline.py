@@ -8,16 +8,20 @@ become files, manifest lines and progress, :mod:`samcli.runner`.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from samcli.config import OutputOptions, params_of
+from samcli.console import stdout_was_closed
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
-from samcli.io.inputs import InputItem, collect_images
+from samcli.fs import create_exclusive
+from samcli.io.inputs import InputItem, Problem, collect_images
+from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import collect_label_files, parse_coco_dets, resolve_coco_images
 from samcli.io.writers import make_writers
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
@@ -32,7 +36,7 @@ class Inputs:
     detections) each image's detections."""
 
     items: list[InputItem]
-    problems: list[str]
+    problems: list[Problem | str]
     coco: dict[str, Any] | None = None
 
 
@@ -43,12 +47,18 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     device or precision, no inputs, output clashes. ``stdin``/``stdout`` default to the
     process's (a '-' input reads paths from ``stdin``; records go to ``stdout`` without -o).
     """
+    out = request.output
+    if out.output is None and stdout is None and stdout_was_closed():
+        raise ConfigError("stdout is closed, and records go to stdout without -o: give an "
+                          "output folder with -o DIR")
     model = _model(request)
     inputs = _collect(request, stdin or sys.stdin)
-    out = request.output
-    _check_output_folders(out)
+    _prepare_output_folders(request, inputs)
+    for message in request.task.warnings() if request.automask else []:
+        print(f"Warning: {message}", file=sys.stderr, flush=True)
     categories = [{"id": 1, "name": "object"}] if request.automask else []
     writers = make_writers(out, categories, stdout or sys.stdout)
+    _refuse_overwriting_inputs(writers, inputs)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))
     max_pixels = request.input.max_pixels or None
@@ -59,7 +69,7 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     runner = Runner(writers, RunOptions(
         hash=manifest_hash(request, model), output_dir=Path(out.output) if out.output else None,
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
-        unit=work.unit))
+        unit=work.unit, folders=[folder for _, folder in _output_folders(out)]))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
 
 
@@ -89,12 +99,47 @@ def _model(request: RunRequest) -> ModelLoader:
         raise
 
 
-def _check_output_folders(out: OutputOptions) -> None:
-    """Output folders that are files are refused before any work."""
-    for option, folder in (("-o", out.output), ("--crops", out.crops),
-                           ("--preview", out.preview)):
-        if folder and Path(folder).exists() and not Path(folder).is_dir():
-            raise UsageError(f"{option} {folder}: exists and is not a folder")
+def _output_folders(out: OutputOptions) -> list[tuple[str, Path]]:
+    return [(option, Path(folder)) for option, folder in
+            (("-o", out.output), ("--crops", out.crops), ("--preview", out.preview)) if folder]
+
+
+def _prepare_output_folders(request: RunRequest, inputs: Inputs) -> None:
+    """Before any work (and before the model loads): every output folder exists, is a folder
+    and takes a new file, and none is an input folder. Each gets a ``.samcli`` marker folder,
+    by which folder walks recognise samcli's own outputs and skip them (so crops or label
+    files written inside an input tree are never read back as inputs)."""
+    roots = {os.path.realpath(item.root) for item in inputs.items if item.root is not None}
+    cfg = request.task
+    if not request.automask and cfg.images:
+        roots.add(os.path.realpath(cfg.images))
+    for option, folder in _output_folders(request.output):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{option} {folder}: exists and is not a folder")
+        if os.path.realpath(folder) in roots:
+            raise ConfigError(f"{option} {folder} is an input folder: samcli's files would be "
+                              "mixed with (or overwrite) the inputs; choose another folder")
+        try:
+            (folder / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            fd, probe = create_exclusive(folder, ".samcli-write-test-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            where = exc.filename or folder
+            raise ConfigError(f"{option} {folder}: cannot write there ({where}: "
+                              f"{exc.strerror or exc})") from None
+
+
+def _refuse_overwriting_inputs(writers: list, inputs: Inputs) -> None:
+    """No output file may be an input file (from-boxes --format yolo with -o on the labels)."""
+    given = {os.path.realpath(item.path): item for item in inputs.items}
+    for w in writers:
+        for item in inputs.items:
+            for path in w.outputs_for(item.rel):
+                hit = given.get(os.path.realpath(path))
+                if hit is not None:
+                    raise ConfigError(f"{path} is both an input and an output of this run "
+                                      f"({hit.path}); write the outputs to another folder")
 
 
 def _collect(request: RunRequest, stdin: TextIO) -> Inputs:

@@ -44,7 +44,7 @@ class RunRequest:
         if not isinstance(self.task, expected):
             raise TypeError(f"{self.command} needs a {expected.__name__}, "
                             f"not {type(self.task).__name__}")
-        for group in (self.task, self.polygon, self.output, self.scale):
+        for group in (self.task, self.polygon, self.output, self.input, self.scale):
             group.validate()  # ConfigError before any work, whoever built the request
 
     @property

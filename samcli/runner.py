@@ -1,5 +1,5 @@
-"""Drives a batch: inputs -> an executor's outcomes -> writers, with manifest, resume, progress,
-summary.
+"""Drives a batch: inputs -> an executor's outcomes -> writers, with manifest, resume, lock,
+progress, summary.
 
 The runner knows nothing about SAM: it gets the run's inputs and an executor
 (:mod:`samcli.executors`) that turns each into an :class:`~samcli.executors.Outcome` (a
@@ -7,30 +7,45 @@ writer-ready :class:`~samcli.results.ImageResult`, or the input's error). Per-in
 are reported on stderr and in the manifest and the batch goes on; any other
 :class:`~samcli.errors.SamcliError` stops the run.
 
-Crash safety: an image's output files are written atomically first, then one manifest line is
+One run at a time per output folder (:class:`OutputLock`): a second run stops before any work,
+naming the first.
+
+Crash safety: an input's output files are written atomically first, then one manifest line is
 appended and fsynced. A run killed at any point leaves only complete files; the rerun redoes
-images without a ``done`` line (same hash) and overwrites their files atomically, so it ends with
-the same outputs as an uninterrupted run.
+inputs without a ``done`` line and overwrites their files atomically, so it ends with the same
+outputs as an uninterrupted run. Ctrl-C and SIGTERM also write the whole-run files (COCO's
+``annotations.json``) for what is done before the process exits.
+
+Resume: an input counts as done when its last line says ``done`` with the run's parameter
+hash (model identity, precision, every option that changes an output) *and* the input file is
+the same file as then (:func:`samcli.fs.file_identity`: resolved path, size, modification
+time, and a fingerprint of its first and last 64 KiB; from-boxes also checks the label's
+image). Anything else is done again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError
+from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError, SamcliError
 from samcli.executors import Executor, Outcome
-from samcli.io.inputs import InputItem
+from samcli.fs import file_identity, remove_stale_temporaries, text_of_path
+from samcli.io.inputs import InputItem, Problem
+from samcli.io.outputs import STATE_DIR
 
 MANIFEST = "manifest.jsonl"
 
@@ -73,13 +88,28 @@ class Manifest:
                 if entry is not None:
                     self.entries[entry["input"]] = entry
 
-    def is_done(self, key: str, hash_: str) -> bool:
+    def is_done(self, key: str, hash_: str, source: dict | None = None) -> bool:
+        """Whether ``key`` is done with these parameters (``hash_``) and, when ``source`` (its
+        :func:`~samcli.fs.file_identity` now) is given, from the same input file: the recorded
+        identity must equal it, and a recorded ``image_source`` (from-boxes: the label's image)
+        must still match its file. An unreadable input is never taken as done."""
         e = self.entries.get(key)
-        return bool(e) and e.get("status") == "done" and e.get("hash") == hash_
+        if not e or e.get("status") != "done" or e.get("hash") != hash_:
+            return False
+        if source is None or e.get("source") != source:
+            return False
+        image = e.get("image_source")
+        if image is not None:
+            path = image.get("path") if isinstance(image, dict) else None
+            if not isinstance(path, str) or file_identity(path) != image:
+                return False
+        return True
 
     def done_images(self, hash_: str) -> list[str]:
-        """The record image paths of every input done with these parameters, sorted."""
-        return sorted(e["image"] for k, e in self.entries.items() if self.is_done(k, hash_))
+        """The record image paths of every input done with these parameters, sorted (for
+        whole-run files, which cover this run's and earlier runs' images)."""
+        return sorted(e["image"] for e in self.entries.values()
+                      if e.get("status") == "done" and e.get("hash") == hash_)
 
     def append(self, entry: dict) -> None:
         """Add one line (fsynced); it wins over earlier lines for its input."""
@@ -91,12 +121,23 @@ class Manifest:
             if self._torn:
                 fh.write("\n")
                 self._torn = False
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(_text(entry), ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
 
 _ENTRY_STRINGS = ("input", "image", "status", "hash")
+
+
+def _text(value: Any) -> Any:
+    """Every string in ``value`` as valid Unicode (file names that are not UTF-8 included)."""
+    if isinstance(value, str):
+        return text_of_path(value)
+    if isinstance(value, dict):
+        return {k: _text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text(v) for v in value]
+    return value
 
 
 def _entry(line: str) -> dict | None:
@@ -135,67 +176,89 @@ class RunOptions:
     fail_fast: bool = False
     quiet: bool = False
     unit: str = "images"
+    #: Output folders whose stale temporary files (left by a killed run) are removed at the
+    #: start, once this run holds the lock.
+    folders: Sequence[Path] = ()
 
 
 class Runner:
-    """Runs ``process`` over items, writing with ``writers`` (see samcli.io.writers)."""
+    """Drives one run: ``executor``'s outcomes written with ``writers`` (see
+    :mod:`samcli.io.writers`), with the manifest, resume, the output-folder lock, progress and
+    the summary (see the module docstring)."""
 
     def __init__(self, writers: Sequence[Any], opts: RunOptions,
                  console: Console | None = None) -> None:
         self.writers = list(writers)
         self.opts = opts
         self.console = console or Console(file=sys.stderr, highlight=False, soft_wrap=True)
-        self.manifest = Manifest(opts.output_dir) if opts.output_dir else None
+        self.manifest: Manifest | None = None
+        self._sources: dict[str, dict | None] = {}
         self._t0 = time.perf_counter()
 
     def report(self, message: str, style: str = "") -> None:
         """A line on stderr (kept even with --quiet for errors)."""
         self.console.print(message, style=style or None, markup=False, highlight=False)
 
-    def fail_item(self, summary: Summary, image: str, message: str) -> None:
-        summary.failed.append(image)
+    def fail_item(self, summary: Summary, key: str, message: str) -> None:
+        """Report and record one input's failure (``key``: its manifest key)."""
+        summary.failed.append(key)
         self.report(f"Error: {message}", "red")
         if self.manifest is not None:
-            self.manifest.append({"input": image, "image": image, "status": "failed",
+            self.manifest.append({"input": key, "image": key, "status": "failed",
                                   "error": message, "hash": self.opts.hash, "time": _now()})
 
     def run(self, items: Iterable[InputItem], executor: Executor,
-            pre_failed: Sequence[str] = ()) -> Summary:
+            pre_failed: Sequence[Problem | str] = ()) -> Summary:
         """Process every item with ``executor``; ``pre_failed`` are problems found while
-        collecting inputs."""
-        todo, summary = self.start(items, pre_failed)
-        if todo is None:
-            return summary
-        if todo:
-            with self.progress(len(todo)) as bar:
-                images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
-                batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
+        collecting inputs. With an output folder, the folder is locked for the whole run (a
+        second run on it stops at once, naming this one)."""
+        with OutputLock(self.opts.output_dir) if self.opts.output_dir else _no_lock():
+            if self.opts.output_dir is not None:
+                self.manifest = Manifest(self.opts.output_dir)
+                for folder in self.opts.folders:
+                    remove_stale_temporaries(folder)
+            todo, summary = self.start(items, pre_failed)
+            if todo is None:
+                return summary
+            try:
+                self._process(todo, executor, summary)
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what is done stays done, in full
+                self._finish_files()
+                raise
+            return self.finish(summary)
 
-                def on_batch(item: InputItem, done: int, total: int) -> None:
-                    bar.update(batches, completed=done, total=total, visible=True,
-                               description=f"  {item.rel}")
+    def _process(self, todo: list[InputItem], executor: Executor, summary: Summary) -> None:
+        if not todo:
+            return
+        with self.progress(len(todo)) as bar:
+            images = bar.add_task(self.opts.unit, total=len(todo), proposals=0)
+            batches = bar.add_task("  prompts", total=None, proposals=0, visible=False)
 
-                outcomes = executor.outcomes(todo, on_batch)
-                try:
-                    for outcome in outcomes:
-                        ok = self.record(outcome, summary)
-                        bar.update(images, advance=1, proposals=summary.proposals)
-                        if not ok and self.opts.fail_fast:
-                            break
-                finally:
-                    close = getattr(outcomes, "close", None)
-                    if close is not None:
-                        close()  # stops the executor's work when leaving early
-                bar.update(batches, visible=False)
-        return self.finish(summary)
+            def on_batch(item: InputItem, done: int, total: int) -> None:
+                bar.update(batches, completed=done, total=total, visible=True,
+                           description=f"  {item.rel}")
+
+            outcomes = executor.outcomes(todo, on_batch)
+            try:
+                for outcome in outcomes:
+                    ok = self.record(outcome, summary)
+                    bar.update(images, advance=1, proposals=summary.proposals)
+                    if not ok and self.opts.fail_fast:
+                        break
+            finally:
+                close = getattr(outcomes, "close", None)
+                if close is not None:
+                    close()  # stops the executor's work when leaving early
+            bar.update(batches, visible=False)
 
     # The steps of a run, public so that a caller driving its own loop writes, records and
-    # resumes exactly like ``run``.
+    # resumes exactly like ``run`` (the lock and the manifest are set up by ``run``).
 
-    def start(self, items: Iterable[InputItem],
-              pre_failed: Sequence[str] = ()) -> tuple[list[InputItem] | None, Summary]:
-        """Before any work: refuse output clashes (ConfigError), report the problems found
-        while collecting inputs, and drop the items the manifest says are done (resume).
+    def start(self, items: Iterable[InputItem], pre_failed: Sequence[Problem | str] = ()
+              ) -> tuple[list[InputItem] | None, Summary]:
+        """Before any work: refuse output clashes (ConfigError), report and record the
+        problems found while collecting inputs, and drop the items the manifest says are done
+        with the same parameters and the same input content (resume).
 
         Returns the items left to do, or None when the run stops here (--fail-fast and a
         problem), and the run's summary.
@@ -212,17 +275,18 @@ class Runner:
             raise ConfigError(str(exc)) from None
 
         # Problems found while collecting inputs (missing paths, unsupported files)
-        for message in pre_failed:
-            summary.failed.append(message)
-            self.report(f"Error: {message}", "red")
+        for problem in pre_failed:
+            key = problem.input if isinstance(problem, Problem) else str(problem)
+            self.fail_item(summary, text_of_path(key), str(problem))
             if self.opts.fail_fast:
                 return None, summary
 
-        # Resume: skip what the manifest says is done with the same parameters
+        # Resume: skip what the manifest says is done with the same parameters and inputs
         todo = []
         for item in items:
+            self._sources[item.rel] = source = file_identity(item.path)
             if (self.manifest is not None and not self.opts.overwrite
-                    and self.manifest.is_done(item.rel, self.opts.hash)):
+                    and self.manifest.is_done(item.rel, self.opts.hash, source)):
                 summary.skipped += 1
             else:
                 todo.append(item)
@@ -230,7 +294,9 @@ class Runner:
 
     def record(self, outcome: Outcome, summary: Summary) -> bool:
         """One outcome: its files written (atomically), then its manifest line; or its error
-        reported. A writer's InputError fails the item too. Returns whether it is done."""
+        reported and recorded. A writer's InputError, or a file name the file system refuses,
+        fails the input too; any other write error stops the run (SamcliError naming the
+        file), leaving every input recorded so far complete. Returns whether it is done."""
         item, result = outcome.item, outcome.result
         if result is None:
             self.fail_item(summary, item.rel, outcome.error or "failed")
@@ -245,27 +311,46 @@ class Runner:
         except InputError as exc:
             self.fail_item(summary, item.rel, str(exc))
             return False
+        except OSError as exc:
+            if exc.errno in _NAME_ERRORS:
+                self.fail_item(summary, item.rel, f"{item.rel}: cannot write its output "
+                               f"{exc.filename}: {exc.strerror or exc}")
+                return False
+            raise SamcliError(_write_error(exc)) from None
         t2 = time.perf_counter()
         summary.done += 1
         summary.proposals += len(result.records)
         if self.manifest is not None:
-            self.manifest.append({
+            entry = {
                 "input": item.rel, "image": result.image, "status": "done", "error": None,
                 "proposals": len(result.records),
                 "seconds": {"process": round(outcome.seconds, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
-            })
+                "source": self._sources.get(item.rel, file_identity(item.path)),
+            }
+            if Path(result.source) != Path(item.path):  # from-boxes: the label's image too
+                entry["image_source"] = file_identity(result.source)
+            try:
+                self.manifest.append(entry)
+            except OSError as exc:
+                raise SamcliError(_write_error(exc, self.manifest.path)) from None
         return True
 
     def finish(self, summary: Summary) -> Summary:
         """Whole-run files (COCO) from every image done, in this run or before; the summary."""
-        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
-        for w in self.writers:
-            w.finish(done_images)
+        self._finish_files()
         summary.seconds = time.perf_counter() - self._t0
         if not self.opts.quiet:
             self._summary(summary)
         return summary
+
+    def _finish_files(self) -> None:
+        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
+        try:
+            for w in self.writers:
+                w.finish(done_images)
+        except OSError as exc:
+            raise SamcliError(_write_error(exc)) from None
 
     def progress(self, total: int) -> Progress:
         """The stderr progress bar (off with --quiet or when stderr is not a terminal)."""
@@ -299,3 +384,79 @@ class Runner:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# Write errors that concern one input's output name, not the run: that input fails.
+_NAME_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ}
+
+
+def _write_error(exc: OSError, path: Path | str | None = None) -> str:
+    """One line for a write error that stops the run (a full disk, a read-only folder)."""
+    where = path or exc.filename or "an output file"
+    return (f"cannot write {where}: {exc.strerror or exc}. Every input recorded in the "
+            "manifest so far is complete; free the space (or fix the folder) and run the same "
+            "command again to go on")
+
+
+LOCK_NAME = "lock"
+
+
+class OutputLock:
+    """One run at a time per output folder: an exclusive ``flock`` on
+    ``DIR/.samcli/lock``, held for the whole run and released when it ends (even when the
+    process is killed: the kernel drops it). The holder writes its pid, host, start time and
+    command line into the file; a second run reads them for its one-line error. Where
+    ``flock`` is not available (not POSIX) runs are not locked."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / STATE_DIR / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock the output folder ({self.path}): "
+                              f"{exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise ConfigError(f"{self.path.parent.parent} is in use by another samcli run "
+                              f"({holder}); wait for it to finish or use another -o folder"
+                              ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
+                "command": " ".join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(_text(info), ensure_ascii=False) + "\n").encode("utf-8"))
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode("utf-8", "replace"))
+        return (f"pid {info['pid']} on {info['host']}, started {info['started']}: "
+                f"{info['command']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its details could not be read"
+
+
+@contextlib.contextmanager
+def _no_lock() -> Iterator[None]:
+    yield

@@ -5,7 +5,8 @@
 - ``POINT`` ``record``: after the runner has recorded the N-th finished input (its files and
   its manifest line written); ``write``: inside the N-th atomic file write, after the
   temporary file is complete and before it is renamed into place.
-- ``SIGNAL``: ``KILL``, ``INT`` or ``TERM``.
+- ``SIGNAL``: ``KILL``, ``INT``, ``TERM``, or ``STOP`` (the process freezes there until a
+  SIGCONT: a run that holds its lock at a known point).
 
 Interruption tests use this instead of watching a clock: the signal lands at exactly the
 same step on every machine, however fast it is.
@@ -21,7 +22,7 @@ import sys
 def main() -> None:
     point, n, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     assert sys.argv[4] == "--"
-    sig = getattr(signal, f"SIG{name}")
+    sig = getattr(signal, f"SIG{name}")  # KILL, INT, TERM or STOP
     count = [0]
 
     def fire() -> None:

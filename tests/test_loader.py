@@ -3,32 +3,55 @@ weights loaded only on first use."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from samcli.config import ModelOptions
 from samcli.errors import CheckpointError, ConfigError
 from samcli.loader import ModelLoader
+from samcli.model import specs
 
 
 @pytest.mark.parametrize(
-    "label, dtype, decoder, key, products",
+    "label, dtype, decoder, resolved",
     [
-        ("default", "auto", "auto", None, None),
-        ("decoder as the encoder", "bfloat16", "bfloat16", None, None),
-        ("decoder auto: mixed after bfloat16 on the CPU", "bfloat16", "auto", "float32",
-         "bfloat16"),
-        ("float32 decoder after bfloat16", "bfloat16", "float32", "float32", None),
-        ("bfloat16 decoder after float32", "float32", "bfloat16", "bfloat16", None),
-        ("mixed decoder after float32", "float32", "mixed", None, "bfloat16"),
+        ("auto on the CPU: float32 everywhere", "auto", "auto", ("float32", "float32", None)),
+        ("bfloat16, decoder auto: mixed on the CPU", "bfloat16", "auto",
+         ("bfloat16", "float32", "bfloat16")),
+        ("float32 decoder after bfloat16", "bfloat16", "float32", ("bfloat16", "float32", None)),
+        ("bfloat16 decoder after float32", "float32", "bfloat16",
+         ("float32", "bfloat16", None)),
+        ("mixed decoder after float32", "float32", "mixed", ("float32", "float32", "bfloat16")),
     ],
 )
-def test_decoder_dtype_in_the_weights_identity(label, dtype, decoder, key, products):
-    """A decoder precision other than the encoder's changes the manifest hash (outputs
-    differ); the same precision leaves the identity, so earlier runs resume."""
-    lazy = ModelLoader(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder))
-    assert lazy.identity.get("decoder_dtype") == key, label
-    assert lazy.identity.get("decoder_products") == products, label
-    assert lazy.identity["dtype"] == dtype, label
+def test_identity_holds_the_resolved_precision(label, dtype, decoder, resolved):
+    """The manifest hashes the precision as resolved on this machine, never ``auto``: a run
+    resumed where ``auto`` means something else redoes its inputs."""
+    ident = ModelLoader(ModelOptions(device="cpu", dtype=dtype, decoder_dtype=decoder)).identity
+    assert (ident["dtype"], ident["decoder_dtype"], ident["decoder_products"]) == resolved, label
+    assert "auto" not in json.dumps(ident), label
+
+
+def test_identity_holds_the_weights_by_content(tmp_path, monkeypatch, mobile_ckpt):
+    """Same bytes elsewhere: the same identity; other bytes at the same path and size: not."""
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    a = tmp_path / "a.pt"
+    a.write_bytes(mobile_ckpt.read_bytes())
+    b = tmp_path / "elsewhere" / "b.pt"
+    b.parent.mkdir()
+    b.write_bytes(a.read_bytes())
+    first = ModelLoader(ModelOptions(checkpoint=str(a), device="cpu")).identity
+    assert ModelLoader(ModelOptions(checkpoint=str(b), device="cpu")).identity == first
+    data = bytearray(a.read_bytes())
+    data[-100] ^= 0xFF  # same size, other weights
+    stat = a.stat()
+    a.write_bytes(bytes(data))
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert ModelLoader(ModelOptions(checkpoint=str(a), device="cpu")).identity != first
+    named = ModelLoader(ModelOptions(model="vit_b", device="cpu")).identity
+    assert named["weights"] == specs.get_spec("vit_b").sha256 and named["model"] == "vit_b"
 
 
 @pytest.mark.parametrize("label, opts, error", [

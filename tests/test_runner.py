@@ -10,17 +10,18 @@ import pytest
 
 from samcli.errors import ConfigError, InputError
 from samcli.executors import Outcome
-from samcli.io.inputs import InputItem
+from samcli.io.inputs import InputItem, Problem
 from samcli.maskset import MaskSet
 from samcli.results import ImageResult
 from samcli.runner import MANIFEST, Manifest, RunOptions, Runner
 
 HASH = "h" * 16
+SOURCE = {"path": "/in/x", "size": 3, "mtime_ns": 1, "head_tail_sha256": "ab"}
 
 
 def _done(name: str, hash_: str = HASH, **extra) -> dict:
     return {"input": name, "image": name, "status": "done", "error": None, "hash": hash_,
-            **extra}
+            "source": SOURCE, **extra}
 
 
 def _write_manifest(folder: Path, lines: list) -> None:
@@ -49,7 +50,34 @@ def test_manifest_lines(tmp_path, label, lines, done):
     _write_manifest(tmp_path, lines)
     m = Manifest(tmp_path)
     assert m.done_images(HASH) == done, label
-    assert [k for k in ("a", "b") if m.is_done(k, HASH)] == done, label
+    assert [k for k in ("a", "b") if m.is_done(k, HASH, SOURCE)] == done, label
+
+
+@pytest.mark.parametrize("label, entry, now, done", [
+    ("same file", _done("a"), SOURCE, True),
+    ("another file at the same path (size)", _done("a"), {**SOURCE, "size": 4}, False),
+    ("touched", _done("a"), {**SOURCE, "mtime_ns": 2}, False),
+    ("same size and time, other content", _done("a"), {**SOURCE, "head_tail_sha256": "cd"},
+     False),
+    ("another folder, same names", _done("a"), {**SOURCE, "path": "/other/x"}, False),
+    ("line of an older samcli (no source)", {k: v for k, v in _done("a").items()
+                                             if k != "source"}, SOURCE, False),
+    ("input unreadable now", _done("a"), None, False),
+])
+def test_done_means_the_same_input_file(tmp_path, label, entry, now, done):
+    _write_manifest(tmp_path, [entry])
+    assert Manifest(tmp_path).is_done("a", HASH, now) is done, label
+
+
+def test_from_boxes_also_checks_the_labels_image(tmp_path):
+    image = tmp_path / "a.png"
+    image.write_bytes(b"pixels")
+    from samcli.fs import file_identity
+
+    _write_manifest(tmp_path / "out", [_done("a.txt", image_source=file_identity(image))])
+    assert Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE)
+    image.write_bytes(b"other pixels")
+    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE)
 
 
 def test_torn_last_line_is_ignored_and_the_next_line_starts_fresh(tmp_path):
@@ -130,8 +158,16 @@ class FakeExecutor:
             self.closed = True
 
 
-def _items(*names: str) -> list[InputItem]:
-    return [InputItem(Path("/in") / n, n) for n in names]
+def _items(*names: str, folder: Path | None = None) -> list[InputItem]:
+    """Work items; with ``folder`` they are real files there (resume compares file
+    identities), else paths that do not exist (never taken as done)."""
+    if folder is None:
+        return [InputItem(Path("/in") / n, n) for n in names]
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        if not (folder / n).exists():
+            (folder / n).write_text(n)
+    return [InputItem(folder / n, n) for n in names]
 
 
 def _runner(tmp_path: Path | None, writer: FakeWriter, **opts) -> Runner:
@@ -139,9 +175,9 @@ def _runner(tmp_path: Path | None, writer: FakeWriter, **opts) -> Runner:
 
 
 def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
-    writer = FakeWriter()
-    summary = _runner(tmp_path, writer).run(_items("a", "b"), FakeExecutor({"a": None,
-                                                                              "b": None}))
+    writer, inputs = FakeWriter(), tmp_path / "in"
+    summary = _runner(tmp_path, writer).run(_items("a", "b", folder=inputs),
+                                            FakeExecutor({"a": None, "b": None}))
     assert (summary.done, summary.proposals, summary.exit_code) == (2, 4, 0)
     assert writer.finished == [["a", "b"]]
     lines = [json.loads(line) for line in (tmp_path / MANIFEST).read_text().splitlines()]
@@ -149,12 +185,17 @@ def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
         ("a", "done", 2), ("b", "done", 2)]
     # a rerun asks the executor for nothing and still finishes the whole-run files
     again, executor = FakeWriter(), FakeExecutor({"a": None, "b": None, "c": None})
-    summary = _runner(tmp_path, again).run(_items("a", "b", "c"), executor)
+    summary = _runner(tmp_path, again).run(_items("a", "b", "c", folder=inputs), executor)
     assert executor.asked == ["c"] and summary.skipped == 2
     assert again.finished == [["a", "b", "c"]]
-    # --overwrite redoes everything
+    # a changed input is redone; --overwrite redoes everything
+    (inputs / "b").write_text("changed")
     executor = FakeExecutor({"a": None, "b": None, "c": None})
-    _runner(tmp_path, FakeWriter(), overwrite=True).run(_items("a", "b", "c"), executor)
+    _runner(tmp_path, FakeWriter()).run(_items("a", "b", "c", folder=inputs), executor)
+    assert executor.asked == ["b"]
+    executor = FakeExecutor({"a": None, "b": None, "c": None})
+    _runner(tmp_path, FakeWriter(), overwrite=True).run(_items("a", "b", "c", folder=inputs),
+                                                        executor)
     assert executor.asked == ["a", "b", "c"]
 
 
@@ -163,12 +204,13 @@ def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
     executor = FakeExecutor({"a": "a: corrupt image", "b": None, "c": None},
                             warnings={"b": ["b: box clipped"]})
     summary = _runner(tmp_path, writer).run(_items("a", "b", "c"), executor,
-                                            pre_failed=["x: no such file"])
+                                            pre_failed=[Problem("x", "x: no such file")])
     err = capsys.readouterr().err.splitlines()
     assert err == ["Error: x: no such file", "Error: a: corrupt image",
                    "Warning: b: box clipped", "Error: c: cannot write"]
-    assert summary.failed == ["x: no such file", "a", "c"] and summary.exit_code == 3
+    assert summary.failed == ["x", "a", "c"] and summary.exit_code == 3
     entries = Manifest(tmp_path).entries
+    assert entries["x"]["status"] == "failed" and entries["x"]["error"] == "x: no such file"
     assert entries["a"]["status"] == "failed" and entries["a"]["error"] == "a: corrupt image"
     assert entries["c"]["status"] == "failed" and entries["b"]["status"] == "done"
 
@@ -185,7 +227,7 @@ def test_fail_fast_on_a_collection_problem_does_no_work(tmp_path, capsys):
     executor = FakeExecutor({"a": None})
     summary = _runner(tmp_path, FakeWriter(), fail_fast=True).run(_items("a"), executor,
                                                                   pre_failed=["x: missing"])
-    assert executor.asked == [] and summary.failed == ["x: missing"]
+    assert executor.asked == [] and summary.failed == ["x: missing"]  # (a plain message)
 
 
 def test_without_output_folder_there_is_no_manifest(tmp_path, capsys):

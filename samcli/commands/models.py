@@ -11,8 +11,8 @@ import sys
 
 import typer
 
-from samcli.commands._common import guarded, stderr_console
-from samcli.console import download_progress, human_bytes
+from samcli.commands._common import guarded
+from samcli.console import download_progress, human_bytes, stderr_console
 from samcli.errors import CheckpointError
 from samcli.model.cache import cache_state, cached_path, is_verified, verify_cached
 from samcli.model.download import download

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence, TextIO
 
 import numpy as np
 
-from samcli.errors import SamcliError
+from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring, rle_to_json
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
@@ -38,7 +38,12 @@ COCO_FILE = "annotations.json"
 
 
 class JsonlStdoutWriter(Writer):
-    """Records as JSON Lines on a text stream (stdout by default), flushed after each image."""
+    """Records as JSON Lines on a text stream (stdout by default), flushed after each image.
+
+    When the reader goes away (a closed pipe: ``samcli automask dir | head``), writing raises
+    :class:`~samcli.errors.StdoutClosed` (the run ends quietly, exit 141); any other write
+    error (``> /dev/full``, a closed descriptor) is a SamcliError that stops the run.
+    """
 
     needs_geometry = True
 
@@ -49,9 +54,14 @@ class JsonlStdoutWriter(Writer):
     def write(self, result: ImageResult) -> list[Path]:
         stream = self.stream if self.stream is not None else sys.stdout
         records = result.records
-        if records:
-            stream.write("".join(dumps(r) + "\n" for r in records))
-        stream.flush()
+        try:
+            if records:
+                stream.write("".join(dumps(r) + "\n" for r in records))
+            stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+        except OSError as exc:
+            raise SamcliError(f"cannot write records to stdout: {exc.strerror or exc}") from None
         return []
 
 

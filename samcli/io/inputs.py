@@ -8,7 +8,10 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
 - Folders are walked recursively. Symbolic links to files and folders are followed; a folder
   reached twice (a link loop, or two links to one folder) is walked once. Hidden entries (names
   starting with ``.``, such as ``.samcli``, ``.git``, or macOS ``._a.jpg`` resource files) are
-  skipped while walking; a hidden file or folder named explicitly is used. Inside a folder only
+  skipped while walking; a hidden file or folder named explicitly is used. Folders samcli
+  wrote outputs into (they hold a ``.samcli`` folder: ``-o``, ``--crops``, ``--preview``)
+  are skipped too, so chips or label files written inside an input tree are never read back
+  as inputs; such a folder named explicitly is walked. Inside a folder only
   files with a wanted suffix (for images :data:`~samcli.io.images.IMAGE_SUFFIXES`, any case)
   are kept, silently.
 - Order: inputs in the order given; within a folder, sorted by relative path component by
@@ -24,9 +27,12 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
   (``**/cam1/*.jpg`` matches ``cam1/a.jpg`` and ``x/y/cam1/a.jpg``). Matching is
   case-sensitive, like a Unix shell.
 - The same file (same resolved path) reached twice is kept once, with its first ``rel``.
+- File names that are not valid UTF-8 are kept as they are on disk (``path``), and ``rel``
+  writes their undecodable bytes as ``\\xNN`` (:func:`samcli.fs.text_of_path`), so records,
+  output names and the manifest stay valid UTF-8 text.
 - Problems (a missing path, a directly named file with an unsupported suffix, an unreadable
-  folder) are returned as messages, not raised: the caller reports them and exits with 3.
-  Nothing found at all is not a problem here: the caller decides.
+  folder) are returned as :class:`Problem` values, not raised: the caller reports them and
+  exits with 3. Nothing found at all is not a problem here: the caller decides.
 """
 
 from __future__ import annotations
@@ -38,10 +44,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, TextIO
 
+from samcli.fs import text_of_path
 from samcli.io.images import IMAGE_SUFFIXES
+
+#: The folder that marks a folder as samcli's output (it keeps run state such as the lock).
+OUTPUT_MARKER = ".samcli"
 
 __all__ = [
     "InputItem",
+    "Problem",
     "collect_images",
     "compile_glob",
     "walk_inputs",
@@ -61,6 +72,19 @@ class InputItem:
     path: Path
     rel: str
     root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one input found while collecting inputs (a missing path, an
+    unsupported file): ``input`` names it (the path as given, as text), ``message`` says what
+    is wrong, starting with the path. The runner reports it and records it in the manifest."""
+
+    input: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _normalise_given(s: str) -> str:
@@ -154,7 +178,7 @@ def _walk_folder(
     suffixes: tuple[str, ...],
     skip_names: frozenset[str],
     visited: set[tuple[int, int]],
-    problems: list[str],
+    problems: list[Problem],
 ) -> list[tuple[tuple[str, ...], Path]]:
     """Files under ``root`` as ``(rel parts, path)``, depth-first with sorted entries."""
     found: list[tuple[tuple[str, ...], Path]] = []
@@ -162,7 +186,7 @@ def _walk_folder(
         st = os.stat(root)
         key = (st.st_dev, st.st_ino)
     except OSError as exc:
-        problems.append(f"{root}: cannot open folder: {exc.strerror or exc}")
+        problems.append(Problem(str(root), f"{root}: cannot open folder: {exc.strerror or exc}"))
         return found
     if key in visited:
         return found
@@ -174,7 +198,8 @@ def _walk_folder(
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            problems.append(f"{folder}: cannot list folder: {exc.strerror or exc}")
+            problems.append(Problem(str(folder),
+                                    f"{folder}: cannot list folder: {exc.strerror or exc}"))
             continue
         subdirs: list[tuple[Path, tuple[str, ...]]] = []
         for entry in entries:
@@ -191,7 +216,7 @@ def _walk_folder(
                 except OSError:
                     continue
                 dkey = (dst.st_dev, dst.st_ino)
-                if dkey in visited:
+                if dkey in visited or _is_samcli_output(folder / name):
                     continue
                 visited.add(dkey)
                 subdirs.append((folder / name, relparts + (name,)))
@@ -212,6 +237,15 @@ def _walk_folder(
     return found
 
 
+def _is_samcli_output(folder: Path) -> bool:
+    """A folder samcli writes outputs into (``-o``, ``--crops``, ``--preview``) holds a
+    ``.samcli`` folder."""
+    try:
+        return (folder / OUTPUT_MARKER).is_dir()
+    except OSError:
+        return False
+
+
 def walk_inputs(
     inputs: Iterable[str],
     suffixes: Iterable[str],
@@ -220,7 +254,7 @@ def walk_inputs(
     stdin: TextIO | None = None,
     skip_names: Iterable[str] = (),
     kind: str = "file",
-) -> tuple[list[InputItem], list[str]]:
+) -> tuple[list[InputItem], list[Problem]]:
     """The generic walker behind :func:`collect_images` (and labels' collector).
 
     ``suffixes``: wanted suffixes, lower case with the dot. ``skip_names``: file names
@@ -231,7 +265,7 @@ def walk_inputs(
     skip = frozenset(n.lower() for n in skip_names)
     match = compile_glob(glob) if glob else None
     items: list[InputItem] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     seen: set[str] = set()
     visited: set[tuple[int, int]] = set()
 
@@ -243,11 +277,11 @@ def walk_inputs(
         if key in seen:
             return
         seen.add(key)
-        items.append(InputItem(path=path, rel=rel, root=root))
+        items.append(InputItem(path=path, rel=text_of_path(rel), root=root))
 
     for s in _expand_stdin(inputs, stdin):
         if "\0" in s:
-            problems.append(f"{s!r}: not a valid path (contains a NUL byte)")
+            problems.append(Problem(repr(s), f"{s!r}: not a valid path (contains a NUL byte)"))
             continue
         p = Path(s)
         try:
@@ -255,13 +289,11 @@ def walk_inputs(
             exists = is_dir or p.exists()
             is_file = not is_dir and p.is_file()
         except OSError as exc:
-            problems.append(f"{s}: {exc.strerror or exc}")
+            problems.append(Problem(s, f"{s}: {exc.strerror or exc}"))
             continue
         if not exists:
-            if os.path.islink(s):
-                problems.append(f"{s}: broken symbolic link")
-            else:
-                problems.append(f"{s}: no such file or folder")
+            what = "broken symbolic link" if os.path.islink(s) else "no such file or folder"
+            problems.append(Problem(s, f"{s}: {what}"))
             continue
         if is_dir:
             for parts, path in _walk_folder(p, wanted, skip, visited, problems):
@@ -271,13 +303,11 @@ def walk_inputs(
                 add(path, rel, p)
             continue
         if not is_file:
-            problems.append(f"{s}: not a regular file or folder")
+            problems.append(Problem(s, f"{s}: not a regular file or folder"))
             continue
         if p.suffix.lower() not in wanted:
-            problems.append(
-                f"{s}: not a supported {kind} type "
-                f"(supported: {', '.join(wanted)})"
-            )
+            problems.append(Problem(s, f"{s}: not a supported {kind} type "
+                                       f"(supported: {', '.join(wanted)})"))
             continue
         add(p, _normalise_given(s), None)
     return items, problems
@@ -285,7 +315,7 @@ def walk_inputs(
 
 def collect_images(
     inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
-) -> tuple[list[InputItem], list[str]]:
+) -> tuple[list[InputItem], list[Problem]]:
     """Image files named by ``inputs`` (files, folders, ``-``), and problem messages.
 
     See the module docstring for order, ``rel``, ``glob``, links, hidden files and duplicates.

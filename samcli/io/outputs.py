@@ -18,12 +18,15 @@ crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mas
 preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
 ==========  ==========================================================================
 
-``image`` is made safe as a relative path first (:func:`output_relpath`): backslashes count as
-``/``, a leading ``/`` is dropped, empty and ``.`` parts are skipped and ``..`` parts become
-``__``, so no output ever lands outside its folder.
+``image`` is made safe as a relative path first (:func:`output_relpath`): a leading ``/`` is
+dropped, empty and ``.`` parts are skipped and ``..`` parts become ``__``, so no output ever
+lands outside its folder. A backslash is an ordinary character of a POSIX name (``a\\b.jpg``
+gives ``a\\b.jpg.jsonl``; names read from a COCO image map have Windows separators turned into
+``/`` when they are read), and so is the ``\\xNN`` of a name that is not UTF-8.
 
-Every file is written atomically (:func:`atomic_write_bytes`: a temporary file in the same
-folder, fsync, ``os.replace``), so an interrupted run never leaves a half-written output.
+Every file is written atomically (:func:`samcli.fs.atomic_write_bytes`: a temporary file in
+the same folder, fsync, ``os.replace``), so an interrupted run never leaves a half-written
+output.
 
 Writer interface
 ----------------
@@ -41,15 +44,18 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from samcli.errors import InputError
+from samcli.io.inputs import OUTPUT_MARKER
 from samcli.results import ImageResult
 
-STATE_DIR = ".samcli"
+#: samcli's state folder inside each output folder (the lock, COCO parts); its presence marks
+#: an output folder, which input walks skip.
+STATE_DIR = OUTPUT_MARKER
 
 
 def output_relpath(image: str) -> PurePosixPath:
     """The ``image`` field as a safe relative POSIX path for outputs (see module docstring)."""
     parts = []
-    for part in str(image).replace("\\", "/").split("/"):
+    for part in str(image).split("/"):
         if part in ("", "."):
             continue
         parts.append("__" if part == ".." else part)

@@ -15,7 +15,17 @@ import numpy as np
 from samcli.errors import InputError
 
 
+#: Bytes a pixel takes while a file is decoded: the decoder's own array (up to 4 bytes a
+#: pixel for RGBA or 32-bit data, 8 for some float rasters, counted as 8) plus samcli's uint8
+#: RGB array (3) and one conversion copy (3).
+DECODE_BYTES_PER_PIXEL = 14
+
+
 def check_size(path: Path, size: tuple[int, int], limit: int | None) -> None:
+    """Refuse, before decoding, an image of zero size, one over ``limit`` pixels
+    (``--max-pixels``), and one that cannot fit in the memory available now (a small file
+    can claim 10^10 pixels; without this the process would be killed by the kernel without a
+    word)."""
     w, h = size
     if w <= 0 or h <= 0:
         raise InputError(f"{path}: image has zero size ({w}x{h})")
@@ -24,6 +34,39 @@ def check_size(path: Path, size: tuple[int, int], limit: int | None) -> None:
             f"{path}: image is {w}x{h} = {w * h:,} pixels, over the limit of {limit:,} "
             "(raise it with --max-pixels, 0 for no limit)"
         )
+    need = w * h * DECODE_BYTES_PER_PIXEL
+    free = available_memory()
+    if free is not None and need > free:
+        raise InputError(
+            f"{path}: image is {w}x{h} = {w * h:,} pixels; decoding it needs about "
+            f"{need / 1e9:.1f} GB of memory and {free / 1e9:.1f} GB are available"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux ``MemAvailable``, bounded by a
+    cgroup limit when one is set), or None when unknown."""
+    free = None
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),):
+        try:
+            with open(limit_file) as fh:
+                limit = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            room = max(0, int(limit) - usage)
+            free = room if free is None else min(free, room)
+    return free
 
 
 def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:

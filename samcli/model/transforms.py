@@ -15,11 +15,13 @@ from PIL import Image
 def preprocess_shape(old_h: int, old_w: int, long_side: int) -> tuple[int, int]:
     """(h', w') of an (old_h, old_w) image scaled so its longest side is ``long_side``.
 
-    Rounds half up, like the reference (``int(x + 0.5)``).
+    Rounds half up, like the reference (``int(x + 0.5)``), but never to 0: a 3000 x 1 strip
+    becomes 1024 x 1, where the reference's 1024 x 0 cannot be resized (it fails). Every image
+    the reference handles gets the same size here.
     """
     scale = long_side * 1.0 / max(old_h, old_w)
     new_h, new_w = old_h * scale, old_w * scale
-    return int(new_h + 0.5), int(new_w + 0.5)
+    return max(1, int(new_h + 0.5)), max(1, int(new_w + 0.5))
 
 
 class ResizeLongestSide:

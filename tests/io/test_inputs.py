@@ -74,9 +74,12 @@ def test_problems_not_fatal(tree):
     )
     assert rels(items) == [str(tree / "b.jpg")]
     assert len(problems) == 3
-    assert problems[0].startswith(str(tree / "notes.txt")) and "not a supported image" in problems[0]
-    assert "no such file" in problems[1]
-    assert "c.gif" in problems[2]
+    messages = [p.message for p in problems]
+    assert messages[0].startswith(str(tree / "notes.txt"))
+    assert "not a supported image" in messages[0]
+    assert "no such file" in messages[1]
+    assert "c.gif" in messages[2]
+    assert problems[1].input == messages[1].split(":")[0]  # the path as given: its manifest key
 
 
 def test_duplicates_kept_once(tree):
@@ -93,7 +96,7 @@ def test_stdin_list(tree):
     stdin = io.StringIO(f"{tree / 'b.jpg'}\r\n\n   \n{tree / 'sub'}\n{tree / 'nope.png'}")
     items, problems = collect_images(["-"], stdin=stdin)
     assert rels(items) == [str(tree / "b.jpg"), "cam1/x.jpg", "deep/y.webp", "z.jpeg"]
-    assert len(problems) == 1 and "nope.png" in problems[0]
+    assert len(problems) == 1 and "nope.png" in problems[0].message
 
 
 def test_stdin_mixed_with_args(tree):
@@ -185,7 +188,7 @@ def test_unreadable_subfolder(tmp_path):
     finally:
         (tmp_path / "locked").chmod(0o755)
     assert rels(items) == ["ok/a.jpg"]
-    assert len(problems) == 1 and "locked" in problems[0]
+    assert len(problems) == 1 and "locked" in problems[0].message
 
 
 def test_not_regular_file(tmp_path):
@@ -194,7 +197,7 @@ def test_not_regular_file(tmp_path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     items, problems = collect_images([str(fifo)])
-    assert items == [] and "not a regular file" in problems[0]
+    assert items == [] and "not a regular file" in problems[0].message
 
 
 def test_deterministic_repeat(tree):

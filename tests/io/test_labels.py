@@ -255,7 +255,7 @@ def test_collect_label_files(tmp_path):
     items, problems = collect_label_files([str(root / "classes.txt"), str(root / "img.jpg"),
                                            str(root / "nope.txt")])
     assert [i.rel for i in items] == [str(root / "classes.txt")]  # named explicitly: used
-    assert len(problems) == 2 and "not a supported label file type" in problems[0]
+    assert len(problems) == 2 and "not a supported label file type" in str(problems[0])
 
 
 def test_label_items_feed_image_lookup(tmp_path):

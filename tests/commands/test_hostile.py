@@ -1,0 +1,406 @@
+"""Hostile and unlucky inputs, folders, faults and signals: one labelled case per failure
+class of issue 14, each checking the exit code, the stderr line, the manifest and that what was
+finished stays intact. (Label readers: tests/io/test_labels*.py; weights and the cache:
+tests/model; the manifest's own rules: tests/test_runner.py.)"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.commands.conftest import (FAST, REPO, error_lines, invoke, jsonl, run_interrupted,
+                                     write_image)
+
+
+def _manifest(out: Path) -> dict[str, dict]:
+    return {e["input"]: e for e in (json.loads(line) for line in
+                                    (out / "manifest.jsonl").read_text().splitlines())}
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name != "manifest.jsonl" and ".samcli" not in p.parts}
+
+
+def _strip(path: Path, h: int, w: int, seed: int = 0) -> Path:
+    rgb = np.random.default_rng(seed).integers(0, 255, (h, w, 3)).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+# ------------------------------------------------------------------ 1. one bad input, no abort
+
+
+@pytest.mark.parametrize("label, size", [
+    ("a 3000 x 1 strip (the resize to 1024 used to round the short side to 0)", (1, 3000)),
+    ("a 1 x 3000 strip", (3000, 1)),
+    ("a single pixel", (1, 1)),
+])
+def test_extreme_shapes_are_processed(tmp_path, mobile_ckpt, label, size):
+    image = _strip(tmp_path / "strip.png", *size)
+    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 0, (label, result.stderr)
+    records = jsonl(result.stdout)
+    assert records, label
+    assert all(r["area"] >= 1 for r in records), label
+    masks = [json.dumps(r["segmentation"], sort_keys=True) for r in records]
+    assert len(masks) == len(set(masks)), f"{label}: identical proposals"
+    if size == (1, 1):
+        assert len(records) == 1, label
+
+
+def test_file_names_that_are_not_utf8(tmp_path, mobile_ckpt):
+    """The name's undecodable byte is written as \\xff in records, output names and the
+    manifest; stdout stays UTF-8 JSON Lines."""
+    root = tmp_path / "in"
+    root.mkdir()
+    raw = os.path.join(os.fsencode(root), b"caf\xff.png")
+    write_image(Path(os.fsdecode(raw)))
+    write_image(root / "ok.png", seed=2)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "samcli", "automask", str(root),
+                             "--checkpoint", str(mobile_ckpt), *FAST], capture_output=True,
+                            cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode("utf-8")  # strict: valid UTF-8
+    assert {r["image"] for r in jsonl(text)} == {"caf\\xff.png", "ok.png"}
+    files = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert files.exit_code == 0, files.stderr
+    assert (out / "caf\\xff.png.jsonl").is_file()
+    assert set(_manifest(out)) == {"caf\\xff.png", "ok.png"}
+    (out / "manifest.jsonl").read_bytes().decode("utf-8")
+
+
+def test_long_file_names(tmp_path, mobile_ckpt):
+    """A name of 240 bytes is written (its temporary name is shortened to fit); one so long
+    that its output name cannot exist fails alone, named; the rest of the run goes on."""
+    root = tmp_path / "in"
+    long_ok = "a" * 236 + ".png"  # output a...png.jsonl: 246 bytes
+    too_long = "b" * 247 + ".png"  # output 257 bytes: over the 255-byte name limit
+    write_image(root / long_ok)
+    write_image(root / too_long, seed=1)
+    out = tmp_path / "out"
+    result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert result.exit_code == 3, result.stderr
+    (error,) = error_lines(result.stderr)
+    assert too_long in error and "File name too long" in error
+    manifest = _manifest(out)
+    assert manifest[long_ok]["status"] == "done" and manifest[too_long]["status"] == "failed"
+    assert (out / f"{long_ok}.jsonl").is_file()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_tiny_file_claiming_ten_billion_pixels(tmp_path, mobile_ckpt):
+    """With --max-pixels 0 (no limit) a 100000 x 100000 PNG header is refused by memory, by
+    name, before any pixel is decoded; the run goes on."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    bomb = tmp_path / "in" / "bomb.png"
+    bomb.parent.mkdir()
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000,
+                                                                       100_000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    write_image(tmp_path / "in" / "fine.png")
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST,
+                    "--max-pixels", "0")
+    assert result.exit_code == 3, result.stderr
+    (error,) = error_lines(result.stderr)
+    assert "bomb.png" in error and "GB" in error and "available" in error
+    assert {r["image"] for r in jsonl(result.stdout)} == {"fine.png"}
+
+
+# ------------------------------------------------------------------ 2. resume identity
+
+
+def test_resume_redoes_changed_inputs(tmp_path, mobile_ckpt):
+    """Skipped only if the same file: another folder with the same names into the same -o,
+    or an image replaced in place (same size, timestamp restored), are done again."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    write_image(first / "a.bmp", seed=1)  # BMP: the size depends on the dimensions only
+    write_image(second / "a.bmp", seed=2)
+    out = tmp_path / "out"
+    base = ["--checkpoint", mobile_ckpt, *FAST[:-1], "-o", out]
+    assert invoke("automask", first, *base).exit_code == 0
+    assert "1 skipped" in invoke("automask", first, *base).stderr
+    other = invoke("automask", second, *base)
+    assert "1 images done" in other.stderr, other.stderr
+    assert _manifest(out)["a.bmp"]["source"]["path"] == os.path.realpath(second / "a.bmp")
+    # the same size and timestamp, other pixels
+    st = (second / "a.bmp").stat()
+    replaced = write_image(tmp_path / "x.bmp", seed=3).read_bytes()
+    assert len(replaced) == st.st_size
+    (second / "a.bmp").write_bytes(replaced)
+    os.utime(second / "a.bmp", ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = invoke("automask", second, *base)
+    assert "1 images done" in again.stderr, again.stderr
+
+
+def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, mobile_ckpt,
+                                                                     monkeypatch):
+    import torch
+
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    ckpt = tmp_path / "w.pt"
+    state = torch.load(mobile_ckpt, weights_only=True)
+    torch.save(state, ckpt)
+    size = ckpt.stat().st_size
+    write_image(tmp_path / "in" / "a.png")
+    base = ["automask", tmp_path / "in", "--checkpoint", ckpt, *FAST[:-1], "-o", tmp_path / "o"]
+    assert invoke(*base).exit_code == 0
+    state["mask_decoder.iou_prediction_head.layers.2.bias"] += 0.01  # other weights
+    torch.save(state, ckpt)
+    assert ckpt.stat().st_size == size
+    again = invoke(*base)
+    assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
+
+
+# ------------------------------------------------------------------ 3. one run per -o
+
+
+def test_a_second_run_on_a_folder_in_use_stops_at_once(tmp_path, mobile_ckpt):
+    """The first run is frozen (SIGSTOP) right after recording its first image, holding the
+    lock: the second stops before any work with one Error line naming it; the first, resumed,
+    finishes normally."""
+    root = tmp_path / "in"
+    for i in range(2):
+        write_image(root / f"{i}.png", seed=i)
+    out = tmp_path / "out"
+    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
+            "--format", "coco"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tests.interrupt_driver", "record", "1", "STOP", "--",
+         *map(str, args)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    _, status = os.waitpid(first.pid, os.WUNTRACED)  # returns once the child has stopped
+    assert os.WIFSTOPPED(status), f"the first run ended instead: {first.stderr.read()}"
+    try:
+        second = invoke(*args)
+        assert second.exit_code == 1
+        (error,) = error_lines(second.stderr)
+        assert "in use by another samcli run" in error and f"pid {first.pid}" in error
+        assert second.stdout == ""
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    doc = json.loads((out / "annotations.json").read_text())
+    assert len(doc["images"]) == 2
+
+
+# ------------------------------------------------------------------ 5. outputs over inputs
+
+
+def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, mobile_ckpt, monkeypatch):
+    labels = tmp_path / "data" / "labels"
+    labels.mkdir(parents=True)
+    (labels / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    write_image(tmp_path / "data" / "images" / "a.png")
+    before = (labels / "a.txt").read_bytes()
+    result = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, "-q", "-o", labels,
+                    "--format", "yolo")
+    assert result.exit_code == 1
+    (error,) = error_lines(result.stderr)
+    assert "input folder" in error
+    monkeypatch.chdir(labels)  # a lone file's outputs mirror its path as given: a.txt -> ./a.txt
+    lone = invoke("from-boxes", "a.txt", "--images", tmp_path / "data" / "images",
+                  "--checkpoint", mobile_ckpt, "-q", "-o", ".", "--format", "yolo")
+    assert lone.exit_code == 1 and "both an input and an output" in lone.stderr
+    assert (labels / "a.txt").read_bytes() == before
+
+
+def test_crops_inside_the_input_tree_are_not_read_back(tmp_path, mobile_ckpt):
+    root = tmp_path / "in"
+    write_image(root / "a.png")
+    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--crops", root / "chips"]
+    first = invoke(*args)
+    assert first.exit_code == 0 and list((root / "chips").rglob("*.png"))
+    again = invoke(*args)
+    assert {r["image"] for r in jsonl(again.stdout)} == {"a.png"}
+
+
+# ------------------------------------------------------------------ 6. I/O faults
+
+
+@pytest.mark.parametrize("label, option, make", [
+    ("-o under a file", "-o", lambda t: (t / "f").write_text("x") and t / "f" / "out"),
+    ("-o is a file", "-o", lambda t: (t / "f").write_text("x") and t / "f"),
+    ("--crops onto a file", "--crops", lambda t: (t / "c").write_text("x") and t / "c"),
+    ("--preview under a file", "--preview", lambda t: (t / "p").write_text("x") and t / "p" / "q"),
+])
+def test_unusable_output_folders_are_refused_before_any_work(tmp_path, mobile_ckpt, label,
+                                                            option, make, monkeypatch):
+    import samcli.loader as loader
+
+    monkeypatch.setattr(loader.ModelLoader, "get", lambda self: pytest.fail("model loaded"))
+    write_image(tmp_path / "in" / "a.png")
+    target = make(tmp_path)
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST,
+                    option, target)
+    assert result.exit_code == 1, (label, result.stderr)
+    (error,) = error_lines(result.stderr)
+    assert option in error and str(target) in error, label
+
+
+def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(tmp_path, mobile_ckpt,
+                                                            monkeypatch):
+    """ENOSPC on the third file: one Error line naming it; the manifest lists exactly the
+    inputs whose files are complete; after space is freed the same command finishes to the
+    uninterrupted outputs."""
+    import samcli.fs as fs
+
+    root = tmp_path / "in"
+    for i in range(4):
+        write_image(root / f"{i}.png", seed=i)
+    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--format", "coco"]
+    assert invoke(*args, "-o", tmp_path / "full").exit_code == 0
+    calls = [0]
+    real = fs.atomic_write_bytes
+
+    def filling_up(path, data):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(fs, "atomic_write_bytes", filling_up)
+    import samcli.io.formats as formats
+
+    monkeypatch.setattr(formats, "atomic_write_text",
+                        lambda p, text: filling_up(p, text.encode("utf-8")))
+    out = tmp_path / "out"
+    stopped = invoke(*args, "-o", out)
+    assert stopped.exit_code == 1
+    (error,) = error_lines(stopped.stderr)
+    assert "No space left on device" in error and "run the same command again" in error
+    assert sorted(_manifest(out)) == ["0.png", "1.png"]
+    monkeypatch.setattr(fs, "atomic_write_bytes", real)
+    monkeypatch.setattr(formats, "atomic_write_text", fs.atomic_write_text)
+    assert invoke(*args, "-o", out).exit_code == 0
+    assert _files(out) == _files(tmp_path / "full")
+
+
+@pytest.mark.parametrize("label, redirect, code, needle", [
+    ("stdout closed", ">&-", 1, "stdout is closed"),
+    ("stdout is /dev/full", ">/dev/full", 1, "No space left on device"),
+])
+def test_unwritable_stdout(tmp_path, mobile_ckpt, label, redirect, code, needle):
+    write_image(tmp_path / "a.png")
+    cmd = (f"exec {sys.executable} -m samcli automask {tmp_path / 'a.png'} --checkpoint "
+           f"{mobile_ckpt} {' '.join(FAST)} {redirect}")
+    result = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, cwd=REPO,
+                            timeout=600)
+    assert result.returncode == code, (label, result.stderr)
+    (error,) = error_lines(result.stderr)
+    assert needle in error and "Traceback" not in result.stderr, label
+
+
+def test_closed_stderr_keeps_stdout_clean(tmp_path, mobile_ckpt):
+    """With stderr closed, messages (here: a broken input's error) go nowhere, never into the
+    JSON Lines on stdout."""
+    write_image(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "bad.png").write_text("not an image")
+    cmd = (f"exec {sys.executable} -m samcli automask {tmp_path / 'in'} --checkpoint "
+           f"{mobile_ckpt} --points-per-side 2 --pred-iou-thresh 0 "
+           "--stability-score-thresh 0 2>&-")
+    result = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, cwd=REPO,
+                            timeout=600)
+    assert result.returncode == 3
+    assert jsonl(result.stdout) and all(line.startswith("{") for line in
+                                        result.stdout.splitlines())
+
+
+# ------------------------------------------------------------------ 7. signals and pipes
+
+
+def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, mobile_ckpt):
+    root = tmp_path / "in"
+    for i in range(4):
+        write_image(root / f"{i}.png", seed=i)
+    out = tmp_path / "out"
+    proc = run_interrupted("record", 2, "TERM", "automask", root, "--checkpoint", mobile_ckpt,
+                           *FAST, "-o", out, "--format", "coco")
+    assert proc.returncode == 143, proc.stderr
+    assert error_lines(proc.stderr) == ["Error: terminated (SIGTERM)"]
+    doc = json.loads((out / "annotations.json").read_text())  # written for what is done
+    assert [i["file_name"] for i in doc["images"]] == ["0.png", "1.png"]
+    assert sorted(_manifest(out)) == ["0.png", "1.png"]
+
+
+def test_a_closed_pipe_ends_the_run_quietly(tmp_path, mobile_ckpt):
+    """``samcli automask dir | head -1``: the reader goes away after the first line; samcli
+    ends at its next write with exit 141 and nothing on stderr."""
+    root = tmp_path / "in"
+    for i in range(3):
+        write_image(root / f"{i}.png", seed=i)
+    proc = subprocess.Popen([sys.executable, "-m", "samcli", "automask", str(root),
+                             "--checkpoint", str(mobile_ckpt), *FAST], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    assert json.loads(first)["image"] == "0.png"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=600)
+    assert proc.returncode == 141, err
+    assert err == ""
+
+
+# ------------------------------------------------------------------ 8./9. manifests, options
+
+
+def test_collection_problems_are_in_the_manifest(tmp_path, mobile_ckpt):
+    write_image(tmp_path / "a.png")
+    out = tmp_path / "out"
+    result = invoke("automask", tmp_path / "a.png", tmp_path / "missing.png", tmp_path / "x.gif",
+                    "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert result.exit_code == 3
+    manifest = _manifest(out)
+    assert manifest[str(tmp_path / "missing.png")]["status"] == "failed"
+    assert "no such file" in manifest[str(tmp_path / "missing.png")]["error"]
+    assert manifest[str(tmp_path / "x.gif")]["status"] == "failed"
+
+
+def test_a_manifest_that_is_a_folder_is_one_error_line(tmp_path, mobile_ckpt):
+    write_image(tmp_path / "in" / "a.png")
+    (tmp_path / "out" / "manifest.jsonl").mkdir(parents=True)
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST, "-o",
+                    tmp_path / "out")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    (error,) = error_lines(result.stderr)
+    assert "manifest.jsonl" in error
+
+
+@pytest.mark.parametrize("label, args, needle", [
+    ("negative --max-pixels", ["--max-pixels", "-1"], "--max-pixels"),
+    ("--simplify nan", ["--simplify", "nan"], "--simplify"),
+    ("--simplify inf", ["--simplify", "inf"], "--simplify"),
+    ("absurd --points-per-side", ["--points-per-side", "100000"], "--points-per-side"),
+    ("--pred-iou-thresh nan", ["--pred-iou-thresh", "nan"], "--pred-iou-thresh"),
+    ("absurd --crop-n-layers", ["--crop-n-layers", "40"], "--crop-n-layers"),
+])
+def test_bad_option_values_fail_before_any_work(tmp_path, label, args, needle):
+    write_image(tmp_path / "a.png")
+    result = invoke("automask", tmp_path / "a.png", "--checkpoint", tmp_path / "none.pt", *args)
+    assert result.exit_code == 1, (label, result.stderr)
+    (error,) = error_lines(result.stderr)
+    assert needle in error, label
+
+
+def test_a_meaningless_threshold_is_warned_about(tmp_path, mobile_ckpt):
+    write_image(tmp_path / "a.png")
+    result = invoke("automask", tmp_path / "a.png", "--checkpoint", mobile_ckpt,
+                    "--points-per-side", "2", "--pred-iou-thresh", "1.5", "-q")
+    assert result.exit_code == 0
+    assert "Warning: --pred-iou-thresh 1.5 is 1 or more" in result.stderr
