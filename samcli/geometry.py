@@ -1,4 +1,4 @@
-"""Masks <-> polygons in pixel space, and COCO RLE <-> JSON.
+"""Masks <-> polygons in pixel space.
 
 Conventions (the SPEC's; every function here keeps them):
 
@@ -59,7 +59,6 @@ from typing import Any
 import cv2
 import numpy as np
 import shapely
-from pycocotools import mask as mask_utils
 from shapely.geometry import MultiPolygon, Polygon
 
 #: Default ``--simplify`` tolerance in pixels. Simplification runs Douglas-Peucker on the ring
@@ -1503,36 +1502,6 @@ def geometry_to_mask(geometry: Any, height: int, width: int) -> np.ndarray:
 def to_shapely(geometry: dict):
     """GeoJSON geometry dict -> shapely geometry."""
     return shapely.geometry.shape(geometry)
-
-
-# --------------------------------------------------------------------------------------------
-# RLE <-> JSON
-
-
-def rle_to_json(rle: dict) -> dict:
-    """pycocotools compressed RLE -> JSON-safe ``{"size": [h, w], "counts": str}``."""
-    counts = rle["counts"]
-    if isinstance(counts, (bytes, bytearray)):
-        counts = counts.decode("ascii")
-    elif not isinstance(counts, str):  # uncompressed RLE (list of run lengths): compress it
-        h, w = (int(v) for v in rle["size"])
-        counts = mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)["counts"]
-        counts = counts.decode("ascii")
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
-
-
-def rle_from_json(obj: dict) -> dict:
-    """JSON RLE (str counts, or an uncompressed list of run lengths) -> pycocotools RLE (bytes)."""
-    try:
-        h, w = (int(v) for v in obj["size"])
-        counts = obj["counts"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not a COCO RLE object: {exc}") from None
-    if isinstance(counts, str):
-        return {"size": [h, w], "counts": counts.encode("ascii")}
-    if isinstance(counts, (bytes, bytearray)):
-        return {"size": [h, w], "counts": bytes(counts)}
-    return mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,11 +16,8 @@ from samcli.geometry import (
     geometry_to_mask,
     geometry_to_yolo_ring,
     mask_to_geometry,
-    rle_from_json,
-    rle_to_json,
     to_shapely,
 )
-from samcli.maskset import encode_masks
 
 
 def _mask(h: int, w: int, pixels=(), rects=()) -> np.ndarray:
@@ -530,7 +527,7 @@ def test_fragmented_512_default_simplify_valid_and_close(kind):
 
 
 # --------------------------------------------------------------------------------------------
-# rasterization, RLE, YOLO ring
+# rasterization, YOLO ring
 
 
 def test_geometry_to_mask_accepts_shapely_and_clips_to_image():
@@ -542,18 +539,6 @@ def test_geometry_to_mask_accepts_shapely_and_clips_to_image():
     assert m[2, 1] and not m[0, 0]
     with pytest.raises(ValueError):
         geometry_to_mask({"type": "Point", "coordinates": [0, 0]}, 3, 3)
-
-
-def test_rle_json_round_trip():
-    m = CASES["annulus"]
-    rle = encode_masks(m[None])[0]
-    js = rle_to_json(rle)
-    assert isinstance(js["counts"], str) and js["size"] == [31, 31]
-    back = rle_from_json(js)
-    assert np.array_equal(mask_utils.decode(back).astype(bool), m)
-    uncompressed = {"size": [2, 2], "counts": [1, 2, 1]}
-    assert mask_utils.decode(rle_from_json(uncompressed)).sum() == 2
-    assert isinstance(rle_to_json(uncompressed)["counts"], str)
 
 
 def test_yolo_ring_single_polygon_is_its_exterior():

@@ -65,10 +65,10 @@ from samcli.geometry import (
     DEFAULT_SIMPLIFY,
     geometry_to_yolo_ring,
     mask_to_geometry,
-    rle_to_json,
 )
 from samcli.io.geo import GEO_FORMAT_MESSAGE, GeoRef, image_georef, require_rasterio
 from samcli.results import ImageResult
+from samcli.rle import rle_to_json
 
 RECORD_KEYS = (
     "image",
