@@ -11,8 +11,8 @@ from pycocotools import mask as mask_utils
 from shapely.geometry import MultiPolygon, Polygon
 
 from samcli import geometry
+from samcli.config import DEFAULT_SIMPLIFY
 from samcli.geometry import (
-    DEFAULT_SIMPLIFY,
     geometry_to_mask,
     geometry_to_yolo_ring,
     mask_to_geometry,

@@ -60,12 +60,9 @@ from typing import Any, Callable, Iterable, Sequence, TextIO
 import cv2
 import numpy as np
 
+from samcli.config import DEFAULT_SIMPLIFY
 from samcli.errors import ConfigError, InputError, SamcliError, UsageError
-from samcli.geometry import (
-    DEFAULT_SIMPLIFY,
-    geometry_to_yolo_ring,
-    mask_to_geometry,
-)
+from samcli.geometry import geometry_to_yolo_ring, mask_to_geometry
 from samcli.io.geo import GEO_FORMAT_MESSAGE, GeoRef, image_georef, require_rasterio
 from samcli.results import ImageResult
 from samcli.rle import rle_to_json
