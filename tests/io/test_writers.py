@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from samcli.errors import InputError, SamcliError, UsageError
-from samcli.geometry import geometry_to_mask, to_shapely
+from samcli.geometry import geometry_to_mask
 from samcli.io.writers import (
     RECORD_KEYS,
     CocoWriter,
@@ -147,7 +147,7 @@ def test_records_simplified_coordinates_and_max_vertices():
         g = r["segmentation"]
         polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
         assert sum(len(ring) - 1 for p in polys for ring in p) <= 8
-        assert shapely.is_valid(to_shapely(g))
+        assert shapely.is_valid(shapely.geometry.shape(g))
 
 
 def test_records_of_an_image_without_masks():

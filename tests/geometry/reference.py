@@ -1,0 +1,268 @@
+"""Plain references for the geometry tests, written from the rules (SPEC, samcli.geometry's
+docstrings) one ring at a time in plain Python. They share no code with samcli.geometry:
+the package computes the same things for all rings at once in numpy arrays, and the tests
+compare the two. Slow (pixel loops, GEOS' quadratic joint simplification): small masks only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import shapely
+import shapely.geometry
+from shapely.geometry import MultiPolygon, Polygon
+
+# --------------------------------------------------------------------------------------------
+# one ring
+
+
+def clean_ring(pts) -> list[tuple]:
+    """Open ring -> without repeated or collinear vertices (cyclically), pass by pass: a pass
+    drops every vertex equal to its predecessor if there is one, else every vertex collinear
+    with both neighbours; until a pass drops nothing or fewer than 3 vertices are left."""
+    pts = [tuple(float(v) for v in p) for p in pts]
+    while len(pts) >= 3:
+        n = len(pts)
+        dup = [pts[i] == pts[i - 1] for i in range(n)]
+        if any(dup):
+            pts = [p for p, d in zip(pts, dup) if not d]
+            continue
+        col = []
+        for i in range(n):
+            (xp, yp), (x, y), (xn, yn) = pts[i - 1], pts[i], pts[(i + 1) % n]
+            col.append((x - xp) * (yn - y) == (y - yp) * (xn - x))
+        if not any(col):
+            break
+        pts = [p for p, c in zip(pts, col) if not c]
+    return pts
+
+
+def area2(pts) -> float:
+    """Twice the signed shoelace area of an open ring."""
+    n = len(pts)
+    return sum(pts[i][0] * pts[(i + 1) % n][1] - pts[(i + 1) % n][0] * pts[i][1] for i in range(n))
+
+
+def start_top_left(pts: list) -> list:
+    """The ring rotated to start at its top-most, then left-most vertex (first occurrence)."""
+    k = min(range(len(pts)), key=lambda i: (pts[i][1], pts[i][0]))
+    return pts[k:] + pts[:k]
+
+
+# --------------------------------------------------------------------------------------------
+# exact tracing
+
+
+def components(mask: np.ndarray) -> list[set]:
+    """4-connected components of a bool mask, as sets of (x, y) pixels."""
+    rows = np.asarray(mask, bool).tolist()
+    h, w = len(rows), len(rows[0]) if rows else 0
+    seen = [[False] * w for _ in range(h)]
+    out = []
+    for r in range(h):
+        for c in range(w):
+            if rows[r][c] and not seen[r][c]:
+                seen[r][c] = True
+                comp, stack = set(), [(c, r)]
+                while stack:
+                    x, y = stack.pop()
+                    comp.add((x, y))
+                    for xx, yy in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+                        if 0 <= yy < h and 0 <= xx < w and rows[yy][xx] and not seen[yy][xx]:
+                            seen[yy][xx] = True
+                            stack.append((xx, yy))
+                out.append(comp)
+    return out
+
+
+def component_loops(comp: set) -> list[list[tuple]]:
+    """The boundary of one component as simple loops of unit edges, mask on the left in
+    x-right/y-up terms (top edges run +x, right edges +y, bottom -x, left -y).
+
+    The edges are walked into closed walks, whichever way a walk turns at a vertex with two
+    ways out (a saddle: the component touches itself at a corner); a walk that comes back to
+    a vertex is then cut there into loops, so no loop passes a vertex twice."""
+    out_edges = defaultdict(list)
+    for x, y in comp:
+        if (x, y - 1) not in comp:
+            out_edges[(x, y)].append((x + 1, y))
+        if (x + 1, y) not in comp:
+            out_edges[(x + 1, y)].append((x + 1, y + 1))
+        if (x, y + 1) not in comp:
+            out_edges[(x + 1, y + 1)].append((x, y + 1))
+        if (x - 1, y) not in comp:
+            out_edges[(x, y + 1)].append((x, y))
+    loops = []
+    for start in sorted(out_edges):
+        while out_edges[start]:
+            walk, v = [start], out_edges[start].pop()
+            while v != start:
+                walk.append(v)
+                v = out_edges[v].pop()
+            stack, where = [], {}
+            for p in walk:
+                if p in where:
+                    k = where[p]
+                    loops.append(stack[k:])
+                    for q in stack[k + 1 :]:
+                        del where[q]
+                    del stack[k + 1 :]
+                else:
+                    where[p] = len(stack)
+                    stack.append(p)
+            loops.append(stack)
+    return loops
+
+
+def trace(mask: np.ndarray) -> list[tuple[list, list[list]]]:
+    """Exact parts ``(shell, holes)`` of a bool mask in image pixel-corner coordinates, as
+    samcli.geometry orders them: one part per 4-connected component, shell = its loop with
+    positive area, holes = the negative ones sorted by start (y, x); rings open, corners only,
+    starting top-left; parts by area (largest first), then by their shell's start (y, x)."""
+    parts = []
+    for comp in components(mask):
+        shells, holes = [], []
+        for loop in component_loops(comp):
+            ring = [(int(x), int(y)) for x, y in start_top_left(clean_ring(loop))]
+            (shells if area2(ring) > 0 else holes).append(ring)
+        assert len(shells) == 1
+        holes.sort(key=lambda r: (r[0][1], r[0][0]))
+        parts.append((shells[0], holes))
+    parts.sort(key=lambda p: (-(area2(p[0]) + sum(area2(h) for h in p[1])), p[0][0][1], p[0][0][0]))
+    return parts
+
+
+def _closed(ring: list) -> list:
+    return [list(p) for p in ring] + [list(ring[0])]
+
+
+def exact_geojson(parts) -> dict | None:
+    coords = [[_closed(shell)] + [_closed(h) for h in holes] for shell, holes in parts]
+    if not coords:
+        return None
+    if len(coords) == 1:
+        return {"type": "Polygon", "coordinates": coords[0]}
+    return {"type": "MultiPolygon", "coordinates": coords}
+
+
+# --------------------------------------------------------------------------------------------
+# simplification
+
+
+def edge_midpoint_ring(closed_coords) -> list[tuple]:
+    """Exact pixel-edge ring (closed coordinates) -> the ring through the midpoints of its
+    unit edges, keeping corners between two edges of >= 2 px, cleaned, and started at its
+    first vertex farthest from the mean of its vertices (a ring that is not on the unit grid,
+    or has < 3 vertices, is only cleaned)."""
+    c = [tuple(float(v) for v in p) for p in closed_coords]
+    a, b = c[:-1], c[1:]
+    n = len(a)
+    lengths = [abs(b[i][0] - a[i][0]) + abs(b[i][1] - a[i][1]) for i in range(n)]
+    if n < 3 or any(L != round(L) or L <= 0 for L in lengths):
+        return clean_ring(a)
+    pts = []
+    for i in range(n):
+        L = int(round(lengths[i]))
+        if L >= 2 and int(round(lengths[i - 1])) >= 2:
+            pts.append(a[i])
+        dx, dy = (b[i][0] - a[i][0]) / lengths[i], (b[i][1] - a[i][1]) / lengths[i]
+        pts.extend((a[i][0] + dx * (k + 0.5), a[i][1] + dy * (k + 0.5)) for k in range(L))
+    pts = clean_ring(pts)
+    if len(pts) >= 3:
+        mx = sum(p[0] for p in pts) / len(pts)
+        my = sum(p[1] for p in pts) / len(pts)
+        d = [(x - mx) ** 2 + (y - my) ** 2 for x, y in pts]
+        far = d.index(max(d))
+        pts = pts[far:] + pts[:far]
+    return pts
+
+
+def valid_parts(geom) -> list[Polygon]:
+    """The polygons of positive area in a geometry, after shapely.make_valid if it is invalid."""
+    if not shapely.is_valid(geom):
+        geom = shapely.make_valid(geom)
+    out = []
+    for part in shapely.get_parts(geom):
+        if isinstance(part, Polygon):
+            if not part.is_empty and part.area > 0:
+                out.append(part)
+        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(valid_parts(part))
+    return out
+
+
+def _number(v: float) -> float | int:
+    r = round(float(v), 2)
+    return int(r) if r == int(r) else r
+
+
+def parts_geojson(parts: list[Polygon], integer: bool) -> dict | None:
+    """Polygons -> GeoJSON dict: coordinates rounded (ints, or 2 decimals), rings cleaned,
+    shells positive and holes negative, started top-left, closed; collapsed rings and parts
+    dropped; holes by start, parts by area (largest first), then by start."""
+
+    def ring_of(r, positive: bool) -> list:
+        c = np.asarray(r.coords)[:-1]
+        c = np.rint(c) if integer else np.round(c, 2)
+        pts = clean_ring(c.tolist())
+        if len(pts) < 3:
+            return []
+        if (area2(pts) > 0) != positive:
+            pts = pts[::-1]
+        return start_top_left(pts)
+
+    polys = []
+    for poly in parts:
+        ext = ring_of(poly.exterior, True)
+        if not ext:
+            continue
+        holes = [h for h in (ring_of(r, False) for r in poly.interiors) if h]
+        holes.sort(key=lambda r: (r[0][1], r[0][0]))
+        polys.append((abs(poly.area), ext, holes))
+    if not polys:
+        return None
+    polys.sort(key=lambda p: (-p[0], p[1][0][1], p[1][0][0]))
+
+    def conv(ring):
+        if integer:
+            return [[int(x), int(y)] for x, y in ring + ring[:1]]
+        return [[_number(x), _number(y)] for x, y in ring + ring[:1]]
+
+    coords = [[conv(p[1])] + [conv(h) for h in p[2]] for p in polys]
+    if len(coords) == 1:
+        return {"type": "Polygon", "coordinates": coords[0]}
+    return {"type": "MultiPolygon", "coordinates": coords}
+
+
+def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
+    """What samcli.geometry.mask_to_geometry returns (without max_vertices), the slow way:
+    trace, replace each ring by its edge-midpoint ring (part by part, repaired if that made
+    it invalid), one joint topology-preserving ``shapely.simplify`` of all parts, repair,
+    format; a result that rounding made invalid is repaired once more, and if nothing is left,
+    the exact parts are returned."""
+    exact = trace(mask)
+    if simplify == 0 or not exact:
+        return exact_geojson(exact)
+    parts = [Polygon(shell, holes) for shell, holes in exact]
+    smooth = []
+    for p in parts:
+        ext = edge_midpoint_ring(p.exterior.coords)
+        if len(ext) < 3:
+            smooth.append(p)
+            continue
+        holes = [h for h in (edge_midpoint_ring(r.coords) for r in p.interiors) if len(h) >= 3]
+        smooth.extend(valid_parts(Polygon(ext, holes)) or [p])
+    joint = smooth[0] if len(smooth) == 1 else MultiPolygon(smooth)
+    out = valid_parts(shapely.simplify(joint, simplify, preserve_topology=True)) or smooth
+    integer = all(
+        np.all(np.asarray(r.coords) == np.rint(np.asarray(r.coords)))
+        for p in out for r in [p.exterior, *p.interiors]
+    )
+    geom = parts_geojson(out, integer)
+    if geom is not None and not integer:
+        shp = shapely.geometry.shape(geom)
+        if not shapely.is_valid(shp):
+            fixed = valid_parts(shp)
+            geom = parts_geojson(fixed, False) if fixed else None
+    return geom if geom is not None else parts_geojson(parts, True)
