@@ -23,9 +23,9 @@ def mask_to_geometry(
     ``preserve_topology=True``; 0 keeps the exact pixel-edge polygon, whose coordinates are
     ints). ``max_vertices`` caps the total vertex count over all rings (closing points not
     counted; at least 4, the fewest a topology-preserving simplification keeps for a ring): if it
-    is exceeded the tolerance is raised (doubling, then bisection) until the
-    geometry fits; if rings alone are too many even then, the smallest holes and parts are
-    dropped. Simplified coordinates are rounded to 2 decimals (ints where integral). The result
+    is exceeded the tolerance is raised (doubling, then bisection) until the geometry fits; if
+    rings alone are too many even then, the smallest holes, then the smallest parts are
+    dropped (the rule: :mod:`samcli.geometry.fit`). Simplified coordinates are rounded to 2 decimals (ints where integral). The result
     is always ``shapely``-valid; see :mod:`samcli.geometry` for the conventions.
     """
     m = np.asarray(mask)
@@ -52,10 +52,9 @@ def mask_to_geometry(
         info: dict = {}
         out = simplify_parts(smoothed_flat(flat), float(simplify), info, inputs_valid=True)
         return finish(out, flat, known_valid=info["valid"])
-    parts = list(flat.polygons())
     limit = int(max_vertices)
     for _ in range(4):
-        geom = finish(fit_vertices(parts, float(simplify), limit), flat)
+        geom = finish(fit_vertices(flat, float(simplify), limit), flat)
         excess = n_geojson_vertices(geom) - int(max_vertices)
         if excess <= 0:
             break

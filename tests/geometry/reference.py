@@ -235,16 +235,10 @@ def parts_geojson(parts: list[Polygon], integer: bool) -> dict | None:
     return {"type": "MultiPolygon", "coordinates": coords}
 
 
-def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
-    """What samcli.geometry.mask_to_geometry returns (without max_vertices), the slow way:
-    trace, replace each ring by its edge-midpoint ring (part by part, repaired if that made
-    it invalid), one joint topology-preserving ``shapely.simplify`` of all parts, repair,
-    format; a result that rounding made invalid is repaired once more, and if nothing is left,
-    the exact parts are returned."""
-    exact = trace(mask)
-    if simplify == 0 or not exact:
-        return exact_geojson(exact)
-    parts = [Polygon(shell, holes) for shell, holes in exact]
+def smoothed(parts: list[Polygon]) -> list[Polygon]:
+    """Each part with every ring replaced by its edge-midpoint ring; a part whose exterior
+    collapses stays as it is, holes that collapse go, and a part the new rings make invalid is
+    repaired (or else stays as it is)."""
     smooth = []
     for p in parts:
         ext = edge_midpoint_ring(p.exterior.coords)
@@ -253,8 +247,20 @@ def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
             continue
         holes = [h for h in (edge_midpoint_ring(r.coords) for r in p.interiors) if len(h) >= 3]
         smooth.extend(valid_parts(Polygon(ext, holes)) or [p])
+    return smooth
+
+
+def simplified(smooth: list[Polygon], tolerance: float) -> list[Polygon]:
+    """One joint topology-preserving ``shapely.simplify`` of all parts, repaired."""
+    if tolerance <= 0 or not smooth:
+        return list(smooth)
     joint = smooth[0] if len(smooth) == 1 else MultiPolygon(smooth)
-    out = valid_parts(shapely.simplify(joint, simplify, preserve_topology=True)) or smooth
+    return valid_parts(shapely.simplify(joint, tolerance, preserve_topology=True)) or smooth
+
+
+def finish(out: list[Polygon], exact: list[Polygon]) -> dict | None:
+    """Parts -> GeoJSON (ints if every coordinate is integral); repaired once more if rounding
+    made it invalid; the exact parts if nothing is left."""
     integer = all(
         np.all(np.asarray(r.coords) == np.rint(np.asarray(r.coords)))
         for p in out for r in [p.exterior, *p.interiors]
@@ -265,4 +271,134 @@ def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
         if not shapely.is_valid(shp):
             fixed = valid_parts(shp)
             geom = parts_geojson(fixed, False) if fixed else None
-    return geom if geom is not None else parts_geojson(parts, True)
+    return geom if geom is not None else parts_geojson(exact, True)
+
+
+def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
+    """What samcli.geometry.mask_to_geometry returns (without max_vertices), the slow way:
+    trace, replace each ring by its edge-midpoint ring (part by part, repaired if that made
+    it invalid), one joint topology-preserving ``shapely.simplify`` of all parts, repair,
+    format; a result that rounding made invalid is repaired once more, and if nothing is left,
+    the exact parts are returned."""
+    exact = trace(mask)
+    if simplify == 0 or not exact:
+        return exact_geojson(exact)
+    parts = [Polygon(shell, holes) for shell, holes in exact]
+    return finish(simplified(smoothed(parts), simplify), parts)
+
+
+# --------------------------------------------------------------------------------------------
+# --max-vertices
+
+
+def count(polys: list[Polygon]) -> int:
+    """Vertices over all rings, closing points not counted."""
+    return sum(len(r.coords) - 1 for p in polys for r in [p.exterior, *p.interiors])
+
+
+def _drop_smallest_ring(parts: list[Polygon]) -> list[Polygon] | None:
+    """Without the smallest hole (ties: first part, first hole) and the parts inside it, else
+    without the smallest part (ties: the last one); None when one ring is left."""
+    holes = [
+        (Polygon(r).area, i, k) for i, p in enumerate(parts) for k, r in enumerate(p.interiors)
+    ]
+    if holes:
+        _, i, k = min(holes)
+        p = parts[i]
+        hole = Polygon(p.interiors[k])
+        kept = [r for j, r in enumerate(p.interiors) if j != k]
+        out = parts[:i] + [Polygon(p.exterior, kept)] + parts[i + 1 :]
+        inside = [hole.contains(q.representative_point()) for q in out]
+        return [q for j, q in enumerate(out) if j == i or not inside[j]]
+    if len(parts) > 1:
+        return sorted(parts, key=lambda p: -p.area)[:-1]
+    return None
+
+
+def _coarsest(poly: Polygon, max_vertices: int) -> list[Polygon]:
+    size = max(poly.bounds[2] - poly.bounds[0], poly.bounds[3] - poly.bounds[1], 1.0)
+    for frac in (0.01, 0.03, 0.1, 0.3):
+        s = shapely.simplify(poly, frac * size, preserve_topology=False)
+        if isinstance(s, Polygon) and not s.is_empty and s.is_valid and s.area > 0:
+            if count([s]) <= max_vertices:
+                return [s]
+    return valid_parts(shapely.oriented_envelope(poly)) or [poly]
+
+
+def _search(smooth: list[Polygon], simplify: float, limit: float, max_vertices: int):
+    """At ``simplify``, else the tolerance doubled from max(2 * simplify, 0.25) up to
+    ``limit`` until it fits, then bisection (10 steps at most, to 2 %); None if none fits."""
+    best = simplified(smooth, simplify) if simplify > 0 else smooth
+    if count(best) <= max_vertices:
+        return best
+    lo, hi = simplify, max(2 * simplify, 0.25)
+    while True:
+        cand = simplified(smooth, hi)
+        if count(cand) <= max_vertices:
+            best = cand
+            break
+        if hi >= limit:
+            return None
+        lo, hi = hi, min(2 * hi, limit)
+    for _ in range(10):
+        if hi - lo <= 0.02 * hi:
+            break
+        mid = (lo + hi) / 2
+        cand = simplified(smooth, mid)
+        if count(cand) <= max_vertices:
+            best, hi = cand, mid
+        else:
+            lo = mid
+    return best
+
+
+def _fit(parts: list[Polygon], simplify: float, max_vertices: int) -> list[Polygon]:
+    """The fitting rule, step by step: the tolerance grows up to twice the extent; if even
+    that keeps too many vertices, one ring is dropped at a time (the smallest hole with the
+    parts inside it, else the smallest part) and everything simplified again at that
+    ceiling after each drop, until it fits; then the tolerance is searched again for the
+    rings that are left."""
+    if simplify <= 0 and count(parts) <= max_vertices:
+        return parts
+    smooth = smoothed(parts)
+    minx, miny, maxx, maxy = MultiPolygon(parts).bounds
+    limit = 2.0 * max(maxx - minx, maxy - miny, 1.0)
+    best = _search(smooth, simplify, limit, max_vertices)
+    if best is not None:
+        return best
+    top = max(2 * simplify, 0.25, limit)
+    cand = simplified(smooth, top)
+    while count(cand) > max_vertices:
+        fewer = _drop_smallest_ring(smooth)
+        if fewer is None:
+            return _coarsest(cand[0], max_vertices)
+        smooth = fewer
+        cand = simplified(smooth, top)
+    return _search(smooth, simplify, top, max_vertices)
+
+
+def _n_vertices(geom: dict | None) -> int:
+    if geom is None:
+        return 0
+    polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+    return sum(len(r) - 1 for p in polys for r in p)
+
+
+def fit_to_vertices(mask: np.ndarray, simplify: float, max_vertices: int) -> dict | None:
+    """mask_to_geometry(mask, simplify, max_vertices) as the rule defines it, the slow way
+    (quadratic in the rings: small masks only). If formatting the result added vertices, the
+    fitting runs again with the budget lowered by the excess (at most 4 times)."""
+    exact = trace(mask)
+    if not exact:
+        return None
+    parts = [Polygon(shell, holes) for shell, holes in exact]
+    if simplify == 0 and count(parts) <= max_vertices:
+        return exact_geojson(exact)
+    limit = max_vertices
+    for _ in range(4):
+        geom = finish(_fit(parts, simplify, limit), parts)
+        excess = _n_vertices(geom) - max_vertices
+        if excess <= 0:
+            break
+        limit = max(4, limit - excess)
+    return geom
