@@ -25,8 +25,9 @@ def mask_to_geometry(
     counted; at least 4, the fewest a topology-preserving simplification keeps for a ring): if it
     is exceeded the tolerance is raised (doubling, then bisection) until the geometry fits; if
     rings alone are too many even then, the smallest holes, then the smallest parts are
-    dropped (the rule: :mod:`samcli.geometry.fit`). Simplified coordinates are rounded to 2 decimals (ints where integral). The result
-    is always ``shapely``-valid; see :mod:`samcli.geometry` for the conventions.
+    dropped (the rule: :mod:`samcli.geometry.fit`). Simplified coordinates are rounded to 2
+    decimals (ints where integral). The result is always ``shapely``-valid; see
+    :mod:`samcli.geometry` for the conventions.
     """
     m = np.asarray(mask)
     if m.ndim != 2:
