@@ -402,3 +402,36 @@ def fit_to_vertices(mask: np.ndarray, simplify: float, max_vertices: int) -> dic
             break
         limit = max(4, limit - excess)
     return geom
+
+
+# --------------------------------------------------------------------------------------------
+# YOLO ring
+
+
+def yolo_ring(geom: dict) -> np.ndarray:
+    """The bridged ring, built as the rule says, pair by pair: start with the first ring;
+    for each next ring, the first closest pair (vertex i of the ring so far, in its order,
+    then vertex j of the new ring) by squared distance dx**2 + dy**2; insert the new ring's
+    walk from j round to j again after vertex i, then a copy of vertex i."""
+    polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+    rings = []
+    for p in polys:
+        for r in p:
+            r = [tuple(float(v) for v in pt) for pt in r]
+            if len(r) >= 2 and r[0] == r[-1]:
+                r = r[:-1]
+            if len(r) >= 3:
+                rings.append(r)
+    if not rings:
+        return np.zeros((0, 2))
+    merged = list(rings[0])
+    for ring in rings[1:]:
+        best = None
+        for i, (ax, ay) in enumerate(merged):
+            for j, (bx, by) in enumerate(ring):
+                d = (ax - bx) ** 2 + (ay - by) ** 2
+                if best is None or d < best[0]:
+                    best = (d, i, j)
+        _, i, j = best
+        merged[i + 1 : i + 1] = ring[j:] + ring[: j + 1] + [merged[i]]
+    return np.array(merged, float)
