@@ -40,9 +40,10 @@ each drop (quadratic in the number of rings: a minute for a mask of 700 parts, h
 16,000), kept the rings at ``T`` (each one as coarse as it gets, however much of N was
 left), and kept islands of dropped holes as parts of their own, which the repair of the
 overlap then turned into holes (the island's pixels came out as background). Steps 1, 2 and
-4 are unchanged, and so is which rings survive step 3 wherever the vertex count grows with
-the number of rings kept (GEOS' topology checks can make it non-monotone; there the
-bisection may keep fewer rings than dropping one at a time would have).
+4 are unchanged, and so is which rings survive step 3, islands aside (dropping them with
+their hole can leave room for more parts), wherever the vertex count grows with the number
+of rings kept (GEOS' topology checks can make it non-monotone; there the bisection may keep
+fewer rings than dropping one at a time would have).
 """
 
 from __future__ import annotations

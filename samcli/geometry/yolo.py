@@ -12,7 +12,7 @@ ring goes out from ``i`` to ``j``, walks the whole new ring back to ``j`` and re
 ``i``. The bridges are zero-width, so filling the ring (cv2.fillPoly, even-odd or non-zero:
 holes run the opposite way) reproduces the parts and holes up to the bridge lines.
 
-Computed in near-linear time (a mask of 16,000 parts took over two minutes when each ring
+Computed in near-linear time (a mask with 16,000 rings took over two minutes when each ring
 searched the whole ring so far, pair by pair):
 
 - *where* each ring attaches does not depend on the attachments before it: the vertices of
