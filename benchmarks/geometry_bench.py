@@ -5,8 +5,8 @@
     python benchmarks/geometry_bench.py --only max-vertices --only yolo --compare OLD.py
 
 (An older copy: ``git show <commit>:samcli/geometry.py > /tmp/geometry_old.py``, from before
-geometry became a package; a later one can be loaded as a folder: ``--compare DIR`` with
-``DIR/__init__.py``.)
+geometry became a package. Package versions import their modules as ``samcli.geometry.*``,
+so to compare two of them, run this script without ``--compare`` in each checkout.)
 
 ``simplify`` cases: a smooth 1000x1000 disc; 512x512 salt noise at density 0.5 (17k parts, 22k
 rings); 512x512 smooth random blobs with 2% of the pixels flipped; a 600x600 near-full mask
@@ -34,7 +34,6 @@ import importlib.util
 import multiprocessing as mp
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -82,13 +81,8 @@ def yolo_cases() -> dict[str, np.ndarray]:
 
 
 def load(path: str):
-    p = Path(path)
-    if p.is_dir():
-        p = p / "__init__.py"
-        spec = importlib.util.spec_from_file_location(
-            "geometry_under_test", p, submodule_search_locations=[str(p.parent)])
-    else:
-        spec = importlib.util.spec_from_file_location("geometry_under_test", p)
+    """A single-file geometry module (from before the package) under its own name."""
+    spec = importlib.util.spec_from_file_location("geometry_under_test", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -211,7 +205,7 @@ def bench_yolo(new, old_path, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--compare", metavar="OLD", help="an older geometry.py (or package folder)")
+    ap.add_argument("--compare", metavar="OLD.py", help="an older, single-file geometry.py")
     ap.add_argument("--only", action="append", choices=["simplify", "max-vertices", "yolo"],
                     help="run only these sections (repeatable; default: all)")
     ap.add_argument("--repeat", type=int, default=5)
