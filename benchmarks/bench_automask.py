@@ -143,7 +143,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         from samcli.automask import generate
         from samcli.config import AutomaskConfig
-        from samcli.geometry import rle_to_json
+        from samcli.rle import rle_to_json
         from samcli.model.build import build_model
         from samcli.predictor import Predictor, resolve_decoder_precision
 

@@ -30,8 +30,14 @@ MODEL = "Model"
 BOXES = "Boxes (from-boxes)"
 TILE = "Tiling (large images)"
 
-# Polygon simplification default, px (Douglas-Peucker tolerance). Kept in step with
-# samcli.geometry.DEFAULT_SIMPLIFY by a test; defined here so config stays import-light.
+#: Default ``--simplify`` tolerance in pixels (its one home; samcli.geometry itself defaults to
+#: 0, exact polygons). Simplification runs Douglas-Peucker on the ring through the midpoints of
+#: the pixel edges (see :func:`samcli.geometry.mask_to_geometry`), which already lies on a
+#: straight line along regular staircases and passes >= 0.35 px from every pixel centre. Up to
+#: 0.35 px nothing can change sides, so the polygon still rasterizes to the exact mask; 0.4 px
+#: keeps about half of the exact vertices (small masks and large smooth ones alike) and measured
+#: IoU >= 0.996 on blobs, discs, ellipses and random polygons of >= 200 px and >= 0.98 on 1-3 px
+#: wide strokes (tests/geometry); 0.45 px already drops to ~0.90 on thin or spiky masks.
 DEFAULT_SIMPLIFY = 0.4
 
 

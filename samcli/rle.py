@@ -6,7 +6,9 @@ mask's tight box instead:
 
 - :func:`encode_window` turns a bool window (bh, bw) placed at (x0, y0) in an (H, W) image into
   the image-size compressed RLE, touching only ``bh x bw`` values;
-- :func:`decode_window` turns an image-size compressed RLE into the bool window of a box.
+- :func:`decode_window` turns an image-size compressed RLE into the bool window of a box;
+- :func:`rle_to_json` / :func:`rle_from_json` convert between pycocotools' RLE (bytes counts)
+  and its JSON form (str counts), as the COCO writer and readers need.
 
 The RLE is pycocotools' (``{"size": [H, W], "counts": bytes}``): runs alternate 0s and 1s,
 starting with 0s, over the pixels in column-major order (flat index ``x * H + y``).
@@ -112,3 +114,29 @@ def encode_window(window: np.ndarray, x0: int, y0: int, image_size: tuple[int, i
     if len(counts) > 1 and counts[-1] == 0:  # a mask that reaches the last pixel
         counts = counts[:-1]
     return mask_utils.frPyObjects({"size": [h, w], "counts": counts.tolist()}, h, w)
+
+
+def rle_to_json(rle: dict) -> dict:
+    """pycocotools compressed RLE -> JSON-safe ``{"size": [h, w], "counts": str}``."""
+    counts = rle["counts"]
+    if isinstance(counts, (bytes, bytearray)):
+        counts = counts.decode("ascii")
+    elif not isinstance(counts, str):  # uncompressed RLE (list of run lengths): compress it
+        h, w = (int(v) for v in rle["size"])
+        counts = mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)["counts"]
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+def rle_from_json(obj: dict) -> dict:
+    """JSON RLE (str counts, or an uncompressed list of run lengths) -> pycocotools RLE (bytes)."""
+    try:
+        h, w = (int(v) for v in obj["size"])
+        counts = obj["counts"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a COCO RLE object: {exc}") from None
+    if isinstance(counts, str):
+        return {"size": [h, w], "counts": counts.encode("ascii")}
+    if isinstance(counts, (bytes, bytearray)):
+        return {"size": [h, w], "counts": bytes(counts)}
+    return mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)

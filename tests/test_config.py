@@ -72,9 +72,3 @@ def test_invalid_values(label, overrides, match):
 def test_presets_validate():
     for name in PRESETS:
         preset_config(name)
-
-
-def test_default_simplify_in_step_with_geometry():
-    from samcli import config, geometry
-
-    assert config.DEFAULT_SIMPLIFY == geometry.DEFAULT_SIMPLIFY

@@ -1,4 +1,4 @@
-"""RLE through a window: equal to pycocotools on whole masks, byte for byte."""
+"""RLE through a window: equal to pycocotools on whole masks, byte for byte; RLE <-> JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from samcli.maskset import MaskSet
-from samcli.rle import counts_of, decode_window, encode_window
+from samcli.rle import counts_of, decode_window, encode_window, rle_from_json, rle_to_json
 
 
 def _coco(m: np.ndarray) -> dict:
@@ -79,3 +79,17 @@ def test_maskset_window_is_the_tight_box():
     assert np.array_equal(window, m[0, 5:21, 10:30])
     window, x0, y0 = ms.window(1)  # empty mask
     assert window.shape == (0, 0)
+
+
+def test_rle_json_round_trip():
+    yy, xx = np.mgrid[:31, :31]
+    d2 = (yy - 15) ** 2 + (xx - 15) ** 2
+    m = (d2 <= 144) & (d2 > 36)  # an annulus
+    rle = _coco(m)
+    js = rle_to_json(rle)
+    assert isinstance(js["counts"], str) and js["size"] == [31, 31]
+    back = rle_from_json(js)
+    assert np.array_equal(mask_utils.decode(back).astype(bool), m)
+    uncompressed = {"size": [2, 2], "counts": [1, 2, 1]}
+    assert mask_utils.decode(rle_from_json(uncompressed)).sum() == 2
+    assert isinstance(rle_to_json(uncompressed)["counts"], str)

@@ -27,11 +27,12 @@ import numpy as np
 
 from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
-from samcli.geometry import geometry_to_yolo_ring, rle_to_json
+from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
 from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
 from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, round_finite
 from samcli.results import ImageResult
+from samcli.rle import rle_to_json
 
 DEFAULT_CATEGORIES = ({"id": 1, "name": "object"},)
 COCO_FILE = "annotations.json"

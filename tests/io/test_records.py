@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from samcli.config import PolygonOptions
-from samcli.geometry import geometry_to_mask, to_shapely
+from samcli.geometry import geometry_to_mask
 from samcli.io.records import RECORD_KEYS, kept_indices, proposal_records
 from tests.io.helpers import H, W, box_extras, make_result, records_of
 
@@ -64,7 +64,7 @@ def test_records_simplified_coordinates_and_max_vertices():
         g = r["segmentation"]
         polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
         assert sum(len(ring) - 1 for p in polys for ring in p) <= 8
-        assert shapely.is_valid(to_shapely(g))
+        assert shapely.is_valid(shapely.geometry.shape(g))
 
 
 def test_records_of_an_image_without_masks():

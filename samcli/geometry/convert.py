@@ -1,0 +1,63 @@
+"""mask -> GeoJSON geometry: trace, simplify, fit to a vertex budget, format."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from samcli.geometry.fit import fit_vertices
+from samcli.geometry.geojson import exact_geojson, finish, n_geojson_vertices
+from samcli.geometry.simplify import simplify_parts, smoothed_flat
+from samcli.geometry.tracing import trace_flat
+
+
+def mask_to_geometry(
+    mask: np.ndarray, simplify: float = 0.0, max_vertices: int | None = None,
+    offset: tuple[int, int] = (0, 0),
+) -> dict | None:
+    """A bool mask (h, w) -> GeoJSON Polygon / MultiPolygon dict in pixel space, or None if empty.
+
+    ``offset`` = (x0, y0): where the mask's top-left pixel lies in the image, when ``mask`` is a
+    window of it (integers; the output is the same as for the whole-image mask).
+
+    ``simplify`` is a Douglas-Peucker tolerance in pixels (``shapely.simplify`` with
+    ``preserve_topology=True``; 0 keeps the exact pixel-edge polygon, whose coordinates are
+    ints). ``max_vertices`` caps the total vertex count over all rings (closing points not
+    counted; at least 4, the fewest a topology-preserving simplification keeps for a ring): if it
+    is exceeded the tolerance is raised (doubling, then bisection) until the geometry fits; if
+    rings alone are too many even then, the smallest holes, then the smallest parts are
+    dropped (the rule: :mod:`samcli.geometry.fit`). Simplified coordinates are rounded to 2
+    decimals (ints where integral). The result is always ``shapely``-valid; see
+    :mod:`samcli.geometry` for the conventions.
+    """
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask_to_geometry expects a (h, w) mask, got shape {m.shape}")
+    if simplify is None or not np.isfinite(simplify) or simplify < 0:
+        raise ValueError(f"simplify must be a finite number >= 0, got {simplify!r}")
+    if max_vertices is not None and max_vertices < 4:
+        raise ValueError(f"max_vertices must be at least 4, got {max_vertices!r}")
+    m = m.astype(bool, copy=False)
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+    sub = np.ascontiguousarray(m[r0 : r1 + 1, c0 : c1 + 1])
+    flat = trace_flat(sub, c0 + int(offset[0]), r0 + int(offset[1]))
+    if flat.n_parts == 0:
+        return None
+    n_exact = len(flat.pts)
+    if simplify == 0 and (max_vertices is None or n_exact <= max_vertices):
+        return exact_geojson(flat)
+    if max_vertices is None:
+        info: dict = {}
+        out = simplify_parts(smoothed_flat(flat), float(simplify), info, inputs_valid=True)
+        return finish(out, flat, known_valid=info["valid"])
+    limit = int(max_vertices)
+    for _ in range(4):
+        geom = finish(fit_vertices(flat, float(simplify), limit), flat)
+        excess = n_geojson_vertices(geom) - int(max_vertices)
+        if excess <= 0:
+            break
+        limit = max(4, limit - excess)  # the final repair added vertices: aim lower
+    return geom
