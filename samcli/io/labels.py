@@ -3,15 +3,29 @@
 YOLO box labels (:func:`parse_yolo_labels`)
     One box a row: ``class cx cy w h [conf [track_id]]`` (5, 6 or 7 columns; ultralytics'
     ``save_conf`` appends the confidence, tracking appends an id). Coordinates are normalised
-    to the image width and height. Fields are separated by any whitespace; ``\\r\\n`` line
-    endings and a UTF-8 byte-order mark are fine; blank lines are skipped and ``#`` starts a
-    comment that runs to the end of the line. An empty file means "no objects". ``class``
-    and ``track_id`` are integers >= 0 (``3.0`` is read as 3); every number must be finite.
-    Coordinates out of [0, 1], negative or zero sizes are not errors here: they are clipped
-    (and empty boxes dropped with a warning) by :func:`boxes_to_pixels`. A row with more than
-    7 columns is a segment (polygon) label, not a box, and is an error, as is any other
-    malformed row: :class:`InputError` ``"<file>:<line>: <what is wrong>"`` (lines count from
-    1, comments and blank lines included).
+    to the image width and height. Lines end with ``\n``, ``\r\n`` or a lone ``\r``; fields
+    are separated by any whitespace; a UTF-8 byte-order mark is fine; blank lines are skipped
+    and ``#`` starts a comment that runs to the end of the line. An empty file means "no
+    objects". Numbers are plain ASCII decimals (``0.5``, ``.5``, ``5e-1``, ``+0.5``): no
+    ``nan``/``inf``, no ``_`` digit separators, no non-ASCII digits such as ``'٣'`` (all of
+    which Python's ``float()``/``int()`` would accept), and every value must be finite as a
+    double (``1e999`` is an error).
+
+    - ``class`` and ``track_id`` are integers from 0 to :data:`MAX_CLASS_ID` (2^31 - 1),
+      written as any numeral equal to one (``3``, ``3.0``, ``3e0``; checked exactly, so
+      ``1.0000000000000001`` is not an integer). The bound keeps ids exact in int32/int64
+      arrays and as COCO category ids; anything larger (``3e19``, ``9223372036854775808``,
+      ``99999999999999999999``) is an error instead of overflowing later.
+    - ``conf`` must lie in [0, 1] (what ultralytics writes); anything else is an error naming
+      the line rather than being clipped, since it usually means a wrong column order.
+    - Coordinates may be any finite numbers: out of [0, 1], negative or zero sizes are not
+      errors here; they are clipped (and empty boxes dropped with a warning) by
+      :func:`boxes_to_pixels`.
+
+    A row with more than 7 columns is a segment (polygon) label, not a box, and is an error,
+    as is any other malformed row: :class:`InputError` ``"<file>:<line>: <what is wrong>"``
+    naming the offending value (lines count from 1, comments and blank lines included).
+    Unreadable files and bytes that are not UTF-8 are errors naming the file (and line).
 
 Finding the image of a label file (:func:`find_image_for_label`)
     With ``--images DIR``: ``DIR / <label path relative to the labels folder given>`` with the
@@ -78,7 +92,14 @@ LABEL_SKIP_NAMES: tuple[str, ...] = ("classes.txt", "predefined_classes.txt")
 
 ImageId = Union[int, str]
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+#: Largest class id, COCO category id and track id (int32 max: survives int32 and int64 arrays,
+#: JSON readers that use int32, and float64 exactly).
+MAX_CLASS_ID = 2**31 - 1
+
+# A plain ASCII decimal numeral: groups (integer digits, fraction digits, fraction digits
+# without integer part, exponent). ``re.ASCII``: ``\d`` must not match '٣' or '３'.
+_NUMBER = re.compile(r"[+-]?(?:(\d+)\.?(\d*)|\.(\d+))(?:[eE]([+-]?\d+))?\Z", re.ASCII)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # --------------------------------------------------------------------------- YOLO rows
@@ -109,11 +130,47 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL character in the path
+        raise InputError(f"{path!r}: not a valid file name") from None
+    except MemoryError:
+        raise InputError(f"{path}: too large to read into memory") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+    except MemoryError:
+        raise InputError(f"{path}: too large to read into memory") from None
+
+
+def _tok(text: str) -> str:
+    """A field for an error message: quoted, control characters escaped, long ones cut."""
+    if len(text) > 40:
+        return f"{text[:30]!r}... ({len(text)} characters)"
+    return repr(text)
+
+
+def _exact_int(m: re.Match[str]) -> int | None:
+    """The integer a :data:`_NUMBER` match denotes exactly, or None when it is not an integer.
+
+    Callers check the range with ``float()`` first, so the result has at most ~20 digits.
+    Exact, unlike ``float(text).is_integer()`` (``"1.0000000000000001"``, ``"1e-400"``).
+    """
+    ip = m.group(1) or ""
+    fp = m.group(2) or m.group(3) or ""
+    digits = (ip + fp).lstrip("0")
+    if not digits:
+        return 0
+    core = digits.rstrip("0")
+    exp = m.group(4) or "0"
+    mag = exp.lstrip("+-").lstrip("0") or "0"
+    if len(mag) > 9:  # |exponent| >= 1e9: tiny (not an integer) or caught as out of range
+        return None
+    e = (-int(mag) if exp.startswith("-") else int(mag)) - len(fp) + (len(digits) - len(core))
+    if e < 0 or len(core) + e > 40:
+        return None
+    value = int(core) * 10**e
+    return -value if m.group(0).startswith("-") else value
 
 
 def _parse_float(text: str, what: str, where: str) -> float:
@@ -121,23 +178,44 @@ def _parse_float(text: str, what: str, where: str) -> float:
         value = float(text)
         if math.isfinite(value):
             return value
-        raise InputError(f"{where}: {what} {text!r} is out of range")
+        raise InputError(f"{where}: {what} {_tok(text)} is out of range")
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{where}: {what} {text!r} is not a number") from None
+        raise InputError(f"{where}: {what} {_tok(text)} is not a number") from None
     if not math.isfinite(value):
-        raise InputError(f"{where}: {what} {text!r} is not finite")
-    raise InputError(f"{where}: {what} {text!r} is not a number")
+        raise InputError(f"{where}: {what} {_tok(text)} is not finite")
+    # float() accepts more than a label file should hold: '1_0', '٣', '３'
+    raise InputError(f"{where}: {what} {_tok(text)} is not a number (plain ASCII decimals only: "
+                     "no '_' separators, no non-ASCII digits)")
 
 
 def _parse_int(text: str, what: str, where: str, hint: str = "") -> int:
-    value = _parse_float(text, what, where)
-    if not value.is_integer():
-        raise InputError(f"{where}: {what} {text!r} is not an integer{hint}")
+    """An id: a decimal numeral equal to an integer in [0, MAX_CLASS_ID] (``3``, ``3.0``, ``3e0``)."""
+    noun = what if what.endswith(" id") else f"{what} id"
+    bounds = f"{noun}s are integers from 0 to {MAX_CLASS_ID}"
+    m = _NUMBER.match(text)
+    if m is None:
+        _parse_float(text, what, where)  # raises with the reason
+        raise AssertionError("unreachable")
+    value = float(text)
     if value < 0:
-        raise InputError(f"{where}: {what} {text!r} is negative")
-    return int(value)
+        raise InputError(f"{where}: {what} {_tok(text)} is negative ({bounds})")
+    if not value <= MAX_CLASS_ID:  # also inf: '1e400'
+        raise InputError(f"{where}: {what} {_tok(text)} is out of range ({bounds})")
+    exact = _exact_int(m)
+    if exact is None:
+        raise InputError(f"{where}: {what} {_tok(text)} is not an integer{hint}")
+    if not 0 <= exact <= MAX_CLASS_ID:  # float rounding at the edges
+        raise InputError(f"{where}: {what} {_tok(text)} is out of range ({bounds})")
+    return exact
+
+
+def _parse_conf(text: str, where: str) -> float:
+    value = _parse_float(text, "confidence", where)
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"{where}: confidence {_tok(text)} is outside [0, 1]")
+    return value + 0.0  # -0.0 -> 0.0
 
 
 def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
@@ -145,7 +223,7 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
     path = Path(path)
     text = _read_text(path)
     out: list[BoxLabel] = []
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+    for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
         row = raw.split("#", 1)[0]
         fields = row.split()
         if not fields:
@@ -167,7 +245,7 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
             _parse_float(fields[i], name, where)
             for i, name in ((1, "cx"), (2, "cy"), (3, "w"), (4, "h"))
         )
-        conf = _parse_float(fields[5], "confidence", where) if n >= 6 else None
+        conf = _parse_conf(fields[5], where) if n >= 6 else None
         track = (
             _parse_int(
                 fields[6], "track id", where,
@@ -218,16 +296,19 @@ def clip_boxes(
     clipped = arr.copy()
     np.clip(clipped[:, 0::2], 0.0, float(width), out=clipped[:, 0::2])
     np.clip(clipped[:, 1::2], 0.0, float(height), out=clipped[:, 1::2])
+    clipped[np.isnan(clipped)] = 0.0  # NaN in: an empty box out, dropped below
     bw = clipped[:, 2] - clipped[:, 0]
     bh = clipped[:, 3] - clipped[:, 1]
     keep = (bw > min_size) & (bh > min_size)
     warnings: list[str] = []
     for i in np.flatnonzero(~keep):
         name = names[i] if names is not None else f"box {i}"
-        x1, y1, x2, y2 = arr[i]
+        x1, y1, x2, y2 = (float(v) for v in arr[i])
         if x2 < x1 or y2 < y1:
             why = "has a negative width or height"
-        elif arr[i, 2] - arr[i, 0] <= min_size or arr[i, 3] - arr[i, 1] <= min_size:
+        elif not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            why = "is not finite in pixels"
+        elif x2 - x1 <= min_size or y2 - y1 <= min_size:
             why = "has zero size" if min_size == 0 else f"is not over {min_size:g} px"
         else:
             why = f"is empty after clipping to the {width}x{height} image"
@@ -252,15 +333,16 @@ def boxes_to_pixels(
     """
     if labels:
         a = np.array([[b.cx, b.cy, b.w, b.h] for b in labels], dtype=np.float64)
-        xyxy = np.stack(
-            [
-                (a[:, 0] - a[:, 2] / 2) * width,
-                (a[:, 1] - a[:, 3] / 2) * height,
-                (a[:, 0] + a[:, 2] / 2) * width,
-                (a[:, 1] + a[:, 3] / 2) * height,
-            ],
-            axis=1,
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308-sized boxes: +-inf, clipped
+            xyxy = np.stack(
+                [
+                    (a[:, 0] - a[:, 2] / 2) * width,
+                    (a[:, 1] - a[:, 3] / 2) * height,
+                    (a[:, 0] + a[:, 2] / 2) * width,
+                    (a[:, 1] + a[:, 3] / 2) * height,
+                ],
+                axis=1,
+            )
     else:
         xyxy = np.zeros((0, 4), dtype=np.float64)
     prefix = f"{source}:" if source is not None else "line "

@@ -56,6 +56,16 @@ GOOD = [
     ("7.0 0.5 0.5 0.1 0.1 0.5 4.0\n", [(7, 0.5, 0.5, 0.1, 0.1, 0.5, 4, 1)]),
     ("", []),
     ("\n\n# only comments\n", []),
+    # ids written as any numeral equal to an integer, up to 2^31 - 1
+    ("2147483647 0.5 0.5 0.1 0.1 1 2.147483647e9\n",
+     [(2147483647, 0.5, 0.5, 0.1, 0.1, 1.0, 2147483647, 1)]),
+    ("3e0 0.5 0.5 0.1 0.1 0 -0\n", [(3, 0.5, 0.5, 0.1, 0.1, 0.0, 0, 1)]),
+    ("0.000 0.5 0.5 0.1 0.1 -0.0\n", [(0, 0.5, 0.5, 0.1, 0.1, 0.0, None, 1)]),
+    # a lone CR ends a line too (classic Mac files)
+    ("0 0.5 0.5 0.1 0.1\r1 0.5 0.5 0.1 0.1\r", [(0, 0.5, 0.5, 0.1, 0.1, None, None, 1),
+                                            (1, 0.5, 0.5, 0.1, 0.1, None, None, 2)]),
+    # huge but finite coordinates are clipped later, not errors here
+    ("0 1e300 0.5 1e308 0.1\n", [(0, 1e300, 0.5, 1e308, 0.1, None, None, 1)]),
 ]
 
 
@@ -83,6 +93,40 @@ BAD = [
     ("\n# c\n0 0.5 0.5 0.1 0.1 0.9 0.25\n", 3, "track id '0.25' is not an integer"),
     ("0 0.1 0.1 0.2 0.1 0.2 0.2 0.1\n", 1, "segment (polygon) label, not a box"),
     ("0 0.5 0.5 0.1 0.1\r\n1 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9\r\n", 2, "10 columns"),
+    # issue 14.1: ids too large for an integer are errors, not OverflowError or a wrapped id
+    ("99999999999999999999 0.5 0.5 0.1 0.1\n", 1,
+     "class '99999999999999999999' is out of range (class ids are integers from 0 to 2147483647)"),
+    ("9223372036854775808 0.5 0.5 0.1 0.1\n", 1, "class '9223372036854775808' is out of range"),
+    ("3e19 0.5 0.5 0.1 0.1\n", 1, "class '3e19' is out of range"),
+    ("1e400 0.5 0.5 0.1 0.1\n", 1, "class '1e400' is out of range"),
+    ("2147483648 0.5 0.5 0.1 0.1\n", 1, "class '2147483648' is out of range"),
+    ("0 0.5 0.5 0.1 0.1 0.5 9223372036854775808\n", 1,
+     "track id '9223372036854775808' is out of range (track ids are integers from 0 to"),
+    ("0 0.5 0.5 0.1 0.1 0.5 3e19\n", 1, "track id '3e19' is out of range"),
+    ("0 0.5 0.5 0.1 0.1 0.5 -2\n", 1, "track id '-2' is negative"),
+    # exactness: no float rounding to an integer
+    ("1.0000000000000001 0.5 0.5 0.1 0.1\n", 1, "class '1.0000000000000001' is not an integer"),
+    ("1e-400 0.5 0.5 0.1 0.1\n", 1, "class '1e-400' is not an integer"),
+    ("-1e-400 0.5 0.5 0.1 0.1\n", 1, "class '-1e-400' is not an integer"),
+    # forms Python's float()/int() accept but a label file should not hold
+    ("1_0 0.5 0.5 0.1 0.1\n", 1, "class '1_0' is not a number (plain ASCII decimals only"),
+    ("\u0663 0.5 0.5 0.1 0.1\n", 1, "class '\u0663' is not a number (plain ASCII"),
+    ("0 0.5 0.5 0.1 0.1 0.5 \uff17\n", 1, "track id '\uff17' is not a number"),
+    ("0 0.\u0665 0.5 0.1 0.1\n", 1, "cx '0.\u0665' is not a number"),
+    ("0 0.5 0.5 0.1 0.1 0_5\n", 1, "confidence '0_5' is not a number"),
+    ("0 0.5 0.5 0.1 0.1 nan\n", 1, "confidence 'nan' is not finite"),
+    ("0 0.5 0.5 0.1 0.1 -inf\n", 1, "confidence '-inf' is not finite"),
+    ("0 0.5 0.5 0.1 0.1 1e999\n", 1, "confidence '1e999' is out of range"),
+    ("0 0.5 0.5 0.1 0.1 0x1\n", 1, "confidence '0x1' is not a number"),
+    # confidences outside [0, 1]: an error naming the line, not clipped
+    ("0 0.5 0.5 0.1 0.1 1.5\n", 1, "confidence '1.5' is outside [0, 1]"),
+    ("0 0.5 0.5 0.1 0.1 -0.01\n", 1, "confidence '-0.01' is outside [0, 1]"),
+    ("0 0.5 0.5 0.1 0.1 87\n", 1, "confidence '87' is outside [0, 1]"),
+    # control characters and NUL bytes are named, escaped
+    ("0 0.5\x00 0.5 0.1 0.1\n", 1, "cx '0.5\\x00' is not a number"),
+    ("0 0.5 0.5 0.1 0.1\n\x07 0.5 0.5 0.1 0.1\n", 2, "class '\\x07' is not a number"),
+    # very long fields are cut in the message
+    ("1" * 5000 + " 0.5 0.5 0.1 0.1\n", 1, "... (5000 characters) is out of range"),
 ]
 
 
@@ -94,6 +138,21 @@ def test_parse_bad_names_file_and_line(tmp_path, content, line, fragment):
     msg = str(ei.value)
     assert msg.startswith(f"{p}:{line}: "), msg
     assert fragment in msg
+
+
+def test_ids_reach_int64_arrays_unchanged(tmp_path):
+    # the largest id survives the int64 (and int32) arrays downstream
+    p = write(tmp_path / "a.txt", "2147483647 0.5 0.5 0.1 0.1 0.5 2147483647\n")
+    (b,) = parse_yolo_labels(p)
+    assert np.array([b.cls], dtype=np.int64)[0] == b.cls == 2147483647
+    assert np.array([b.track_id], dtype=np.int32)[0] == b.track_id
+
+
+def test_long_error_message_is_short(tmp_path):
+    p = write(tmp_path / "a.txt", "0 " + "9" * 1_000_000 + " 0.5 0.1 0.1\n")
+    with pytest.raises(InputError) as ei:
+        parse_yolo_labels(p)
+    assert len(str(ei.value)) < 200 + len(str(p))
 
 
 def test_parse_file_problems(tmp_path):
@@ -151,6 +210,21 @@ def test_boxes_to_pixels_empty_and_min_size():
     assert boxes_to_pixels(tiny, 10, 10).keep.tolist() == [True]
     res = boxes_to_pixels(tiny, 10, 10, min_size=1.0)
     assert res.keep.tolist() == [False] and "1 px" in res.warnings[0]
+
+
+def test_boxes_to_pixels_huge_finite_values_no_overflow_warning(tmp_path):
+    import warnings as _w
+
+    labels = [BoxLabel(0, 0.5, 0.5, 1e308, 1e308, line=1),  # whole image
+              BoxLabel(0, 1e308, 1e308, 1e308, 1e308, line=2),  # +inf both sides: empty
+              BoxLabel(0, -1e308, 0.5, 0.1, 0.1, line=3)]  # -inf: empty
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        xyxy, keep, warnings = boxes_to_pixels(labels, 640, 480, source="l.txt")
+    np.testing.assert_array_equal(xyxy[0], [0, 0, 640, 480])
+    assert keep.tolist() == [True, False, False]
+    assert np.isfinite(xyxy).all()
+    assert [w.split(":")[1] for w in warnings] == ["2", "3"]
 
 
 def test_clip_boxes_bad_size():
