@@ -43,6 +43,17 @@ Label folders (:func:`collect_label_files`)
     next to the labels) are skipped while walking, as are hidden files; named directly they
     are read like any label file.
 
+Class names (:func:`yolo_class_names`, :func:`collect_class_names`)
+    For YOLO labels, names come from the nearest ``classes.txt`` (one name a line, id = line
+    index from 0, a blank line has no name) in the label's folder or a parent up to the
+    folder given, else from a dataset YAML (``data.yaml``, ``data.yml``, ``dataset.yaml``,
+    ``dataset.yml``) in the dataset root (the folder holding the last ``labels`` component)
+    or its parent. The YAML's top-level ``names:`` is read without a YAML library
+    (:func:`parse_yaml_names`): a flow list ``['a', "b", c]`` (may span lines), a block list
+    of ``- name``, or a block/flow mapping ``0: name``; other YAML there is an error naming
+    ``file:line``. For COCO inputs, names come from the image map's ``categories``
+    (:func:`load_coco_categories`). Ids without a name get none: callers use ``str(id)``.
+
 COCO detection results (:func:`parse_coco_dets`)
     The results format: a JSON list of ``{"image_id", "category_id", "bbox": [x, y, w, h],
     "score"}`` in pixels (extra keys ignored; ``score`` optional). A ground-truth style
@@ -103,10 +114,13 @@ from samcli.io.images import IMAGE_SUFFIXES
 from samcli.io.inputs import InputItem, walk_inputs
 
 __all__ = [
+    "CLASSES_TXT",
+    "DATASET_YAML_NAMES",
     "LABEL_SKIP_NAMES",
     "MAX_CLASS_ID",
     "MAX_IMAGE_ID",
     "BoxLabel",
+    "ClassNames",
     "CocoDet",
     "CocoImage",
     "ImageId",
@@ -115,7 +129,9 @@ __all__ = [
     "boxes_to_pixels",
     "clip_boxes",
     "coco_dets_to_xyxy",
+    "collect_class_names",
     "collect_label_files",
+    "find_class_names_file",
     "find_image_for_label",
     "image_candidates",
     "image_id_key",
@@ -123,9 +139,12 @@ __all__ = [
     "load_coco_images",
     "load_image_map",
     "parse_coco_dets",
+    "parse_yaml_names",
     "parse_yolo_labels",
+    "read_class_names",
     "read_image_map",
     "resolve_coco_images",
+    "yolo_class_names",
 ]
 
 #: Files skipped when walking label folders (case-insensitive).
@@ -990,3 +1009,378 @@ def resolve_coco_images(
             f"file{source}; their boxes are not used (give each image a single id)"
         )
     return found, problems
+
+
+# --------------------------------------------------------------------------- class names
+
+#: The class-name list LabelImg and YOLO exporters write next to label files.
+CLASSES_TXT = "classes.txt"
+#: Dataset YAML files whose ``names:`` is read, in preference order.
+DATASET_YAML_NAMES: tuple[str, ...] = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+
+_YAML_NAMES_KEY = re.compile(r"""(?:names|'names'|"names")[ \t]*:(?=[ \t]|\Z)(.*)\Z""")
+_YAML_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
+                 "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
+                 "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
+_YAML_HEX = {"x": 2, "u": 4, "U": 8}
+
+
+def _strip_yaml_comment(line: str) -> str:
+    """``line`` without a ``#`` comment (one at the start or after a blank, outside quotes)."""
+    quote = None
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote == "'":
+            if ch == "'":
+                if line[i + 1: i + 2] == "'":
+                    i += 2
+                    continue
+                quote = None
+        elif quote == '"':
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                quote = None
+        elif ch in "'\"":
+            before = line[:i].rstrip(" \t")
+            if not before or before[-1] in ":-[{,":  # a quote opens only a whole scalar
+                quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i]
+        i += 1
+    return line
+
+
+def _yaml_unescape(body: str, where: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        esc = body[i + 1: i + 2]
+        if esc in _YAML_ESCAPES:
+            out.append(_YAML_ESCAPES[esc])
+            i += 2
+        elif esc in _YAML_HEX:
+            digits = body[i + 2: i + 2 + _YAML_HEX[esc]]
+            if len(digits) != _YAML_HEX[esc] or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+                raise InputError(f"{where}: names: bad escape {_tok(body[i:i + 10])}")
+            code = int(digits, 16)
+            if code > 0x10FFFF:
+                raise InputError(f"{where}: names: bad escape {_tok(body[i:i + 10])}")
+            out.append(chr(code))
+            i += 2 + len(digits)
+        else:
+            raise InputError(f"{where}: names: unknown escape {_tok(body[i:i + 2])}")
+    return "".join(out)
+
+
+def _yaml_scalar(text: str, where: str) -> str | None:
+    """A YAML scalar (plain, 'single' or "double" quoted) as text; None for null/empty."""
+    t = text.strip(" \t")
+    if not t:
+        return None
+    if t[0] == "'":
+        inner = t[1:-1]
+        if len(t) < 2 or t[-1] != "'" or "'" in inner.replace("''", ""):
+            raise InputError(f"{where}: names: unterminated or malformed quote in {_tok(t)}")
+        value = inner.replace("''", "'")
+    elif t[0] == '"':
+        body = t[1:-1]
+        if len(t) < 2 or t[-1] != '"' or re.search(r'(?<!\\)(?:\\\\)*"', body) \
+                or re.search(r"(?<!\\)(?:\\\\)*\\\Z", body):
+            raise InputError(f"{where}: names: unterminated or malformed quote in {_tok(t)}")
+        value = _yaml_unescape(body, where)
+    else:
+        if t[0] in "&*!|>%@`[]{},?" or t.startswith("- ") or t == "-":
+            raise InputError(f"{where}: names: unsupported YAML {_tok(t)} (write the names as "
+                             "a list or an 'id: name' mapping of plain or quoted strings)")
+        if ": " in t or t.endswith(":") or ":\t" in t:
+            raise InputError(f"{where}: names: nested mapping {_tok(t)} is not a name")
+        if t in ("~", "null", "Null", "NULL"):
+            return None
+        value = t
+    if not _valid_text(value):
+        raise InputError(f"{where}: names: {_tok(value)} is not valid text")
+    return value
+
+
+def _yaml_flow(lines: list[str], i: int, start: str, source: str
+               ) -> tuple[list[tuple[str, int]], int]:
+    """Items of a flow collection ``[...]``/``{...}`` that begins ``start`` (the rest of line
+    ``i``) and may span lines: ``[(item text, line index)]`` and the index after its end."""
+    closer = "]" if start[0] == "[" else "}"
+    items: list[tuple[str, int]] = []
+    cur: list[str] = []
+    quote = None
+    line, s, pos, item_line = i, start, 1, i
+    while True:
+        if pos >= len(s):
+            line += 1
+            if line >= len(lines):
+                raise InputError(f"{source}:{i + 1}: names: {start[0]!r} is never closed")
+            s, pos = lines[line], 0
+            cur.append(" ")
+            continue
+        ch = s[pos]
+        if quote is not None:
+            cur.append(ch)
+            if ch == "\\" and quote == '"' and pos + 1 < len(s):
+                cur.append(s[pos + 1])
+                pos += 2
+                continue
+            if ch == quote:
+                if quote == "'" and s[pos + 1: pos + 2] == "'":
+                    cur.append("'")
+                    pos += 2
+                    continue
+                quote = None
+            pos += 1
+            continue
+        if ch in "'\"":
+            before = "".join(cur).rstrip(" \t")
+            if not before or before.endswith(":"):
+                quote = ch
+        elif ch == "#" and (pos == 0 or s[pos - 1] in " \t"):
+            pos = len(s)
+            continue
+        elif ch in "[{":
+            raise InputError(f"{source}:{line + 1}: names: nested collections are not supported")
+        elif ch == ",":
+            items.append(("".join(cur), item_line))
+            cur, item_line = [], line
+            pos += 1
+            continue
+        elif ch == closer:
+            items.append(("".join(cur), item_line))
+            rest = _strip_yaml_comment(s[pos + 1:])
+            if rest.strip():
+                raise InputError(f"{source}:{line + 1}: names: unexpected {_tok(rest.strip())} "
+                                 f"after {closer!r}")
+            break
+        elif ch in "]}":
+            raise InputError(f"{source}:{line + 1}: names: unexpected {ch!r}")
+        cur.append(ch)
+        pos += 1
+    if items and not items[-1][0].strip():  # '[a, b,]' and '[]'
+        items.pop()
+    return items, line + 1
+
+
+def _yaml_key(text: str, where: str, seen: dict[int, str]) -> int:
+    key = _yaml_scalar(text, where)
+    if key is None or not _CANONICAL_INT.match(key) or len(key) > 10 or int(key) > MAX_CLASS_ID:
+        raise InputError(f"{where}: names: key {_tok(text.strip())} is not a class id "
+                         f"(an integer from 0 to {MAX_CLASS_ID})")
+    if int(key) in seen:
+        raise InputError(f"{where}: names: class {key} appears twice")
+    return int(key)
+
+
+def _split_pair(text: str, where: str) -> tuple[str, str]:
+    m = re.match(r"""\s*('[^']*'|"[^"]*"|[^'":][^:]*?)\s*:(?:[ \t]+(.*))?\Z""", text, re.S)
+    if m is None:
+        raise InputError(f"{where}: names: expected 'id: name', got {_tok(text.strip())}")
+    return m.group(1), m.group(2) or ""
+
+
+def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None:
+    """``{id: name}`` from the top-level ``names:`` of a dataset YAML, or None without one.
+
+    The forms ultralytics, YOLOv5 and Roboflow write: a flow list ``names: ['a', "b", c]``
+    (may span lines), a block list of ``- name`` lines, a block or flow mapping ``0: name``
+    (``{0: a, 1: b}``); plain, 'single' and "double" quoted names; ``#`` comments. A list
+    gives ids 0, 1, ...; a null entry (``~``, empty) has no name. Other YAML there (anchors,
+    tags, nested collections) and malformed input are an :class:`InputError`
+    ``"<source>:<line>: names: ..."``; everything else in the file is ignored.
+    """
+    lines = _LINE_BREAK.split(text)
+    found: int | None = None
+    for i, line in enumerate(lines):
+        m = _YAML_NAMES_KEY.match(line)
+        if m is None:
+            continue
+        if found is not None:
+            raise InputError(f"{source}:{i + 1}: 'names' appears twice (first on line {found + 1})")
+        found = i
+    if found is None:
+        return None
+    i = found
+    rest = _strip_yaml_comment(_YAML_NAMES_KEY.match(lines[i]).group(1)).strip(" \t")  # type: ignore[union-attr]
+    out: dict[int, str] = {}
+    if rest.startswith(("[", "{")):
+        items, _ = _yaml_flow(lines, i, rest, source)
+        for n, (item, line) in enumerate(items):
+            where = f"{source}:{line + 1}"
+            if rest[0] == "[":
+                name = _yaml_scalar(item, where)
+                if name is None and not item.strip():
+                    raise InputError(f"{where}: names: empty entry in the list")
+            else:
+                key_text, value = _split_pair(item, where)
+                n = _yaml_key(key_text, where, out)
+                name = _yaml_scalar(value, where)
+            if name is not None:
+                out[n] = name
+        return out
+    if rest:
+        _yaml_scalar(rest, f"{source}:{i + 1}")  # unsupported forms raise here
+        raise InputError(f"{source}:{i + 1}: names: expected a list or a mapping of class names, "
+                         f"got {_tok(rest)}")
+    form: str | None = None
+    indent = 0
+    count = 0
+    seen_keys: dict[int, str] = {}
+    for j in range(i + 1, len(lines)):
+        body = _strip_yaml_comment(lines[j]).rstrip(" \t")
+        if not body.strip(" \t"):
+            continue
+        where = f"{source}:{j + 1}"
+        ind = len(body) - len(body.lstrip(" "))
+        if body[ind] == "\t":
+            raise InputError(f"{where}: names: tabs are not allowed for indentation in YAML")
+        item = body[ind:]
+        is_dash = item == "-" or item.startswith(("- ", "-\t"))
+        if ind == 0 and not is_dash:
+            break  # the next top-level key
+        if form is None:
+            form, indent = ("list" if is_dash else "map"), ind
+        elif ind < indent:
+            break
+        elif ind > indent:
+            raise InputError(f"{where}: names: nested values are not supported")
+        if form == "list":
+            if not is_dash:
+                raise InputError(f"{where}: names: expected '- name', got {_tok(item)}")
+            name = _yaml_scalar(item[1:], where)
+            if name is not None:
+                out[count] = name
+            count += 1
+        else:
+            if is_dash:
+                raise InputError(f"{where}: names: expected 'id: name', got {_tok(item)}")
+            key_text, value = _split_pair(item, where)
+            key = _yaml_key(key_text, where, seen_keys)
+            seen_keys[key] = value
+            name = _yaml_scalar(value, where)
+            if name is not None:
+                out[key] = name
+    return out
+
+
+def read_class_names(path: Path | str) -> dict[int, str]:
+    """``{class id: name}`` from a ``classes.txt`` (one name a line, id = line index from 0;
+    surrounding blanks stripped; a blank line has no name) or, for ``.yaml``/``.yml`` files,
+    a dataset YAML's ``names:`` (:func:`parse_yaml_names`; ``{}`` without one). Errors are
+    :class:`InputError` ``"<file>[:<line>]: ..."``."""
+    path = Path(path)
+    text = _read_text(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        names = parse_yaml_names(text, str(path))
+        return names or {}
+    lines = _LINE_BREAK.split(text)
+    if len(lines) - 1 > MAX_CLASS_ID:
+        raise InputError(f"{path}: more than {MAX_CLASS_ID + 1} lines")
+    out: dict[int, str] = {}
+    for i, line in enumerate(lines):
+        name = line.strip()
+        if not name:
+            continue
+        if "\x00" in name:
+            raise InputError(f"{path}:{i + 1}: class name {_tok(name)} holds a NUL character")
+        out[i] = name
+    return out
+
+
+def find_class_names_file(label_path: Path | str,
+                          labels_root: Path | str | None = None) -> Path | None:
+    """The class-name file for a YOLO label file, or None.
+
+    First ``classes.txt`` in the label's folder, then in each parent up to ``labels_root``
+    (the folder given on the command line, ``InputItem.root``; only the label's own folder
+    for a file given directly). Then a dataset YAML (``data.yaml``, ``data.yml``,
+    ``dataset.yaml``, ``dataset.yml``) in the dataset root, the folder holding the last
+    ``labels`` component of the path (``ds/labels/train/a.txt`` -> ``ds``), then in that
+    folder's parent (Roboflow's ``ds/train/labels`` layout keeps it in ``ds``).
+    """
+    label_path = Path(label_path)
+    folder = label_path.parent
+    dirs = [folder]
+    if labels_root is not None:
+        root = Path(labels_root)
+        try:
+            rel = folder.relative_to(root)
+        except ValueError:
+            rel = None
+        if rel is not None:
+            dirs = [root.joinpath(*rel.parts[:k]) for k in range(len(rel.parts), -1, -1)]
+    for d in dirs:
+        if _is_file(d / CLASSES_TXT):
+            return d / CLASSES_TXT
+    parts = label_path.absolute().parts[:-1]
+    idx = max((i for i, p in enumerate(parts) if p == "labels"), default=None)
+    if idx is not None and idx > 0:
+        ds_root = Path(*parts[:idx])
+        for d in (ds_root, ds_root.parent) if ds_root.parent != ds_root else (ds_root,):
+            for name in DATASET_YAML_NAMES:
+                if _is_file(d / name):
+                    return d / name
+    return None
+
+
+def yolo_class_names(label_path: Path | str,
+                     labels_root: Path | str | None = None) -> dict[int, str]:
+    """``{class id: name}`` for a YOLO label file (:func:`find_class_names_file`), ``{}``
+    when there is no names file. Ids with no name: callers use ``str(id)``."""
+    found = find_class_names_file(label_path, labels_root)
+    return read_class_names(found) if found is not None else {}
+
+
+class ClassNames(NamedTuple):
+    """Result of :func:`collect_class_names`: ``names`` ``{id: name}``, the files read
+    (``sources``, in the order first used) and ``warnings`` (unreadable files, and ids that
+    two files name differently, the first file's name being kept)."""
+
+    names: dict[int, str]
+    sources: list[Path]
+    warnings: list[str]
+
+
+def collect_class_names(items: Iterable[InputItem]) -> ClassNames:
+    """Class names for a run over YOLO label files (``InputItem`` from
+    :func:`collect_label_files`): each distinct names file is looked up once per folder and
+    read once. A names file that cannot be read is a warning, not an error: names only label
+    outputs, so the run goes on with numeric names."""
+    lookup: dict[tuple[Path, Path | None], Path | None] = {}
+    read: set[Path] = set()
+    names: dict[int, str] = {}
+    origin: dict[int, Path] = {}
+    sources: list[Path] = []
+    warnings: list[str] = []
+    for item in items:
+        key = (item.path.parent, item.root)
+        if key not in lookup:
+            lookup[key] = find_class_names_file(item.path, item.root)
+        found = lookup[key]
+        if found is None or found in read:
+            continue
+        read.add(found)
+        try:
+            got = read_class_names(found)
+        except InputError as exc:
+            warnings.append(f"{exc}; class names from it are not used")
+            continue
+        sources.append(found)
+        for cid, name in got.items():
+            if cid in names and names[cid] != name:
+                warnings.append(f"{found}: class {cid} is {_tok(name)} here but "
+                                f"{_tok(names[cid])} in {origin[cid]}; keeping the latter")
+                continue
+            names.setdefault(cid, name)
+            origin.setdefault(cid, found)
+    return ClassNames(names, sources, warnings)
