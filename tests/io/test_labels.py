@@ -161,6 +161,17 @@ def test_ids_reach_int64_arrays_unchanged(tmp_path):
     assert np.array([b.track_id], dtype=np.int32)[0] == b.track_id
 
 
+def test_long_bad_number_is_linear(tmp_path):
+    # '\\d+\\.?\\d*' backtracked in O(n^2): 20,000 digits and an 'x' took 10 s
+    import time
+
+    p = write(tmp_path / "a.txt", "0 " + "1" * 1_000_000 + "x 0.5 0.1 0.1\n")
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="is not a number"):
+        parse_yolo_labels(p)
+    assert time.perf_counter() - t0 < 2.0
+
+
 def test_long_error_message_is_short(tmp_path):
     p = write(tmp_path / "a.txt", "0 " + "9" * 1_000_000 + " 0.5 0.1 0.1\n")
     with pytest.raises(InputError) as ei:
@@ -719,6 +730,15 @@ YAML_GOOD = [
     ("\ufeffnames: [a]\r\nnc: 1\r\n", {0: "a"}),
     ("x:\n  names: [nested, ignored]\nnames: [top]\n", {0: "top"}),
     ("download: |\n  names: [in, a, block]\nnames:\n  0: real\n", {0: "real"}),
+    # found by the fuzz test's comparison with PyYAML
+    ("names: ['a', \"\n\tb\", c]\n", {0: "a", 1: " b", 2: "c"}),  # line folding
+    ("names: [a\n  b, 'c  \n\n   d', \"e\\\n   f\"]\n", {0: "a b", 1: "c\nd", 2: "ef"}),
+    ("names: [\n  a,\n\n  b\n]\n", {0: "a", 1: "b"}),
+    ("names: ['a',#c\n  'b']\n", {0: "a", 1: "b"}),
+    ("names: [it's, a:'b]\n", {0: "it's", 1: "a:'b"}),  # quotes inside plain names
+    ("names:\n  - it's\n  - ''\n  - c\n", {0: "it's", 2: "c"}),
+    ("\n  nc: 2\n  names: [a, b]\n", {0: "a", 1: "b"}),  # an indented document
+    ("  x: 1\n  names:\n  - a\n  y: 2\n", {0: "a"}),
 ]
 
 
@@ -732,8 +752,8 @@ def test_parse_yaml_names(tmp_path, text, expected):
 def test_parse_yaml_names_agrees_with_pyyaml(text, expected):
     yaml = pytest.importorskip("yaml")
     ref = yaml.safe_load(text.lstrip("\ufeff"))["names"]
-    if isinstance(ref, list):
-        ref = {i: v for i, v in enumerate(ref) if v is not None}
+    if isinstance(ref, list):  # null and '' entries keep their id but have no name
+        ref = {i: v for i, v in enumerate(ref) if v}
     assert ref == expected
 
 
@@ -759,6 +779,10 @@ def test_parse_yaml_names_agrees_with_pyyaml(text, expected):
         ("names: [a,,b]\n", 1, "empty entry"),
         ("names: [a] b\n", 1, "unexpected 'b'"),
         ('names: ["\\u0000"]\n', 1, "is not valid text"),
+        ("&a names: [x]\n", 1, "an anchor or tag on the key"),
+        ("names:\n- \n|\n  a\n", 3, "unsupported YAML '|' after the names"),
+        ("names:\n  - a\n - b\n", 3, "unsupported YAML '- b'"),
+        ('names: ["a"b"]\n', 1, "malformed quote"),
     ],
 )
 def test_parse_yaml_names_errors(tmp_path, text, line, fragment):
