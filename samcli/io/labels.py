@@ -3,7 +3,7 @@
 YOLO box labels (:func:`parse_yolo_labels`)
     One box a row: ``class cx cy w h [conf [track_id]]`` (5, 6 or 7 columns; ultralytics'
     ``save_conf`` appends the confidence, tracking appends an id). Coordinates are normalised
-    to the image width and height. Lines end with ``\n``, ``\r\n`` or a lone ``\r``; fields
+    to the image width and height. Lines end with ``\\n``, ``\\r\\n`` or a lone ``\\r``; fields
     are separated by any whitespace; a UTF-8 byte-order mark is fine; blank lines are skipped
     and ``#`` starts a comment that runs to the end of the line. An empty file means "no
     objects". Numbers are plain ASCII decimals (``0.5``, ``.5``, ``5e-1``, ``+0.5``): no
@@ -927,10 +927,11 @@ def resolve_coco_images(
 
     ``image_map``: a file for :func:`read_image_map`, an :class:`ImageMap`, an already loaded
     ``{id: file name}`` mapping, or ``None`` (the id is the file stem: ``DIR/<id>.<ext>``,
-    then ``DIR/<id:012d>.<ext>`` for integer ids). Ids match by :func:`image_id_key` (``139``
-    finds ``"139"`` and back; ``"0139"`` is a different id). ``InputItem.rel`` is the file
-    name from the map (``\\`` read as ``/``, ``./`` and ``//`` collapsed), or the found file's
-    name, relative to ``images_dir``.
+    then ``DIR/<id:012d>.<ext>`` for integer ids; a string id must then be a relative path
+    without ``.``, ``..`` or empty parts, so lookups stay inside ``DIR``). Ids match by
+    :func:`image_id_key` (``139`` finds ``"139"`` and back; ``"0139"`` is a different id).
+    ``InputItem.rel`` is the file name from the map (``\\`` read as ``/``, ``./`` and ``//``
+    collapsed), or the found file's path relative to ``images_dir``.
 
     Problems (the caller reports them, exit 3): ids with no map entry or no file, and ids
     that name the same file (same ``rel``) as another id, e.g. two ``images`` entries with one
@@ -982,6 +983,11 @@ def resolve_coco_images(
         stems = [str(image_id)]
         if isinstance(key, int):
             stems.append(f"{key:012d}")
+        elif "\\" in stems[0] or any(part in ("", ".", "..") for part in stems[0].split("/")):
+            # '/etc/x', '../x', '.' (-> '<DIR>.jpg') would leave DIR
+            problems.append(f"image_id {_show(image_id)}: not a file name under {images_dir} "
+                            "(give an image map to name the files)")
+            continue
         hit = None
         for stem in stems:
             hit = _first_existing(images_dir / stem)
@@ -994,7 +1000,8 @@ def resolve_coco_images(
                 "(give an image map to name the files)"
             )
             continue
-        found[image_id] = InputItem(path=hit, rel=hit.name, root=images_dir)
+        rel = PurePosixPath(hit.relative_to(images_dir)).as_posix()
+        found[image_id] = InputItem(path=hit, rel=rel, root=images_dir)
 
     # Two ids, one file: report them all (never keep only the last one's boxes)
     by_rel: dict[str, list[ImageId]] = {}

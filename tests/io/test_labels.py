@@ -702,6 +702,17 @@ def test_resolve_odd_ids_do_not_raise(tmp_path):
     assert found == {} and "no such file" in problems[0]
 
 
+def test_resolve_id_stems_stay_inside_images_dir(tmp_path):
+    images = tmp_path / "imgs"
+    touch(images / "a" / "x.jpg", images / "b" / "x.jpg", tmp_path / "imgs.jpg", tmp_path / "up.jpg")
+    ids = ["a/x", "b/x", ".", "../up", "/etc/passwd", "a//x", "a\\x"]
+    found, problems = resolve_coco_images(ids, images)
+    # two folders' x.jpg are two images (rel is the path under DIR, not the bare name)
+    assert {k: v.rel for k, v in found.items()} == {"a/x": "a/x.jpg", "b/x": "b/x.jpg"}
+    assert len(problems) == 5 and all("not a file name under" in p for p in problems)
+    _covers(ids, found, problems)
+
+
 def test_resolve_coco_images_by_id_stem(tmp_path):
     images = tmp_path / "imgs"
     touch(images / "7.png", images / "000000000139.jpg", images / "frame_a.jpg")
