@@ -111,7 +111,7 @@ import numpy as np
 
 from samcli.errors import InputError
 from samcli.io.images import IMAGE_SUFFIXES
-from samcli.io.inputs import InputItem, walk_inputs
+from samcli.io.inputs import InputItem, Problem, walk_inputs
 
 __all__ = [
     "CLASSES_TXT",
@@ -476,7 +476,7 @@ def find_image_for_label(
 
 def collect_label_files(
     inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
-) -> tuple[list[InputItem], list[str]]:
+) -> tuple[list[InputItem], list[Problem]]:
     """YOLO label files (``.txt``) named by ``inputs`` (files, folders, ``-``), and problems.
 
     Walked like :func:`samcli.io.inputs.collect_images`; ``classes.txt`` and
@@ -921,7 +921,7 @@ def resolve_coco_images(
     image_ids: Iterable[ImageId],
     images_dir: Path | str,
     image_map: Path | str | ImageMap | Mapping[Any, str] | None = None,
-) -> tuple[dict[ImageId, InputItem], list[str]]:
+) -> tuple[dict[ImageId, InputItem], list[Problem]]:
     """Image files for COCO image ids: ``{id: InputItem}`` (keys are the ids passed in, ints
     staying ints and strings strings) plus problem messages.
 
@@ -955,7 +955,12 @@ def resolve_coco_images(
         index = _map_index(image_map)
     found: dict[ImageId, InputItem] = {}
     done: set[ImageId] = set()
-    problems: list[str] = []
+    problems: list[Problem] = []
+
+    def problem(image_id: ImageId, message: str) -> None:
+        problems.append(Problem(f"image_id {_show(image_id)}", f"image_id {_show(image_id)}: "
+                                + message))
+
     for image_id in image_ids:
         if image_id in done:
             continue
@@ -963,12 +968,11 @@ def resolve_coco_images(
         key = image_id_key(image_id)
         if index is not None:
             if key not in index:
-                problems.append(f"image_id {_show(image_id)}: not in {map_name}")
+                problem(image_id, f"not in {map_name}")
                 continue
             entry = index[key]
             if entry is None:
-                problems.append(f"image_id {_show(image_id)}: {map_name} names it twice, "
-                                "with different files")
+                problem(image_id, f"{map_name} names it twice, with different files")
                 continue
             name = entry[1]
             rel = PurePosixPath(name.replace("\\", "/")).as_posix()
@@ -976,7 +980,7 @@ def resolve_coco_images(
             if not _is_file(path) and rel != name and _is_file(images_dir / name):
                 path = images_dir / name
             if not _is_file(path):
-                problems.append(f"image_id {_show(image_id)}: {path}: no such file")
+                problem(image_id, f"{path}: no such file")
                 continue
             found[image_id] = InputItem(path=path, rel=rel, root=images_dir)
             continue
@@ -985,8 +989,8 @@ def resolve_coco_images(
             stems.append(f"{key:012d}")
         elif "\\" in stems[0] or any(part in ("", ".", "..") for part in stems[0].split("/")):
             # '/etc/x', '../x', '.' (-> '<DIR>.jpg') would leave DIR
-            problems.append(f"image_id {_show(image_id)}: not a file name under {images_dir} "
-                            "(give an image map to name the files)")
+            problem(image_id, f"not a file name under {images_dir} (give an image map to name "
+                    "the files)")
             continue
         hit = None
         for stem in stems:
@@ -995,10 +999,8 @@ def resolve_coco_images(
                 break
         if hit is None:
             shown = stems[0] if len(stems[0]) <= 60 else stems[0][:50] + "..."
-            problems.append(
-                f"image_id {_show(image_id)}: no image {images_dir / shown}.<jpg|png|...> "
-                "(give an image map to name the files)"
-            )
+            problem(image_id, f"no image {images_dir / shown}.<jpg|png|...> (give an image map "
+                    "to name the files)")
             continue
         rel = PurePosixPath(hit.relative_to(images_dir)).as_posix()
         found[image_id] = InputItem(path=hit, rel=rel, root=images_dir)
@@ -1013,10 +1015,9 @@ def resolve_coco_images(
         for image_id in ids:
             del found[image_id]
         source = f" in {map_name}" if map_name else ""
-        problems.append(
+        problems.append(Problem(rel, (
             f"{images_dir / rel}: image ids {', '.join(_show(i) for i in ids)} all name this "
-            f"file{source}; their boxes are not used (give each image a single id)"
-        )
+            f"file{source}; their boxes are not used (give each image a single id)")))
     return found, problems
 
 

@@ -353,7 +353,7 @@ def test_collect_label_files(tmp_path):
     items, problems = collect_label_files([str(root / "classes.txt"), str(root / "img.jpg"),
                                            str(root / "nope.txt")])
     assert [i.rel for i in items] == [str(root / "classes.txt")]  # named explicitly: used
-    assert len(problems) == 2 and "not a supported label file type" in str(problems[0])
+    assert len(problems) == 2 and "not a supported label file type" in problems[0].message
 
 
 def test_label_items_feed_image_lookup(tmp_path):
@@ -554,8 +554,8 @@ def test_resolve_coco_images_with_map(tmp_path):
     assert found[1].path == images / "a.jpg" and found[1].rel == "a.jpg"
     assert found[2].path == images / "s" / "b.png" and found[2].rel == "s/b.png"
     assert len(problems) == 2
-    assert "image_id 3" in problems[0] and "no such file" in problems[0]
-    assert "image_id 4" in problems[1] and "gt.json" in problems[1]
+    assert "image_id 3" in problems[0].message and "no such file" in problems[0].message
+    assert "image_id 4" in problems[1].message and "gt.json" in problems[1].message
     # int ids find string keys of a plain map and back
     found, problems = resolve_coco_images([1, "2"], images, {"1": "a.jpg", 2: "s/b.png"})
     assert problems == [] and set(found) == {1, "2"}
@@ -634,7 +634,8 @@ def test_read_image_map_lone_surrogate_and_duplicate_keys(tmp_path):
 def _covers(ids, found, problems):
     """Every id is either found or named in a problem: nothing dropped silently."""
     for i in ids:
-        assert i in found or any(json.dumps(i) in p for p in problems), (i, found, problems)
+        assert i in found or any(json.dumps(i) in p.message for p in problems), (i, found,
+                                                                          problems)
 
 
 def test_resolve_two_gt_ids_one_file_is_reported(tmp_path):
@@ -646,8 +647,9 @@ def test_resolve_two_gt_ids_one_file_is_reported(tmp_path):
     found, problems = resolve_coco_images([5, 2, 9], images, gt)
     assert list(found) == [2]
     assert len(problems) == 1
-    assert problems[0].startswith(f"{images / 'a.jpg'}: image ids 5, 9 all name this file in ")
-    assert "gt.json" in problems[0] and "not used" in problems[0]
+    assert problems[0].message.startswith(
+        f"{images / 'a.jpg'}: image ids 5, 9 all name this file in ")
+    assert "gt.json" in problems[0].message and "not used" in problems[0].message
     # only one of them used: no clash
     found, problems = resolve_coco_images([9, 2], images, gt)
     assert found[9].rel == "a.jpg" and problems == []
@@ -665,13 +667,14 @@ def test_resolve_spellings_of_one_id(tmp_path):
     assert list(found) == ["1"] and problems == [] and len(groups["1"]) == 2
     # given both spellings directly, they clash rather than one being dropped
     found, problems = resolve_coco_images([1, "1"], images)
-    assert found == {} and len(problems) == 1 and 'image ids 1, "1" all name' in problems[0]
+    assert found == {} and len(problems) == 1
+    assert 'image ids 1, "1" all name' in problems[0].message
     # the zero-padded stem is found for an id written as a string too, and clashes with it
     found, problems = resolve_coco_images(["139"], images)
     assert found["139"].rel == "000000000139.jpg"
     ids = [139, "000000000139"]
     found, problems = resolve_coco_images(ids, images)
-    assert found == {} and "image ids 139, \"000000000139\" all name" in problems[0]
+    assert found == {} and "image ids 139, \"000000000139\" all name" in problems[0].message
     _covers(ids, found, problems)
 
 
@@ -685,10 +688,10 @@ def test_resolve_keeps_id_types_and_matches_map_canonically(tmp_path):
     assert list(found) == ["1", 2, "x"]  # keys: the ids given, types kept
     assert found["1"].rel == "a.jpg" and found[2].rel == "b.jpg"
     assert found["x"].rel == "s/c.jpg" and found["x"].path == images / "s" / "c.jpg"
-    assert len(problems) == 1 and problems[0].startswith('image_id "01": not in ')
+    assert len(problems) == 1 and problems[0].message.startswith('image_id "01": not in ')
     # a caller's mapping with two spellings for different files: that id is a problem
     found, problems = resolve_coco_images([1], images, {"1": "a.jpg", 1: "b.jpg"})
-    assert found == {} and "names it twice" in problems[0]
+    assert found == {} and "names it twice" in problems[0].message
 
 
 def test_resolve_odd_ids_do_not_raise(tmp_path):
@@ -697,9 +700,9 @@ def test_resolve_odd_ids_do_not_raise(tmp_path):
     ids = ["x" * 5000, "a\u0000b", "../" * 2000 + "etc", "\udcff", "/", ".", ""]
     found, problems = resolve_coco_images(ids, images)
     assert found == {} and len(problems) == len(ids)
-    assert all(len(p) < 300 for p in problems)
+    assert all(len(p.message) < 300 for p in problems)
     found, problems = resolve_coco_images([1], images, {"1": "y" * 5000 + ".jpg"})
-    assert found == {} and "no such file" in problems[0]
+    assert found == {} and "no such file" in problems[0].message
 
 
 def test_resolve_id_stems_stay_inside_images_dir(tmp_path):
@@ -709,7 +712,7 @@ def test_resolve_id_stems_stay_inside_images_dir(tmp_path):
     found, problems = resolve_coco_images(ids, images)
     # two folders' x.jpg are two images (rel is the path under DIR, not the bare name)
     assert {k: v.rel for k, v in found.items()} == {"a/x": "a/x.jpg", "b/x": "b/x.jpg"}
-    assert len(problems) == 5 and all("not a file name under" in p for p in problems)
+    assert len(problems) == 5 and all("not a file name under" in p.message for p in problems)
     _covers(ids, found, problems)
 
 
@@ -720,7 +723,7 @@ def test_resolve_coco_images_by_id_stem(tmp_path):
     assert found[7].path == images / "7.png"
     assert found[139].path == images / "000000000139.jpg" and found[139].rel == "000000000139.jpg"
     assert found["frame_a"].path == images / "frame_a.jpg"
-    assert len(problems) == 1 and "image_id 8" in problems[0]
+    assert len(problems) == 1 and "image_id 8" in problems[0].message
 
 
 # ----------------------------------------------------------------------------- class names
