@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from samcli.config import OutputOptions, params_of
 from samcli.console import stdout_was_closed
-from samcli.errors import ConfigError, InputError, UsageError
+from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
 from samcli.fs import create_exclusive
@@ -147,7 +147,7 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     if request.automask:
         items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=stdin)
         if not items and not problems:
-            raise UsageError(f"no images found in {', '.join(request.inputs)}")
+            raise ConfigError(f"no images found in {', '.join(request.inputs)}")
         return Inputs(items, problems)
     cfg = request.task
     if cfg.coco_dets:
@@ -163,7 +163,7 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     # YOLO label files: one work item per label file
     items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=stdin)
     if not items and not problems:
-        raise UsageError(f"no label files (.txt) found in {', '.join(request.inputs)}")
+        raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}")
     return Inputs(items, problems)
 
 

@@ -56,7 +56,7 @@ def test_filters_min_conf_and_classes(dataset, mobile_ckpt):
     r2 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "3")
     assert [r["class"] for r in jsonl(r2.stdout)] == [3]
     r3 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "x")
-    assert r3.exit_code == 1 and "--classes" in error_lines(r3.stderr)[0]
+    assert r3.exit_code == 2 and "--classes" in error_lines(r3.stderr)[0]
 
 
 def test_yolo_seg_dataset_no_collisions_no_duplicates(dataset, tmp_path, mobile_ckpt):
