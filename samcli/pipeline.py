@@ -53,12 +53,12 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
                           "output folder with -o DIR")
     model = _model(request)
     inputs = _collect(request, stdin or sys.stdin)
+    categories = [{"id": 1, "name": "object"}] if request.automask else []
+    writers = make_writers(out, categories, stdout or sys.stdout)  # (touches no file)
     _prepare_output_folders(request, inputs)
+    _refuse_overwriting_inputs(writers, inputs)
     for message in request.task.warnings() if request.automask else []:
         print(f"Warning: {message}", file=sys.stderr, flush=True)
-    categories = [{"id": 1, "name": "object"}] if request.automask else []
-    writers = make_writers(out, categories, stdout or sys.stdout)
-    _refuse_overwriting_inputs(writers, inputs)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))
     max_pixels = request.input.max_pixels or None
