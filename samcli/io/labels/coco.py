@@ -13,8 +13,8 @@ COCO detection results (:func:`parse_coco_dets`)
       keyed by the first spelling seen, and each :class:`CocoDet` keeps its own.
     - ``category_id``: an integer from 0 to :data:`MAX_CLASS_ID` (2^31 - 1), as YOLO classes.
     - ``bbox``: exactly 4 finite numbers. Negative or zero sizes and boxes outside the image
-      are not errors here; :func:`coco_dets_to_xyxy` clips them and drops empty ones with a
-      warning naming the entry.
+      are not errors here; :func:`coco_dets_to_xyxy` clips them and drops empty and sub-pixel
+      ones (under 1 px wide or high after clipping) with a warning naming the entry.
     - ``score``: a finite number in [0, 1] when present.
     - The file: JSON (``NaN``/``Infinity`` parse but fail the checks above); not JSON, not a
       list (or object with ``annotations``), nested too deeply, or an object with a repeated
@@ -60,7 +60,7 @@ from samcli.io.labels.jsonio import (_is_number, _json_type, _json_uint, _load_j
 from samcli.io.labels.lookup import _first_existing
 from samcli.io.labels.numbers import _CANONICAL_INT, MAX_CLASS_ID
 from samcli.io.labels.text import _is_file, _tok
-from samcli.io.labels.yolo import PixelBoxes, clip_boxes
+from samcli.io.labels.yolo import MIN_BOX_SIZE, PixelBoxes, clip_boxes
 
 ImageId = Union[int, str]
 
@@ -175,7 +175,7 @@ def parse_coco_dets(path: Path | str) -> dict[ImageId, list[CocoDet]]:
 
 def coco_dets_to_xyxy(
     dets: Sequence[CocoDet], width: int, height: int, *, source: Path | str | None = None,
-    min_size: float = 0.0,
+    min_size: float = MIN_BOX_SIZE,
 ) -> PixelBoxes:
     """COCO ``[x, y, w, h]`` boxes -> clipped pixel ``xyxy`` (see :func:`clip_boxes`)."""
     xyxy = np.array([d.xyxy for d in dets], dtype=np.float64).reshape(-1, 4)

@@ -19,8 +19,8 @@ YOLO box labels (:func:`parse_yolo_labels`)
     - ``conf`` must lie in [0, 1] (what ultralytics writes); anything else is an error naming
       the line rather than being clipped, since it usually means a wrong column order.
     - Coordinates may be any finite numbers: out of [0, 1], negative or zero sizes are not
-      errors here; they are clipped (and empty boxes dropped with a warning) by
-      :func:`boxes_to_pixels`.
+      errors here; they are clipped (and empty or sub-pixel boxes, under 1 px wide or high
+      after clipping, dropped with a warning naming ``file:line``) by :func:`boxes_to_pixels`.
 
     A row with more than 7 columns is a segment (polygon) label, not a box, and is an error,
     as is any other malformed row: :class:`InputError` ``"<file>:<line>: <what is wrong>"``
@@ -101,6 +101,11 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
 # --------------------------------------------------------------------------- to pixels
 
 
+#: Smallest box side (pixels, after clipping) kept as a prompt: a sub-pixel box is no object
+#: SAM can outline (issue 14.13); such boxes are dropped with a warning, like empty ones.
+MIN_BOX_SIZE = 1.0
+
+
 class PixelBoxes(NamedTuple):
     """Result of :func:`boxes_to_pixels` / :func:`clip_boxes`.
 
@@ -121,16 +126,17 @@ def clip_boxes(
     height: int,
     *,
     names: Sequence[str] | None = None,
-    min_size: float = 0.0,
+    min_size: float = MIN_BOX_SIZE,
 ) -> PixelBoxes:
-    """Clip pixel ``xyxy`` boxes to a ``width x height`` image; drop empty ones with a warning.
+    """Clip pixel ``xyxy`` boxes to a ``width x height`` image; drop unusable ones with a
+    warning.
 
-    A box is kept when, after clipping, both its width and height are greater than
-    ``min_size`` pixels. Boxes with x2 < x1 or y2 < y1 (negative size) are dropped too.
-    ``names[i]`` prefixes box i's warning.
+    A box is kept when, after clipping, its width and height are both at least ``min_size``
+    pixels (default :data:`MIN_BOX_SIZE`, 1) and more than 0. Boxes with x2 < x1 or y2 < y1
+    (negative size), empty ones and sub-pixel ones (``min_size`` 1: under a pixel wide or
+    high, too small to be a SAM prompt) are dropped. ``names[i]`` prefixes box i's warning.
     """
     arr = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    n = arr.shape[0]
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     clipped = arr.copy()
@@ -139,7 +145,7 @@ def clip_boxes(
     clipped[np.isnan(clipped)] = 0.0  # NaN in: an empty box out, dropped below
     bw = clipped[:, 2] - clipped[:, 0]
     bh = clipped[:, 3] - clipped[:, 1]
-    keep = (bw > min_size) & (bh > min_size)
+    keep = (bw > 0) & (bh > 0) & (bw >= min_size) & (bh >= min_size)
     warnings: list[str] = []
     for i in np.flatnonzero(~keep):
         name = names[i] if names is not None else f"box {i}"
@@ -148,10 +154,14 @@ def clip_boxes(
             why = "has a negative width or height"
         elif not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
             why = "is not finite in pixels"
-        elif x2 - x1 <= min_size or y2 - y1 <= min_size:
-            why = "has zero size" if min_size == 0 else f"is not over {min_size:g} px"
-        else:
+        elif x2 == x1 or y2 == y1:
+            why = "has zero size"
+        elif bw[i] <= 0 or bh[i] <= 0:
             why = f"is empty after clipping to the {width}x{height} image"
+        else:
+            clip_note = "" if (bw[i], bh[i]) == (x2 - x1, y2 - y1) else " after clipping"
+            why = (f"is {bw[i]:.2g} x {bh[i]:.2g} px{clip_note}, under {min_size:g} px wide "
+                   "or high: too small to prompt SAM")
         warnings.append(
             f"{name}: box [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] (pixels) {why}; skipped"
         )
@@ -164,7 +174,7 @@ def boxes_to_pixels(
     height: int,
     *,
     source: Path | str | None = None,
-    min_size: float = 0.0,
+    min_size: float = MIN_BOX_SIZE,
 ) -> PixelBoxes:
     """Normalised YOLO boxes -> clipped pixel ``xyxy`` for a ``width x height`` image.
 

@@ -195,6 +195,19 @@ def test_coco_dets_to_xyxy(tmp_path):
     assert warnings[0].startswith("d.json: entry 2: ")
 
 
+@pytest.mark.parametrize("bbox, kept", [
+    ((10, 10, 0.5, 20), False), ((10, 10, 20, 0.3), False), ((99.6, 10, 5, 5), False),
+    ((10, 10, 1, 1), True), ((99, 10, 5, 5), True),
+], ids=["0.5 px wide", "0.3 px high", "0.4 px after clipping", "1 px", "1 px after clipping"])
+def test_coco_sub_pixel_boxes_are_dropped_naming_the_entry(bbox, kept):
+    dets = [CocoDet(1, 1, (10, 10, 20, 20), 0.9, 0), CocoDet(1, 1, bbox, 0.5, 1)]
+    xyxy, keep, warnings = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
+    assert keep.tolist() == [True, kept]
+    if not kept:
+        assert len(warnings) == 1 and warnings[0].startswith("d.json: entry 1: box ")
+        assert "under 1 px" in warnings[0]
+
+
 def test_load_image_map_both_styles(tmp_path):
     gt = {"images": [{"id": 1, "file_name": "a.jpg", "width": 4}, {"id": "k", "file_name": "s/b.png"}]}
     assert load_image_map(write(tmp_path / "gt.json", json.dumps(gt))) == {1: "a.jpg", "k": "s/b.png"}

@@ -195,9 +195,36 @@ def test_boxes_to_pixels_empty_and_min_size():
     xyxy, keep, warnings = boxes_to_pixels([], 10, 10)
     assert xyxy.shape == (0, 4) and keep.shape == (0,) and warnings == []
     tiny = [BoxLabel(0, 0.5, 0.5, 0.05, 0.05, line=1)]  # 0.5 px at 10x10
-    assert boxes_to_pixels(tiny, 10, 10).keep.tolist() == [True]
-    res = boxes_to_pixels(tiny, 10, 10, min_size=1.0)
-    assert res.keep.tolist() == [False] and "1 px" in res.warnings[0]
+    assert boxes_to_pixels(tiny, 10, 10, min_size=0.25).keep.tolist() == [True]
+    res = boxes_to_pixels(tiny, 10, 10, min_size=2.0)
+    assert res.keep.tolist() == [False] and "under 2 px" in res.warnings[0]
+
+
+# (label, box at 100x100 as cx cy w h fractions, kept, words in the warning): issue 14.13,
+# a sub-pixel box used to be kept as a prompt
+SUB_PIXEL = [
+    ("half a pixel wide", (0.5, 0.5, 0.005, 0.2), False, ["0.5 x 20 px", "under 1 px"]),
+    ("half a pixel high", (0.5, 0.5, 0.2, 0.005), False, ["20 x 0.5 px", "under 1 px"]),
+    ("a tenth of a pixel both ways", (0.5, 0.5, 0.001, 0.001), False, ["under 1 px"]),
+    ("exactly one pixel", (0.505, 0.505, 0.01, 0.01), True, []),
+    ("one pixel wide, tall", (0.5, 0.5, 0.01, 0.5), True, []),
+    ("clipped to under a pixel at the edge", (1.002, 0.5, 0.01, 0.2), False,
+     ["0.3 x 20 px after clipping", "under 1 px"]),
+    ("clipped to exactly a pixel", (0.0, 0.5, 0.02, 0.2), True, []),
+]
+
+
+@pytest.mark.parametrize("label, box, kept, words", SUB_PIXEL, ids=[c[0] for c in SUB_PIXEL])
+def test_sub_pixel_boxes_are_dropped_with_file_and_line(tmp_path, label, box, kept, words):
+    src = tmp_path / "l.txt"
+    res = boxes_to_pixels([BoxLabel(3, *box, line=7)], 100, 100, source=src)
+    assert res.keep.tolist() == [kept], label
+    if kept:
+        assert res.warnings == []
+    else:
+        (message,) = res.warnings
+        assert message.startswith(f"{src}:7: box ") and message.endswith("; skipped")
+        assert all(w in message for w in words), message
 
 
 def test_boxes_to_pixels_huge_finite_values_no_overflow_warning(tmp_path):
