@@ -239,10 +239,13 @@ class YoloWriter(Writer):
 class CocoWriter(Writer):
     """``DIR/annotations.json`` (COCO instances with compressed RLE), resumable.
 
-    Each image's part (its ``images`` entry and annotations, without ids) is written atomically
-    to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds ``annotations.json`` from the
-    parts of all done images, sorted by image path, with image ids ``1..N`` and annotation ids
-    ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+    Each image's part (its ``images`` entry and annotations, without annotation ids) is
+    written atomically to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds
+    ``annotations.json`` from the parts of all done images, sorted by image path, annotation
+    ids ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+    Image ids: the input's own (``ImageResult.image_id``: from-boxes with COCO detections
+    keeps the ground truth's ids, as written), kept in the part; else ``1..N`` in path order.
+    ``width``/``height`` are the decoded image's, the size the masks have.
 
     Annotations: ``id, image_id, category_id, segmentation`` (``{"size": [h, w], "counts":
     str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score`` (mean of predicted IoU
@@ -275,7 +278,7 @@ class CocoWriter(Writer):
         default_cat = int(self.categories[0]["id"]) if self.categories else 1
         anns = []
         for rec, i in zip(records, idx):
-            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS}
+            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS and k != "image_id"}
             cls = extras.get("class")
             piou, stab = float(ms.predicted_iou[i]), float(ms.stability_score[i])
             ann = {
@@ -292,23 +295,17 @@ class CocoWriter(Writer):
             }
             ann.update(extras)
             anns.append(ann)
-        part = {
-            "image": {
-                "file_name": result.image,
-                "width": int(result.width),
-                "height": int(result.height),
-            },
-            "annotations": anns,
-        }
+        image: dict[str, Any] = {} if result.image_id is None else {"id": result.image_id}
+        image.update(file_name=result.image, width=int(result.width), height=int(result.height))
+        part = {"image": image, "annotations": anns}
         return [atomic_write_text(self.part_path(result.image), dumps(part))]
 
-    def finish(self, done_images: Iterable[str]) -> list[Path]:
-        images, annotations = [], []
-        used: set[int] = set()
-        for image_id, image in enumerate(sorted(set(done_images)), start=1):
+    def _parts(self, done_images: Iterable[str]) -> list[dict]:
+        parts = []
+        for image in sorted(set(done_images)):
             path = self.part_path(image)
             try:
-                part = json.loads(path.read_text(encoding="utf-8"))
+                parts.append(json.loads(path.read_text(encoding="utf-8")))
             except FileNotFoundError:
                 raise SamcliError(
                     f"COCO output: the part file for {image} ({path}) is missing; "
@@ -316,6 +313,17 @@ class CocoWriter(Writer):
                 ) from None
             except (OSError, ValueError) as exc:
                 raise SamcliError(f"COCO output: cannot read {path}: {exc}") from None
+        given = sum("id" in part["image"] for part in parts)
+        if 0 < given < len(parts):
+            raise SamcliError("COCO output: some images have their input's ids and some do not "
+                              "(parts from another kind of run?); rerun with --overwrite")
+        return parts
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        images, annotations = [], []
+        used: set[int] = set()
+        for number, part in enumerate(self._parts(done_images), start=1):
+            image_id = part["image"].get("id", number)
             images.append({"id": image_id, **part["image"]})
             for ann in part["annotations"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -123,6 +124,47 @@ def test_coco_resumed_run_gives_identical_file(tmp_path):
     rev = _coco_run(tmp_path / "rev", images, [images[::-1]]).read_bytes()
     assert one == two == rev
     assert (tmp_path / "two" / ".samcli" / "coco" / "c" / "d" / "e.tif.json").is_file()
+
+
+def _coco_run_with_ids(root: Path, ids: dict, batches):
+    done = []
+    for batch in batches:
+        w = CocoWriter(root, [{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}])
+        for image in batch:
+            res = make_result(image, extras=box_extras(5), seed=list(ids).index(image))
+            res = dataclasses.replace(res, image_id=ids[image])
+            w.write(with_records(res, records_of(res, 0.0, None)))
+            done.append(image)
+        w.finish(done)
+    return root / "annotations.json"
+
+
+def test_coco_keeps_the_inputs_image_ids_across_a_resumed_run(tmp_path):
+    """Issue 17.1: given image ids (from-boxes with COCO detections) are kept, in the parts
+    too, so a resumed run writes the very same file."""
+    ids = {"val/000000000632.jpg": 632, "val/000000000139.jpg": 139, "b.png": "frame_7",
+           "c/d.tif": 285}
+    images = list(ids)
+    one = _coco_run_with_ids(tmp_path / "one", ids, [images])
+    two = _coco_run_with_ids(tmp_path / "two", ids, [images[:1], images[1:3], images[3:]])
+    assert one.read_bytes() == two.read_bytes()
+    doc = json.loads(one.read_text())
+    assert [(i["id"], i["file_name"]) for i in doc["images"]] == [
+        ("frame_7", "b.png"), (285, "c/d.tif"), (139, "val/000000000139.jpg"),
+        (632, "val/000000000632.jpg")]  # path order, the input's ids
+    assert {a["image_id"] for a in doc["annotations"]} == {"frame_7", 285, 139, 632}
+    assert [a["id"] for a in doc["annotations"]] == list(range(1, len(doc["annotations"]) + 1))
+    COCO(str(one))
+
+
+def test_coco_parts_with_and_without_ids_are_an_error(tmp_path):
+    w = CocoWriter(tmp_path)
+    res = make_result("a.jpg")
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    res = dataclasses.replace(make_result("b.jpg"), image_id=7)
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    with pytest.raises(SamcliError, match="--overwrite"):
+        w.finish(["a.jpg", "b.jpg"])
 
 
 def test_coco_from_boxes_categories_and_extras(tmp_path):
