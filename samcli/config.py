@@ -289,6 +289,10 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None) -> Automas
 # ---------------------------------------------------------------------------------------------
 # from-boxes
 
+#: ``--score`` choices: how a from-boxes mask is scored in COCO results (see
+#: :func:`samcli.io.records.proposal_score`). automask masks always score ``sam``.
+SCORES = ("detector", "sam", "product")
+
 
 @dataclass(frozen=True)
 class FromBoxesConfig:
@@ -325,6 +329,12 @@ class FromBoxesConfig:
         0, "Fill holes and remove islands smaller than this many pixels in each mask.", BOXES
     )
     boxes_per_batch: int = opt(64, "Box prompts decoded together in one decoder call.", BOXES)
+    score: str = opt(
+        "detector", "The score of each mask in COCO output (results.json, annotations.json: "
+        "what COCOeval ranks by): 'detector' (the box's confidence; 1 for boxes without one), "
+        "'sam' (mean of SAM's predicted IoU and stability) or 'product' (both multiplied).",
+        BOXES, metavar="detector|sam|product"
+    )
 
     def class_set(self) -> frozenset[int] | None:
         """The --classes filter as a set of ints, or None for all classes."""
@@ -348,6 +358,8 @@ class FromBoxesConfig:
             raise ConfigError("--coco-dets needs --images DIR (where the images are)")
         if self.image_map and not self.coco_dets:
             raise ConfigError("--image-map only applies with --coco-dets")
+        if self.score not in SCORES:
+            raise ConfigError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
         return self
 
 

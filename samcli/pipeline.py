@@ -64,7 +64,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         print(f"Warning: {message}", file=sys.stderr, flush=True)
     categories = ([{"id": 1, "name": "object"}] if request.automask
                   else [{"id": cid, "name": name} for cid, name in inputs.class_names.items()])
-    writers = make_writers(out, categories, stdout or sys.stdout)
+    writers = make_writers(out, categories, stdout or sys.stdout,
+                           score="sam" if request.automask else request.task.score)
     _refuse_overwriting_inputs(writers, inputs)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))

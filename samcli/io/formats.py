@@ -4,7 +4,8 @@
 jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
 geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
             ``geo``, see :class:`GeoJsonWriter`)
-coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
+coco        ``DIR/annotations.json`` and ``DIR/results.json`` (detection results for
+            ``loadRes``) for the run, built by ``finish`` from per-image parts
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
             labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
@@ -30,12 +31,14 @@ from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
 from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
-from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, round_finite
+from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
 from samcli.rle import rle_to_json
 
 DEFAULT_CATEGORIES = ({"id": 1, "name": "object"},)
 COCO_FILE = "annotations.json"
+#: COCO detection results beside ``annotations.json``: what ``COCO.loadRes`` takes as it is
+RESULTS_FILE = "results.json"
 
 
 class JsonlStdoutWriter(Writer):
@@ -237,7 +240,8 @@ class YoloWriter(Writer):
 
 
 class CocoWriter(Writer):
-    """``DIR/annotations.json`` (COCO instances with compressed RLE), resumable.
+    """``DIR/annotations.json`` (COCO instances with compressed RLE) and ``DIR/results.json``
+    (the same masks as COCO detection results), resumable.
 
     Each image's part (its ``images`` entry and annotations, without annotation ids) is
     written atomically to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds
@@ -248,19 +252,29 @@ class CocoWriter(Writer):
     ``width``/``height`` are the decoded image's, the size the masks have.
 
     Annotations: ``id, image_id, category_id, segmentation`` (``{"size": [h, w], "counts":
-    str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score`` (mean of predicted IoU
-    and stability score), ``iscrowd`` 0, then ``predicted_iou, stability_score, point,
-    crop_box`` and the record's extra fields. ``category_id`` is the record's ``class`` when it
-    has one (from-boxes), else the first category's id. ``categories`` come from the caller
-    (default ``[{"id": 1, "name": "object"}]``); a class used but not listed is added as
-    ``{"id": c, "name": "<c>"}``.
+    str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score``
+    (:func:`samcli.io.records.proposal_score` as ``score`` says: ``sam``, the mean of
+    predicted IoU and stability score, for automask; from-boxes' ``--score``), ``iscrowd`` 0,
+    then ``predicted_iou, stability_score, point, crop_box`` and the record's extra fields.
+    ``category_id`` is the record's ``class`` when it has one (from-boxes), else the first
+    category's id. ``categories`` come from the caller (default ``[{"id": 1, "name":
+    "object"}]``); a class used but not listed is added as ``{"id": c, "name": "<c>"}``.
+
+    ``results.json``: a JSON list of ``{"image_id", "category_id", "segmentation", "score"}``,
+    one per annotation, in the same order: ``COCO(gt).loadRes("results.json")`` takes it as
+    it is (``loadRes`` wants a list, not ``annotations.json``'s object). It has no ``bbox``:
+    given one, ``loadRes`` would take the box's area for the mask's, and COCOeval's area
+    ranges would then be wrong.
     """
 
-    def __init__(self, root: Path, categories: Sequence[dict] | None = None) -> None:
+    def __init__(self, root: Path, categories: Sequence[dict] | None = None,
+                 score: str = "sam") -> None:
         super().__init__()
         self.root = Path(root)
         cats = [dict(c) for c in DEFAULT_CATEGORIES] if categories is None else list(categories)
         self.categories = [jsonable(dict(c)) for c in cats]
+        self.score = score
+        proposal_score(score, 0.0, 0.0)  # an unknown mode fails now, not after the work
 
     def part_path(self, image: str) -> Path:
         return with_suffix(self.root / STATE_DIR / "coco", image, ".json")
@@ -286,7 +300,7 @@ class CocoWriter(Writer):
                 "segmentation": rle_to_json(ms.rles[int(i)]),
                 "area": rec["area"],
                 "bbox": rec["bbox"],
-                "score": round_finite((piou + stab) / 2, 6),
+                "score": proposal_score(self.score, piou, stab, rec.get("box_confidence")),
                 "iscrowd": 0,
                 "predicted_iou": rec["predicted_iou"],
                 "stability_score": rec["stability_score"],
@@ -337,4 +351,8 @@ class CocoWriter(Writer):
             "annotations": annotations,
             "categories": categories,
         }
-        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n")]
+        results = [{k: ann[k] for k in ("image_id", "category_id", "segmentation", "score")}
+                   for ann in annotations]
+        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n"),
+                atomic_write_text(self.root / RESULTS_FILE,
+                                  "[" + ",\n".join(dumps(r) for r in results) + "]\n")]

@@ -10,7 +10,8 @@ folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide:
 jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
 geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
             ``geo``, see :class:`GeoJsonWriter`)
-coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
+coco        ``DIR/annotations.json`` and ``DIR/results.json`` (detection results for
+            ``loadRes``) for the run, built by ``finish`` from per-image parts
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
             labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``

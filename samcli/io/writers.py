@@ -14,10 +14,11 @@ from samcli.io.visuals import CropsWriter, PreviewWriter
 
 
 def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
-                 stdout: TextIO | None = None) -> list[Writer]:
+                 stdout: TextIO | None = None, score: str = "sam") -> list[Writer]:
     """The writers for ``out`` (validated options): ``out.format`` under ``out.output`` (or
     JSON Lines on ``stdout`` without ``-o``), then crops, then preview. ``categories``: COCO's
-    category list (default one ``object`` category)."""
+    category list (default one ``object`` category); ``score``: how COCO scores a proposal
+    (:func:`samcli.io.records.proposal_score`)."""
     writers: list[Writer] = []
     if out.output is None:
         writers.append(JsonlStdoutWriter(stdout))
@@ -27,7 +28,7 @@ def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
             "jsonl": lambda: JsonlWriter(root),
             "geojson": lambda: GeoJsonWriter(root, geo=out.geo),
             "yolo": lambda: YoloWriter(root),
-            "coco": lambda: CocoWriter(root, categories),
+            "coco": lambda: CocoWriter(root, categories, score),
         }[out.format]())
     if out.crops:
         writers.append(CropsWriter(Path(out.crops)))

@@ -107,7 +107,8 @@ def test_coco_loads_and_evaluates(tmp_path, capsys):
         assert ann["score"] == pytest.approx(
             (ann["predicted_iou"] + ann["stability_score"]) / 2, abs=1e-5)
 
-    dt = gt.loadRes(doc["annotations"])
+    dt = gt.loadRes(str(tmp_path / "results.json"))  # the results file, as it is
+    assert len(dt.getAnnIds()) == len(doc["annotations"])
     ev = COCOeval(gt, dt, "segm")
     ev.params.useCats = 0
     ev.params.maxDets = [1, 10, 100, 1000]
@@ -186,9 +187,35 @@ def test_coco_missing_part_is_a_clear_error(tmp_path):
 
 
 def test_coco_empty_run(tmp_path):
-    (p,) = CocoWriter(tmp_path).finish([])
+    p, r = CocoWriter(tmp_path).finish([])
     doc = json.loads(p.read_text())
     assert doc["images"] == [] and doc["annotations"] == []
+    assert r.name == "results.json" and json.loads(r.read_text()) == []
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("sam", lambda piou, stab, conf: (piou + stab) / 2),
+    ("detector", lambda piou, stab, conf: 1.0 if conf is None else conf),
+    ("product", lambda piou, stab, conf: (1.0 if conf is None else conf) * (piou + stab) / 2),
+])
+def test_coco_score_modes(tmp_path, mode, expected):
+    res = make_result("a.jpg", extras=box_extras(5))
+    w = CocoWriter(tmp_path, [], score=mode)
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    w.finish(["a.jpg"])
+    doc = json.loads((tmp_path / "annotations.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results) == len(doc["annotations"]) == 4
+    for ann, r in zip(doc["annotations"], results):
+        i = int(kept_indices(res.masks)[ann["id"] - 1])
+        want = expected(res.masks.predicted_iou[i], res.masks.stability_score[i],
+                        ann["box_confidence"])
+        assert ann["score"] == r["score"] == pytest.approx(want, abs=1e-6)
+
+
+def test_coco_unknown_score_mode_fails_at_once(tmp_path):
+    with pytest.raises(ValueError, match="unknown score"):
+        CocoWriter(tmp_path, score="iou")
 
 
 # --------------------------------------------------------------------------------------------
