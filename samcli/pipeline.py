@@ -65,7 +65,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     categories = ([{"id": 1, "name": "object"}] if request.automask
                   else [{"id": cid, "name": name} for cid, name in inputs.class_names.items()])
     writers = make_writers(out, categories, stdout or sys.stdout,
-                           score="sam" if request.automask else request.task.score)
+                           score="sam" if request.automask else request.task.score,
+                           class_names={0: "object"} if request.automask else inputs.class_names)
     _refuse_overwriting_inputs(writers, inputs)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))

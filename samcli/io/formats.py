@@ -8,7 +8,8 @@ coco        ``DIR/annotations.json`` and ``DIR/results.json`` (detection results
             ``loadRes``) for the run, built by ``finish`` from per-image parts
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
-            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
+            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``;
+            ``DIR/data.yaml`` for ultralytics
 crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
 preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
 ==========  ==========================================================================
@@ -20,9 +21,10 @@ protocol: :mod:`samcli.io.outputs`; the records: :mod:`samcli.io.records`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
 from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
+from samcli.io.yolo_dataset import DATA_YAML, dataset_yaml, image_root, ultralytics_label_path
 from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
 from samcli.rle import rle_to_json
@@ -200,19 +203,32 @@ def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -
 
 
 class YoloWriter(Writer):
-    """``DIR/<image dir>/<stem>.txt``: YOLO segment rows ``class x1 y1 x2 y2 ...``.
+    """``DIR/<image dir>/<stem>.txt``: YOLO segment rows ``class x1 y1 x2 y2 ...``, and
+    ``DIR/data.yaml`` (:mod:`samcli.io.yolo_dataset`) for ultralytics.
 
     Coordinates are divided by the image width/height, clipped to [0, 1], 6 decimals. The class
     is the record's ``class`` field (from-boxes), else 0. Parts and holes are bridged into one
     ring (:func:`samcli.geometry.geometry_to_yolo_ring`). A mask whose ring has fewer than 3
     distinct points after rounding is left out. An image without proposals gets an empty file.
+
+    :meth:`finish` writes ``data.yaml`` (``path``, ``train``/``val``, ``names`` from ``names``,
+    else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels (a resumed run
+    with nothing left to do keeps the earlier file), and warns once (``warn``; default a
+    ``Warning:`` line on stderr) when ultralytics would not find the labels: its rule puts the
+    label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
     """
 
     needs_geometry = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, names: Mapping[int, str] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.root = Path(root)
+        self.names = dict(names) if names is not None else {0: "object"}
+        self._warn = warn
+        self._roots: dict[Path, None] = {}
+        self._unknown_root = False
+        self._misplaced: list[tuple[Path, Path]] = []
 
     def outputs_for(self, image: str) -> list[Path]:
         rel = output_relpath(image)
@@ -236,7 +252,63 @@ class YoloWriter(Writer):
             cls = int(cls) if cls is not None else 0
             rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
         text = "".join(row + "\n" for row in rows)
-        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+        path = self.outputs_for(result.image)[0]
+        self._note_layout(result, path)
+        return [atomic_write_text(path, text)]
+
+    def _note_layout(self, result: ImageResult, label: Path) -> None:
+        root = image_root(result.source, result.image)
+        if root is None:
+            self._unknown_root = True
+        else:
+            self._roots.setdefault(root)
+        expected = ultralytics_label_path(Path(os.path.abspath(result.source)))
+        if expected != Path(os.path.abspath(label)) and len(self._misplaced) < 3:
+            self._misplaced.append((Path(result.source), expected))
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        if not self._roots and not self._unknown_root:
+            return []  # nothing written this run: the earlier data.yaml stands
+        written = []
+        if self._roots and not self._unknown_root:
+            done = sorted(set(done_images))
+            text = dataset_yaml(list(self._roots), done, self.names, self._classes(done))
+            written.append(atomic_write_text(self.root / DATA_YAML, text))
+        if self._misplaced or self._unknown_root:
+            self._say(self._layout_message())
+        self._roots, self._unknown_root, self._misplaced = {}, False, []
+        return written
+
+    def _classes(self, done: Iterable[str]) -> set[int]:
+        """The class ids in the label files of every done image (this run or before)."""
+        used: set[int] = set()
+        for image in done:
+            try:
+                text = self.outputs_for(image)[0].read_text(encoding="utf-8")
+            except (OSError, ValueError):
+                continue
+            used.update(int(line.split(" ", 1)[0]) for line in text.splitlines() if line)
+        return used
+
+    def _layout_message(self) -> str:
+        said = []
+        if self._unknown_root:
+            said.append(f"{self.root / DATA_YAML} not written: some images were found outside "
+                        "the label tree's mirror (--images DIR flat), so their image folders "
+                        "are unknown")
+        if self._misplaced:
+            source, expected = self._misplaced[0]
+            said.append(f"ultralytics will not find these YOLO labels: it looks for the label "
+                        f"of {source} at {expected}, not under {self.root}. Put the images "
+                        "under a folder named 'images' and write the labels with -o to its "
+                        "sibling 'labels' (README: YOLO datasets)")
+        return "; ".join(said)
+
+    def _say(self, message: str) -> None:
+        if self._warn is not None:
+            self._warn(message)
+        else:
+            print(f"Warning: {message}", file=sys.stderr, flush=True)
 
 
 class CocoWriter(Writer):

@@ -5,7 +5,7 @@ stdout), then crops and previews. The writers themselves: :mod:`samcli.io.format
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Mapping, Sequence, TextIO
 
 from samcli.config import OutputOptions
 from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
@@ -14,11 +14,13 @@ from samcli.io.visuals import CropsWriter, PreviewWriter
 
 
 def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
-                 stdout: TextIO | None = None, score: str = "sam") -> list[Writer]:
+                 stdout: TextIO | None = None, score: str = "sam",
+                 class_names: Mapping[int, str] | None = None) -> list[Writer]:
     """The writers for ``out`` (validated options): ``out.format`` under ``out.output`` (or
     JSON Lines on ``stdout`` without ``-o``), then crops, then preview. ``categories``: COCO's
     category list (default one ``object`` category); ``score``: how COCO scores a proposal
-    (:func:`samcli.io.records.proposal_score`)."""
+    (:func:`samcli.io.records.proposal_score`); ``class_names``: YOLO's ``{class id: name}``
+    for ``data.yaml`` (default ``{0: "object"}``)."""
     writers: list[Writer] = []
     if out.output is None:
         writers.append(JsonlStdoutWriter(stdout))
@@ -27,7 +29,7 @@ def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
         writers.append({
             "jsonl": lambda: JsonlWriter(root),
             "geojson": lambda: GeoJsonWriter(root, geo=out.geo),
-            "yolo": lambda: YoloWriter(root),
+            "yolo": lambda: YoloWriter(root, class_names),
             "coco": lambda: CocoWriter(root, categories, score),
         }[out.format]())
     if out.crops:

@@ -77,6 +77,32 @@ def test_yolo_seg_dataset_no_collisions_no_duplicates(dataset, tmp_path, mobile_
             assert all(0.0 <= c <= 1.0 for c in coords)
 
 
+def test_yolo_dataset_for_ultralytics(tmp_path, mobile_ckpt):
+    """Issue 17.6, the README's worked example: detector labels elsewhere, images in
+    data/images, -o data/labels: labels where ultralytics looks, and a data.yaml."""
+    import yaml
+
+    from samcli.io.yolo_dataset import ultralytics_label_path
+
+    pred = tmp_path / "runs" / "detect" / "predict" / "labels"
+    for split, seed in (("train", 1), ("val", 2)):
+        write_image(tmp_path / "data" / "images" / split / f"{split}_1.jpg", seed=seed)
+        (pred / split).mkdir(parents=True)
+        (pred / split / f"{split}_1.txt").write_text("0 0.3 0.4 0.3 0.4 0.9\n2 0.7 0.6 0.4 0.5\n")
+    (pred / "classes.txt").write_text("person\nbicycle\ncar\n")
+    result = invoke("from-boxes", pred, "--images", tmp_path / "data" / "images",
+                    "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", tmp_path / "data" / "labels",
+                    "--format", "yolo")
+    assert result.exit_code == 0, result.stderr
+    assert "Warning" not in result.stderr
+    for split in ("train", "val"):
+        image = tmp_path / "data" / "images" / split / f"{split}_1.jpg"
+        assert ultralytics_label_path(image).read_text().count("\n") == 2
+    doc = yaml.safe_load((tmp_path / "data" / "labels" / "data.yaml").read_text())
+    assert doc == {"path": str(tmp_path / "data" / "images"), "train": "train", "val": "val",
+                   "names": {0: "person", 1: "bicycle", 2: "car"}}
+
+
 def test_coco_output_keeps_categories(dataset, tmp_path, mobile_ckpt):
     out = tmp_path / "coco"
     invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", out,
