@@ -331,7 +331,7 @@ class FromBoxesConfig:
     boxes_per_batch: int = opt(64, "Box prompts decoded together in one decoder call.", BOXES)
     score: str = opt(
         "detector", "The score of each mask in COCO output (results.json, annotations.json: "
-        "what COCOeval ranks by): 'detector' (the box's confidence; 1 for boxes without one), "
+        "what COCOeval ranks by) and Label Studio predictions: 'detector' (the box's confidence; 1 for boxes without one), "
         "'sam' (mean of SAM's predicted IoU and stability) or 'product' (both multiplied).",
         BOXES, metavar="detector|sam|product"
     )
@@ -413,7 +413,7 @@ class PolygonOptions:
         return self
 
 
-FORMATS = ("jsonl", "coco", "yolo", "geojson")
+FORMATS = ("jsonl", "coco", "yolo", "geojson", "labelstudio")
 
 
 @dataclass(frozen=True)
@@ -424,10 +424,16 @@ class OutputOptions:
         None, "Write files under this folder (with a manifest, resumable) instead of JSON Lines "
         "on stdout.", OUT, flag="--output", short="-o"
     )
-    format: str = opt("jsonl", "File format with -o: jsonl, coco, yolo or geojson.", OUT)
+    format: str = opt("jsonl", "File format with -o: jsonl, coco, yolo, geojson or labelstudio "
+                      "(Label Studio tasks with the proposals as predictions).", OUT)
     geo: bool = opt(
         False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
         "(GeoTIFF), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
+    )
+    image_root_url: str | None = opt(
+        None, "With --format labelstudio: what goes before each image's path (relative to its "
+        "input folder) in the tasks' image URLs; default '/data/local-files/?d=' (Label "
+        "Studio's local files).", OUT, metavar="URL"
     )
     crops: str | None = opt(
         None, "Also write a PNG chip per proposal (transparent outside the mask) under this "
@@ -449,6 +455,9 @@ class OutputOptions:
         if self.geo and self.format != "geojson":
             raise ConfigError("--geo writes GeoJSON in each image's CRS: it needs --format "
                               "geojson (and -o DIR)")
+        if self.image_root_url is not None and self.format != "labelstudio":
+            raise ConfigError("--image-root-url sets the image URLs of Label Studio tasks: it "
+                              "needs --format labelstudio (and -o DIR)")
         return self  # (rasterio, which --geo needs, is checked when its writer is made)
 
 

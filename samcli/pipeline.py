@@ -66,7 +66,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
                   else [{"id": cid, "name": name} for cid, name in inputs.class_names.items()])
     writers = make_writers(out, categories, stdout or sys.stdout,
                            score="sam" if request.automask else request.task.score,
-                           class_names={0: "object"} if request.automask else inputs.class_names)
+                           class_names={0: "object"} if request.automask else inputs.class_names,
+                           model_version=_model_version(request))
     _refuse_overwriting_inputs(writers, inputs)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))
@@ -80,6 +81,16 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
         unit=work.unit, folders=[folder for _, folder in _output_folders(out)]))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
+
+
+def _model_version(request: RunRequest) -> str:
+    """How Label Studio names the predictions' model: samcli's version and the weights."""
+    from samcli import __version__
+    from samcli.model.specs import DEFAULT_MODEL
+
+    m = request.model
+    weights = m.model or (Path(m.checkpoint).name if m.checkpoint else DEFAULT_MODEL)
+    return f"samcli {__version__} {request.command} {weights}"
 
 
 def manifest_hash(request: RunRequest, model: ModelLoader) -> str:

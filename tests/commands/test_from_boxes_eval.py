@@ -1,5 +1,6 @@
 """from-boxes output read by the real client: ``COCO(gt).loadRes("results.json")`` and
-``COCOeval`` (issue 17.2), and what ``--score`` puts in the results.
+``COCOeval`` (issue 17.2), what ``--score`` puts in the results, and the same run as Label
+Studio tasks (issue 17.8).
 
 The masks must equal the ground truth's for a perfect AP, which SAM with random weights would
 not give: the model is replaced by a box *oracle* (as ``tests/test_tiling.py``'s point oracle):
@@ -171,3 +172,24 @@ def test_bad_score_is_refused_before_any_work(coco_set, mobile_ckpt):
                     coco_set / "val2017", "--checkpoint", mobile_ckpt, "--score", "iou")
     assert result.exit_code != 0
     assert "--score 'iou'" in result.stderr and "detector, sam, product" in result.stderr
+
+
+def test_label_studio_tasks_of_a_from_boxes_run(coco_set, mobile_ckpt, oracle):
+    out = _run(coco_set, mobile_ckpt, "ls", "--format", "labelstudio", "--score", "sam",
+               "--image-root-url", "/data/local-files/?d=val2017/")
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == [
+        f"/data/local-files/?d=val2017/{i:012d}.png" for i in (139, 285, 632)]
+    labels = [r["value"]["polygonlabels"][0] for t in tasks for r in t["predictions"][0]["result"]]
+    assert labels == ["person", "dog", "person", "dog"] + ["person", "dog", "person"] * 2
+    assert {r["score"] for t in tasks for r in t["predictions"][0]["result"]} == {0.995}
+    config = (out / "label_config.xml").read_text()
+    assert '<Label value="person"/>' in config and '<Label value="dog"/>' in config
+    assert tasks[0]["predictions"][0]["model_version"].startswith("samcli ")
+
+
+def test_image_root_url_needs_labelstudio(coco_set, mobile_ckpt):
+    result = invoke("from-boxes", "--coco-dets", coco_set / "detections.json", "--images",
+                    coco_set / "val2017", "--checkpoint", mobile_ckpt, "-o", coco_set / "o",
+                    "--format", "coco", "--image-root-url", "http://x/")
+    assert result.exit_code == 1 and "--image-root-url" in result.stderr
