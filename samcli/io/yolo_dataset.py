@@ -80,7 +80,7 @@ def dataset_yaml(roots: Sequence[Path], images: Iterable[str], names: Mapping[in
 
     def folders(key: str) -> list[str]:
         if not splits:
-            return rels
+            return rels if key in ("train", "val") else []
         return [PurePosixPath(r, s).as_posix() for r in rels for s in splits.get(key, [])]
 
     lines = [

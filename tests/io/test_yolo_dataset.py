@@ -65,6 +65,7 @@ def test_dataset_yaml_reads_back_in_pyyaml_and_samcli():
 
     several = yaml.safe_load(dataset_yaml([Path("/a/x"), Path("/a/y")], ["p.jpg"], {}))
     assert several["path"] == "/a" and several["train"] == several["val"] == ["x", "y"]
+    assert "test" not in several
     assert several["names"] == {}
 
 
