@@ -293,3 +293,28 @@ def test_geojson_feature_collection(tmp_path):
         assert f["geometry"] == r["segmentation"]
         assert f["properties"] == {k: v for k, v in r.items() if k != "segmentation"}
         assert list(f["properties"])[-1] == "box_iou"
+
+
+def test_supervision_reads_the_coco_output(tmp_path):
+    """A real client: supervision's COCO loader takes annotations.json as it is (RLE masks,
+    names, the images by file_name)."""
+    sv = pytest.importorskip("supervision")
+    from PIL import Image
+
+    images = ["x/a.png", "b.png"]
+    for image in images:
+        (tmp_path / "imgs" / image).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "imgs" / image)
+    path = _coco_run(tmp_path / "out", images, [images],
+                     categories=[{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}],
+                     extras=True)
+    ds = sv.DetectionDataset.from_coco(str(tmp_path / "imgs"), str(path), force_masks=True)
+    assert ds.classes == ["cat", "dog"]
+    loaded = {Path(p).relative_to(tmp_path / "imgs").as_posix(): det for p, _, det in ds}
+    assert sorted(loaded) == sorted(images)
+    for image in images:
+        res = make_result(image, extras=box_extras(5), seed=images.index(image))
+        det = loaded[image]
+        assert len(det) == 4
+        for mask, i in zip(det.mask, kept_indices(res.masks)):
+            assert np.array_equal(mask, res.masks.mask(int(i)))
