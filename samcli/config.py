@@ -292,6 +292,10 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None) -> Automas
 # ---------------------------------------------------------------------------------------------
 # from-boxes
 
+#: ``--score`` choices: how a from-boxes mask is scored in COCO results (see
+#: :func:`samcli.io.records.proposal_score`). automask masks always score ``sam``.
+SCORES = ("detector", "sam", "product")
+
 
 @dataclass(frozen=True)
 class FromBoxesConfig:
@@ -329,6 +333,12 @@ class FromBoxesConfig:
         0, "Fill holes and remove islands smaller than this many pixels in each mask.", BOXES
     )
     boxes_per_batch: int = opt(64, "Box prompts decoded together in one decoder call.", BOXES)
+    score: str = opt(
+        "detector", "The score of each mask in COCO output (results.json, annotations.json: "
+        "what COCOeval ranks by) and Label Studio predictions: 'detector' (the box's confidence; 1 for boxes without one), "
+        "'sam' (mean of SAM's predicted IoU and stability) or 'product' (both multiplied).",
+        BOXES, metavar="detector|sam|product"
+    )
 
     def class_set(self) -> frozenset[int] | None:
         """The --classes filter as a set of ints, or None for all classes."""
@@ -352,6 +362,8 @@ class FromBoxesConfig:
             raise ConfigError("--coco-dets needs --images DIR (where the images are)")
         if self.image_map and not self.coco_dets:
             raise ConfigError("--image-map only applies with --coco-dets")
+        if self.score not in SCORES:
+            raise ConfigError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
         return self
 
 
@@ -407,7 +419,7 @@ class PolygonOptions:
         return self
 
 
-FORMATS = ("jsonl", "coco", "yolo", "geojson")
+FORMATS = ("jsonl", "coco", "yolo", "geojson", "labelstudio")
 
 
 @dataclass(frozen=True)
@@ -418,11 +430,17 @@ class OutputOptions:
         None, "Write files under this folder (with a manifest, resumable) instead of JSON Lines "
         "on stdout.", OUT, flag="--output", short="-o", metavar="DIR"
     )
-    format: str = opt("jsonl", "File format with -o: " + ", ".join(FORMATS) + ".", OUT,
+    format: str = opt("jsonl", "File format with -o: " + ", ".join(FORMATS) + " (labelstudio: "
+                      "Label Studio tasks with the proposals as predictions).", OUT,
                       metavar="FORMAT")
     geo: bool = opt(
         False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
         "(GeoTIFF), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
+    )
+    image_root_url: str | None = opt(
+        None, "With --format labelstudio: what goes before each image's path (relative to its "
+        "input folder) in the tasks' image URLs; default '/data/local-files/?d=' (Label "
+        "Studio's local files).", OUT, metavar="URL"
     )
     crops: str | None = opt(
         None, "Also write a PNG chip per proposal (transparent outside the mask) under this "
@@ -444,6 +462,9 @@ class OutputOptions:
         if self.geo and self.format != "geojson":
             raise ConfigError("--geo writes GeoJSON in each image's CRS: it needs --format "
                               "geojson (and -o DIR)")
+        if self.image_root_url is not None and self.format != "labelstudio":
+            raise ConfigError("--image-root-url sets the image URLs of Label Studio tasks: it "
+                              "needs --format labelstudio (and -o DIR)")
         return self  # (rasterio, which --geo needs, is checked when its writer is made)
 
 

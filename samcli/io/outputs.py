@@ -5,7 +5,8 @@ Output naming (``-o DIR``)
 Output files mirror the ``image`` path (the path relative to its input root). Per-image files
 keep the image's whole file name and add the format's suffix, so ``a.jpg`` and ``a.png`` in one
 folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide. Each writer's files are listed
-in its module (:mod:`samcli.io.formats`, :mod:`samcli.io.visuals`).
+in its module (:mod:`samcli.io.formats`, :mod:`samcli.io.labelstudio`,
+:mod:`samcli.io.visuals`).
 
 ``image`` is made safe as a relative path first (:func:`output_relpath`): a leading ``/`` is
 dropped, empty and ``.`` parts are skipped and ``..`` parts become ``__``, so no output ever
