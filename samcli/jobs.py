@@ -82,14 +82,19 @@ class AutomaskWork:
                  data: bytes | None = None) -> ImageResult:
         """``data``: the file's bytes when the executor already read them (Ray Data)."""
         rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data)
+        return finish(item.rel, item.path, rgb, self.segment(model, rgb, on_batch), self.render)
+
+    def segment(self, model: ModelLoader, rgb: np.ndarray, on_batch: OnBatch | None = None
+                ) -> MaskSet:
+        """The proposals of a decoded image (uint8 (h, w, 3) RGB): everything-mode, tiled
+        above the tiling threshold, then samcli's postprocess."""
         h, w = rgb.shape[:2]
         tile = tiling.tile_size_for(h, w, self.cfg)
         if tile:
             masks = tiling.generate_tiled(model.get(), rgb, self.cfg, tile, on_batch=on_batch)
         else:
             masks = automask.generate(model.get(), rgb, self.cfg, on_batch=on_batch)
-        masks = postprocess.postprocess(masks, self.cfg)
-        return finish(item.rel, item.path, rgb, masks, self.render)
+        return postprocess.postprocess(masks, self.cfg)
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,16 @@ class FromBoxesWork:
     def _segment(self, model: ModelLoader, rgb: np.ndarray, boxes: PixelBoxes,
                  cls: np.ndarray, conf: np.ndarray, item: InputItem
                  ) -> tuple[MaskSet, list[dict], list[str]]:
-        prompts = BoxPrompts(boxes.xyxy, cls, conf)[boxes.keep]
-        masks, extras, warnings = segment_image(model.get, rgb, prompts, self.cfg, item.path)
-        return masks, extras, list(boxes.warnings) + warnings
+        return segment_boxes(model, rgb, boxes, cls, conf, self.cfg, item.path)
+
+
+def segment_boxes(model: ModelLoader, rgb: np.ndarray, boxes: PixelBoxes, cls: np.ndarray,
+                  conf: np.ndarray, cfg: FromBoxesConfig, source: Path | str
+                  ) -> tuple[MaskSet, list[dict], list[str]]:
+    """Box prompts on a decoded image (uint8 (h, w, 3) RGB): ``boxes`` clipped pixel xyxy
+    (:func:`samcli.io.labels.clip_boxes`; the dropped ones warned about), ``cls`` (N,) int and
+    ``conf`` (N,) float (NaN: none) per box. Returns the masks, their extra record fields
+    and the warnings (``source`` names the input in them)."""
+    prompts = BoxPrompts(boxes.xyxy, cls, conf)[boxes.keep]
+    masks, extras, warnings = segment_image(model.get, rgb, prompts, cfg, source)
+    return masks, extras, list(boxes.warnings) + warnings

@@ -136,33 +136,7 @@ class GeoJsonWriter(_TextFileWriter):
             georef = image_georef(result.source, result.width, result.height)
             if georef is None:
                 self._pixel_only.append(result.image)
-        features = [
-            {
-                "type": "Feature",
-                "id": r["id"],
-                "geometry": r["segmentation"] if georef is None
-                else georef.apply(r["segmentation"]),
-                "properties": {k: v for k, v in r.items() if k != "segmentation"},
-            }
-            for r in result.records
-        ]
-        if georef is not None:
-            return dumps(_geo_collection(result, georef, features)) + "\n"
-        doc = {
-            "type": "FeatureCollection",
-            "samcli": {
-                "crs": "pixel",
-                "image": result.image,
-                "width": int(result.width),
-                "height": int(result.height),
-                "convention": "x right, y down, in pixels; pixel (col, row) is the square "
-                "[col, col+1] x [row, row+1]; not WGS84",
-            },
-            "features": features,
-        }
-        if self.geo:  # asked for, none found: say so in the file
-            doc["samcli"]["transform"] = None
-        return dumps(doc) + "\n"
+        return dumps(geojson_document(result, georef, geo_asked=self.geo)) + "\n"
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         if self._pixel_only:
@@ -177,6 +151,41 @@ class GeoJsonWriter(_TextFileWriter):
                 print(f"Warning: {message}", file=sys.stderr, flush=True)
             self._pixel_only = []
         return []
+
+
+def geojson_document(result: ImageResult, georef: GeoRef | None = None,
+                     geo_asked: bool = False) -> dict:
+    """The FeatureCollection of one image (see :class:`GeoJsonWriter`): in pixels, or in the
+    image's CRS with ``georef``; ``geo_asked`` without ``georef`` notes ``"transform": null``.
+    One feature per record (``id``, ``geometry`` = its ``segmentation``, ``properties`` = the
+    other fields)."""
+    features = [
+        {
+            "type": "Feature",
+            "id": r["id"],
+            "geometry": r["segmentation"] if georef is None
+            else georef.apply(r["segmentation"]),
+            "properties": {k: v for k, v in r.items() if k != "segmentation"},
+        }
+        for r in result.records
+    ]
+    if georef is not None:
+        return _geo_collection(result, georef, features)
+    doc: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "samcli": {
+            "crs": "pixel",
+            "image": result.image,
+            "width": int(result.width),
+            "height": int(result.height),
+            "convention": "x right, y down, in pixels; pixel (col, row) is the square "
+            "[col, col+1] x [row, row+1]; not WGS84",
+        },
+        "features": features,
+    }
+    if geo_asked:  # asked for, none found: say so in the file
+        doc["samcli"]["transform"] = None
+    return doc
 
 
 def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -> dict:
@@ -200,6 +209,26 @@ def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -
     }
     doc["features"] = features
     return doc
+
+
+def yolo_label_text(result: ImageResult) -> str:
+    """One image's YOLO segment label file (see :class:`YoloWriter` for the rules): a row
+    ``class x1 y1 x2 y2 ...`` (normalised, 6 decimals) per record, ``""`` for none."""
+    w, h = float(result.width), float(result.height)
+    rows = []
+    for r in result.records:
+        ring = geometry_to_yolo_ring(r["segmentation"])
+        if len(ring) < 3:
+            continue
+        xy = np.clip(ring / np.array([w, h]), 0.0, 1.0)
+        xy = np.round(xy, 6)
+        xy = xy[np.any(xy != np.roll(xy, 1, axis=0), axis=1)] if len(xy) > 1 else xy
+        if len(np.unique(xy, axis=0)) < 3:
+            continue
+        cls = r.get("class")
+        cls = int(cls) if cls is not None else 0
+        rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
+    return "".join(row + "\n" for row in rows)
 
 
 class YoloWriter(Writer):
@@ -237,24 +266,9 @@ class YoloWriter(Writer):
 
     def write(self, result: ImageResult) -> list[Path]:
         self._claim(result.image)
-        w, h = float(result.width), float(result.height)
-        rows = []
-        for r in result.records:
-            ring = geometry_to_yolo_ring(r["segmentation"])
-            if len(ring) < 3:
-                continue
-            xy = np.clip(ring / np.array([w, h]), 0.0, 1.0)
-            xy = np.round(xy, 6)
-            xy = xy[np.any(xy != np.roll(xy, 1, axis=0), axis=1)] if len(xy) > 1 else xy
-            if len(np.unique(xy, axis=0)) < 3:
-                continue
-            cls = r.get("class")
-            cls = int(cls) if cls is not None else 0
-            rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
-        text = "".join(row + "\n" for row in rows)
         path = self.outputs_for(result.image)[0]
         self._note_layout(result, path)
-        return [atomic_write_text(path, text)]
+        return [atomic_write_text(path, yolo_label_text(result))]
 
     def _note_layout(self, result: ImageResult, label: Path) -> None:
         root = image_root(result.source, result.image)
@@ -356,34 +370,7 @@ class CocoWriter(Writer):
 
     def write(self, result: ImageResult) -> list[Path]:
         self._claim(result.image)
-        records = result.records
-        idx = kept_indices(result.masks)
-        if len(idx) != len(records):
-            raise ValueError(f"{len(records)} records for {len(idx)} non-empty masks")
-        ms = result.masks
-        default_cat = int(self.categories[0]["id"]) if self.categories else 1
-        anns = []
-        for rec, i in zip(records, idx):
-            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS and k != "image_id"}
-            cls = extras.get("class")
-            piou, stab = float(ms.predicted_iou[i]), float(ms.stability_score[i])
-            ann = {
-                "category_id": int(cls) if cls is not None else default_cat,
-                "segmentation": rle_to_json(ms.rles[int(i)]),
-                "area": rec["area"],
-                "bbox": rec["bbox"],
-                "score": proposal_score(self.score, piou, stab, rec.get("box_confidence")),
-                "iscrowd": 0,
-                "predicted_iou": rec["predicted_iou"],
-                "stability_score": rec["stability_score"],
-                "point": rec["point"],
-                "crop_box": rec["crop_box"],
-            }
-            ann.update(extras)
-            anns.append(ann)
-        image: dict[str, Any] = {} if result.image_id is None else {"id": result.image_id}
-        image.update(file_name=result.image, width=int(result.width), height=int(result.height))
-        part = {"image": image, "annotations": anns}
+        part = coco_part(result, self.categories, self.score)
         return [atomic_write_text(self.part_path(result.image), dumps(part))]
 
     def _parts(self, done_images: Iterable[str]) -> list[dict]:
@@ -406,25 +393,70 @@ class CocoWriter(Writer):
         return parts
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        images, annotations = [], []
-        used: set[int] = set()
-        for number, part in enumerate(self._parts(done_images), start=1):
-            image_id = part["image"].get("id", number)
-            images.append({"id": image_id, **part["image"]})
-            for ann in part["annotations"]:
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
-                used.add(int(ann["category_id"]))
-        categories = list(self.categories)
-        known = {int(c["id"]) for c in categories}
-        categories += [{"id": c, "name": str(c)} for c in sorted(used - known)]
-        doc = {
-            "info": {"description": "samcli mask proposals"},
-            "images": images,
-            "annotations": annotations,
-            "categories": categories,
-        }
-        results = [{k: ann[k] for k in ("image_id", "category_id", "segmentation", "score")}
-                   for ann in annotations]
+        doc, results = coco_documents(self._parts(done_images), self.categories)
         return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n"),
                 atomic_write_text(self.root / RESULTS_FILE,
                                   "[" + ",\n".join(dumps(r) for r in results) + "]\n")]
+
+
+def coco_part(result: ImageResult, categories: Sequence[dict] = DEFAULT_CATEGORIES,
+              score: str = "sam") -> dict:
+    """One image's share of the COCO output (see :class:`CocoWriter`): ``{"image": {["id"],
+    file_name, width, height}, "annotations": [...]}``, annotations without ``id`` and
+    ``image_id`` (given when the parts are put together: :func:`coco_documents`)."""
+    records = result.records
+    idx = kept_indices(result.masks)
+    if len(idx) != len(records):
+        raise ValueError(f"{len(records)} records for {len(idx)} non-empty masks")
+    ms = result.masks
+    default_cat = int(categories[0]["id"]) if categories else 1
+    anns = []
+    for rec, i in zip(records, idx):
+        extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS and k != "image_id"}
+        cls = extras.get("class")
+        piou, stab = float(ms.predicted_iou[i]), float(ms.stability_score[i])
+        ann = {
+            "category_id": int(cls) if cls is not None else default_cat,
+            "segmentation": rle_to_json(ms.rles[int(i)]),
+            "area": rec["area"],
+            "bbox": rec["bbox"],
+            "score": proposal_score(score, piou, stab, rec.get("box_confidence")),
+            "iscrowd": 0,
+            "predicted_iou": rec["predicted_iou"],
+            "stability_score": rec["stability_score"],
+            "point": rec["point"],
+            "crop_box": rec["crop_box"],
+        }
+        ann.update(extras)
+        anns.append(ann)
+    image: dict[str, Any] = {} if result.image_id is None else {"id": result.image_id}
+    image.update(file_name=result.image, width=int(result.width), height=int(result.height))
+    return {"image": image, "annotations": anns}
+
+
+def coco_documents(parts: Sequence[dict], categories: Sequence[dict] = DEFAULT_CATEGORIES
+                   ) -> tuple[dict, list[dict]]:
+    """``annotations.json``'s document and ``results.json``'s list from the images' parts
+    (:func:`coco_part`) in order: image ids the parts' own, else ``1..N``; annotation ids
+    ``1..M``; a category used but not in ``categories`` is added as ``{"id": c, "name":
+    "<c>"}``."""
+    images, annotations = [], []
+    used: set[int] = set()
+    for number, part in enumerate(parts, start=1):
+        image_id = part["image"].get("id", number)
+        images.append({"id": image_id, **part["image"]})
+        for ann in part["annotations"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
+            used.add(int(ann["category_id"]))
+    cats = [jsonable(dict(c)) for c in categories]
+    known = {int(c["id"]) for c in cats}
+    cats += [{"id": c, "name": str(c)} for c in sorted(used - known)]
+    doc = {
+        "info": {"description": "samcli mask proposals"},
+        "images": images,
+        "annotations": annotations,
+        "categories": cats,
+    }
+    results = [{k: ann[k] for k in ("image_id", "category_id", "segmentation", "score")}
+               for ann in annotations]
+    return doc, results

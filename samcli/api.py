@@ -1,0 +1,280 @@
+"""samcli as a library: load a model once, then proposals for arrays or image files.
+
+::
+
+    from samcli import Segmenter
+
+    seg = Segmenter(model="vit_b")                 # weights from the cache (downloaded once)
+    props = seg.automask("photo.jpg", preset="proposals", points_per_side=16)
+    for p in props:                                # typed Proposal objects
+        print(p.id, p.bbox, p.area, p.predicted_iou)
+    mask = props[0].mask()                         # bool (H, W)
+    props.to_coco()                                # dict: annotations.json for this image
+
+    boxes = seg.from_boxes(rgb_array, [[10, 20, 200, 180]], classes=[3], confidences=[0.9])
+
+The same unit of work as the command line does the image's journey
+(:class:`samcli.jobs.AutomaskWork` / :func:`samcli.jobs.segment_boxes` and
+:func:`samcli.jobs.finish`), and the converters are the writers' own functions
+(:mod:`samcli.io.formats`): ``props.records`` are the JSON Lines records ``samcli automask``
+prints for the same image and options, byte for byte once encoded (:meth:`Proposals.to_jsonl`).
+
+Errors are :class:`samcli.errors.SamcliError` (bad options: ``UsageError``/``ConfigError``; an
+unreadable image: ``InputError``), the exceptions the command line turns into ``Error: ...``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator, Sequence, Union
+
+import numpy as np
+
+from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_SIMPLIFY, AutomaskConfig, FromBoxesConfig,
+                           ModelOptions, PolygonOptions, preset_config)
+from samcli.errors import ConfigError, InputError
+from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
+                               yolo_label_text)
+from samcli.io.images import read_image
+from samcli.io.labels import clip_boxes
+from samcli.io.records import RECORD_KEYS, dumps, kept_indices
+from samcli.jobs import AutomaskWork, Render, finish, segment_boxes
+from samcli.loader import ModelLoader
+from samcli.maskset import MaskSet
+from samcli.results import ImageResult
+from samcli.rle import rle_to_json
+
+#: An image: a path to a file (read as the command line reads it: EXIF orientation, bit
+#: depth, alpha), or a uint8 array, (H, W, 3) RGB or (H, W) grey.
+Image = Union[str, Path, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One mask proposal; coordinates in image pixels (x right, y down, pixel (col, row) is
+    the square [col, col+1] x [row, row+1]).
+
+    - ``id``: position in the image's proposals (``0..n-1``), as the record's ``id``.
+    - ``bbox``: ``[x, y, w, h]`` (ints) of the mask's pixels.
+    - ``area``: the mask's pixel count.
+    - ``predicted_iou``, ``stability_score``: SAM's quality estimates (6 decimals).
+    - ``point``: the point prompt ``[x, y]`` (None for box prompts); ``crop_box``: the crop
+      ``[x, y, w, h]`` it came from.
+    - ``rle``: the mask as COCO compressed RLE ``{"size": [h, w], "counts": str}`` (column
+      major, pycocotools' ``mask.decode`` reads it).
+    - ``polygon``: the GeoJSON geometry (Polygon or MultiPolygon, pixel frame) when polygons
+      were asked for, else None.
+    - ``extras``: the record's other fields (from-boxes: ``class``, ``box_confidence``,
+      ``prompt_box`` (xyxy), ``box_iou``; tiled images: ``tiles``).
+    """
+
+    id: int
+    bbox: list[int]
+    area: int
+    predicted_iou: float | None
+    stability_score: float | None
+    point: list[float] | None
+    crop_box: list[int]
+    rle: dict
+    polygon: dict | None
+    extras: dict
+
+    def mask(self) -> np.ndarray:
+        """The mask: bool (H, W)."""
+        from pycocotools import mask as mask_utils
+
+        rle = {"size": self.rle["size"], "counts": self.rle["counts"].encode("ascii")}
+        return mask_utils.decode(rle).astype(bool)
+
+
+class Proposals(Sequence[Proposal]):
+    """The proposals of one image, in output order, with converters to samcli's formats.
+
+    ``image`` (the records' ``image`` field), ``width``/``height`` (pixels, after EXIF
+    orientation), ``records`` (the JSON Lines records, SPEC schema), ``masks`` (the
+    :class:`~samcli.maskset.MaskSet`), ``warnings`` (what the command line would print as
+    ``Warning:`` lines for this image), ``result`` (the :class:`~samcli.results.ImageResult`
+    the writers take)."""
+
+    def __init__(self, result: ImageResult) -> None:
+        self.result = result
+        rles = [result.masks.rles[int(i)] for i in kept_indices(result.masks)]
+        self._items = [_proposal(rec, rle) for rec, rle in zip(result.records, rles)]
+
+    image = property(lambda self: self.result.image)
+    width = property(lambda self: self.result.width)
+    height = property(lambda self: self.result.height)
+    records = property(lambda self: self.result.records)
+    masks = property(lambda self: self.result.masks)
+    warnings = property(lambda self: self.result.warnings)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[Proposal]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"<Proposals {self.image!r} {self.width}x{self.height}: {len(self)} masks>"
+
+    def to_jsonl(self) -> str:
+        """The JSON Lines text ``samcli ... `` prints for this image (one record a line)."""
+        return "".join(dumps(r) + "\n" for r in self.records)
+
+    def to_geojson(self) -> dict:
+        """A GeoJSON FeatureCollection in pixel coordinates (``--format geojson``)."""
+        self._need_polygons("to_geojson")
+        return geojson_document(self.result)
+
+    def to_yolo(self) -> str:
+        """The YOLO segment label file's text (``--format yolo``)."""
+        self._need_polygons("to_yolo")
+        return yolo_label_text(self.result)
+
+    def to_coco(self, categories: Sequence[dict] = DEFAULT_CATEGORIES, score: str = "sam"
+                ) -> dict:
+        """``annotations.json`` for this image alone (``--format coco``): image id 1 (or the
+        input's own), annotation ids 1..n. ``score``: ``sam``, ``detector`` or ``product``
+        (as ``--score``)."""
+        doc, _ = coco_documents([coco_part(self.result, categories, score)], categories)
+        return doc
+
+    def to_coco_results(self, categories: Sequence[dict] = DEFAULT_CATEGORIES,
+                        score: str = "sam") -> list[dict]:
+        """COCO detection results (``results.json``: what ``COCO.loadRes`` takes)."""
+        _, results = coco_documents([coco_part(self.result, categories, score)], categories)
+        return results
+
+    def _need_polygons(self, what: str) -> None:
+        if self.records and "segmentation" not in self.records[0]:
+            raise ConfigError(f"{what} needs polygons: make the proposals with polygons=True")
+
+
+def _proposal(rec: dict, rle: dict) -> Proposal:
+    return Proposal(
+        id=rec["id"], bbox=rec["bbox"], area=rec["area"], predicted_iou=rec["predicted_iou"],
+        stability_score=rec["stability_score"], point=rec["point"], crop_box=rec["crop_box"],
+        rle=rle_to_json(rle), polygon=rec.get("segmentation"),
+        extras={k: v for k, v in rec.items() if k not in RECORD_KEYS})
+
+
+_AUTOMASK_OPTIONS = frozenset(f.name for f in fields(AutomaskConfig))
+_BOX_OPTIONS = frozenset(f.name for f in fields(FromBoxesConfig)) - {
+    "images", "coco_dets", "image_map", "classes"}
+
+
+class Segmenter:
+    """One model, loaded on first use and kept: ``automask`` and ``from_boxes`` on as many
+    images as you like.
+
+    ``model``: vit_b (default), vit_l, vit_h, mobile_sam (``samcli models`` lists them);
+    ``checkpoint``: a weights file instead of the cached download; ``device``: auto, cpu,
+    cuda, cuda:N, mps; ``dtype``/``decoder_dtype``: as ``--dtype``/``--decoder-dtype``.
+    ``max_pixels``: images above this many pixels are refused (0: no limit).
+    """
+
+    def __init__(self, model: str | None = None, checkpoint: str | Path | None = None,
+                 device: str = "auto", dtype: str = "auto", decoder_dtype: str = "auto",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.loader = ModelLoader(ModelOptions(
+            model=model, checkpoint=str(checkpoint) if checkpoint is not None else None,
+            device=device, dtype=dtype, decoder_dtype=decoder_dtype))
+        self.max_pixels = max_pixels
+
+    def automask(self, image: Image, *, preset: str = "sam", polygons: bool = True,
+                 simplify: float = DEFAULT_SIMPLIFY, max_vertices: int = 0,
+                 name: str | None = None, **options: Any) -> Proposals:
+        """Everything-mode on one image.
+
+        ``preset`` and ``options`` as the command's: option names are ``samcli automask``'s
+        flags with ``_`` for ``-`` (``points_per_side=16``, ``pred_iou_thresh=0.8``,
+        ``crop_n_layers=1``, ``min_area="0.1%"``, ...). ``polygons``/``simplify``/
+        ``max_vertices``: each proposal's polygon (``--simplify``, ``--max-vertices``).
+        ``name``: the records' ``image`` field (default: the path as given, or ``"image"``
+        for an array).
+        """
+        unknown = sorted(set(options) - _AUTOMASK_OPTIONS)
+        if unknown:
+            raise ConfigError(f"automask: unknown option(s) {', '.join(unknown)}; expected "
+                              f"some of {', '.join(sorted(_AUTOMASK_OPTIONS))}")
+        cfg: AutomaskConfig = preset_config(preset, options)
+        for message in cfg.warnings():  # the command's "Warning:" lines before any work
+            warnings.warn(message, UserWarning, stacklevel=2)
+        render = _render(polygons, simplify, max_vertices)
+        rgb, source, label = self._read(image, name)
+        masks = AutomaskWork(cfg, render).segment(self.loader, rgb)
+        return Proposals(finish(label, source, rgb, masks, render))
+
+    def from_boxes(self, image: Image, boxes: Sequence[Sequence[float]] | np.ndarray, *,
+                   classes: Sequence[int] | None = None,
+                   confidences: Sequence[float | None] | None = None,
+                   polygons: bool = True, simplify: float = DEFAULT_SIMPLIFY,
+                   max_vertices: int = 0, name: str | None = None,
+                   **options: Any) -> Proposals:
+        """Box prompts on one image: one mask per box.
+
+        ``boxes``: (N, 4) **xyxy** in image pixels (pixel corners); boxes are clipped to the
+        image, and empty or sub-pixel ones are dropped with a warning (``.warnings``), as the
+        command does. ``classes``/``confidences``: per box (default class 0, no confidence);
+        they become each record's ``class`` and ``box_confidence``. ``options``: the
+        command's box options (``min_conf``, ``multimask``, ``min_box_iou``,
+        ``min_region_area``, ``boxes_per_batch``, ``score``) and ``only_classes`` (its
+        ``--classes``, a list of ids).
+        """
+        only = options.pop("only_classes", None)
+        unknown = sorted(set(options) - _BOX_OPTIONS)
+        if unknown:
+            raise ConfigError(f"from_boxes: unknown option(s) {', '.join(unknown)}; expected "
+                              f"some of {', '.join(sorted(_BOX_OPTIONS | {'only_classes'}))}")
+        classes_text = None if only is None else ",".join(str(int(c)) for c in only)
+        cfg = FromBoxesConfig(classes=classes_text, **options).validate()
+        render = _render(polygons, simplify, max_vertices)
+        rgb, source, label = self._read(image, name)
+        h, w = rgb.shape[:2]
+        xyxy = np.asarray(boxes, dtype=np.float64)
+        if xyxy.size % 4 or (xyxy.ndim != 2 and xyxy.size):
+            raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2, got shape "
+                              f"{xyxy.shape}")
+        xyxy = xyxy.reshape(-1, 4)
+        n = len(xyxy)
+        cls = np.zeros(n, np.int64) if classes is None else np.asarray(classes, np.int64)
+        conf = (np.full(n, np.nan) if confidences is None else
+                np.array([np.nan if c is None else c for c in confidences], np.float64))
+        if cls.shape != (n,) or conf.shape != (n,):
+            raise ConfigError(f"classes and confidences: one per box ({n}), got "
+                              f"{cls.shape[0]} and {conf.shape[0]}")
+        clipped = clip_boxes(xyxy, w, h)
+        masks, extras, said = segment_boxes(self.loader, rgb, clipped, cls, conf, cfg, label)
+        return Proposals(finish(label, source, rgb, masks, render, extras, said))
+
+    def _read(self, image: Image, name: str | None) -> tuple[np.ndarray, Path, str]:
+        """The image as uint8 (H, W, 3) RGB, its source path and its records' name."""
+        if isinstance(image, (str, Path)):
+            rgb = read_image(image, max_pixels=self.max_pixels or None)
+            return rgb, Path(image), name if name is not None else str(image)
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+            raise InputError(f"image array: expected uint8 (H, W, 3) RGB or (H, W) grey, got "
+                             f"{arr.dtype} {arr.shape}")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        if min(arr.shape[:2]) < 1:
+            raise InputError(f"image array: empty ({arr.shape[0]}x{arr.shape[1]})")
+        if self.max_pixels and arr.shape[0] * arr.shape[1] > self.max_pixels:
+            raise InputError(f"image array: {arr.shape[1]}x{arr.shape[0]} is more than "
+                             f"max_pixels={self.max_pixels}")
+        label = name if name is not None else "image"
+        return np.ascontiguousarray(arr), Path(label), label
+
+
+def _render(polygons: bool, simplify: float, max_vertices: int) -> Render:
+    polygon = PolygonOptions(simplify=simplify, max_vertices=max_vertices).validate()
+    return Render(polygon=polygon if polygons else None)
+
+
+__all__ = ["Image", "MaskSet", "Proposal", "Proposals", "Segmenter"]

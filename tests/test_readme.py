@@ -1,0 +1,78 @@
+"""README examples: the Python API example runs as written (with a tiny model file under the
+name it uses), and every option in the README's shell examples is one the command has."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.commands.conftest import confident_mobile_sam, invoke, write_image
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks(lang: str, marker: str | None = None) -> list[str]:
+    """The README's fenced ``lang`` blocks (only those right after ``<!-- marker -->``)."""
+    text = README.read_text(encoding="utf-8")
+    pattern = (rf"<!-- {re.escape(marker)} -->\n" if marker else "") + rf"```{lang}\n(.*?)```"
+    return re.findall(pattern, text, flags=re.S)
+
+
+def _samcli_commands() -> list[list[str]]:
+    """Each ``samcli ...`` command of the shell examples, as argv (continuations joined,
+    cut at a pipe, redirection or comment)."""
+    commands = []
+    for block in _blocks("sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            start = line.find("samcli ")
+            if start < 0:
+                continue
+            words = shlex.split(line[start:], comments=True)
+            cut = next((i for i, w in enumerate(words) if w in ("|", ">", ">>", "&&")),
+                       len(words))
+            commands.append(words[:cut])
+    return commands
+
+
+def test_the_api_example_runs_as_written(tmp_path, monkeypatch):
+    (example,) = _blocks("python", "example:api")
+    torch.save(confident_mobile_sam().state_dict(), tmp_path / "mobile_sam.pt")
+    write_image(tmp_path / "photo.jpg.png", h=48, w=64, seed=3).rename(tmp_path / "photo.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(example, "README.md (Python API)", "exec"), namespace)
+    assert len(namespace["props"]) > 0
+    assert namespace["coco"]["annotations"]
+
+
+COMMANDS = _samcli_commands()
+
+
+def test_the_readme_has_shell_examples():
+    assert len(COMMANDS) > 20
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[tuple[str, ...], str]:
+    cache: dict[tuple[str, ...], str] = {}
+    for argv in COMMANDS:
+        key = tuple(argv[1:3] if argv[1] == "models" else argv[1:2])
+        if key not in cache:
+            result = invoke(*key, "--help")
+            assert result.exit_code == 0, (key, result.output)
+            cache[key] = result.output
+    return cache
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c)[:60] for c in COMMANDS])
+def test_shell_examples_use_only_real_options(argv, helps):
+    assert argv[1] in ("automask", "from-boxes", "models"), argv
+    key = tuple(argv[1:3] if argv[1] == "models" else argv[1:2])
+    flags = {w.split("=", 1)[0] for w in argv[2:] if re.fullmatch(r"--?[a-z][a-z0-9-]*(=.*)?", w)}
+    missing = [f for f in flags if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])",
+                                                 helps[key])]
+    assert not missing, f"{' '.join(argv)}: {missing} not in samcli {' '.join(key)} --help"
