@@ -23,6 +23,11 @@ A run, with the ``samcli`` process as Ray's driver:
    appends its manifest line, so the files are those of a local run, and a Ray run stopped at
    any point (Ctrl-C, a lost driver) resumes like a local one.
 
+Across nodes: the pool is planned from the nodes alive when it starts (:func:`actor_plan`:
+each actor fits on one node, with a CPU to spare for Ray Data's read tasks), and each actor
+runs the model with the driver's torch thread count (:mod:`samcli.threads`), so its
+records are those of a plain run, byte for byte.
+
 Other :class:`~samcli.errors.SamcliError` raised in an actor (weights that cannot be loaded or
 downloaded) stop the run with that error, as they would locally. Nothing of Ray's reaches
 stdout: Ray's logs, warnings and progress bars are off or on stderr; samcli's own progress bar
@@ -45,11 +50,10 @@ from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
 from samcli.io.inputs import InputItem
+from samcli.threads import ENV as THREADS_ENV
+from samcli.threads import model_threads
 
 INSTALL_HINT = "pip install 'samcli[ray]'"
-
-# CPUs given to each model replica on a cluster without GPUs (torch threads of one actor).
-CPUS_PER_ACTOR = 4
 
 
 def import_ray():
@@ -95,7 +99,8 @@ class RayExecutor:
             yield from self._run(ray, items)
 
     def _run(self, ray, items: Sequence[InputItem]) -> Iterator[Outcome]:
-        plan = actor_plan(ray.cluster_resources(), self.model, self.scale)
+        plan = actor_plan(ray.cluster_resources(), self.model, self.scale,
+                          nodes=_alive_nodes(ray), threads=model_threads())
         if not self.quiet:
             self.report(f"samcli: Ray: {plan.describe()} for {len(items)} {self.work.unit}")
         # The dataset names files by absolute path; the driver maps them back to the items.
@@ -144,6 +149,14 @@ def _guard_ray_errors(ray, rows) -> Iterator[dict]:
                           "resumes from there.") from None
 
 
+def _alive_nodes(ray) -> list[dict[str, Any]]:
+    """The resources of each node alive now (empty when Ray cannot say: Ray Client)."""
+    try:
+        return [dict(node.get("Resources") or {}) for node in ray.nodes() if node.get("Alive")]
+    except Exception:  # noqa: BLE001 - then plan from the cluster's totals
+        return []
+
+
 @dataclasses.dataclass(frozen=True)
 class ActorPlan:
     """How many model replicas, and what each one asks Ray for."""
@@ -151,28 +164,42 @@ class ActorPlan:
     actors: int
     num_cpus: float
     num_gpus: float
-    threads: int | None  # torch threads of a CPU actor
+    threads: int  # torch threads of every actor: the driver's (samcli.threads)
     model: ModelOptions  # the options as each actor sees them
 
     def describe(self) -> str:
         gpu = f"{self.num_gpus:g} GPU + " if self.num_gpus else ""
-        return f"{self.actors} actor(s), each with {gpu}{self.num_cpus:g} CPU"
+        return (f"{self.actors} actor(s), each with {gpu}{self.num_cpus:g} CPU and "
+                f"{self.threads} torch thread(s)")
 
 
-def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptions) -> ActorPlan:
-    """Actors and their resources from the cluster's totals (``ray.cluster_resources()``).
+def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptions,
+               nodes: Sequence[dict[str, Any]] = (), threads: int | None = None) -> ActorPlan:
+    """Actors and their resources from the cluster's totals (``ray.cluster_resources()``)
+    and, when given, each alive node's resources (``nodes``; without them the cluster is
+    taken as one node).
 
     The whole pool must fit in the cluster with a CPU to spare (half of a 1-CPU one): Ray
-    Data's read tasks need one, and an actor that cannot be placed would stall the run.
+    Data's read tasks need one. And each actor must fit on one node: an actor that cannot
+    be placed would stall the run, so shares are made smaller until the pool fits, and a
+    cluster with no room for one actor is an error.
 
     - GPUs in the cluster and ``--device`` auto or cuda: one actor per GPU (or
       ``--ray-actors``; more actors than GPUs share them: 0.5 GPU each for twice as many),
       each with up to one CPU. ``cuda:N`` becomes ``cuda`` inside an actor, which sees only
       the GPU Ray gave it.
-    - Otherwise: one actor per :data:`CPUS_PER_ACTOR` CPUs (or ``--ray-actors``), each
-      reserving up to that many CPUs (a share of one when there are more actors than CPUs)
-      and running as many torch threads.
+    - Otherwise: one actor per ``threads`` CPUs of each node (one per node with a CPU when
+      no node has that many; or ``--ray-actors``), each reserving up to ``threads`` CPUs
+      (a share of one when there are more actors than CPUs).
+
+    Every actor runs the model with ``threads`` torch threads (default:
+    :func:`samcli.threads.model_threads`, the driver's), whatever it reserves: that is
+    what makes its records equal to a plain run's.
     """
+    threads = threads or model_threads()
+    node_list = [dict(n) for n in nodes] or [dict(resources)]
+    node_cpus = [float(n.get("CPU", 0) or 0) for n in node_list]
+    node_gpus = [float(n.get("GPU", 0) or 0) for n in node_list]
     gpus = float(resources.get("GPU", 0) or 0)
     cpus = max(1.0, float(resources.get("CPU", 1) or 1))
     spare = max(cpus - 1, cpus / 2)  # CPUs the actors may take
@@ -183,12 +210,39 @@ def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptio
     if (gpus >= 1 and device in ("auto", "")) or device.startswith("cuda"):
         actors = scale.ray_actors or int(gpus)
         inner = dataclasses.replace(model, device="cuda") if device.startswith("cuda:") else model
-        return ActorPlan(actors, num_cpus=_share(min(1.0, spare / actors)),
-                         num_gpus=_share(min(1.0, gpus / actors)), threads=None, model=inner)
-    actors = scale.ray_actors or max(1, int(cpus) // CPUS_PER_ACTOR)
-    per_actor = _share(min(float(CPUS_PER_ACTOR), spare / actors))
-    return ActorPlan(actors, num_cpus=per_actor, num_gpus=0,
-                     threads=max(1, int(per_actor)), model=model)
+        num_gpus = _share(min(1.0, gpus / actors))
+        num_cpus = _fitting(_share(min(1.0, spare / actors)), actors, node_cpus,
+                            node_gpus, num_gpus)
+        return ActorPlan(actors, num_cpus=num_cpus, num_gpus=num_gpus, threads=threads,
+                         model=inner)
+    actors = scale.ray_actors or (sum(int(c) // threads for c in node_cpus)
+                                  or max(1, sum(1 for c in node_cpus if c >= 1)))
+    per_actor = _fitting(_share(min(float(threads), spare / actors)), actors, node_cpus)
+    return ActorPlan(actors, num_cpus=per_actor, num_gpus=0, threads=threads, model=model)
+
+
+def _fitting(want: float, actors: int, node_cpus: list[float],
+             node_gpus: list[float] | None = None, gpu: float = 0.0) -> float:
+    """The largest CPU share per actor, at most ``want``, with which ``actors`` actors (each
+    also taking ``gpu`` GPUs) fit on the nodes, each actor on one node."""
+    def placeable(cpu: float) -> int:
+        total = 0
+        for i, c in enumerate(node_cpus):
+            n = int(c / cpu + 1e-9)
+            if gpu:
+                n = min(n, int((node_gpus or [])[i] / gpu + 1e-9))
+            total += n
+        return total
+
+    candidates = {want} | {_share(min(want, c / k)) for c in node_cpus if c > 0
+                           for k in range(1, actors + 1)}
+    for cpu in sorted(candidates, reverse=True):
+        if cpu > 0 and placeable(cpu) >= actors:
+            return cpu
+    room = ", ".join(f"{c:g} CPU" + (f" + {g:g} GPU" if g else "")
+                     for c, g in zip(node_cpus, node_gpus or [0.0] * len(node_cpus)))
+    raise ConfigError(f"{actors} model replica(s) do not fit on the Ray cluster's nodes "
+                      f"({room or 'none'}); add nodes or lower --ray-actors")
 
 
 def _share(x: float) -> float:
@@ -278,10 +332,8 @@ class Segmenter:
     def __init__(self, model: ModelOptions, work: Any, threads: int | None = None) -> None:
         from samcli.loader import ModelLoader
 
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
+        if threads:  # the driver's count: ModelLoader.get sets torch's threads from it
+            os.environ[THREADS_ENV] = str(threads)
         self.work = work
         self.loader: Any = None
         self.fatal: bytes = b""
