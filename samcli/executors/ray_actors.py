@@ -162,7 +162,7 @@ class RayExecutor:
               by_path: dict[str, InputItem]) -> Iterator[tuple[str, Outcome]]:
         """One actor pool over ``paths``: (absolute path, outcome) as images come back.
         Raises :class:`_PoolLost` when the pool loses actors, nodes or results."""
-        ds = ray.data.read_binary_files(paths, include_paths=True)
+        ds = _read_one_file_per_block(ray, paths)
         ds = _map_batches(
             ds, Segmenter,
             batch_size=1,
@@ -173,7 +173,7 @@ class RayExecutor:
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus,
         )
-        rows = _guard_ray_errors(ray, ds.iter_rows())
+        rows = _guard_ray_errors(ray, _rows(ds))
         try:
             for row in rows:
                 path = row["path"]
@@ -192,6 +192,24 @@ class RayExecutor:
                 yield path, Outcome(item, result=result, seconds=seconds)
         finally:
             rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
+
+
+def _read_one_file_per_block(ray, paths: list[str]):
+    """The files' bytes, one file a block: each image is then one task of one actor, written
+    as soon as it is done (Ray's default groups files into blocks, and a block's images came
+    back together when its last one was done: seconds late, and lost together)."""
+    try:
+        return ray.data.read_binary_files(paths, include_paths=True,
+                                          override_num_blocks=len(paths))
+    except TypeError:  # pragma: no cover - Ray before 2.10 calls it parallelism
+        return ray.data.read_binary_files(paths, include_paths=True, parallelism=len(paths))
+
+
+def _rows(ds) -> Iterator[dict]:
+    """The dataset's rows as each block arrives. Not ``iter_rows``: it prefetches a block,
+    holding each image back until the next one is done."""
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+        yield from batch.to_pylist()
 
 
 def _map_batches(ds, fn, **kwargs):
