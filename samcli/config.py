@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from samcli.errors import ConfigError
+from samcli.errors import ConfigError, UsageError
 
 GEN = "Generation (reference SamAutomaticMaskGenerator parameters)"
 POST = "Postprocess (samcli filters)"
@@ -63,7 +63,7 @@ def parse_area(text: str, option: str) -> tuple[float, bool]:
     """``"500"`` -> (500, False) pixels; ``"0.5%"`` -> (0.5, True) percent of the image."""
     m = _AREA_RE.match(str(text))
     if not m:
-        raise ConfigError(
+        raise UsageError(
             f"{option} {text!r}: expected a pixel count like 500 or a percentage like 0.5%"
         )
     value, pct = float(m.group(1)), bool(m.group(2))
@@ -115,7 +115,8 @@ class AutomaskConfig:
         0.7, "Box IoU for removing duplicates between crops (smaller crops win).", GEN
     )
     crop_overlap_ratio: float = opt(
-        512 / 1500, "Overlap of neighbouring crops, as a fraction of the image's short side.", GEN
+        512 / 1500, "Overlap of neighbouring crops, as a fraction of the image's short side.", GEN,
+        default_text="512/1500 = 0.341"
     )
     crop_n_points_downscale_factor: int = opt(
         1, "Points per side in crop layer i are divided by this to the power i.", GEN
@@ -129,10 +130,12 @@ class AutomaskConfig:
 
     # Postprocess: samcli's own steps, applied in this order after generation.
     min_area: str = opt(
-        "0", "Drop masks smaller than this: pixels (500) or percent of the image (0.5%).", POST
+        "0", "Drop masks smaller than this: pixels (500) or percent of the image (0.5%).", POST,
+        metavar="AREA"
     )
     max_area: str = opt(
-        "100%", "Drop masks larger than this: pixels or percent of the image (e.g. 90%).", POST
+        "100%", "Drop masks larger than this: pixels or percent of the image (e.g. 90%).", POST,
+        metavar="AREA"
     )
     merge_iou: float = opt(
         1.0,
@@ -144,7 +147,7 @@ class AutomaskConfig:
         "keep",
         "Nested masks: 'keep' them, or 'drop' a mask that lies mostly (--containment-ratio) "
         "inside a bigger kept mask.",
-        POST,
+        POST, metavar="keep|drop",
     )
     containment_ratio: float = opt(
         0.9, "Fraction of a mask's area inside a bigger mask for --containment drop.", POST
@@ -205,7 +208,7 @@ class AutomaskConfig:
             raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "
                               f"tile size ({size})")
         if self.containment not in ("keep", "drop"):
-            raise ConfigError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
+            raise UsageError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
         if not 0 < self.containment_ratio <= 1:
             raise ConfigError("--containment-ratio must be in (0, 1]")
         return self
@@ -280,7 +283,7 @@ PRESET_HELP = (
 def preset_config(name: str, overrides: dict[str, Any] | None = None) -> AutomaskConfig:
     """The preset's config with explicitly given options applied on top, validated."""
     if name not in PRESETS:
-        raise ConfigError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
+        raise UsageError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
     values = dict(PRESETS[name])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return AutomaskConfig(**values).validate()
@@ -289,6 +292,10 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None) -> Automas
 # ---------------------------------------------------------------------------------------------
 # from-boxes
 
+#: ``--score`` choices: how a from-boxes mask is scored in COCO results (see
+#: :func:`samcli.io.records.proposal_score`). automask masks always score ``sam``.
+SCORES = ("detector", "sam", "product")
+
 
 @dataclass(frozen=True)
 class FromBoxesConfig:
@@ -296,22 +303,23 @@ class FromBoxesConfig:
 
     images: str | None = opt(
         None, "Folder of the images (mirroring the label tree). Default: the YOLO rule (last "
-        "/labels/ -> /images/), else beside the label file.", BOXES
+        "/labels/ -> /images/), else beside the label file.", BOXES, metavar="DIR"
     )
     coco_dets: str | None = opt(
         None, "Read boxes from this COCO detection-results JSON (image_id, category_id, bbox "
-        "xywh, score) instead of YOLO label files; needs --images.", BOXES
+        "xywh, score) instead of YOLO label files; needs --images.", BOXES, metavar="FILE"
     )
     image_map: str | None = opt(
         None, "With --coco-dets: a COCO ground-truth JSON (its 'images' list) or a JSON object "
-        "{image_id: file_name} naming each image's file under --images.", BOXES
+        "{image_id: file_name} naming each image's file under --images.", BOXES,
+        metavar="FILE"
     )
     min_conf: float = opt(
         0.0, "Skip boxes with a confidence below this (rows without a confidence are kept).",
         BOXES
     )
     classes: str | None = opt(
-        None, "Only these class ids, comma-separated (e.g. 0,3).", BOXES
+        None, "Only these class ids, comma-separated (e.g. 0,3).", BOXES, metavar="IDS"
     )
     multimask: bool = opt(
         False, "Decode 3 candidate masks per box and keep the one with the best predicted IoU "
@@ -325,6 +333,12 @@ class FromBoxesConfig:
         0, "Fill holes and remove islands smaller than this many pixels in each mask.", BOXES
     )
     boxes_per_batch: int = opt(64, "Box prompts decoded together in one decoder call.", BOXES)
+    score: str = opt(
+        "detector", "The score of each mask in COCO output (results.json, annotations.json: "
+        "what COCOeval ranks by) and Label Studio predictions: 'detector' (the box's confidence; 1 for boxes without one), "
+        "'sam' (mean of SAM's predicted IoU and stability) or 'product' (both multiplied).",
+        BOXES, metavar="detector|sam|product"
+    )
 
     def class_set(self) -> frozenset[int] | None:
         """The --classes filter as a set of ints, or None for all classes."""
@@ -333,7 +347,7 @@ class FromBoxesConfig:
         try:
             return frozenset(int(c) for c in self.classes.split(",") if c.strip())
         except ValueError:
-            raise ConfigError(
+            raise UsageError(
                 f"--classes {self.classes!r}: expected class ids separated by commas, e.g. 0,3"
             ) from None
 
@@ -348,6 +362,8 @@ class FromBoxesConfig:
             raise ConfigError("--coco-dets needs --images DIR (where the images are)")
         if self.image_map and not self.coco_dets:
             raise ConfigError("--image-map only applies with --coco-dets")
+        if self.score not in SCORES:
+            raise ConfigError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
         return self
 
 
@@ -361,22 +377,24 @@ class ModelOptions:
 
     model: str | None = opt(
         None, "Model: vit_b (the default), vit_l, vit_h or mobile_sam. With --checkpoint and no "
-        "--model, the architecture is read from the file.", MODEL
+        "--model, the architecture is read from the file.", MODEL, metavar="NAME"
     )
     checkpoint: str | None = opt(
         None, "Checkpoint file to load instead of the cached download (wins over --model's "
-        "weights; the architecture comes from --model or is read from the file).", MODEL
+        "weights; the architecture comes from --model or is read from the file).", MODEL,
+        metavar="FILE"
     )
-    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", MODEL)
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", MODEL, metavar="DEVICE")
     dtype: str = opt(
-        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL
+        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL,
+        metavar="DTYPE"
     )
     decoder_dtype: str = opt(
         "auto", "Precision of the mask decoder: mixed (float32, with its products with the "
         "image tokens in bfloat16: most of bfloat16's speed, masks close to float32's), "
         "float32, bfloat16 or float16; auto: mixed on the CPU with --dtype bfloat16, "
         "otherwise the same as --dtype.",
-        MODEL,
+        MODEL, metavar="DTYPE",
     )
 
 
@@ -401,7 +419,7 @@ class PolygonOptions:
         return self
 
 
-FORMATS = ("jsonl", "coco", "yolo", "geojson")
+FORMATS = ("jsonl", "coco", "yolo", "geojson", "labelstudio")
 
 
 @dataclass(frozen=True)
@@ -410,20 +428,27 @@ class OutputOptions:
 
     output: str | None = opt(
         None, "Write files under this folder (with a manifest, resumable) instead of JSON Lines "
-        "on stdout.", OUT, flag="--output", short="-o"
+        "on stdout.", OUT, flag="--output", short="-o", metavar="DIR"
     )
-    format: str = opt("jsonl", "File format with -o: jsonl, coco, yolo or geojson.", OUT)
+    format: str = opt("jsonl", "File format with -o: " + ", ".join(FORMATS) + " (labelstudio: "
+                      "Label Studio tasks with the proposals as predictions).", OUT,
+                      metavar="FORMAT")
     geo: bool = opt(
         False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
         "(GeoTIFF), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
     )
+    image_root_url: str | None = opt(
+        None, "With --format labelstudio: what goes before each image's path (relative to its "
+        "input folder) in the tasks' image URLs; default '/data/local-files/?d=' (Label "
+        "Studio's local files).", OUT, metavar="URL"
+    )
     crops: str | None = opt(
         None, "Also write a PNG chip per proposal (transparent outside the mask) under this "
-        "folder.", OUT
+        "folder.", OUT, metavar="DIR"
     )
     preview: str | None = opt(
         None, "Also write each image with its proposals drawn (coloured, outlined, with ids) "
-        "under this folder.", OUT
+        "under this folder.", OUT, metavar="DIR"
     )
     overwrite: bool = opt(False, "Redo images the manifest says are already done.", OUT)
     quiet: bool = opt(False, "No progress bar or summary on stderr (errors still shown).", OUT,
@@ -431,12 +456,15 @@ class OutputOptions:
 
     def validate(self) -> "OutputOptions":
         if self.format not in FORMATS:
-            raise ConfigError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
+            raise UsageError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:
             raise ConfigError(f"--format {self.format} writes files: give a folder with -o")
         if self.geo and self.format != "geojson":
             raise ConfigError("--geo writes GeoJSON in each image's CRS: it needs --format "
                               "geojson (and -o DIR)")
+        if self.image_root_url is not None and self.format != "labelstudio":
+            raise ConfigError("--image-root-url sets the image URLs of Label Studio tasks: it "
+                              "needs --format labelstudio (and -o DIR)")
         return self  # (rasterio, which --geo needs, is checked when its writer is made)
 
 
@@ -450,7 +478,7 @@ class InputOptions:
 
     glob: str | None = opt(
         None, "Only images in folders whose relative path or name matches this pattern "
-        "(e.g. '*.png', 'cam1/**').", INP
+        "(e.g. '*.png', 'cam1/**').", INP, metavar="PATTERN"
     )
     max_pixels: int = opt(
         DEFAULT_MAX_PIXELS, "Refuse images with more pixels than this (decompression-bomb "

@@ -27,13 +27,18 @@ class SamcliError(Exception):
 
 
 class UsageError(SamcliError):
-    """A bad option value or combination, found before any work starts (exit 2)."""
+    """A command line that does not parse (exit 2), found before any work: a value that is not
+    of its option's kind (``--min-area lots``, ``--classes x``) or not one of its fixed names
+    (``--model vit_z``, ``--format xml``, ``--preset fast``, ``--device tpu``, ``--dtype
+    half``), like the unknown options and missing arguments Typer itself reports with 2."""
 
     exit_code = EXIT_USAGE
 
 
 class ConfigError(SamcliError):
-    """An option value that parses but makes no sense (exit 1, before any work)."""
+    """A command line that parses but cannot run (exit 1, before any work): a value out of
+    range or a combination that does not work, no inputs found, an output folder that is a
+    file, not writable or in use, a device that is not there."""
 
 
 class CheckpointError(SamcliError):

@@ -35,8 +35,8 @@ from samcli.errors import InputError
 from samcli.from_boxes import BoxPrompts, segment_image
 from samcli.io.images import read_image
 from samcli.io.inputs import InputItem
-from samcli.io.labels import (CocoDet, PixelBoxes, boxes_to_pixels, coco_dets_to_xyxy,
-                              find_image_for_label, parse_yolo_labels)
+from samcli.io.labels import (CocoDet, CocoImage, ImageId, PixelBoxes, boxes_to_pixels,
+                              coco_dets_to_xyxy, find_image_for_label, parse_yolo_labels)
 from samcli.io.records import proposal_records
 from samcli.loader import ModelLoader
 from samcli.maskset import MaskSet
@@ -57,13 +57,15 @@ class Render:
 
 
 def finish(image: str, source: Path, rgb: np.ndarray, masks: MaskSet, render: Render,
-           extras: Sequence[dict] = (), warnings: Sequence[str] = ()) -> ImageResult:
+           extras: Sequence[dict] = (), warnings: Sequence[str] = (),
+           image_id: ImageId | None = None) -> ImageResult:
     """The writer-ready result of one image: records made as ``render`` asks."""
     h, w = rgb.shape[:2]
     records = proposal_records(image, w, h, masks, list(extras), render.polygon)
     return ImageResult(image=image, source=Path(source), width=w, height=h, masks=masks,
                        extras=list(extras), records=records,
-                       rgb=rgb if render.keep_rgb else None, warnings=list(warnings))
+                       rgb=rgb if render.keep_rgb else None, warnings=list(warnings),
+                       image_id=image_id)
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,18 @@ class AutomaskWork:
 @dataclass(frozen=True)
 class FromBoxesWork:
     """Box prompts for one input: a YOLO label file (its image found by the label rules), or
-    with ``coco`` (``--coco-dets``) an image whose detections are ``coco[item.rel]``."""
+    with ``coco`` (``--coco-dets``) an image whose detections are ``coco[item.rel]``.
+
+    ``coco_images[item.rel]`` (with ``coco``): the image's entry in the image map, whose
+    ``id`` the outputs keep (records gain ``image_id``, last); without an entry, the
+    detections' own id. A ground-truth size other than the decoded image's is a warning:
+    masks have the image's size, so evaluation against that ground truth cannot line up."""
 
     cfg: FromBoxesConfig
     render: Render = Render()
     max_pixels: int | None = None
     coco: Mapping[str, Sequence[CocoDet]] | None = None
+    coco_images: Mapping[str, CocoImage] | None = None
 
     @property
     def unit(self) -> str:
@@ -114,6 +122,7 @@ class FromBoxesWork:
             cls = np.array([d.category_id for d in dets])
             conf = np.array([np.nan if d.score is None else d.score for d in dets])
             image_path, image_rel = item.path, item.rel
+            image_id, size_warnings = self._coco_image(item, dets, w, h)
         else:
             labels = parse_yolo_labels(item.path)
             image_path = self._image_of(item)
@@ -123,8 +132,28 @@ class FromBoxesWork:
             cls = np.array([b.cls for b in labels])
             conf = np.array([np.nan if b.conf is None else b.conf for b in labels])
             image_rel = str(PurePosixPath(item.rel).with_suffix(image_path.suffix))
+            image_id, size_warnings = None, []
         masks, extras, warnings = self._segment(model, rgb, boxes, cls, conf, item)
-        return finish(image_rel, image_path, rgb, masks, self.render, extras, warnings)
+        if image_id is not None:
+            extras = [{**e, "image_id": image_id} for e in extras]
+        return finish(image_rel, image_path, rgb, masks, self.render, extras,
+                      size_warnings + warnings, image_id)
+
+    def _coco_image(self, item: InputItem, dets: Sequence[CocoDet], w: int, h: int
+                    ) -> tuple[ImageId | None, list[str]]:
+        """The output image id of a COCO input and a warning if the ground truth's size is
+        not the image's."""
+        entry = (self.coco_images or {}).get(item.rel)
+        if entry is None:
+            return (dets[0].image_id if dets else None), []
+        gt = (entry.width, entry.height)
+        if None not in gt and gt != (w, h):
+            where = f" in {self.cfg.image_map}" if self.cfg.image_map else ""
+            return entry.id, [
+                f"{item.path}: image id {entry.id!r} is {gt[0]}x{gt[1]}{where} but the image "
+                f"is {w}x{h} (after EXIF orientation): masks have the image's size, so "
+                "evaluation against that ground truth will not line up"]
+        return entry.id, []
 
     def _image_of(self, item: InputItem) -> Path:
         images_dir = Path(self.cfg.images) if self.cfg.images else None

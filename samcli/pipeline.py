@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from samcli.config import OutputOptions, params_of
 from samcli.console import stdout_was_closed
-from samcli.errors import ConfigError, InputError, UsageError
+from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
 from samcli.fs import create_exclusive
 from samcli.io.inputs import InputItem, Problem, collect_images
 from samcli.io.outputs import STATE_DIR
-from samcli.io.labels import collect_label_files, parse_coco_dets, resolve_coco_images
+from samcli.io.labels import (CocoImage, collect_class_names, collect_label_files,
+                              parse_coco_dets, read_image_map, resolve_coco_images)
 from samcli.io.writers import make_writers
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
@@ -38,6 +39,11 @@ class Inputs:
     items: list[InputItem]
     problems: list[Problem | str]
     coco: dict[str, Any] | None = None
+    coco_images: dict[str, CocoImage] | None = None
+    #: from-boxes: ``{class id: name}`` from the ground truth's categories or the YOLO class
+    #: names, and warnings met reading them
+    class_names: dict[int, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None = None) -> Summary:
@@ -53,24 +59,38 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
                           "output folder with -o DIR")
     model = _model(request)
     inputs = _collect(request, stdin or sys.stdin)
+    categories = ([{"id": 1, "name": "object"}] if request.automask
+                  else [{"id": cid, "name": name} for cid, name in inputs.class_names.items()])
+    writers = make_writers(out, categories, stdout or sys.stdout,  # (touches no file)
+                           score="sam" if request.automask else request.task.score,
+                           class_names={0: "object"} if request.automask else inputs.class_names,
+                           model_version=_model_version(request))
     _prepare_output_folders(request, inputs)
-    for message in request.task.warnings() if request.automask else []:
-        print(f"Warning: {message}", file=sys.stderr, flush=True)
-    categories = [{"id": 1, "name": "object"}] if request.automask else []
-    writers = make_writers(out, categories, stdout or sys.stdout)
     _refuse_overwriting_inputs(writers, inputs)
+    for message in (request.task.warnings() if request.automask else []) + inputs.warnings:
+        print(f"Warning: {message}", file=sys.stderr, flush=True)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))
     max_pixels = request.input.max_pixels or None
     if request.automask:
         work: Any = AutomaskWork(request.task, render, max_pixels)
     else:
-        work = FromBoxesWork(request.task, render, max_pixels, inputs.coco)
+        work = FromBoxesWork(request.task, render, max_pixels, inputs.coco, inputs.coco_images)
     runner = Runner(writers, RunOptions(
         hash=manifest_hash(request, model), output_dir=Path(out.output) if out.output else None,
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
         unit=work.unit, folders=[folder for _, folder in _output_folders(out)]))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
+
+
+def _model_version(request: RunRequest) -> str:
+    """How Label Studio names the predictions' model: samcli's version and the weights."""
+    from samcli import __version__
+    from samcli.model.specs import DEFAULT_MODEL
+
+    m = request.model
+    weights = m.model or (Path(m.checkpoint).name if m.checkpoint else DEFAULT_MODEL)
+    return f"samcli {__version__} {request.command} {weights}"
 
 
 def manifest_hash(request: RunRequest, model: ModelLoader) -> str:
@@ -147,24 +167,33 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     if request.automask:
         items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=stdin)
         if not items and not problems:
-            raise UsageError(f"no images found in {', '.join(request.inputs)}")
+            raise ConfigError(f"no images found in {', '.join(request.inputs)}")
         return Inputs(items, problems)
     cfg = request.task
     if cfg.coco_dets:
         # COCO detection results: one work item per image
         try:  # an unreadable detections file or image map stops the run before any work
             dets = parse_coco_dets(Path(cfg.coco_dets))
-            found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), cfg.image_map)
+            image_map = read_image_map(cfg.image_map) if cfg.image_map else None
+            found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), image_map)
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         items = sorted(found.values(), key=lambda it: it.rel)
+        # outputs keep the ground truth's image ids (its spelling: loadRes compares them
+        # exactly), else the detections' own
+        gt = image_map if image_map is not None and image_map.is_coco else None
+        images = {item.rel: (gt.get(image_id) if gt is not None else None)
+                  or CocoImage(image_id, item.rel) for image_id, item in found.items()}
         return Inputs(items, problems, {item.rel: dets[image_id]
-                                        for image_id, item in found.items()})
+                                        for image_id, item in found.items()}, images,
+                      dict(gt.categories) if gt is not None else {})
     # YOLO label files: one work item per label file
     items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=stdin)
     if not items and not problems:
-        raise UsageError(f"no label files (.txt) found in {', '.join(request.inputs)}")
-    return Inputs(items, problems)
+        raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}")
+    names = collect_class_names(items)
+    return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
+                  warnings=list(names.warnings))
 
 
 def _executor(request: RunRequest, work: Any, model: ModelLoader, runner: Runner) -> Executor:

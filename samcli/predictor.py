@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samcli.errors import ConfigError, InputError
+from samcli.errors import ConfigError, InputError, UsageError
 from samcli.memory import encoder_blocks_mapped, tune_cpu_allocator
 from samcli.model.sam import Sam
 from samcli.model.transforms import ResizeLongestSide
@@ -65,7 +65,7 @@ def resolve_device(spec: str) -> torch.device:
         if text != "cuda":
             suffix = text.split(":", 1)[1]
             if not suffix.isdigit():
-                raise ConfigError(f"bad --device {spec!r}: expected cuda:N with N a number")
+                raise UsageError(f"bad --device {spec!r}: expected cuda:N with N a number")
             index = int(suffix)
         if not torch.cuda.is_available():
             raise ConfigError(
@@ -80,7 +80,7 @@ def resolve_device(spec: str) -> torch.device:
                 f"(cuda:0 .. cuda:{count - 1})"
             )
         return torch.device("cuda", index) if index is not None else torch.device("cuda")
-    raise ConfigError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+    raise UsageError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype") -> torch.dtype:
@@ -97,7 +97,7 @@ def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype"
             return torch.bfloat16
         return torch.float32
     if text not in _DTYPES:
-        raise ConfigError(f"unknown {option} {spec!r}; use auto, float32, bfloat16 or float16")
+        raise UsageError(f"unknown {option} {spec!r}; use auto, float32, bfloat16 or float16")
     dtype = _DTYPES[text]
     if dtype == torch.float16 and device.type == "cpu":
         raise ConfigError(
@@ -137,7 +137,7 @@ def resolve_decoder_precision(
     if text == "mixed":
         return torch.float32, (dtype if dtype != torch.float32 else torch.bfloat16)
     if text not in _DTYPES:
-        raise ConfigError(f"unknown --decoder-dtype {spec!r}; use auto, mixed, float32, bfloat16 "
+        raise UsageError(f"unknown --decoder-dtype {spec!r}; use auto, mixed, float32, bfloat16 "
                           "or float16")
     return resolve_dtype(text, device, "--decoder-dtype"), None
 

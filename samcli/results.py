@@ -28,6 +28,8 @@ class ImageResult:
     - ``rgb``: the decoded image (uint8 (h, w, 3) RGB) when crops or previews need it, else None.
     - ``warnings``: messages about this input that did not stop it (a clipped box, a box whose
       mask came out empty), reported by the runner.
+    - ``image_id``: the input's own image id (from-boxes with COCO detections: the ground
+      truth's id, as written), which writers keep; None where samcli numbers images itself.
     """
 
     image: str
@@ -39,6 +41,7 @@ class ImageResult:
     records: list[dict] = field(default_factory=list)
     rgb: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    image_id: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.masks.image_size != (self.height, self.width):

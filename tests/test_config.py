@@ -6,7 +6,7 @@ import pytest
 
 from samcli.config import (PRESETS, AutomaskConfig, OutputOptions, PolygonOptions, parse_area,
                            preset_config)
-from samcli.errors import ConfigError
+from samcli.errors import ConfigError, UsageError
 
 REFERENCE_DEFAULTS = dict(
     points_per_side=32, points_per_batch=64, pred_iou_thresh=0.88, stability_score_thresh=0.95,
@@ -44,25 +44,30 @@ def test_parse_area(label, text, expected):
     assert parse_area(text, "--min-area") == expected, label
 
 
-@pytest.mark.parametrize("text", ["-5", "abc", "5px", "150%"])
-def test_parse_area_rejects(text):
-    with pytest.raises(ConfigError, match="--min-area"):
+@pytest.mark.parametrize("text, error", [
+    ("-5", UsageError), ("abc", UsageError), ("5px", UsageError),  # not an area: exit 2
+    ("150%", ConfigError),  # an area, out of range: exit 1
+])
+def test_parse_area_rejects(text, error):
+    with pytest.raises(error, match="--min-area"):
         parse_area(text, "--min-area")
 
 
 @pytest.mark.parametrize(
-    "label, overrides, match",
+    "label, overrides, match, error",
     [
-        ("zero points", {"points_per_side": 0}, "--points-per-side"),
-        ("bad containment", {"containment": "maybe"}, "--containment"),
-        ("bad area", {"min_area": "x"}, "--min-area"),
+        ("zero points", {"points_per_side": 0}, "--points-per-side", ConfigError),
+        ("bad containment", {"containment": "maybe"}, "--containment", UsageError),
+        ("bad area", {"min_area": "x"}, "--min-area", UsageError),
         ("downscale leaves no points", {"crop_n_layers": 3, "crop_n_points_downscale_factor": 4,
-                                        "points_per_side": 8}, "downscale"),
-        ("unknown preset", None, "--preset"),
+                                        "points_per_side": 8}, "downscale", ConfigError),
+        ("unknown preset", None, "--preset", UsageError),
     ],
 )
-def test_invalid_values(label, overrides, match):
-    with pytest.raises(ConfigError, match=match):
+def test_invalid_values(label, overrides, match, error):
+    """Exit 2 (UsageError) for a value that is not of its kind or not one of the names; exit
+    1 (ConfigError) for one that cannot work."""
+    with pytest.raises(error, match=match):
         if overrides is None:
             preset_config("nope")
         else:

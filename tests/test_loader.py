@@ -9,7 +9,7 @@ import os
 import pytest
 
 from samcli.config import ModelOptions
-from samcli.errors import CheckpointError, ConfigError
+from samcli.errors import CheckpointError, ConfigError, UsageError
 from samcli.loader import ModelLoader
 from samcli.model import specs
 
@@ -56,7 +56,7 @@ def test_identity_holds_the_weights_by_content(tmp_path, monkeypatch, mobile_ckp
 
 @pytest.mark.parametrize("label, opts, error", [
     ("missing checkpoint", ModelOptions(checkpoint="/nonexistent/sam.pth"), CheckpointError),
-    ("unknown device", ModelOptions(device="tpu"), ConfigError),
+    ("unknown device", ModelOptions(device="tpu"), UsageError),
     ("float16 on the CPU", ModelOptions(device="cpu", dtype="float16"), ConfigError),
 ])
 def test_bad_options_fail_when_made(label, opts, error):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samcli.errors import ConfigError, InputError
+from samcli.errors import ConfigError, InputError, UsageError
 from samcli.predictor import Predictor, resolve_device, resolve_dtype
 from tests.factories import make_model, precision_gaps
 
@@ -48,9 +48,9 @@ def test_resolve_device_cuda_index_out_of_range(monkeypatch):
 
 
 def test_resolve_device_bad_specs(monkeypatch):
-    with pytest.raises(ConfigError, match="unknown --device"):
+    with pytest.raises(UsageError, match="unknown --device"):
         resolve_device("tpu")
-    with pytest.raises(ConfigError, match="cuda:N"):
+    with pytest.raises(UsageError, match="cuda:N"):
         resolve_device("cuda:x")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="MPS"):
@@ -64,7 +64,7 @@ def test_resolve_dtype():
     assert resolve_dtype("bfloat16", cpu) == torch.bfloat16
     with pytest.raises(ConfigError, match="float16 is not supported on the CPU"):
         resolve_dtype("float16", cpu)
-    with pytest.raises(ConfigError, match="unknown --dtype"):
+    with pytest.raises(UsageError, match="unknown --dtype"):
         resolve_dtype("int8", cpu)
 
 
@@ -311,10 +311,10 @@ def test_resolve_decoder_precision(label, spec, dtype, device, expected):
     ("float16", "--decoder-dtype float16 is not supported on the CPU"),
 ])
 def test_resolve_decoder_precision_errors(spec, needle):
-    from samcli.errors import ConfigError
+    from samcli.errors import SamcliError
     from samcli.predictor import resolve_decoder_precision
 
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SamcliError) as err:
         resolve_decoder_precision(spec, torch.float32, "cpu")
     assert needle in str(err.value)
 

@@ -38,11 +38,11 @@ _LEADING = [
     inspect.Parameter(
         "inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=List[str],
         default=typer.Argument(..., help="Image files or folders (recursed); '-' reads paths, "
-                               "one a line, from stdin.", show_default=False),
+                               "one a line, from stdin.", show_default=False, metavar="INPUT..."),
     ),
     inspect.Parameter(
         "preset", inspect.Parameter.KEYWORD_ONLY, annotation=str,
-        default=typer.Option("sam", "--preset", help=PRESET_HELP,
+        default=typer.Option("sam", "--preset", help=PRESET_HELP, metavar="sam|dense|proposals",
                              rich_help_panel="Generation (reference SamAutomaticMaskGenerator "
                              "parameters)"),
     ),

@@ -42,7 +42,7 @@ _LEADING = [
         "labels", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[List[str]],
         default=typer.Argument(None, help="YOLO label files (.txt) or folders of them; '-' reads "
                                "paths from stdin. Not needed with --coco-dets.",
-                               show_default=False),
+                               show_default=False, metavar="LABELS..."),
     ),
 ]
 

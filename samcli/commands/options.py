@@ -19,17 +19,44 @@ from rich.markup import escape
 from samcli import config
 
 
-def _option(f: dataclasses.Field, annotation: Any, default: Any) -> inspect.Parameter:
+#: What ``--help`` shows for an option's value when the field names nothing better.
+_METAVARS = {int: "N", float: "X", str: "TEXT", bool: ""}
+
+
+def metavar_of(f: dataclasses.Field, base: Any) -> str:
+    """The value placeholder shown in ``--help`` (``N``, ``X``, ``DIR``, ``sam|dense|...``):
+    the field's ``metavar`` metadata, else one by type; flags show none."""
+    if base is bool:
+        return ""
+    return f.metadata.get("metavar") or _METAVARS.get(base, "VALUE")
+
+
+def default_text(f: dataclasses.Field) -> str:
+    """The default as ``--help`` shows it: the field's ``default_text`` when the value would
+    read badly (512/1500), the flag in force for an on/off pair (``--keep-border``)."""
+    if f.metadata.get("default_text"):
+        return f.metadata["default_text"]
+    flag = config.flag_of(f)
+    if isinstance(f.default, bool) and "/" in flag:
+        on, off = flag.split("/", 1)
+        return on if f.default else off
+    return str(f.default)
+
+
+def _option(f: dataclasses.Field, annotation: Any, default: Any, base: Any) -> inspect.Parameter:
     flags = [config.flag_of(f)]
     if f.metadata.get("short"):
         flags.append(f.metadata["short"])
+    shown: bool | str = default is not None and base is not bool
+    if shown and f.metadata.get("default_text"):
+        shown = f.metadata["default_text"]
     info = typer.Option(
         default,
         *flags,
         help=f.metadata["help"],
         rich_help_panel=f.metadata["panel"],
-        show_default=default is not None,
-        metavar=f.metadata.get("metavar"),
+        show_default=shown,
+        metavar=metavar_of(f, base),
     )
     return inspect.Parameter(
         f.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation
@@ -47,12 +74,12 @@ def params_for(cls: type, presettable: bool = False) -> list[inspect.Parameter]:
         if presettable:
             default = None
             changed = any(f.name in values for values in config.PRESETS.values())
-            help_suffix = escape(f" [default: {f.default}"
+            help_suffix = escape(f" [default: {default_text(f)}"
                                  + ("; --preset may change it]" if changed else "]"))
             f = _with_help(f, f.metadata["help"] + help_suffix)
         else:
             default = f.default
-        out.append(_option(f, Optional[base], default))
+        out.append(_option(f, Optional[base], default, base))
     return out
 
 

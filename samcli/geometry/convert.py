@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 from samcli.geometry.fit import fit_vertices
 from samcli.geometry.geojson import exact_geojson, finish, n_geojson_vertices
@@ -28,6 +29,12 @@ def mask_to_geometry(
     dropped (the rule: :mod:`samcli.geometry.fit`). Simplified coordinates are rounded to 2
     decimals (ints where integral). The result is always ``shapely``-valid; see
     :mod:`samcli.geometry` for the conventions.
+
+    A simplified geometry never covers less than half the mask's pixels nor less than one
+    pixel: for tiny or thin masks, where smoothing and Douglas-Peucker shrink a pixel to a
+    diamond of area 0.5 or a line to a sliver, the exact polygon is returned instead (within
+    ``max_vertices`` when that fits). Masks of a few hundred pixels and more never come near
+    this bound at the tolerances samcli uses (IoU >= 0.97 with the mask).
     """
     m = np.asarray(mask)
     if m.ndim != 2:
@@ -49,15 +56,27 @@ def mask_to_geometry(
     n_exact = len(flat.pts)
     if simplify == 0 and (max_vertices is None or n_exact <= max_vertices):
         return exact_geojson(flat)
+    pixels = int(np.count_nonzero(sub))
     if max_vertices is None:
         info: dict = {}
         out = simplify_parts(smoothed_flat(flat), float(simplify), info, inputs_valid=True)
+        if _too_small(out, pixels):
+            return exact_geojson(flat)
         return finish(out, flat, known_valid=info["valid"])
     limit = int(max_vertices)
     for _ in range(4):
-        geom = finish(fit_vertices(flat, float(simplify), limit), flat)
+        out = fit_vertices(flat, float(simplify), limit)
+        if _too_small(out, pixels) and n_exact <= max_vertices:
+            return exact_geojson(flat)
+        geom = finish(out, flat)
         excess = n_geojson_vertices(geom) - int(max_vertices)
         if excess <= 0:
             break
         limit = max(4, limit - excess)  # the final repair added vertices: aim lower
     return geom
+
+
+def _too_small(parts: list, pixels: int) -> bool:
+    """Whether simplified ``parts`` cover less than half of ``pixels`` or less than one."""
+    area = float(shapely.area(np.asarray(parts, dtype=object)).sum()) if len(parts) else 0.0
+    return area < max(1.0, 0.5 * pixels)

@@ -4,10 +4,12 @@
 jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
 geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
             ``geo``, see :class:`GeoJsonWriter`)
-coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
+coco        ``DIR/annotations.json`` and ``DIR/results.json`` (detection results for
+            ``loadRes``) for the run, built by ``finish`` from per-image parts
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
-            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
+            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``;
+            ``DIR/data.yaml`` for ultralytics
 crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
 preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
 ==========  ==========================================================================
@@ -19,9 +21,10 @@ protocol: :mod:`samcli.io.outputs`; the records: :mod:`samcli.io.records`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -30,12 +33,15 @@ from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
 from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
-from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, round_finite
+from samcli.io.yolo_dataset import DATA_YAML, dataset_yaml, image_root, ultralytics_label_path
+from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
 from samcli.rle import rle_to_json
 
 DEFAULT_CATEGORIES = ({"id": 1, "name": "object"},)
 COCO_FILE = "annotations.json"
+#: COCO detection results beside ``annotations.json``: what ``COCO.loadRes`` takes as it is
+RESULTS_FILE = "results.json"
 
 
 class JsonlStdoutWriter(Writer):
@@ -197,19 +203,32 @@ def _geo_collection(result: ImageResult, georef: GeoRef, features: list[dict]) -
 
 
 class YoloWriter(Writer):
-    """``DIR/<image dir>/<stem>.txt``: YOLO segment rows ``class x1 y1 x2 y2 ...``.
+    """``DIR/<image dir>/<stem>.txt``: YOLO segment rows ``class x1 y1 x2 y2 ...``, and
+    ``DIR/data.yaml`` (:mod:`samcli.io.yolo_dataset`) for ultralytics.
 
     Coordinates are divided by the image width/height, clipped to [0, 1], 6 decimals. The class
     is the record's ``class`` field (from-boxes), else 0. Parts and holes are bridged into one
     ring (:func:`samcli.geometry.geometry_to_yolo_ring`). A mask whose ring has fewer than 3
     distinct points after rounding is left out. An image without proposals gets an empty file.
+
+    :meth:`finish` writes ``data.yaml`` (``path``, ``train``/``val``, ``names`` from ``names``,
+    else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels (a resumed run
+    with nothing left to do keeps the earlier file), and warns once (``warn``; default a
+    ``Warning:`` line on stderr) when ultralytics would not find the labels: its rule puts the
+    label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
     """
 
     needs_geometry = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, names: Mapping[int, str] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.root = Path(root)
+        self.names = dict(names) if names is not None else {0: "object"}
+        self._warn = warn
+        self._roots: dict[Path, None] = {}
+        self._unknown_root = False
+        self._misplaced: list[tuple[Path, Path]] = []
 
     def outputs_for(self, image: str) -> list[Path]:
         rel = output_relpath(image)
@@ -233,31 +252,101 @@ class YoloWriter(Writer):
             cls = int(cls) if cls is not None else 0
             rows.append(f"{cls} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
         text = "".join(row + "\n" for row in rows)
-        return [atomic_write_text(self.outputs_for(result.image)[0], text)]
+        path = self.outputs_for(result.image)[0]
+        self._note_layout(result, path)
+        return [atomic_write_text(path, text)]
+
+    def _note_layout(self, result: ImageResult, label: Path) -> None:
+        root = image_root(result.source, result.image)
+        if root is None:
+            self._unknown_root = True
+        else:
+            self._roots.setdefault(root)
+        expected = ultralytics_label_path(Path(os.path.abspath(result.source)))
+        if expected != Path(os.path.abspath(label)) and len(self._misplaced) < 3:
+            self._misplaced.append((Path(result.source), expected))
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        if not self._roots and not self._unknown_root:
+            return []  # nothing written this run: the earlier data.yaml stands
+        written = []
+        if self._roots and not self._unknown_root:
+            done = sorted(set(done_images))
+            text = dataset_yaml(list(self._roots), done, self.names, self._classes(done))
+            written.append(atomic_write_text(self.root / DATA_YAML, text))
+        if self._misplaced or self._unknown_root:
+            self._say(self._layout_message())
+        self._roots, self._unknown_root, self._misplaced = {}, False, []
+        return written
+
+    def _classes(self, done: Iterable[str]) -> set[int]:
+        """The class ids in the label files of every done image (this run or before)."""
+        used: set[int] = set()
+        for image in done:
+            try:
+                text = self.outputs_for(image)[0].read_text(encoding="utf-8")
+            except (OSError, ValueError):
+                continue
+            used.update(int(line.split(" ", 1)[0]) for line in text.splitlines() if line)
+        return used
+
+    def _layout_message(self) -> str:
+        said = []
+        if self._unknown_root:
+            said.append(f"{self.root / DATA_YAML} not written: some images were found outside "
+                        "the label tree's mirror (--images DIR flat), so their image folders "
+                        "are unknown")
+        if self._misplaced:
+            source, expected = self._misplaced[0]
+            said.append(f"ultralytics will not find these YOLO labels: it looks for the label "
+                        f"of {source} at {expected}, not under {self.root}. Put the images "
+                        "under a folder named 'images' and write the labels with -o to its "
+                        "sibling 'labels' (README: YOLO datasets)")
+        return "; ".join(said)
+
+    def _say(self, message: str) -> None:
+        if self._warn is not None:
+            self._warn(message)
+        else:
+            print(f"Warning: {message}", file=sys.stderr, flush=True)
 
 
 class CocoWriter(Writer):
-    """``DIR/annotations.json`` (COCO instances with compressed RLE), resumable.
+    """``DIR/annotations.json`` (COCO instances with compressed RLE) and ``DIR/results.json``
+    (the same masks as COCO detection results), resumable.
 
-    Each image's part (its ``images`` entry and annotations, without ids) is written atomically
-    to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds ``annotations.json`` from the
-    parts of all done images, sorted by image path, with image ids ``1..N`` and annotation ids
-    ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+    Each image's part (its ``images`` entry and annotations, without annotation ids) is
+    written atomically to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds
+    ``annotations.json`` from the parts of all done images, sorted by image path, annotation
+    ids ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+    Image ids: the input's own (``ImageResult.image_id``: from-boxes with COCO detections
+    keeps the ground truth's ids, as written), kept in the part; else ``1..N`` in path order.
+    ``width``/``height`` are the decoded image's, the size the masks have.
 
     Annotations: ``id, image_id, category_id, segmentation`` (``{"size": [h, w], "counts":
-    str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score`` (mean of predicted IoU
-    and stability score), ``iscrowd`` 0, then ``predicted_iou, stability_score, point,
-    crop_box`` and the record's extra fields. ``category_id`` is the record's ``class`` when it
-    has one (from-boxes), else the first category's id. ``categories`` come from the caller
-    (default ``[{"id": 1, "name": "object"}]``); a class used but not listed is added as
-    ``{"id": c, "name": "<c>"}``.
+    str}``), ``area`` (mask pixels), ``bbox`` ``[x, y, w, h]``, ``score``
+    (:func:`samcli.io.records.proposal_score` as ``score`` says: ``sam``, the mean of
+    predicted IoU and stability score, for automask; from-boxes' ``--score``), ``iscrowd`` 0,
+    then ``predicted_iou, stability_score, point, crop_box`` and the record's extra fields.
+    ``category_id`` is the record's ``class`` when it has one (from-boxes), else the first
+    category's id. ``categories`` come from the caller (default ``[{"id": 1, "name":
+    "object"}]``); a class used but not listed is added as ``{"id": c, "name": "<c>"}``.
+
+    ``results.json``: a JSON list of ``{"image_id", "category_id", "segmentation", "score"}``,
+    one per annotation, in the same order: ``COCO(gt).loadRes("results.json")`` takes it as
+    it is (``loadRes`` wants a list, not ``annotations.json``'s object). It has no ``bbox``:
+    given one, ``loadRes`` would take the box's area for the mask's, and COCOeval's area
+    ranges would then be wrong.
     """
 
-    def __init__(self, root: Path, categories: Sequence[dict] | None = None) -> None:
+    def __init__(self, root: Path, categories: Sequence[dict] | None = None,
+                 score: str = "sam") -> None:
         super().__init__()
         self.root = Path(root)
         cats = [dict(c) for c in DEFAULT_CATEGORIES] if categories is None else list(categories)
         self.categories = [jsonable(dict(c)) for c in cats]
+        self.score = score
+        proposal_score(score, 0.0, 0.0)  # an unknown mode fails now, not after the work
 
     def part_path(self, image: str) -> Path:
         return with_suffix(self.root / STATE_DIR / "coco", image, ".json")
@@ -275,7 +364,7 @@ class CocoWriter(Writer):
         default_cat = int(self.categories[0]["id"]) if self.categories else 1
         anns = []
         for rec, i in zip(records, idx):
-            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS}
+            extras = {k: v for k, v in rec.items() if k not in RECORD_KEYS and k != "image_id"}
             cls = extras.get("class")
             piou, stab = float(ms.predicted_iou[i]), float(ms.stability_score[i])
             ann = {
@@ -283,7 +372,7 @@ class CocoWriter(Writer):
                 "segmentation": rle_to_json(ms.rles[int(i)]),
                 "area": rec["area"],
                 "bbox": rec["bbox"],
-                "score": round_finite((piou + stab) / 2, 6),
+                "score": proposal_score(self.score, piou, stab, rec.get("box_confidence")),
                 "iscrowd": 0,
                 "predicted_iou": rec["predicted_iou"],
                 "stability_score": rec["stability_score"],
@@ -292,23 +381,17 @@ class CocoWriter(Writer):
             }
             ann.update(extras)
             anns.append(ann)
-        part = {
-            "image": {
-                "file_name": result.image,
-                "width": int(result.width),
-                "height": int(result.height),
-            },
-            "annotations": anns,
-        }
+        image: dict[str, Any] = {} if result.image_id is None else {"id": result.image_id}
+        image.update(file_name=result.image, width=int(result.width), height=int(result.height))
+        part = {"image": image, "annotations": anns}
         return [atomic_write_text(self.part_path(result.image), dumps(part))]
 
-    def finish(self, done_images: Iterable[str]) -> list[Path]:
-        images, annotations = [], []
-        used: set[int] = set()
-        for image_id, image in enumerate(sorted(set(done_images)), start=1):
+    def _parts(self, done_images: Iterable[str]) -> list[dict]:
+        parts = []
+        for image in sorted(set(done_images)):
             path = self.part_path(image)
             try:
-                part = json.loads(path.read_text(encoding="utf-8"))
+                parts.append(json.loads(path.read_text(encoding="utf-8")))
             except FileNotFoundError:
                 raise SamcliError(
                     f"COCO output: the part file for {image} ({path}) is missing; "
@@ -316,6 +399,17 @@ class CocoWriter(Writer):
                 ) from None
             except (OSError, ValueError) as exc:
                 raise SamcliError(f"COCO output: cannot read {path}: {exc}") from None
+        given = sum("id" in part["image"] for part in parts)
+        if 0 < given < len(parts):
+            raise SamcliError("COCO output: some images have their input's ids and some do not "
+                              "(parts from another kind of run?); rerun with --overwrite")
+        return parts
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        images, annotations = [], []
+        used: set[int] = set()
+        for number, part in enumerate(self._parts(done_images), start=1):
+            image_id = part["image"].get("id", number)
             images.append({"id": image_id, **part["image"]})
             for ann in part["annotations"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
@@ -329,4 +423,8 @@ class CocoWriter(Writer):
             "annotations": annotations,
             "categories": categories,
         }
-        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n")]
+        results = [{k: ann[k] for k in ("image_id", "category_id", "segmentation", "score")}
+                   for ann in annotations]
+        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n"),
+                atomic_write_text(self.root / RESULTS_FILE,
+                                  "[" + ",\n".join(dumps(r) for r in results) + "]\n")]

@@ -4,19 +4,9 @@ Output naming (``-o DIR``)
 --------------------------
 Output files mirror the ``image`` path (the path relative to its input root). Per-image files
 keep the image's whole file name and add the format's suffix, so ``a.jpg`` and ``a.png`` in one
-folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide:
-
-==========  ==========================================================================
-jsonl       ``DIR/<image>.jsonl`` (``DIR/sub/a.jpg.jsonl``), one record per line
-geojson     ``DIR/<image>.geojson``, one FeatureCollection (pixels; in the image's CRS with
-            ``geo``, see :class:`GeoJsonWriter`)
-coco        ``DIR/annotations.json`` for the run, built by ``finish`` from per-image parts
-            ``DIR/.samcli/coco/<image>.json``
-yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
-            labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``
-crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
-preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
-==========  ==========================================================================
+folder, and ``x/a.jpg`` and ``y/a.jpg`` in two, never collide. Each writer's files are listed
+in its module (:mod:`samcli.io.formats`, :mod:`samcli.io.labelstudio`,
+:mod:`samcli.io.visuals`).
 
 ``image`` is made safe as a relative path first (:func:`output_relpath`): a leading ``/`` is
 dropped, empty and ``.`` parts are skipped and ``..`` parts become ``__``, so no output ever
@@ -32,8 +22,9 @@ Writer interface
 ----------------
 ``check_inputs(images)`` (optional, before any work: name clashes), ``outputs_for(image)``
 (the paths the writer owns for that image), ``write(result) -> [paths written]`` (once per
-image; the records are ``result.records``) and ``finish(done_images)`` (once per run, with every image done so far,
-this run or earlier, for whole-run files such as COCO's ``annotations.json``).
+image; the records are ``result.records``) and ``finish(done_images)`` (once per run, with
+every image done so far, this run or earlier, for whole-run files such as COCO's
+``annotations.json``).
 ``needs_rgb`` asks the unit of work to keep the decoded image in ``ImageResult.rgb``, and
 ``needs_geometry`` to put polygons (``segmentation``) in the records.
 """

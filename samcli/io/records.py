@@ -73,6 +73,29 @@ def round_finite(v: Any, ndigits: int) -> float | None:
     return round(f, ndigits) if math.isfinite(f) else None
 
 
+def proposal_score(mode: str, predicted_iou: float, stability_score: float,
+                   box_confidence: float | None = None) -> float | None:
+    """The one ``score`` of a proposal in COCO results and annotation-tool files (what
+    COCOeval ranks detections by), rounded to 6 decimals.
+
+    ``sam``: mean of predicted IoU and stability score (SAM's own quality; automask always);
+    ``detector``: the box's confidence, 1 for a box without one (a ground-truth label is taken
+    as certain, as ``--min-conf`` lets it pass); ``product``: the two multiplied (SAM's
+    quality alone for a box without a confidence).
+    """
+    sam = (float(predicted_iou) + float(stability_score)) / 2
+    conf = 1.0 if box_confidence is None else float(box_confidence)
+    if mode == "sam":
+        value = sam
+    elif mode == "detector":
+        value = conf
+    elif mode == "product":
+        value = conf * sam
+    else:
+        raise ValueError(f"unknown score {mode!r}")
+    return round_finite(value, 6)
+
+
 def kept_indices(masks: MaskSet) -> np.ndarray:
     """Indices into ``masks`` of the masks that get records (non-empty ones), in order.
 

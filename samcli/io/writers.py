@@ -5,19 +5,25 @@ stdout), then crops and previews. The writers themselves: :mod:`samcli.io.format
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Mapping, Sequence, TextIO
 
 from samcli.config import OutputOptions
 from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
+from samcli.io.labelstudio import DEFAULT_IMAGE_ROOT_URL, LabelStudioWriter
 from samcli.io.outputs import Writer
 from samcli.io.visuals import CropsWriter, PreviewWriter
 
 
 def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
-                 stdout: TextIO | None = None) -> list[Writer]:
+                 stdout: TextIO | None = None, score: str = "sam",
+                 class_names: Mapping[int, str] | None = None,
+                 model_version: str = "samcli") -> list[Writer]:
     """The writers for ``out`` (validated options): ``out.format`` under ``out.output`` (or
     JSON Lines on ``stdout`` without ``-o``), then crops, then preview. ``categories``: COCO's
-    category list (default one ``object`` category)."""
+    category list (default one ``object`` category); ``score``: how COCO scores a proposal
+    (:func:`samcli.io.records.proposal_score`); ``class_names``: YOLO's ``{class id: name}``
+    for ``data.yaml`` (default ``{0: "object"}``) and from-boxes' Label Studio labels;
+    ``model_version``: Label Studio's name for the predictions' model."""
     writers: list[Writer] = []
     if out.output is None:
         writers.append(JsonlStdoutWriter(stdout))
@@ -26,8 +32,11 @@ def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
         writers.append({
             "jsonl": lambda: JsonlWriter(root),
             "geojson": lambda: GeoJsonWriter(root, geo=out.geo),
-            "yolo": lambda: YoloWriter(root),
-            "coco": lambda: CocoWriter(root, categories),
+            "yolo": lambda: YoloWriter(root, class_names),
+            "coco": lambda: CocoWriter(root, categories, score),
+            "labelstudio": lambda: LabelStudioWriter(
+                root, class_names, score, out.image_root_url or DEFAULT_IMAGE_ROOT_URL,
+                model_version),
         }[out.format]())
     if out.crops:
         writers.append(CropsWriter(Path(out.crops)))

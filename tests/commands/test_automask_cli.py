@@ -157,15 +157,18 @@ def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
     "label, args, code, needle",
     [
         ("unknown model", ["--model", "vit_z"], 2, "vit_b, vit_l, vit_h, mobile_sam"),
-        ("bad format", ["--format", "xml", "-o", "OUT"], 1, "--format"),
+        ("bad format", ["--format", "xml", "-o", "OUT"], 2, "--format"),
         ("format without -o", ["--format", "coco"], 1, "-o"),
-        ("bad area", ["--min-area", "lots"], 1, "--min-area"),
-        ("bad preset", ["--preset", "fast"], 1, "--preset"),
+        ("bad area", ["--min-area", "lots"], 2, "--min-area"),
+        ("area out of range", ["--min-area", "120%"], 1, "--min-area"),
+        ("bad preset", ["--preset", "fast"], 2, "--preset"),
         ("missing checkpoint", ["--checkpoint", "nope.pth"], 1, "nope.pth"),
-        ("bad device", ["--device", "tpu"], 1, "tpu"),
+        ("bad device", ["--device", "tpu"], 2, "tpu"),
+        ("absent device", ["--device", "cuda"], 1, "CUDA is not available"),
         ("float16 decoder on CPU", ["--device", "cpu", "--decoder-dtype", "float16"], 1,
          "--decoder-dtype float16 is not supported on the CPU"),
-        ("bad decoder dtype", ["--decoder-dtype", "half-ish"], 1, "unknown --decoder-dtype"),
+        ("bad decoder dtype", ["--decoder-dtype", "half-ish"], 2, "unknown --decoder-dtype"),
+        ("no images", ["--glob", "*.nothing"], 1, "no images found"),
     ],
 )
 def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):

@@ -56,7 +56,7 @@ def test_filters_min_conf_and_classes(dataset, mobile_ckpt):
     r2 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "3")
     assert [r["class"] for r in jsonl(r2.stdout)] == [3]
     r3 = invoke("from-boxes", labels, "--checkpoint", mobile_ckpt, *BOX_FAST, "--classes", "x")
-    assert r3.exit_code == 1 and "--classes" in error_lines(r3.stderr)[0]
+    assert r3.exit_code == 2 and "--classes" in error_lines(r3.stderr)[0]
 
 
 def test_yolo_seg_dataset_no_collisions_no_duplicates(dataset, tmp_path, mobile_ckpt):
@@ -77,13 +77,41 @@ def test_yolo_seg_dataset_no_collisions_no_duplicates(dataset, tmp_path, mobile_
             assert all(0.0 <= c <= 1.0 for c in coords)
 
 
+def test_yolo_dataset_for_ultralytics(tmp_path, mobile_ckpt):
+    """Issue 17.6, the README's worked example: detector labels elsewhere, images in
+    data/images, -o data/labels: labels where ultralytics looks, and a data.yaml."""
+    import yaml
+
+    from samcli.io.yolo_dataset import ultralytics_label_path
+
+    pred = tmp_path / "runs" / "detect" / "predict" / "labels"
+    for split, seed in (("train", 1), ("val", 2)):
+        write_image(tmp_path / "data" / "images" / split / f"{split}_1.jpg", seed=seed)
+        (pred / split).mkdir(parents=True)
+        (pred / split / f"{split}_1.txt").write_text("0 0.3 0.4 0.3 0.4 0.9\n2 0.7 0.6 0.4 0.5\n")
+    (pred / "classes.txt").write_text("person\nbicycle\ncar\n")
+    result = invoke("from-boxes", pred, "--images", tmp_path / "data" / "images",
+                    "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", tmp_path / "data" / "labels",
+                    "--format", "yolo")
+    assert result.exit_code == 0, result.stderr
+    assert "Warning" not in result.stderr
+    for split in ("train", "val"):
+        image = tmp_path / "data" / "images" / split / f"{split}_1.jpg"
+        assert ultralytics_label_path(image).read_text().count("\n") == 2
+    doc = yaml.safe_load((tmp_path / "data" / "labels" / "data.yaml").read_text())
+    assert doc == {"path": str(tmp_path / "data" / "images"), "train": "train", "val": "val",
+                   "names": {0: "person", 1: "bicycle", 2: "car"}}
+
+
 def test_coco_output_keeps_categories(dataset, tmp_path, mobile_ckpt):
     out = tmp_path / "coco"
     invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", out,
            "--format", "coco")
     gt = COCO(str(out / "annotations.json"))
-    assert sorted(gt.getCatIds()) == [0, 3]
-    assert len(gt.getImgIds()) == 2
+    # names from classes.txt (train/); class 3 has none: its id as its name
+    assert gt.dataset["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"},
+                                        {"id": 3, "name": "3"}]
+    assert gt.getImgIds() == [1, 2]  # YOLO inputs: 1..N in path order
     assert {a["category_id"] for a in gt.loadAnns(gt.getAnnIds())} == {0, 3}
 
 
@@ -130,6 +158,73 @@ def test_coco_dets(tmp_path, mobile_ckpt):
     assert [(r["image"], r["class"], r["box_confidence"]) for r in records] == [
         ("000000000139.jpg", 18, 0.8), ("000000000139.jpg", 1, 0.3)]
     assert records[0]["prompt_box"] == [5, 5, 25, 25]
+
+
+@pytest.fixture
+def val2017(tmp_path) -> Path:
+    """A COCO-style ground truth with the sparse ids of val2017, its images, and detections
+    (one image's recorded size is wrong, one detection's category is not in the ground
+    truth)."""
+    images = tmp_path / "val2017"
+    for seed, image_id in enumerate((139, 285, 632)):
+        write_image(images / f"{image_id:012d}.jpg", seed=seed)
+    gt = {"images": [{"id": 139, "file_name": "000000000139.jpg", "width": 64, "height": 48},
+                     {"id": 285, "file_name": "000000000285.jpg", "width": 64, "height": 48},
+                     {"id": 632, "file_name": "000000000632.jpg", "width": 48, "height": 64}],
+          "annotations": [],
+          "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    dets = [{"image_id": 139, "category_id": 18, "bbox": [5, 5, 20, 20], "score": 0.8},
+            {"image_id": 285, "category_id": 1, "bbox": [30, 10, 20, 30], "score": 0.3},
+            {"image_id": 632, "category_id": 1, "bbox": [10, 10, 30, 30], "score": 0.9},
+            {"image_id": 632, "category_id": 44, "bbox": [2, 2, 30, 30]}]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    return tmp_path
+
+
+def test_coco_dets_keep_the_ground_truths_ids_and_names(val2017, mobile_ckpt):
+    """Issue 17.1: image ids, category ids and names are the ground truth's."""
+    args = ["--coco-dets", val2017 / "dets.json", "--images", val2017 / "val2017",
+            "--image-map", val2017 / "gt.json", "--checkpoint", mobile_ckpt, *BOX_FAST]
+    result = invoke("from-boxes", *args, "-o", val2017 / "out", "--format", "coco")
+    assert result.exit_code == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if "will not line up" in line]
+    assert "000000000632.jpg" in warning and "48x64" in warning and "64x48" in warning
+    doc = json.loads((val2017 / "out" / "annotations.json").read_text())
+    assert [(i["id"], i["file_name"], i["width"], i["height"]) for i in doc["images"]] == [
+        (139, "000000000139.jpg", 64, 48), (285, "000000000285.jpg", 64, 48),
+        (632, "000000000632.jpg", 64, 48)]  # the image's real size: the masks'
+    assert doc["categories"] == [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"},
+                                 {"id": 44, "name": "44"}]
+    anns = doc["annotations"]
+    assert [(a["image_id"], a["category_id"]) for a in anns] == [
+        (139, 18), (285, 1), (632, 1), (632, 44)]
+    assert all("image_id" not in list(a)[3:] for a in anns)  # once, in COCO's place
+    gt = COCO(str(val2017 / "gt.json"))
+    assert gt.loadRes(anns)  # ids line up with the ground truth's
+
+    stdout = invoke("from-boxes", *args)
+    assert stdout.exit_code == 0, stdout.stderr
+    records = jsonl(stdout.stdout)
+    assert [r["image_id"] for r in records] == [a["image_id"] for a in anns]
+    assert all(list(r)[-1] == "image_id" for r in records)  # a new key goes last
+
+
+def test_coco_dets_without_a_ground_truth_keep_the_detections_ids(tmp_path, mobile_ckpt):
+    images = tmp_path / "imgs"
+    write_image(images / "000000000139.jpg")
+    write_image(images / "frame_7.png")
+    dets = [{"image_id": 139, "category_id": 3, "bbox": [5, 5, 20, 20], "score": 0.8},
+            {"image_id": "frame_7", "category_id": 3, "bbox": [5, 5, 20, 20], "score": 0.8}]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", images,
+                    "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", tmp_path / "out",
+                    "--format", "coco")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert [(i["id"], i["file_name"]) for i in doc["images"]] == [
+        (139, "000000000139.jpg"), ("frame_7", "frame_7.png")]
+    assert doc["categories"] == [{"id": 3, "name": "3"}]
 
 
 def test_broken_coco_dets_file_is_an_error_before_any_work(tmp_path, mobile_ckpt):

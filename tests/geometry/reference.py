@@ -279,12 +279,16 @@ def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
     trace, replace each ring by its edge-midpoint ring (part by part, repaired if that made
     it invalid), one joint topology-preserving ``shapely.simplify`` of all parts, repair,
     format; a result that rounding made invalid is repaired once more, and if nothing is left,
-    the exact parts are returned."""
+    the exact parts are returned. A simplified result covering less than half the mask's
+    pixels, or less than one pixel, is replaced by the exact parts."""
     exact = trace(mask)
     if simplify == 0 or not exact:
         return exact_geojson(exact)
     parts = [Polygon(shell, holes) for shell, holes in exact]
-    return finish(simplified(smoothed(parts), simplify), parts)
+    simple = simplified(smoothed(parts), simplify)
+    if sum(p.area for p in simple) < max(1.0, 0.5 * int(np.asarray(mask, bool).sum())):
+        return exact_geojson(exact)
+    return finish(simple, parts)
 
 
 # --------------------------------------------------------------------------------------------

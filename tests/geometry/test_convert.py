@@ -44,3 +44,27 @@ def test_mask_to_geometry_equals_the_plain_reference(simplify):
     the plain one (traced pixel by pixel, one joint shapely.simplify of all parts)."""
     for name, m in EQUIVALENCE.items():
         assert mask_to_geometry(m, simplify) == reference.mask_to_geometry(m, simplify), name
+
+
+@pytest.mark.parametrize("label, mask", [
+    ("single pixel", np.ones((1, 1), bool)),
+    ("two pixels", np.ones((1, 2), bool)),
+    ("diagonal pair", np.eye(2, dtype=bool)),
+    ("thin line", np.ones((1, 40), bool)),
+    ("3x3 plus", np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)),
+])
+@pytest.mark.parametrize("simplify", [DEFAULT_SIMPLIFY, 1.0, 3.0])
+@pytest.mark.parametrize("max_vertices", [None, 8])
+def test_simplified_tiny_masks_keep_their_pixels(label, mask, simplify, max_vertices):
+    """A simplified polygon never covers less than max(1, half the mask's pixels): a pixel
+    stays a unit square, not a diamond of area 0.5 (issue 14.13)."""
+    import shapely.geometry
+
+    geom = mask_to_geometry(mask, simplify, max_vertices)
+    assert shapely.geometry.shape(geom).is_valid, label
+    exact = mask_to_geometry(mask, 0.0)
+    if max_vertices is not None and sum(len(r) - 1 for r in exact["coordinates"][0]) \
+            > max_vertices:
+        return  # the exact polygon does not fit the budget: the budget wins
+    area = shapely.geometry.shape(geom).area
+    assert area >= max(1.0, 0.5 * mask.sum()), (label, geom)

@@ -221,6 +221,8 @@ def _file(path: Path, work: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     if name.endswith(".txt"):
         return [[float(v) for v in row.split()] for row in path.read_text().splitlines()]
+    if name.endswith(".yaml"):  # YOLO's data.yaml: its lines (paths made relative by run_case)
+        return path.read_text(encoding="utf-8").splitlines()
     if name.endswith((".png", ".jpg")):
         from PIL import Image
 

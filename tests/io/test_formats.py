@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -106,7 +107,8 @@ def test_coco_loads_and_evaluates(tmp_path, capsys):
         assert ann["score"] == pytest.approx(
             (ann["predicted_iou"] + ann["stability_score"]) / 2, abs=1e-5)
 
-    dt = gt.loadRes(doc["annotations"])
+    dt = gt.loadRes(str(tmp_path / "results.json"))  # the results file, as it is
+    assert len(dt.getAnnIds()) == len(doc["annotations"])
     ev = COCOeval(gt, dt, "segm")
     ev.params.useCats = 0
     ev.params.maxDets = [1, 10, 100, 1000]
@@ -123,6 +125,47 @@ def test_coco_resumed_run_gives_identical_file(tmp_path):
     rev = _coco_run(tmp_path / "rev", images, [images[::-1]]).read_bytes()
     assert one == two == rev
     assert (tmp_path / "two" / ".samcli" / "coco" / "c" / "d" / "e.tif.json").is_file()
+
+
+def _coco_run_with_ids(root: Path, ids: dict, batches):
+    done = []
+    for batch in batches:
+        w = CocoWriter(root, [{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}])
+        for image in batch:
+            res = make_result(image, extras=box_extras(5), seed=list(ids).index(image))
+            res = dataclasses.replace(res, image_id=ids[image])
+            w.write(with_records(res, records_of(res, 0.0, None)))
+            done.append(image)
+        w.finish(done)
+    return root / "annotations.json"
+
+
+def test_coco_keeps_the_inputs_image_ids_across_a_resumed_run(tmp_path):
+    """Issue 17.1: given image ids (from-boxes with COCO detections) are kept, in the parts
+    too, so a resumed run writes the very same file."""
+    ids = {"val/000000000632.jpg": 632, "val/000000000139.jpg": 139, "b.png": "frame_7",
+           "c/d.tif": 285}
+    images = list(ids)
+    one = _coco_run_with_ids(tmp_path / "one", ids, [images])
+    two = _coco_run_with_ids(tmp_path / "two", ids, [images[:1], images[1:3], images[3:]])
+    assert one.read_bytes() == two.read_bytes()
+    doc = json.loads(one.read_text())
+    assert [(i["id"], i["file_name"]) for i in doc["images"]] == [
+        ("frame_7", "b.png"), (285, "c/d.tif"), (139, "val/000000000139.jpg"),
+        (632, "val/000000000632.jpg")]  # path order, the input's ids
+    assert {a["image_id"] for a in doc["annotations"]} == {"frame_7", 285, 139, 632}
+    assert [a["id"] for a in doc["annotations"]] == list(range(1, len(doc["annotations"]) + 1))
+    COCO(str(one))
+
+
+def test_coco_parts_with_and_without_ids_are_an_error(tmp_path):
+    w = CocoWriter(tmp_path)
+    res = make_result("a.jpg")
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    res = dataclasses.replace(make_result("b.jpg"), image_id=7)
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    with pytest.raises(SamcliError, match="--overwrite"):
+        w.finish(["a.jpg", "b.jpg"])
 
 
 def test_coco_from_boxes_categories_and_extras(tmp_path):
@@ -144,9 +187,35 @@ def test_coco_missing_part_is_a_clear_error(tmp_path):
 
 
 def test_coco_empty_run(tmp_path):
-    (p,) = CocoWriter(tmp_path).finish([])
+    p, r = CocoWriter(tmp_path).finish([])
     doc = json.loads(p.read_text())
     assert doc["images"] == [] and doc["annotations"] == []
+    assert r.name == "results.json" and json.loads(r.read_text()) == []
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("sam", lambda piou, stab, conf: (piou + stab) / 2),
+    ("detector", lambda piou, stab, conf: 1.0 if conf is None else conf),
+    ("product", lambda piou, stab, conf: (1.0 if conf is None else conf) * (piou + stab) / 2),
+])
+def test_coco_score_modes(tmp_path, mode, expected):
+    res = make_result("a.jpg", extras=box_extras(5))
+    w = CocoWriter(tmp_path, [], score=mode)
+    w.write(with_records(res, records_of(res, 0.0, None)))
+    w.finish(["a.jpg"])
+    doc = json.loads((tmp_path / "annotations.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results) == len(doc["annotations"]) == 4
+    for ann, r in zip(doc["annotations"], results):
+        i = int(kept_indices(res.masks)[ann["id"] - 1])
+        want = expected(res.masks.predicted_iou[i], res.masks.stability_score[i],
+                        ann["box_confidence"])
+        assert ann["score"] == r["score"] == pytest.approx(want, abs=1e-6)
+
+
+def test_coco_unknown_score_mode_fails_at_once(tmp_path):
+    with pytest.raises(ValueError, match="unknown score"):
+        CocoWriter(tmp_path, score="iou")
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,3 +293,28 @@ def test_geojson_feature_collection(tmp_path):
         assert f["geometry"] == r["segmentation"]
         assert f["properties"] == {k: v for k, v in r.items() if k != "segmentation"}
         assert list(f["properties"])[-1] == "box_iou"
+
+
+def test_supervision_reads_the_coco_output(tmp_path):
+    """A real client: supervision's COCO loader takes annotations.json as it is (RLE masks,
+    names, the images by file_name)."""
+    sv = pytest.importorskip("supervision")
+    from PIL import Image
+
+    images = ["x/a.png", "b.png"]
+    for image in images:
+        (tmp_path / "imgs" / image).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "imgs" / image)
+    path = _coco_run(tmp_path / "out", images, [images],
+                     categories=[{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}],
+                     extras=True)
+    ds = sv.DetectionDataset.from_coco(str(tmp_path / "imgs"), str(path), force_masks=True)
+    assert ds.classes == ["cat", "dog"]
+    loaded = {Path(p).relative_to(tmp_path / "imgs").as_posix(): det for p, _, det in ds}
+    assert sorted(loaded) == sorted(images)
+    for image in images:
+        res = make_result(image, extras=box_extras(5), seed=images.index(image))
+        det = loaded[image]
+        assert len(det) == 4
+        for mask, i in zip(det.mask, kept_indices(res.masks)):
+            assert np.array_equal(mask, res.masks.mask(int(i)))

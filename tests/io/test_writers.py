@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from samcli.config import OutputOptions
-from samcli.errors import ConfigError
+from samcli.errors import ConfigError, UsageError
 from samcli.io.writers import make_writers
 from tests.io.helpers import make_result, records_of, with_records
 
@@ -39,7 +39,8 @@ def test_make_writers_categories_and_refused_options(tmp_path):
     assert make_writers(_opts(tmp_path, "coco"), cats)[0].categories == cats
     with pytest.raises(ConfigError, match="-o"):
         _opts(None, "coco")
-    with pytest.raises(ConfigError, match="--format"):
+    # An unknown format name does not parse: a usage error (exit 2), not a config error.
+    with pytest.raises(UsageError, match="--format"):
         _opts(tmp_path, "xml")
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from samcli.errors import InputError
 from samcli.io import labels as L
+from samcli.io.labels.jsonio import _show
 
 SEED = int(os.environ.get("SAMCLI_FUZZ_SEED", "20240514"))
 SCALE = float(os.environ.get("SAMCLI_FUZZ_SCALE", "1"))
@@ -353,7 +354,7 @@ def check_resolved(ids: list, found: dict, problems: list) -> None:
     for item in found.values():
         assert item.path.is_file()
     for image_id in ids:  # nothing dropped silently
-        assert image_id in found or any(L._show(image_id)[:20] in str(p) for p in problems), \
+        assert image_id in found or any(_show(image_id)[:20] in str(p) for p in problems), \
             (image_id, found, problems)
 
 

@@ -1,0 +1,104 @@
+"""Which image a YOLO label file describes, and walking label folders.
+
+Finding the image of a label file (:func:`find_image_for_label`)
+    With ``--images DIR``: ``DIR / <label path relative to the labels folder given>`` with the
+    label's stem and an image suffix; if that is missing, ``DIR / <stem + suffix>`` (a flat
+    images folder). Only ``DIR`` is searched when it is given. Without it: the YOLO rule (the
+    LAST path component named exactly ``labels`` becomes ``images``:
+    ``/data/labels/train/a.txt`` -> ``/data/images/train/a.jpg``), then beside the label file.
+    When several files match, the first in suffix order wins: ``.jpg .jpeg .png .bmp .tif
+    .tiff .webp``, each tried in lower case, then upper case (``.JPG``); mixed-case suffixes
+    (``.Jpg``) are not looked for.
+
+Label folders (:func:`collect_label_files`)
+    ``.txt`` files, walked like image folders (see :mod:`samcli.io.inputs`); ``classes.txt``
+    and ``predefined_classes.txt`` (class-name lists written by LabelImg and YOLO exporters
+    next to the labels) are skipped while walking, as are hidden files; named directly they
+    are read like any label file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from samcli.io.images import IMAGE_SUFFIXES
+from samcli.io.inputs import InputItem, Problem, walk_inputs
+from samcli.io.labels.text import _is_file
+
+#: Files skipped when walking label folders (case-insensitive).
+LABEL_SKIP_NAMES: tuple[str, ...] = ("classes.txt", "predefined_classes.txt")
+
+
+def image_candidates(stem_path: Path) -> list[Path]:
+    """``stem_path`` + each image suffix, in preference order (lower case, then upper)."""
+    base = str(stem_path)
+    out: list[Path] = []
+    for suf in IMAGE_SUFFIXES:
+        out.append(Path(base + suf))
+        out.append(Path(base + suf.upper()))
+    return out
+
+
+def _first_existing(stem_path: Path) -> Path | None:
+    for cand in image_candidates(stem_path):
+        if _is_file(cand):
+            return cand
+    return None
+
+
+def _strip_suffix(p: Path) -> Path:
+    return p.with_name(p.stem) if p.suffix else p
+
+
+def find_image_for_label(
+    label_path: Path | str,
+    images_dir: Path | str | None = None,
+    labels_root: Path | str | None = None,
+) -> Path | None:
+    """The image a YOLO label file describes, or ``None`` (rules in the module docstring).
+
+    ``labels_root``: the labels folder the file was found under (``InputItem.root``);
+    ``None`` for a file given directly, which then maps to ``images_dir / <stem>.<ext>``.
+    """
+    label_path = Path(label_path)
+    if images_dir is not None:
+        images_dir = Path(images_dir)
+        rel: Path | None = None
+        if labels_root is not None:
+            try:
+                rel = label_path.relative_to(labels_root)
+            except ValueError:
+                rel = None
+        if rel is not None and len(rel.parts) > 1:
+            hit = _first_existing(images_dir / _strip_suffix(rel))
+            if hit is not None:
+                return hit
+        return _first_existing(images_dir / _strip_suffix(Path(label_path.name)))
+
+    for candidate_base in (label_path, label_path.absolute()):
+        parts = candidate_base.parts
+        dir_parts = parts[:-1]
+        idx = max((i for i, p in enumerate(dir_parts) if p == "labels"), default=None)
+        if idx is not None:
+            swapped = Path(*parts[:idx], "images", *parts[idx + 1 :])
+            hit = _first_existing(_strip_suffix(swapped))
+            if hit is not None:
+                return hit
+            break  # the given path had a labels component: don't try its absolute form
+    return _first_existing(_strip_suffix(label_path))
+
+
+def collect_label_files(
+    inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
+) -> tuple[list[InputItem], list[Problem]]:
+    """YOLO label files (``.txt``) named by ``inputs`` (files, folders, ``-``), and problems.
+
+    Walked like :func:`samcli.io.inputs.collect_images`; ``classes.txt`` and
+    ``predefined_classes.txt`` are skipped inside folders. ``InputItem.root`` is the labels
+    folder (pass it to :func:`find_image_for_label` as ``labels_root``).
+    """
+    return walk_inputs(
+        inputs, (".txt",), glob=glob, stdin=stdin, skip_names=LABEL_SKIP_NAMES,
+        kind="label file",
+    )

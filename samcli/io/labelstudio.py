@@ -1,0 +1,182 @@
+"""``--format labelstudio``: Label Studio tasks with the proposals as predictions
+(pre-annotations a person corrects), importable as they are.
+
+Files (``-o DIR``)
+------------------
+``DIR/tasks.json``
+    A JSON list of tasks, one per image in image-path order, for Label Studio's import (the
+    project's *Import* button, or ``POST /api/projects/<id>/import``). A task is::
+
+        {"data": {"image": "<image-root-url><image path, URL-quoted>"},
+         "predictions": [{"model_version": "...", "score": <mean region score>,
+                          "result": [<one region per proposal>]}]}
+
+    A region: ``{"id", "type": "polygonlabels", "from_name": "label", "to_name": "image",
+    "original_width", "original_height", "image_rotation": 0, "value": {"points": [[x, y],
+    ...], "closed": true, "polygonlabels": [<name>]}, "score"}``, with ``points`` in percent
+    of the image's width and height (Label Studio's unit; 4 decimals, 1/10000 of a percent),
+    and ``id`` unique in the file (``<8 hex digits of the image path's SHA-1>-<record id>``:
+    the same for the same image in every run). ``score`` is
+    :func:`samcli.io.records.proposal_score` (``--score`` for from-boxes, SAM's quality for
+    automask); the prediction's ``score`` (by which Label Studio's Data Manager sorts tasks)
+    is the mean of its regions' scores, absent for an image without proposals.
+``DIR/label_config.xml``
+    The labeling configuration the tasks fit (an ``Image`` named ``image`` and
+    ``PolygonLabels`` named ``label`` with one ``Label`` per category): paste it into the
+    project's *Labeling Interface* (Code) before importing.
+
+Holes and parts
+    Label Studio's polygons are single rings: they cannot hold a hole or a second part. A
+    proposal with holes or several parts is one region whose ring joins them by zero-width
+    bridges, exactly as for YOLO labels (:func:`samcli.geometry.geometry_to_yolo_ring`): the
+    filled region is the mask (holes stay empty under the even-odd and non-zero fill rules,
+    in Label Studio's canvas and in pycocotools when the task is exported to COCO), and the
+    object stays one region to accept or correct. Editing near a bridge shows its two
+    coincident edges.
+
+Images
+    ``data.image`` is ``image_root_url`` (``--image-root-url``) followed by the image's path
+    relative to its input folder, quoted for a URL (``/`` kept). The default,
+    ``/data/local-files/?d=``, is Label Studio's local-files route: start Label Studio with
+    ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
+    ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` set to a folder above the images, add a
+    *Local files* storage for the images' folder, and give the path from the document root
+    to the input folder in the URL (``--image-root-url '/data/local-files/?d=photos/'``).
+    Any other prefix works the same way: ``https://host/images/``, ``s3://bucket/images/``.
+
+Resumable like COCO: each image's predictions are a part ``DIR/.samcli/labelstudio/
+<image>.json``; :meth:`LabelStudioWriter.finish` builds the files from the parts of every
+done image (and the image URLs then, so another ``--image-root-url`` redoes no image).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Mapping
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from samcli.errors import SamcliError
+from samcli.fs import atomic_write_text
+from samcli.geometry import geometry_to_yolo_ring
+from samcli.io.outputs import STATE_DIR, Writer, with_suffix
+from samcli.io.records import dumps, kept_indices, proposal_score
+from samcli.results import ImageResult
+
+TASKS_FILE = "tasks.json"
+CONFIG_FILE = "label_config.xml"
+DEFAULT_IMAGE_ROOT_URL = "/data/local-files/?d="
+FROM_NAME, TO_NAME = "label", "image"
+
+
+class LabelStudioWriter(Writer):
+    """Label Studio tasks with polygon predictions (see the module docstring).
+
+    ``names``: ``{class id: name}`` for records with a ``class`` (from-boxes; ``str(id)``
+    for ids without a name); records without one are ``default_name`` (automask: "object").
+    """
+
+    needs_geometry = True
+
+    def __init__(self, root: Path, names: Mapping[int, str] | None = None, score: str = "sam",
+                 image_root_url: str = DEFAULT_IMAGE_ROOT_URL,
+                 model_version: str = "samcli", default_name: str = "object") -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.names = dict(names or {})
+        self.score = score
+        proposal_score(score, 0.0, 0.0)  # an unknown mode fails now, not after the work
+        self.image_root_url = image_root_url
+        self.model_version = model_version
+        self.default_name = default_name
+
+    def part_path(self, image: str) -> Path:
+        return with_suffix(self.root / STATE_DIR / "labelstudio", image, ".json")
+
+    def outputs_for(self, image: str) -> list[Path]:
+        return [self.part_path(image)]
+
+    def label_of(self, record: dict) -> str:
+        cls = record.get("class")
+        return self.default_name if cls is None else self.names.get(int(cls), str(cls))
+
+    def write(self, result: ImageResult) -> list[Path]:
+        self._claim(result.image)
+        ms, w, h = result.masks, int(result.width), int(result.height)
+        key = hashlib.sha1(result.image.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        regions = []
+        for rec, i in zip(result.records, kept_indices(ms)):
+            points = _percent_ring(rec["segmentation"], w, h)
+            if points is None:
+                continue
+            regions.append({
+                "id": f"{key}-{rec['id']}",
+                "type": "polygonlabels",
+                "from_name": FROM_NAME,
+                "to_name": TO_NAME,
+                "original_width": w,
+                "original_height": h,
+                "image_rotation": 0,
+                "value": {"points": points, "closed": True,
+                          "polygonlabels": [self.label_of(rec)]},
+                "score": proposal_score(self.score, ms.predicted_iou[i], ms.stability_score[i],
+                                        rec.get("box_confidence")),
+            })
+        prediction: dict = {"model_version": self.model_version}
+        if regions:
+            prediction["score"] = round(float(np.mean([r["score"] for r in regions])), 6)
+        prediction["result"] = regions
+        part = {"image": result.image, "predictions": [prediction]}  # the URL: at finish
+        return [atomic_write_text(self.part_path(result.image), dumps(part))]
+
+    def image_url(self, image: str) -> str:
+        return self.image_root_url + quote(image.encode("utf-8", "surrogateescape"), safe="/")
+
+    def finish(self, done_images: Iterable[str]) -> list[Path]:
+        tasks = []
+        for image in sorted(set(done_images)):
+            path = self.part_path(image)
+            try:
+                part = json.loads(path.read_text(encoding="utf-8"))
+                tasks.append({"data": {"image": self.image_url(part["image"])},
+                              "predictions": part["predictions"]})
+            except FileNotFoundError:
+                raise SamcliError(f"Label Studio output: the part file for {image} ({path}) "
+                                  "is missing; rerun with --overwrite to redo it") from None
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
+        labels = dict.fromkeys(
+            [self.default_name] if not self.names else list(self.names.values()))
+        for task in tasks:
+            for region in task["predictions"][0]["result"]:
+                labels.update(dict.fromkeys(region["value"]["polygonlabels"]))
+        text = "[" + ",\n".join(dumps(t) for t in tasks) + "]\n"
+        return [atomic_write_text(self.root / TASKS_FILE, text),
+                atomic_write_text(self.root / CONFIG_FILE, label_config(list(labels)))]
+
+
+def label_config(labels: list[str]) -> str:
+    """The labeling configuration for the tasks: an image and polygon labels."""
+    lines = ["<View>", f'  <Image name="{TO_NAME}" value="$image" zoom="true"/>',
+             f'  <PolygonLabels name="{FROM_NAME}" toName="{TO_NAME}" strokeWidth="2" '
+             'opacity="0.4">']
+    lines += [f'    <Label value="{escape(name, {chr(34): "&quot;"})}"/>' for name in labels]
+    lines += ["  </PolygonLabels>", "</View>"]
+    return "\n".join(lines) + "\n"
+
+
+def _percent_ring(geometry: dict, w: int, h: int) -> list[list[float]] | None:
+    """One ring in percent of the image (4 decimals), consecutive repeats dropped; None when
+    fewer than 3 distinct points are left."""
+    ring = geometry_to_yolo_ring(geometry)
+    if len(ring) < 3:
+        return None
+    xy = np.round(np.clip(ring / np.array([w, h]) * 100.0, 0.0, 100.0), 4)
+    xy = xy[np.any(xy != np.roll(xy, 1, axis=0), axis=1)]
+    if len(np.unique(xy, axis=0)) < 3:
+        return None
+    return xy.tolist()

@@ -1,0 +1,43 @@
+"""``--help`` reads like a well-kept Unix tool's: value placeholders (N, X, DIR, keep|drop),
+no type tags, defaults written as a person would, every option present."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from samcli.cli import get_app
+
+COMMANDS = [["automask"], ["from-boxes"], ["models"], ["models", "download"], ["models", "path"],
+            ["models", "list"], []]
+
+
+def _help(args: list[str]) -> str:
+    result = CliRunner().invoke(get_app(), [*args, "--help"],
+                                env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0, result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "samcli")
+def test_help_has_no_type_tags_or_odd_numbers(args):
+    text = _help(args)
+    assert not re.search(r"<(bool|int|float|str|list\[str\]|path)>", text), text
+    assert "{" not in text.split("\n", 3)[1]  # the usage line: INPUT..., not {inputs}...
+    assert not re.search(r"\d\.\d{6,}", text), "a default printed with float noise"
+
+
+def test_usage_and_placeholders():
+    automask = _help(["automask"])
+    usage = next(line for line in automask.splitlines() if "Usage:" in line)
+    assert usage.strip().endswith("[OPTIONS] INPUT...")
+    text = re.sub(r"[\s│]+", " ", automask)
+    for needle in ("--points-per-side N", "--pred-iou-thresh X", "--containment keep|drop",
+                   "--crop-overlap-ratio X", "[default: 512/1500 = 0.341]", "--output -o DIR",
+                   "--format FORMAT", "--preset sam|dense|proposals", "--min-area AREA",
+                   "--checkpoint FILE"):
+        assert needle in text, needle
+    boxes = re.sub(r"[\s│]+", " ", _help(["from-boxes"]))
+    assert "LABELS..." in boxes and "--images DIR" in boxes and "--classes IDS" in boxes

@@ -1,0 +1,159 @@
+"""data.yaml for --format yolo (samcli.io.yolo_dataset) and the YOLO writer's dataset checks;
+read back by PyYAML, by samcli's own names reader, and by supervision (a real client)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from samcli.io.formats import YoloWriter
+from samcli.io.labels import parse_yaml_names
+from samcli.io.records import kept_indices
+from samcli.io.yolo_dataset import dataset_yaml, image_root, splits_of, ultralytics_label_path
+from tests.io.helpers import H, W, make_result, records_of, with_records
+
+LABEL_PATHS = [
+    ("the images folder becomes labels", "/d/images/train/a.jpg", "/d/labels/train/a.txt"),
+    ("the last images folder wins", "/images/x/images/a.png", "/images/x/labels/a.txt"),
+    ("no images folder: beside the image", "/d/photos/a.jpg", "/d/photos/a.txt"),
+    ("a file named images is no folder", "/d/x/images", "/d/x/images.txt"),
+    ("'images2' is not 'images'", "/d/images2/a.jpg", "/d/images2/a.txt"),
+    ("dotted stem keeps its dots", "/d/images/a.b.jpg", "/d/labels/a.b.txt"),
+]
+
+
+@pytest.mark.parametrize("label, image, expected", LABEL_PATHS, ids=[c[0] for c in LABEL_PATHS])
+def test_ultralytics_label_path(label, image, expected):
+    assert ultralytics_label_path(Path(image)) == Path(expected), label
+
+
+SPLITS = [
+    ("train and val folders", ["train/a.jpg", "val/b.jpg", "train/c/d.jpg"],
+     {"train": ["train"], "val": ["val"]}),
+    ("valid is val, test kept", ["train/a.jpg", "valid/b.jpg", "test/c.jpg"],
+     {"train": ["train"], "val": ["valid"], "test": ["test"]}),
+    ("train without val: no splits", ["train/a.jpg", "other/b.jpg"], {}),
+    ("flat", ["a.jpg", "b.jpg"], {}),
+]
+
+
+@pytest.mark.parametrize("label, images, expected", SPLITS, ids=[c[0] for c in SPLITS])
+def test_splits_of(label, images, expected):
+    assert splits_of(images) == expected, label
+
+
+def test_image_root():
+    assert image_root(Path("/d/images/train/a.jpg"), "train/a.jpg") == Path("/d/images")
+    assert image_root(Path("/d/images/a.jpg"), "train/a.jpg") is None  # found flat
+
+
+def test_dataset_yaml_reads_back_in_pyyaml_and_samcli():
+    names = {0: "person", 2: 'a "quoted" name: with colon # and hash', 3: "ü"}
+    text = dataset_yaml([Path("/data/ds/images")], ["train/a.jpg", "val/b.jpg"], names,
+                        used=[5])
+    doc = yaml.safe_load(text)
+    assert doc["path"] == "/data/ds/images"
+    assert (doc["train"], doc["val"]) == ("train", "val") and "test" not in doc
+    expected = {0: "person", 1: "1", 2: names[2], 3: "ü", 4: "4", 5: "5"}  # no gaps
+    assert doc["names"] == expected
+    assert parse_yaml_names(text) == expected
+
+    several = yaml.safe_load(dataset_yaml([Path("/a/x"), Path("/a/y")], ["p.jpg"], {}))
+    assert several["path"] == "/a" and several["train"] == several["val"] == ["x", "y"]
+    assert "test" not in several
+    assert several["names"] == {}
+
+
+def _dataset(root: Path, splits=("train", "val")) -> list:
+    """Images on disk under root/images/<split>/, and results pointing at them."""
+    results = []
+    for seed, split in enumerate(splits):
+        path = root / "images" / split / f"{split}1.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((H, W, 3), 90, np.uint8)).save(path)
+        extras = [{"class": 2 + (i % 2)} for i in range(5)]
+        res = dataclasses.replace(make_result(f"{split}/{split}1.png", extras=extras, seed=seed),
+                                  source=path)
+        results.append(with_records(res, records_of(res, 0.0, None)))
+    return results
+
+
+def _run(writer: YoloWriter, results) -> list[Path]:
+    for res in results:
+        writer.write(res)
+    return writer.finish([r.image for r in results])
+
+
+def test_yolo_dataset_where_ultralytics_looks(tmp_path):
+    """Issue 17.6: -o DIR/labels beside DIR/images: every label is where ultralytics looks,
+    and data.yaml names the image folders and every class."""
+    results = _dataset(tmp_path / "ds")
+    said: list[str] = []
+    (data,) = _run(YoloWriter(tmp_path / "ds" / "labels", {2: "cat"}, warn=said.append),
+                   results)
+    assert said == []
+    assert data == tmp_path / "ds" / "labels" / "data.yaml"
+    for res in results:
+        assert ultralytics_label_path(res.source).is_file()
+    doc = yaml.safe_load(data.read_text())
+    assert Path(doc["path"]) == tmp_path / "ds" / "images"
+    assert (doc["train"], doc["val"]) == ("train", "val")
+    assert doc["names"] == {0: "0", 1: "1", 2: "cat", 3: "3"}
+
+
+def test_yolo_labels_elsewhere_are_named_in_one_warning(tmp_path):
+    results = _dataset(tmp_path / "ds")
+    said: list[str] = []
+    _run(YoloWriter(tmp_path / "out", warn=said.append), results)
+    (message,) = said
+    assert "ultralytics will not find" in message and "labels/train/train1.txt" in message
+    assert (tmp_path / "out" / "data.yaml").is_file()  # still right about the images
+
+
+def test_yolo_images_outside_the_mirror_get_no_data_yaml(tmp_path):
+    (res,) = _dataset(tmp_path / "ds", splits=("train",))
+    flat = dataclasses.replace(res, image="elsewhere/train1.png")
+    said: list[str] = []
+    assert _run(YoloWriter(tmp_path / "out", warn=said.append), [flat]) == []
+    assert len(said) == 1 and "data.yaml not written" in said[0]
+
+
+def test_resumed_yolo_run_with_nothing_to_do_keeps_data_yaml(tmp_path):
+    results = _dataset(tmp_path / "ds")
+    out = tmp_path / "ds" / "labels"
+    _run(YoloWriter(out, warn=print), results)
+    before = (out / "data.yaml").read_text()
+    assert YoloWriter(out, warn=print).finish([r.image for r in results]) == []
+    assert (out / "data.yaml").read_text() == before
+
+
+def test_supervision_reads_the_dataset(tmp_path):
+    """A real client: supervision's YOLO loader takes the labels and data.yaml as written."""
+    sv = pytest.importorskip("supervision")
+
+    results = _dataset(tmp_path / "ds")
+    _run(YoloWriter(tmp_path / "ds" / "labels", {2: "cat", 3: "dog"}, warn=print), results)
+    for res in results:
+        split = res.image.split("/")[0]
+        ds = sv.DetectionDataset.from_yolo(
+            images_directory_path=str(tmp_path / "ds" / "images" / split),
+            annotations_directory_path=str(tmp_path / "ds" / "labels" / split),
+            data_yaml_path=str(tmp_path / "ds" / "labels" / "data.yaml"), force_masks=True)
+        assert ds.classes == ["0", "1", "cat", "dog"]
+        ((_, _, det),) = list(ds)
+        assert det.class_id.tolist() == [r["class"] for r in res.records]
+        for mask, i in zip(det.mask, kept_indices(res.masks)):
+            # supervision fills polygons at pixel indices (cv2.fillPoly), samcli's vertices
+            # are pixel corners: its mask is ours plus, at most, the next pixel right/down,
+            # and for a bridged two-part mask the 1-px line of the bridge
+            want = res.masks.mask(int(i))
+            grown = want.copy()
+            grown[1:] |= want[:-1]
+            grown[:, 1:] |= grown[:, :-1]
+            assert not (want & ~mask).any()
+            assert (mask & ~grown).sum() <= (max(H, W) if i == 1 else 0)
