@@ -97,10 +97,20 @@ def _files_equal_plain(out: Path, plain: str) -> None:
     images = sorted({json.loads(line)["image"] for line in lines})
     for image in images:
         expected = "".join(line for line in lines if json.loads(line)["image"] == image)
-        assert (out / f"{image}.jsonl").read_text() == expected, image
+        got = (out / f"{image}.jsonl").read_text()
+        assert got == expected, _first_difference(image, got, expected)
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     done = [e["input"] for e in manifest if e["status"] == "done"]
-    assert sorted(done) == images  # every image once: none lost, none written twice
+    assert sorted(done) == images, manifest  # every image once: none lost, none twice
+
+
+def _first_difference(image: str, got: str, expected: str) -> str:
+    """Where a file first differs from the plain run's records (the assertion message)."""
+    pairs = zip(got.splitlines() + [""], expected.splitlines() + [""])
+    n, (a, b) = next((i, p) for i, p in enumerate(pairs) if p[0] != p[1])
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    lo = max(0, at - 40)
+    return f"{image}, line {n + 1}, column {at}: {a[lo:at + 60]!r} != {b[lo:at + 60]!r}"
 
 
 def test_cluster_run_gives_the_plain_runs_records(cluster, tree, mobile_ckpt, plain):
@@ -127,12 +137,12 @@ def test_killed_drivers_resume_across_ray_and_plain_runs(cluster, tree, mobile_c
     assert killed.returncode == -9, killed.stderr
     killed = run_interrupted("record", 1, "KILL", *base)
     assert killed.returncode == -9, killed.stderr
-    done = (tmp_path / "manifest.jsonl").read_text().count('"status": "done"')
-    assert done == 2, "each killed run wrote one image"
+    manifest = (tmp_path / "manifest.jsonl").read_text()
+    assert manifest.count('"status": "done"') == 2, manifest  # each killed run wrote one
 
     again = _samcli(*[a for a in ray_args if a != "-q"])
     assert again.returncode == 0, again.stderr
-    assert "2 images done, 2 skipped (already done)" in again.stderr
+    assert "2 images done, 2 skipped (already done)" in again.stderr, again.stderr
     _files_equal_plain(tmp_path, plain)
 
 
