@@ -51,3 +51,16 @@ def test_bad_samcli_threads_is_one_error_line(value, tmp_path, mobile_ckpt, monk
     assert result.exit_code == 1 and result.stdout == ""
     (line,) = error_lines(result.stderr)
     assert ENV in line and "Traceback" not in result.stderr
+
+
+def test_help_states_the_thread_count():
+    """--help says how many threads a CPU run uses and how to change it (samcli.config may
+    import nothing but samcli.errors, so the number is written there: keep them equal)."""
+    import re
+
+    from tests.commands.test_help import _help
+
+    text = re.sub(r"[\s│]+", " ", _help(["automask"]))
+    assert f"On the CPU the model runs {DEFAULT_THREADS} torch threads" in text
+    assert f"one per {DEFAULT_THREADS} CPUs of each node (${ENV} when set)" in text
+    assert f"${ENV}=N sets another count" in text
