@@ -384,7 +384,12 @@ class ModelOptions:
         "weights; the architecture comes from --model or is read from the file).", MODEL,
         metavar="FILE"
     )
-    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps.", MODEL, metavar="DEVICE")
+    device: str = opt(
+        "auto", "auto, cpu, cuda, cuda:N or mps. On the CPU the model runs 4 torch threads "
+        "however many cores there are, so that records do not depend on the machine; "
+        "$SAMCLI_THREADS=N sets another count (last digits of scores and border pixels may "
+        "then differ).", MODEL, metavar="DEVICE"
+    )
     dtype: str = opt(
         "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL,
         metavar="DTYPE"
@@ -523,7 +528,9 @@ class ScaleOptions:
     )
     ray_actors: int = opt(
         0, "Model replicas (Ray actors). 0 = automatic: one per GPU of the cluster, else one "
-        "per 4 CPUs; more actors than GPUs (or CPUs) share them.", SCALE, metavar="N"
+        "per 4 CPUs of each node ($SAMCLI_THREADS when set); more actors than GPUs (or CPUs) "
+        "share them. Each runs the driver's torch thread count: the plain run's records.",
+        SCALE, metavar="N"
     )
 
     @property

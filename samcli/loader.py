@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from samcli.config import ModelOptions
 from samcli.errors import CheckpointError
+from samcli.threads import use_model_threads
 
 if TYPE_CHECKING:
     from samcli.predictor import Predictor
@@ -67,6 +68,7 @@ class ModelLoader:
     def get(self) -> Predictor:
         """The predictor, loading the weights (downloading them into the cache if needed) the
         first time."""
+        use_model_threads()  # every time: records must not depend on where the model runs
         if self._predictor is None:
             from samcli.console import download_progress
             from samcli.model.loading import load_model

@@ -23,6 +23,18 @@ A run, with the ``samcli`` process as Ray's driver:
    appends its manifest line, so the files are those of a local run, and a Ray run stopped at
    any point (Ctrl-C, a lost driver) resumes like a local one.
 
+Across nodes: the pool is planned from the nodes alive when it starts (:func:`actor_plan`:
+each actor fits on one node, with a CPU to spare for Ray Data's read tasks), and each actor
+runs the model with the driver's torch thread count (:mod:`samcli.threads`), so its
+records are those of a plain run, byte for byte. When a node is lost, Ray's own actor
+restarts are off: a restarted actor keeps the shape of the old plan, which may no longer fit
+on the nodes left, and the tasks bound to it would then wait for ever. Instead the run goes
+on with a new pool planned on the nodes still alive, for the images not yet written (at most
+:data:`MAX_POOL_RESTARTS` times; then, or when Ray fails otherwise, the run stops with one
+``Error:`` line and a rerun with ``-o`` resumes). The driver writes each image once: a row for
+an image already written (a task Ray ran again) is dropped, and an image that never comes
+back stops the run with an error instead of being lost silently.
+
 Other :class:`~samcli.errors.SamcliError` raised in an actor (weights that cannot be loaded or
 downloaded) stop the run with that error, as they would locally. Nothing of Ray's reaches
 stdout: Ray's logs, warnings and progress bars are off or on stderr; samcli's own progress bar
@@ -38,6 +50,7 @@ import os
 import pickle
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -45,11 +58,14 @@ from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
 from samcli.io.inputs import InputItem
+from samcli.threads import ENV as THREADS_ENV
+from samcli.threads import model_threads
 
 INSTALL_HINT = "pip install 'samcli[ray]'"
 
-# CPUs given to each model replica on a cluster without GPUs (torch threads of one actor).
-CPUS_PER_ACTOR = 4
+#: New actor pools a run may start after losing actors, nodes or results (see the module
+#: docstring); the run stops with an error after that many.
+MAX_POOL_RESTARTS = 3
 
 
 def import_ray():
@@ -95,14 +111,60 @@ class RayExecutor:
             yield from self._run(ray, items)
 
     def _run(self, ray, items: Sequence[InputItem]) -> Iterator[Outcome]:
-        plan = actor_plan(ray.cluster_resources(), self.model, self.scale)
-        if not self.quiet:
-            self.report(f"samcli: Ray: {plan.describe()} for {len(items)} {self.work.unit}")
         # The dataset names files by absolute path; the driver maps them back to the items.
         by_path: dict[str, InputItem] = {os.path.abspath(item.path): item for item in items}
-        ds = ray.data.read_binary_files(list(by_path), include_paths=True)
-        ds = ds.map_batches(
-            Segmenter,
+        written: set[str] = set()  # each image is yielded (written) once, whatever Ray does
+        threads = model_threads()  # the driver's: every actor runs the model with it
+        restarts, on_gpus = 0, False
+        while True:
+            left = [path for path in by_path if path not in written]
+            try:
+                # after a loss, Ray may list a node that has just died for a few seconds
+                # more (until its health checks fail): plan on the nodes that answer
+                nodes = _nodes_that_answer(ray) if restarts else _alive_nodes(ray)
+                plan = actor_plan(_totals(nodes) if restarts else ray.cluster_resources(),
+                                  self.model, self.scale, nodes=nodes, threads=threads)
+            except ConfigError as exc:
+                if not restarts:
+                    raise
+                raise SamcliError(_stopped(None, f"no room for a new actor pool: {exc}")) from None
+            if restarts and on_gpus and not plan.num_gpus:  # CPU records would differ
+                raise SamcliError(_stopped(None, "no GPU left for a new actor pool"))
+            on_gpus = bool(plan.num_gpus)
+            if not self.quiet:
+                self.report(f"samcli: Ray: {plan.describe()} for {len(left)} {self.work.unit}")
+            pool = self._pool(ray, plan, left, by_path)
+            try:
+                for path, outcome in pool:
+                    if path not in written:
+                        written.add(path)
+                        yield outcome
+            except _PoolLost as lost:
+                restarts += 1
+                if restarts > MAX_POOL_RESTARTS:
+                    raise SamcliError(_stopped(lost.error, f"after {MAX_POOL_RESTARTS} new "
+                                               "actor pools")) from None
+                # stderr, even with --quiet: the run goes on, but the user should know why
+                self.report(f"samcli: Ray: {_describe(lost.error)}; a new actor pool goes on "
+                            f"with the {len(by_path) - len(written)} {self.work.unit} left "
+                            f"({restarts} of at most {MAX_POOL_RESTARTS})")
+                continue
+            finally:
+                pool.close()  # leaving early (fail-fast, Ctrl-C) stops the pipeline
+            missing = [by_path[path].rel for path in by_path if path not in written]
+            if missing:  # never lose an image silently
+                shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+                raise SamcliError(_stopped(None, f"{len(missing)} {self.work.unit} never came "
+                                           f"back from the cluster ({shown})"))
+            return
+
+    def _pool(self, ray, plan: "ActorPlan", paths: list[str],
+              by_path: dict[str, InputItem]) -> Iterator[tuple[str, Outcome]]:
+        """One actor pool over ``paths``: (absolute path, outcome) as images come back.
+        Raises :class:`_PoolLost` when the pool loses actors, nodes or results."""
+        ds = _read_one_file_per_block(ray, paths)
+        ds = _map_batches(
+            ds, Segmenter,
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=plan.actors),
@@ -111,7 +173,7 @@ class RayExecutor:
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus,
         )
-        rows = _guard_ray_errors(ray, ds.iter_rows())
+        rows = _guard_ray_errors(ray, _rows(ds))
         try:
             for row in rows:
                 path = row["path"]
@@ -120,28 +182,149 @@ class RayExecutor:
                     raise pickle.loads(row["fatal"])
                 seconds = float(row["seconds"])
                 if row["error"]:  # named as a local run names it
-                    yield Outcome(item, error=row["error"].replace(path, str(item.path)),
-                                  seconds=seconds)
+                    yield path, Outcome(item, error=row["error"].replace(path, str(item.path)),
+                                        seconds=seconds)
                     continue
                 result = pickle.loads(row["result"])
                 result.image, result.source = item.rel, item.path
                 for record in result.records:
                     record["image"] = item.rel
-                yield Outcome(item, result=result, seconds=seconds)
+                yield path, Outcome(item, result=result, seconds=seconds)
         finally:
             rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
 
 
+def _read_one_file_per_block(ray, paths: list[str]):
+    """The files' bytes, one file a block: each image is then one task of one actor, written
+    as soon as it is done (Ray's default groups files into blocks, and a block's images came
+    back together when its last one was done: seconds late, and lost together)."""
+    try:
+        return ray.data.read_binary_files(paths, include_paths=True,
+                                          override_num_blocks=len(paths))
+    except TypeError:  # pragma: no cover - Ray before 2.10 calls it parallelism
+        return ray.data.read_binary_files(paths, include_paths=True, parallelism=len(paths))
+
+
+def _rows(ds) -> Iterator[dict]:
+    """The dataset's rows as each block arrives. Not ``iter_rows``: it prefetches a block,
+    holding each image back until the next one is done."""
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+        yield from batch.to_pylist()
+
+
+def _map_batches(ds, fn, **kwargs):
+    """``ds.map_batches`` with Ray's actor restarts off: a lost actor fails its tasks, and a
+    new pool takes over (see the module docstring). Ray Data takes ``max_restarts`` only
+    among the "remote args" it calls deprecated (no named parameter exists for it yet), so
+    its warning is silenced here; a Ray that no longer takes it keeps its own restarts."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+        try:
+            return ds.map_batches(fn, max_restarts=0, **kwargs)
+        except TypeError:  # pragma: no cover - a future Ray without remote args
+            return ds.map_batches(fn, **kwargs)
+
+
+class _PoolLost(Exception):
+    """The pool lost actors, a node or results it made: a new pool may go on."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+# Ray's errors for lost actors, nodes, workers and objects (names, for older Rays' sake)
+_LOST = ("RayActorError", "NodeDiedError", "ObjectLostError", "WorkerCrashedError",
+         "OutOfMemoryError", "ActorUnschedulableError", "TaskUnschedulableError")
+
+
+def _lost_resources(ray, exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) says that actors, nodes, workers or objects
+    were lost, rather than that the work itself failed."""
+    lost = tuple(getattr(ray.exceptions, name) for name in _LOST if hasattr(ray.exceptions, name))
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, lost):
+            return True
+        todo += [err.__cause__, err.__context__, getattr(err, "cause", None)]
+    return False
+
+
 def _guard_ray_errors(ray, rows) -> Iterator[dict]:
-    """Rows of the dataset; a failure of Ray itself (a dead node, a crashed actor) becomes a
-    SamcliError: what was written so far stays done, and a rerun resumes from there."""
+    """Rows of the dataset. A lost actor, node or result becomes :class:`_PoolLost` (a new
+    pool may go on); any other failure of Ray itself a SamcliError: what was written so far
+    stays done, and a rerun resumes from there."""
     try:
         yield from rows
     except (ray.exceptions.RayError, ray.data.exceptions.SystemException) as exc:
-        text = str(exc).strip()
-        raise SamcliError(f"the Ray run stopped: {type(exc).__name__}: {text}\nThe images "
-                          "written so far are kept; with -o, rerunning the same command "
-                          "resumes from there.") from None
+        if _lost_resources(ray, exc):
+            raise _PoolLost(exc) from None
+        raise SamcliError(_stopped(exc)) from None
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _stopped(exc: BaseException | None, why: str = "") -> str:
+    """The one-line message of a Ray run that stops."""
+    reason = "; ".join(part for part in (why, _describe(exc)) if part)
+    return (f"the Ray run stopped: {reason}. The images written so far are kept; with -o, "
+            "rerunning the same command resumes from there.")
+
+
+def _alive_nodes(ray) -> list[dict[str, Any]]:
+    """The resources of each node alive now (empty when Ray cannot say: Ray Client)."""
+    try:
+        return [dict(node.get("Resources") or {}) for node in ray.nodes() if node.get("Alive")]
+    except Exception:  # noqa: BLE001 - then plan from the cluster's totals
+        return []
+
+
+#: Seconds a node may take to answer a probe after a loss (Ray's health checks mark a dead
+#: node within about 30 s by default); a hang guard only, not a timing the run depends on.
+PROBE_TIMEOUT_S = 300
+
+
+def _probe() -> bool:
+    return True
+
+
+def _nodes_that_answer(ray) -> list[dict[str, Any]]:
+    """The resources of each node listed alive that runs a task now: a probe task (no CPU)
+    pinned to each node either runs or fails once Ray has marked the node dead."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        alive = [node for node in ray.nodes() if node.get("Alive")]
+    except Exception:  # noqa: BLE001 - Ray Client: plan from the cluster's totals
+        return [dict(ray.cluster_resources())]
+    probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
+    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node["NodeID"], soft=False)).remote() for node in alive]
+    answered = []
+    for node, ref in zip(alive, refs):
+        try:
+            ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except (ray.exceptions.RayError, TimeoutError):
+            continue
+        answered.append(dict(node.get("Resources") or {}))
+    return answered
+
+
+def _totals(nodes: list[dict[str, Any]]) -> dict[str, float]:
+    """The cluster's totals of CPUs and GPUs over ``nodes``."""
+    return {key: sum(float(n.get(key, 0) or 0) for n in nodes) for key in ("CPU", "GPU")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,28 +334,42 @@ class ActorPlan:
     actors: int
     num_cpus: float
     num_gpus: float
-    threads: int | None  # torch threads of a CPU actor
+    threads: int  # torch threads of every actor: the driver's (samcli.threads)
     model: ModelOptions  # the options as each actor sees them
 
     def describe(self) -> str:
         gpu = f"{self.num_gpus:g} GPU + " if self.num_gpus else ""
-        return f"{self.actors} actor(s), each with {gpu}{self.num_cpus:g} CPU"
+        return (f"{self.actors} actor(s), each with {gpu}{self.num_cpus:g} CPU and "
+                f"{self.threads} torch thread(s)")
 
 
-def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptions) -> ActorPlan:
-    """Actors and their resources from the cluster's totals (``ray.cluster_resources()``).
+def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptions,
+               nodes: Sequence[dict[str, Any]] = (), threads: int | None = None) -> ActorPlan:
+    """Actors and their resources from the cluster's totals (``ray.cluster_resources()``)
+    and, when given, each alive node's resources (``nodes``; without them the cluster is
+    taken as one node).
 
     The whole pool must fit in the cluster with a CPU to spare (half of a 1-CPU one): Ray
-    Data's read tasks need one, and an actor that cannot be placed would stall the run.
+    Data's read tasks need one. And each actor must fit on one node: an actor that cannot
+    be placed would stall the run, so shares are made smaller until the pool fits, and a
+    cluster with no room for one actor is an error.
 
     - GPUs in the cluster and ``--device`` auto or cuda: one actor per GPU (or
       ``--ray-actors``; more actors than GPUs share them: 0.5 GPU each for twice as many),
       each with up to one CPU. ``cuda:N`` becomes ``cuda`` inside an actor, which sees only
       the GPU Ray gave it.
-    - Otherwise: one actor per :data:`CPUS_PER_ACTOR` CPUs (or ``--ray-actors``), each
-      reserving up to that many CPUs (a share of one when there are more actors than CPUs)
-      and running as many torch threads.
+    - Otherwise: one actor per ``threads`` CPUs of each node (one per node with a CPU when
+      no node has that many; or ``--ray-actors``), each reserving up to ``threads`` CPUs
+      (a share of one when there are more actors than CPUs).
+
+    Every actor runs the model with ``threads`` torch threads (default:
+    :func:`samcli.threads.model_threads`, the driver's), whatever it reserves: that is
+    what makes its records equal to a plain run's.
     """
+    threads = threads or model_threads()
+    node_list = [dict(n) for n in nodes] or [dict(resources)]
+    node_cpus = [float(n.get("CPU", 0) or 0) for n in node_list]
+    node_gpus = [float(n.get("GPU", 0) or 0) for n in node_list]
     gpus = float(resources.get("GPU", 0) or 0)
     cpus = max(1.0, float(resources.get("CPU", 1) or 1))
     spare = max(cpus - 1, cpus / 2)  # CPUs the actors may take
@@ -183,12 +380,39 @@ def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptio
     if (gpus >= 1 and device in ("auto", "")) or device.startswith("cuda"):
         actors = scale.ray_actors or int(gpus)
         inner = dataclasses.replace(model, device="cuda") if device.startswith("cuda:") else model
-        return ActorPlan(actors, num_cpus=_share(min(1.0, spare / actors)),
-                         num_gpus=_share(min(1.0, gpus / actors)), threads=None, model=inner)
-    actors = scale.ray_actors or max(1, int(cpus) // CPUS_PER_ACTOR)
-    per_actor = _share(min(float(CPUS_PER_ACTOR), spare / actors))
-    return ActorPlan(actors, num_cpus=per_actor, num_gpus=0,
-                     threads=max(1, int(per_actor)), model=model)
+        num_gpus = _share(min(1.0, gpus / actors))
+        num_cpus = _fitting(_share(min(1.0, spare / actors)), actors, node_cpus,
+                            node_gpus, num_gpus)
+        return ActorPlan(actors, num_cpus=num_cpus, num_gpus=num_gpus, threads=threads,
+                         model=inner)
+    actors = scale.ray_actors or (sum(int(c) // threads for c in node_cpus)
+                                  or max(1, sum(1 for c in node_cpus if c >= 1)))
+    per_actor = _fitting(_share(min(float(threads), spare / actors)), actors, node_cpus)
+    return ActorPlan(actors, num_cpus=per_actor, num_gpus=0, threads=threads, model=model)
+
+
+def _fitting(want: float, actors: int, node_cpus: list[float],
+             node_gpus: list[float] | None = None, gpu: float = 0.0) -> float:
+    """The largest CPU share per actor, at most ``want``, with which ``actors`` actors (each
+    also taking ``gpu`` GPUs) fit on the nodes, each actor on one node."""
+    def placeable(cpu: float) -> int:
+        total = 0
+        for i, c in enumerate(node_cpus):
+            n = int(c / cpu + 1e-9)
+            if gpu:
+                n = min(n, int((node_gpus or [])[i] / gpu + 1e-9))
+            total += n
+        return total
+
+    candidates = {want} | {_share(min(want, c / k)) for c in node_cpus if c > 0
+                           for k in range(1, actors + 1)}
+    for cpu in sorted(candidates, reverse=True):
+        if cpu > 0 and placeable(cpu) >= actors:
+            return cpu
+    room = ", ".join(f"{c:g} CPU" + (f" + {g:g} GPU" if g else "")
+                     for c, g in zip(node_cpus, node_gpus or [0.0] * len(node_cpus)))
+    raise ConfigError(f"{actors} model replica(s) do not fit on the Ray cluster's nodes "
+                      f"({room or 'none'}); add nodes or lower --ray-actors")
 
 
 def _share(x: float) -> float:
@@ -233,9 +457,14 @@ def _data_context(ray, ordered: bool) -> Iterator[Any]:
         ctx.enable_progress_bars, ctx.execution_options.preserve_order = saved
 
 
+_RAY_DATA_TRACE_LINES = ("Full stack trace", "Exception occurred in Ray Data or Ray Core",
+                         "Exception occurred in user code")
+
+
 class _DropRayChatter(logging.Filter):
-    """Ray Data's console lines: warnings and errors only (errors only with --quiet), and not
-    the hint about its progress bars, which samcli turns off on purpose."""
+    """Ray Data's console lines: warnings and errors only (errors only with --quiet), without
+    stack traces, and not the hint about its progress bars, which samcli turns off on
+    purpose."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
@@ -243,6 +472,10 @@ class _DropRayChatter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < self.level:
+            return False
+        if record.exc_info or str(record.msg).startswith(_RAY_DATA_TRACE_LINES):
+            # the stack traces of a failed pool: samcli says what happened in one line
+            # (a new pool, or Error:); Ray Data's log file keeps them
             return False
         return not str(record.msg).startswith("Progress bars disabled")
 
@@ -278,10 +511,8 @@ class Segmenter:
     def __init__(self, model: ModelOptions, work: Any, threads: int | None = None) -> None:
         from samcli.loader import ModelLoader
 
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
+        if threads:  # the driver's count: ModelLoader.get sets torch's threads from it
+            os.environ[THREADS_ENV] = str(threads)
         self.work = work
         self.loader: Any = None
         self.fatal: bytes = b""

@@ -18,6 +18,8 @@ import pytest
 
 from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError
+from samcli.io.outputs import STATE_DIR
+from samcli.threads import model_threads
 from tests.commands.conftest import FAST, error_lines, invoke, jsonl, write_image
 
 ONE_ACTOR = ["--ray", "--ray-actors", "1"]
@@ -146,7 +148,7 @@ def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mob
         expected = "".join(line for line in lines if json.loads(line)["image"] == image)
         assert (tmp_path / f"{image}.jsonl").read_text() == expected
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
-                   if p.is_file())
+                   if p.is_file() and STATE_DIR not in p.relative_to(tmp_path).parts)
     assert files == ["a.png.jsonl", "manifest.jsonl", "sub ü#1/a.png.jsonl"]
 
 
@@ -182,10 +184,46 @@ def test_actor_plan(resources, device, actors, expected):
 
     plan = actor_plan(resources, ModelOptions(device=device), ScaleOptions(ray_actors=actors))
     assert (plan.actors, plan.num_cpus, plan.num_gpus) == expected
-    assert plan.threads == (None if plan.num_gpus else max(1, int(plan.num_cpus)))
+    assert plan.threads == model_threads()  # the driver's count, whatever an actor reserves
     # the pool fits the cluster with a CPU to spare for Ray Data's read tasks
     assert plan.actors * plan.num_cpus <= max(resources["CPU"] - 1, resources["CPU"] / 2)
     assert plan.actors * plan.num_gpus <= resources.get("GPU", 0)
+
+
+@pytest.mark.parametrize(
+    "node_cpus, actors, expected",
+    [
+        ((1, 4, 4), 0, (2, 4)),  # one actor per 4 CPUs of each node; the head's CPU reads
+        ((6, 6, 6), 0, (3, 4)),  # not 18 // 4 = 4 actors: a fourth fits on no node
+        ((1, 1, 1, 1), 0, (4, 0.75)),  # at least one per node with a CPU, one CPU to spare
+        ((0, 2, 2), 2, (2, 1)),  # a head without CPUs
+        ((1, 4), 2, (2, 2)),  # the 3 CPUs a total would give each fit on no node
+        ((1, 2, 2, 2), 3, (3, 2)),
+    ],
+)
+def test_actor_plan_fits_each_actor_on_one_node(node_cpus, actors, expected):
+    """On a cluster the plan is made from each node's CPUs: an actor never asks for more
+    than one node has (it could not be placed, and the run would wait for it for ever)."""
+    from samcli.executors.ray_actors import actor_plan
+
+    nodes = [{"CPU": float(c)} for c in node_cpus]
+    plan = actor_plan({"CPU": float(sum(node_cpus))}, ModelOptions(),
+                      ScaleOptions(ray_actors=actors), nodes=nodes, threads=4)
+    assert (plan.actors, plan.num_cpus, plan.threads) == (*expected, 4)
+    assert sum(int(c / plan.num_cpus + 1e-9) for c in node_cpus) >= plan.actors
+    assert plan.actors * plan.num_cpus <= sum(node_cpus) - 1
+
+
+def test_actor_plan_without_room_is_an_error():
+    """Every node with CPUs lost (a head without CPUs left): an error, never a pool that waits
+    for ever; GPU actors also need the CPUs they ask for on the node of their GPU."""
+    from samcli.executors.ray_actors import actor_plan
+
+    with pytest.raises(ConfigError, match="do not fit on the Ray cluster's nodes"):
+        actor_plan({"CPU": 0.0}, ModelOptions(), ScaleOptions(), nodes=[{"CPU": 0.0}])
+    plan = actor_plan({"CPU": 9.0, "GPU": 2.0}, ModelOptions(), ScaleOptions(),
+                      nodes=[{"CPU": 8.0}, {"CPU": 1.0, "GPU": 2.0}])
+    assert (plan.actors, plan.num_gpus, plan.num_cpus) == (2, 1, 0.5)
 
 
 def test_actor_plan_devices():
