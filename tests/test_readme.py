@@ -28,10 +28,10 @@ def _samcli_commands() -> list[list[str]]:
     commands = []
     for block in _blocks("sh"):
         for line in block.replace("\\\n", " ").splitlines():
-            start = line.find("samcli ")
-            if start < 0:
+            found = re.search(r"(?:^|\s)(samcli\s+(?:automask|from-boxes|models)\b.*)", line)
+            if line.lstrip().startswith("#") or found is None:
                 continue
-            words = shlex.split(line[start:], comments=True)
+            words = shlex.split(found.group(1), comments=True)
             cut = next((i for i, w in enumerate(words) if w in ("|", ">", ">>", "&&")),
                        len(words))
             commands.append(words[:cut])
