@@ -15,8 +15,16 @@ import warnings
 import torch
 from torch.overrides import TorchFunctionMode
 
-from samcli.model.sam2 import SAM2_CHECKPOINTS, Sam2, build_sam2, split_state_dict
+from samcli.model.sam2 import SAM2_ARCHS, Sam2, build_sam2, split_state_dict
+from samcli.model.sam2.arch import SIZES
 from tests.factories import perturbed_state_dict
+
+
+def reference_config(name: str) -> str:
+    """The reference's hydra config of an official name (inside Meta's ``sam2`` package):
+    ``sam2.1_hiera_tiny`` -> ``configs/sam2.1/sam2.1_hiera_t.yaml``."""
+    prefix, size = name.split("_hiera_")
+    return f"configs/{prefix}/{prefix}_hiera_{SIZES[size][1]}.yaml"
 
 
 @contextlib.contextmanager
@@ -38,7 +46,7 @@ def reference_model(name: str, device: str = "cpu") -> torch.nn.Module:
     with quiet():
         from sam2.build_sam import build_sam2 as reference_build
 
-        return reference_build(SAM2_CHECKPOINTS[name].config, None, device=device)
+        return reference_build(reference_config(name), None, device=device)
 
 
 class _MetaExceptLinspace(TorchFunctionMode):
@@ -62,7 +70,7 @@ def reference_meta_model(name: str) -> torch.nn.Module:
     with quiet(), _MetaExceptLinspace():
         from sam2.build_sam import build_sam2 as reference_build
 
-        return reference_build(SAM2_CHECKPOINTS[name].config, None, device="meta")
+        return reference_build(reference_config(name), None, device="meta")
 
 
 def reference_shapes(name: str) -> dict[str, tuple[int, ...]]:
@@ -81,7 +89,7 @@ def make_sam2_pair(name: str, seed: int = 0) -> tuple[Sam2, torch.nn.Module]:
     ref = reference_model(name)
     state = perturbed_state_dict(ref, seed)
     ref.load_state_dict(state, strict=True)
-    image_state, _ = split_state_dict(state, SAM2_CHECKPOINTS[name].arch)
+    image_state, _ = split_state_dict(state, SAM2_ARCHS[name])
     ours = build_sam2(name, skip_init=True)
     ours.load_state_dict(image_state, strict=True)
     return ours.eval(), ref.eval()
