@@ -93,3 +93,37 @@ def make_sam2_pair(name: str, seed: int = 0) -> tuple[Sam2, torch.nn.Module]:
     ours = build_sam2(name, skip_init=True)
     ours.load_state_dict(image_state, strict=True)
     return ours.eval(), ref.eval()
+
+
+def cpu_connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sam2.utils.misc.get_connected_components`` on the CPU (8-connectivity): the reference
+    computes it with its CUDA extension ``sam2._C``, and without it (a CPU install) silently
+    skips the small-region clean-up. (N, 1, H, W) bool -> (labels, areas), both (N, 1, H, W)
+    int32: each foreground pixel's component label (> 0) and that component's area; 0 on the
+    background."""
+    import cv2
+    import numpy as np
+
+    planes = mask[:, 0].to(torch.uint8).cpu().numpy()
+    labels = np.zeros(planes.shape, np.int32)
+    areas = np.zeros(planes.shape, np.int32)
+    for i, plane in enumerate(planes):
+        _, lab, stats, _ = cv2.connectedComponentsWithStats(plane, connectivity=8)
+        size = stats[:, cv2.CC_STAT_AREA].astype(np.int32)
+        size[0] = 0
+        labels[i], areas[i] = lab, size[lab]
+    return torch.from_numpy(labels)[:, None], torch.from_numpy(areas)[:, None]
+
+
+@contextlib.contextmanager
+def reference_with_connected_components():
+    """The reference's low-res hole / sprinkle filling enabled on the CPU (see
+    :func:`cpu_connected_components`), as it runs where its CUDA extension is built."""
+    import sam2.utils.misc as misc
+
+    saved = misc.get_connected_components
+    misc.get_connected_components = cpu_connected_components
+    try:
+        yield
+    finally:
+        misc.get_connected_components = saved
