@@ -84,10 +84,10 @@ IOU_CONTENT = 0.1  # logit units: std of the part read from the IoU token's othe
 D, T, P = "sam_mask_decoder.", "sam_mask_decoder.transformer.", "sam_prompt_encoder."
 
 
-def build_small(seed: int = 0) -> Sam2:
-    """Our sam2.1_hiera_tiny at the ``IMAGE_SIZE`` input, seeded random weights."""
+def build_small(seed: int = 0, image_size: int = IMAGE_SIZE) -> Sam2:
+    """Our sam2.1_hiera_tiny at an ``image_size`` input, seeded random weights."""
     torch.manual_seed(seed)
-    return build_sam2(small_input_arch(NAME, IMAGE_SIZE)).eval()
+    return build_sam2(small_input_arch(NAME, image_size)).eval()
 
 
 @torch.no_grad()
@@ -268,21 +268,22 @@ def automask_state_dict(model: Sam2, seed: int = 0) -> dict:
     return sd
 
 
-def make_automask_model(seed: int = 0) -> Sam2:
-    """Our small SAM 2 with the everything-mode wiring (see the module docstring)."""
-    model = build_small(seed)
+def make_automask_model(seed: int = 0, image_size: int = IMAGE_SIZE) -> Sam2:
+    """Our small SAM 2 with the everything-mode wiring (see the module docstring);
+    ``image_size`` 1024 is the official network (benchmarks/bench_sam2.py)."""
+    model = build_small(seed, image_size)
     model.load_state_dict(automask_state_dict(model, seed), strict=True)
     return model.eval()
 
 
-def make_automask_pair(seed: int = 0):
+def make_automask_pair(seed: int = 0, image_size: int = IMAGE_SIZE):
     """(ours, reference) with identical image-path weights, in eval mode (the reference's
     video modules stay at their initialisation: the image predictor never runs them)."""
     from samcli.model.sam2.keys import is_video_only
     from tests.sam2_factories import reference_model
 
-    ours = make_automask_model(seed)
-    ref = reference_model(NAME, image_size=IMAGE_SIZE)
+    ours = make_automask_model(seed, image_size)
+    ref = reference_model(NAME, image_size=image_size)
     result = ref.load_state_dict(ours.state_dict(), strict=False)
     assert not result.unexpected_keys and all(is_video_only(k) for k in result.missing_keys)
     return ours, ref.eval()
