@@ -27,8 +27,10 @@ def _automask(**kw) -> None:
     inputs = kw.pop("inputs")
     preset = kw.pop("preset")
     given = take(kw, AutomaskConfig)
-    preset_config(preset, given)  # bad option values first, as before families existed
+    preset_config(preset, given)  # every option value is checked before the checkpoint is read
     model = make(kw, ModelOptions)
+    polygon, output = make(kw, PolygonOptions), make(kw, OutputOptions)
+    input_opts, scale = make(kw, InputOptions), make(kw, ScaleOptions)
     # The defaults depend on the model family (SAM 2's generator has its own): the family
     # comes from --model, or from the keys of --checkpoint (read, not loaded)
     from samcli.model.loading import model_family
@@ -36,9 +38,7 @@ def _automask(**kw) -> None:
     family = model_family(model.model, model.checkpoint)
     request = RunRequest(
         "automask", tuple(inputs), preset_config(preset, given, family),
-        model=model, polygon=make(kw, PolygonOptions),
-        output=make(kw, OutputOptions), input=make(kw, InputOptions),
-        scale=make(kw, ScaleOptions))
+        model=model, polygon=polygon, output=output, input=input_opts, scale=scale)
 
     from samcli.pipeline import run
 
