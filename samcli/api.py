@@ -43,6 +43,7 @@ from samcli.io.records import RECORD_KEYS, dumps, kept_indices
 from samcli.jobs import AutomaskWork, Render, finish, segment_boxes
 from samcli.loader import ModelLoader
 from samcli.maskset import MaskSet
+from samcli.model.loading import model_family
 from samcli.results import ImageResult
 from samcli.rle import rle_to_json
 
@@ -172,7 +173,8 @@ class Segmenter:
     """One model, loaded on first use and kept: ``automask`` and ``from_boxes`` on as many
     images as you like.
 
-    ``model``: vit_b (default), vit_l, vit_h, mobile_sam (``samcli models`` lists them);
+    ``model``: vit_b (default), vit_l, vit_h, mobile_sam, sam2.1_hiera_tiny/small/base_plus/
+    large (``samcli models list`` lists them);
     ``checkpoint``: a weights file instead of the cached download; ``device``: auto, cpu,
     cuda, cuda:N, mps; ``dtype``/``decoder_dtype``: as ``--dtype``/``--decoder-dtype``.
     ``max_pixels``: images above this many pixels are refused (0: no limit).
@@ -185,13 +187,17 @@ class Segmenter:
             model=model, checkpoint=str(checkpoint) if checkpoint is not None else None,
             device=device, dtype=dtype, decoder_dtype=decoder_dtype))
         self.max_pixels = max_pixels
+        #: ``sam``, ``mobile_sam`` or ``sam2``: everything-mode's defaults follow it, as the
+        #: command's do (read from the checkpoint's keys without loading it)
+        self.family = model_family(model, checkpoint)
 
     def automask(self, image: Image, *, preset: str = "sam", polygons: bool = True,
                  simplify: float = DEFAULT_SIMPLIFY, max_vertices: int = 0,
                  name: str | None = None, **options: Any) -> Proposals:
         """Everything-mode on one image.
 
-        ``preset`` and ``options`` as the command's: option names are ``samcli automask``'s
+        ``preset`` and ``options`` as the command's (over the model family's defaults: SAM 2
+        keeps masks above predicted IoU 0.8, as its generator does): option names are ``samcli automask``'s
         flags with ``_`` for ``-`` (``points_per_side=16``, ``pred_iou_thresh=0.8``,
         ``crop_n_layers=1``, ``min_area="0.1%"``, ...). ``polygons``/``simplify``/
         ``max_vertices``: each proposal's polygon (``--simplify``, ``--max-vertices``).
@@ -202,7 +208,7 @@ class Segmenter:
         if unknown:
             raise ConfigError(f"automask: unknown option(s) {', '.join(unknown)}; expected "
                               f"some of {', '.join(sorted(_AUTOMASK_OPTIONS))}")
-        cfg: AutomaskConfig = preset_config(preset, options)
+        cfg: AutomaskConfig = preset_config(preset, options, self.family)
         for message in cfg.warnings():  # the command's "Warning:" lines before any work
             warnings.warn(message, UserWarning, stacklevel=2)
         render = _render(polygons, simplify, max_vertices)

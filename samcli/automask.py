@@ -1,7 +1,22 @@
 """Everything-mode: a grid of point prompts (optionally over crop layers) -> a MaskSet.
 
 Makes the same decisions as the reference ``SamAutomaticMaskGenerator`` for the same parameters
-(same masks, same order), with two differences in how, not what:
+(same masks, same order) and, with a SAM 2 predictor (``family == "sam2"``), as Meta's
+``SAM2AutomaticMaskGenerator``. Per batch of points, in the reference's order: decode (three
+masks per point, or one with ``multimask_output`` off); with ``use_m2m``, refine every
+candidate once (its point again, its own low-res logits as a mask prompt, one output: the
+refined logits and predicted IoU replace the first ones); predicted-IoU filter (>); stability
+at ``mask_threshold`` +- offset (>=); masks cut at ``mask_threshold``; boxes; crop-edge filter;
+RLE. Then box NMS per crop, NMS between crops, and ``min_region_area``: for SAM 1 the
+reference's hole and island clean-up of the full-size masks followed by NMS again; for SAM 2,
+as its generator, the clean-up of the *low-res logits* before upsampling (holes and islands
+of at most that many low-res pixels: :meth:`samcli.predictor_sam2.Sam2Predictor.upscale`) and
+nothing at the end. The upsampling itself is the predictor's (SAM 1: through the padded 1024
+frame; SAM 2: one bilinear resize). ``mask_threshold``, ``use_m2m`` and ``multimask_output``
+work with SAM 1 models too (SAM 1's predictor feeds mask prompts back unclamped, as
+``SamPredictor`` returns them).
+
+Two differences in how, not what:
 
 - the predicted-IoU filter runs on the low-res logits *before* upsampling (each mask is
   independent, so the result is the same), and
@@ -30,7 +45,7 @@ import torch
 
 from samcli.boxes import box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
-from samcli.decode import MASK_THRESHOLD, binary_masks, chunk_slices, clean_mask, stability_score
+from samcli.decode import binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.device_masks import encode_on_device, mask_boxes_on_device
 from samcli.maskset import MaskSet, encode_masks
 from samcli.memory import trim_between_chunks
@@ -105,13 +120,19 @@ def generate(
         masks = masks[box_nms(masks.boxes, (1 / crop_area).astype(np.float32),
                               cfg.crop_nms_thresh)]
 
-    # Small holes and islands inside each mask, then NMS again
-    if cfg.min_region_area > 0:
+    # Small holes and islands inside each mask, then NMS again (SAM 1; SAM 2 cleaned its
+    # low-res logits instead, before upsampling)
+    if cfg.min_region_area > 0 and not _sam2_recipe(predictor):
         masks = clean_small_regions(masks, cfg.min_region_area,
                                     max(cfg.box_nms_thresh, cfg.crop_nms_thresh))
 
     # Exact duplicates that NMS cannot see (zero-area boxes; see the module docstring)
     return masks[first_of_equal(masks)]
+
+
+def _sam2_recipe(predictor: PromptModel) -> bool:
+    """Whether ``predictor`` runs SAM 2's everything-mode (see the module docstring)."""
+    return getattr(predictor, "family", "sam") == "sam2"
 
 
 def first_of_equal(masks: MaskSet) -> np.ndarray:
@@ -163,29 +184,61 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     h, w = image_size
     x0, y0, x1, y1 = crop.box
 
-    # Three candidate masks per point (low-res logits), flattened point-major
+    # Three candidate masks per point (or one), low-res logits, flattened point-major
     coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
     labels = torch.ones(len(points), 1, dtype=torch.int64)
-    low_res, iou = predictor.predict(coords, labels, multimask_output=True)
+    low_res, iou = predictor.predict(coords, labels, multimask_output=cfg.multimask_output)
     n_out = low_res.shape[1]
     low_res = low_res.flatten(0, 1)
     iou = iou.flatten(0, 1).float().cpu()
     mask_points = np.repeat(points, n_out, axis=0) + np.array([[x0, y0]], dtype=np.float64)
+
+    # Mask-to-mask: every candidate refined once, its predicted IoU replaced
+    if cfg.use_m2m:
+        low_res, iou = refine_with_m2m(predictor, np.repeat(points, n_out, axis=0), low_res,
+                                       cfg.points_per_batch)
 
     # Predicted-IoU filter, before any upsampling
     idx = torch.arange(len(iou))
     if cfg.pred_iou_thresh > 0.0:
         idx = idx[iou > cfg.pred_iou_thresh]
 
-    # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE
+    # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE (SAM 2:
+    # small holes and islands of the low-res logits cleaned first, as its generator does)
+    fill = cfg.min_region_area if _sam2_recipe(predictor) else 0
     parts = []
     for part in chunk_slices(len(idx), 4 * (y1 - y0) * (x1 - x0), max_chunk_bytes):
         sel = idx[part]
-        logits = predictor.upscale(low_res[sel][:, None])[:, 0].float()
+        chunk = low_res[sel][:, None]
+        logits = (predictor.upscale(chunk, fill_area=fill) if fill
+                  else predictor.upscale(chunk))[:, 0].float()
         parts.append(_binarise(logits, sel.numpy(), iou, mask_points, crop, (h, w), cfg))
         del logits
         trim_between_chunks((y1 - y0) * (x1 - x0))
     return MaskSet.concat(parts, (h, w))
+
+
+def refine_with_m2m(predictor: PromptModel, points: np.ndarray, low_res: torch.Tensor,
+                    batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's ``refine_with_m2m``: each candidate's point (``points`` (K, 2), crop
+    pixels) decoded again with the candidate's own low-res logits (``low_res`` (K, 256, 256))
+    as a mask prompt (the predictor's ``as_mask_input``: SAM 2 clamps them to +-32) and a
+    single-mask output, ``batch`` candidates a call. Returns the refined low-res logits
+    (K, 256, 256) and predicted IoU (K,) on the CPU."""
+    as_mask_input = getattr(predictor, "as_mask_input", None)
+    prompt = as_mask_input(low_res) if as_mask_input is not None else low_res
+    coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
+    labels = torch.ones(len(points), 1, dtype=torch.int64)
+    lows, ious = [], []
+    for s in range(0, len(points), batch):
+        low, iou = predictor.predict(coords[s:s + batch], labels[s:s + batch],
+                                     mask_input=prompt[s:s + batch, None],
+                                     multimask_output=False)
+        lows.append(low[:, 0])
+        ious.append(iou[:, 0].float().cpu())
+    if not lows:
+        return low_res, torch.zeros(0)
+    return torch.cat(lows), torch.cat(ious)
 
 
 def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_points: np.ndarray,
@@ -196,7 +249,8 @@ def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_poi
     x0, y0, x1, y1 = crop.box
 
     # Stability filter
-    stability = stability_score(logits, MASK_THRESHOLD, cfg.stability_score_offset).cpu()
+    threshold = cfg.mask_threshold
+    stability = stability_score(logits, threshold, cfg.stability_score_offset).cpu()
     kept = np.arange(len(sel))
     if cfg.stability_score_thresh > 0.0:
         kept = np.flatnonzero((stability >= cfg.stability_score_thresh).numpy())
@@ -205,10 +259,10 @@ def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_poi
     # on an accelerator they stay there (see samcli.device_masks)
     on_host = _masks_on_host(logits.device)
     if on_host:
-        masks = binary_masks(logits, MASK_THRESHOLD, kept)
+        masks = binary_masks(logits, threshold, kept)
         boxes = mask_boxes(masks)
     else:
-        masks = torch.gt(logits[torch.as_tensor(kept, device=logits.device)], MASK_THRESHOLD)
+        masks = torch.gt(logits[torch.as_tensor(kept, device=logits.device)], threshold)
         boxes = mask_boxes_on_device(masks)
     boxes = boxes.astype(np.float64) + np.array([[x0, y0, x0, y0]], dtype=np.float64)
 

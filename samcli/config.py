@@ -8,7 +8,8 @@ Typer options), so a default or a help line is written once. A field's metadata 
 - ``panel``: the ``--help`` section it is listed under.
 
 Presets (``--preset``) are partial overrides of :class:`AutomaskConfig`; options given
-explicitly on the command line win over the preset.
+explicitly on the command line win over the preset. Below both are the model family's
+defaults (:data:`FAMILY_DEFAULTS`): each family's reference generator has its own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from samcli.errors import ConfigError, UsageError
 
-GEN = "Generation (reference SamAutomaticMaskGenerator parameters)"
+GEN = "Generation (parameters of the reference generators: SAM's and SAM 2's)"
 POST = "Postprocess (samcli filters)"
 POLY = "Polygons"
 OUT = "Output"
@@ -124,8 +125,25 @@ class AutomaskConfig:
     min_region_area: int = opt(
         0,
         "Fill holes and remove islands smaller than this many pixels inside each mask "
-        "(the reference's min_mask_region_area; it never drops a whole mask: see --min-area).",
+        "(the reference's min_mask_region_area; it never drops a whole mask: see --min-area). "
+        "With SAM 2, as SAM2AutomaticMaskGenerator: holes and islands of at most this many "
+        "pixels of the 256 x 256 low-res logits, before upsampling.",
         GEN,
+    )
+    mask_threshold: float = opt(
+        0.0, "Logit above which a pixel is in a mask; the stability score compares the masks "
+        "at this +- --stability-score-offset.", GEN
+    )
+    use_m2m: bool = opt(
+        False, "Refine every candidate once (mask-to-mask): its point again with the "
+        "candidate's own low-res logits as a mask prompt, one output; the refined predicted "
+        "IoU replaces the first before the filters. SAM 2's use_m2m; SAM 1 models too.", GEN,
+        flag="--use-m2m/--no-use-m2m",
+    )
+    multimask_output: bool = opt(
+        True, "Three candidate masks per point (--multimask-output), or one "
+        "(--no-multimask-output; SAM 2 then takes the best of three where that one is "
+        "unstable).", GEN, flag="--multimask-output/--no-multimask-output",
     )
 
     # Postprocess: samcli's own steps, applied in this order after generation.
@@ -250,8 +268,24 @@ def _finite(obj: Any) -> None:
             raise ConfigError(f"{flag_of(f)} {value}: expected a finite number")
 
 
+#: Everything-mode defaults that depend on the model family (see samcli.model.specs): those of
+#: each family's reference generator. SAM 1 and MobileSAM use segment_anything's
+#: SamAutomaticMaskGenerator, whose defaults are the AutomaskConfig fields'; SAM 2 uses Meta's
+#: SAM2AutomaticMaskGenerator, whose signature differs only in pred_iou_thresh (0.8) and in the
+#: parameters SAM 1's lacks (mask_threshold 0.0, use_m2m False, multimask_output True: the
+#: fields' defaults). tests/test_config.py checks both signatures. A preset value or an
+#: explicit option wins over these.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sam": {},
+    "mobile_sam": {},
+    "sam2": {"pred_iou_thresh": 0.8},
+}
+
+#: How --help names a family whose defaults differ.
+FAMILY_LABELS = {"sam2": "SAM 2"}
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # The reference generator's defaults, unchanged.
+    # The reference generator's defaults, unchanged (the model family's: FAMILY_DEFAULTS).
     "sam": {},
     # The SAM notebook's denser recipe: one crop layer, finer filters, small-region cleanup.
     "dense": {
@@ -275,16 +309,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 PRESET_HELP = (
-    "Starting values: 'sam' (reference defaults), 'dense' (the SAM notebook's crop recipe), "
-    "'proposals' (keeps small objects for defect/OCR candidates). Explicit options win."
+    "Starting values: 'sam' (the reference generator's defaults: SAM 2 models get "
+    "SAM2AutomaticMaskGenerator's), 'dense' (the SAM notebook's crop recipe), 'proposals' "
+    "(keeps small objects for defect/OCR candidates). Explicit options win."
 )
 
 
-def preset_config(name: str, overrides: dict[str, Any] | None = None) -> AutomaskConfig:
-    """The preset's config with explicitly given options applied on top, validated."""
+def preset_config(name: str, overrides: dict[str, Any] | None = None,
+                  family: str = "sam") -> AutomaskConfig:
+    """The config of a run: the model family's defaults (:data:`FAMILY_DEFAULTS`), the
+    preset's values over them, and the explicitly given options (not None) over both;
+    validated."""
     if name not in PRESETS:
         raise UsageError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
+    values = dict(FAMILY_DEFAULTS.get(family, {}))
+    values.update(PRESETS[name])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return AutomaskConfig(**values).validate()
 
@@ -376,8 +415,10 @@ class ModelOptions:
     """Which weights, where to run them and in which precision."""
 
     model: str | None = opt(
-        None, "Model: vit_b (the default), vit_l, vit_h or mobile_sam. With --checkpoint and no "
-        "--model, the architecture is read from the file.", MODEL, metavar="NAME"
+        None, "Model: vit_b (the default), vit_l, vit_h, mobile_sam, sam2.1_hiera_tiny, "
+        "sam2.1_hiera_small, sam2.1_hiera_base_plus, sam2.1_hiera_large (or SAM 2.0's "
+        "sam2_hiera_...). With --checkpoint and no --model, the architecture is read from the "
+        "file.", MODEL, metavar="NAME"
     )
     checkpoint: str | None = opt(
         None, "Checkpoint file to load instead of the cached download (wins over --model's "
@@ -502,8 +543,23 @@ def _field(obj: Any, name: str) -> dataclasses.Field:
 
 
 def params_of(obj: Any) -> dict[str, Any]:
-    """A config's values as a plain dict (for the manifest's parameter hash)."""
+    """A config's values as a plain dict."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+#: Options added after manifests existed, left out of the manifest's parameter hash while
+#: they have these values (with which the outputs are what they were before the options
+#: existed), so runs written before keep their hash and resume.
+HASH_NEUTRAL: dict[str, Any] = {"mask_threshold": 0.0, "use_m2m": False,
+                                "multimask_output": True}
+
+
+def hash_params(obj: Any) -> dict[str, Any]:
+    """A config's values for the manifest's parameter hash: :func:`params_of` without the
+    :data:`HASH_NEUTRAL` options at their neutral values."""
+    return {k: v for k, v in params_of(obj).items()
+            if not (k in HASH_NEUTRAL and v == HASH_NEUTRAL[k]
+                    and type(v) is type(HASH_NEUTRAL[k]))}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Device, dtypes, model name and checkpoint file are checked when the loader is ma
 work), but the weights are read only when the first image needs them, so a resumed run with
 nothing left to do, or a folder of unreadable files, loads nothing. Each executor worker (this
 process, or a Ray actor) has its own loader, made from the same :class:`ModelOptions`.
+The predictor class follows the model's family (:func:`make_predictor`): SAM 1 and MobileSAM
+get :class:`~samcli.predictor.Predictor`, SAM 2 :class:`~samcli.predictor_sam2.Sam2Predictor`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,26 @@ from samcli.errors import CheckpointError
 from samcli.threads import use_model_threads
 
 if TYPE_CHECKING:
+    import torch
+
+    from samcli.predictor import PromptModel
+
+
+def make_predictor(family: str, model: torch.nn.Module, **precision: Any) -> PromptModel:
+    """The predictor of a model of ``family`` (``sam``, ``mobile_sam``, ``sam2``: see
+    :mod:`samcli.model.specs`), with ``device``, ``dtype``, ``decoder_dtype`` and
+    ``decoder_products`` as the predictors take them."""
+    if family == "sam2":
+        from samcli.predictor_sam2 import Sam2Predictor
+
+        return Sam2Predictor(model, **precision)
     from samcli.predictor import Predictor
+
+    return Predictor(model, **precision)
 
 
 class ModelLoader:
-    """The run's model: resolved precision and device now, the :class:`Predictor` on
-    :meth:`get`."""
+    """The run's model: resolved precision and device now, its predictor on :meth:`get`."""
 
     def __init__(self, opts: ModelOptions) -> None:
         from samcli.model.specs import get_spec
@@ -37,7 +53,7 @@ class ModelLoader:
         self.decoder_dtype, self.decoder_products = resolve_decoder_precision(
             opts.decoder_dtype, self.dtype, self.device)
         self.opts = opts
-        self._predictor: Predictor | None = None
+        self._predictor: PromptModel | None = None
         self._identity: dict[str, Any] | None = None
 
     @property
@@ -65,22 +81,23 @@ class ModelLoader:
             }
         return self._identity
 
-    def get(self) -> Predictor:
+    def get(self) -> PromptModel:
         """The predictor, loading the weights (downloading them into the cache if needed) the
         first time."""
         use_model_threads()  # every time: records must not depend on where the model runs
         if self._predictor is None:
             from samcli.console import download_progress
-            from samcli.model.loading import load_model
-            from samcli.predictor import Predictor
+            from samcli.model.loading import load_model, model_family
 
             checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint else None
+            family = model_family(self.opts.model, checkpoint)
             with download_progress(f"{self.opts.model or 'vit_b'} weights") as progress:
                 model = load_model(self.opts.model, checkpoint, device=self.device,
                                    progress=progress)
-            self._predictor = Predictor(model, device=self.device, dtype=self.dtype,
-                                        decoder_dtype=self.decoder_dtype,
-                                        decoder_products=self.decoder_products)
+            self._predictor = make_predictor(family, model, device=self.device,
+                                             dtype=self.dtype,
+                                             decoder_dtype=self.decoder_dtype,
+                                             decoder_products=self.decoder_products)
         return self._predictor
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from samcli.config import OutputOptions, params_of
+from samcli.config import OutputOptions, hash_params, params_of
 from samcli.console import stdout_was_closed
 from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
@@ -98,7 +98,7 @@ def manifest_hash(request: RunRequest, model: ModelLoader) -> str:
     the model's identity, the task's parameters, polygons and the output options. Where the
     work runs (Ray or not) changes nothing, so it is not part of it."""
     out = request.output
-    params = {"job": request.command, "model": model.identity, "cfg": params_of(request.task),
+    params = {"job": request.command, "model": model.identity, "cfg": hash_params(request.task),
               "polygon": params_of(request.polygon), "format": out.format,
               "crops": bool(out.crops), "preview": bool(out.preview),
               **({"geo": True} if out.geo else {})}  # absent without --geo: old hashes hold

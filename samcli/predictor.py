@@ -4,6 +4,11 @@ Frames: prompts are given in ORIGINAL image pixels ((x, y), pixel corners at int
 in the reference ``SamPredictor``); the predictor maps them to SAM's 1024 input frame.
 Outputs are float32 low-resolution logits (B, C, 256, 256) over the padded input canvas;
 :meth:`Predictor.upscale` turns them into logits at the original image size.
+
+This module holds SAM 1's (and MobileSAM's) :class:`Predictor`, the :class:`PromptModel`
+protocol every predictor follows, and what all families share: device and precision
+resolution, decoder sub-batches. SAM 2's predictor is :mod:`samcli.predictor_sam2`;
+:func:`samcli.loader.make_predictor` picks the class by family.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ _DTYPES = {
 
 
 class PromptModel(Protocol):
-    """What the mask stages need from a predictor (:class:`Predictor` is one; tests use
-    oracles): embed an image, decode prompts, upscale low-res logits to the image."""
+    """What the mask stages need from a predictor (:class:`Predictor` and
+    :class:`~samcli.predictor_sam2.Sam2Predictor` are two; tests use oracles): embed an image,
+    decode prompts, upscale low-res logits to the image.
+
+    Optional members, read with ``getattr`` so that oracles may leave them out: ``family``
+    (``"sam"`` when absent; ``"sam2"`` switches everything-mode to SAM 2's recipe, see
+    :mod:`samcli.automask`) and ``as_mask_input(low_res)`` (low-res logits as a mask prompt
+    for mask-to-mask refinement; unchanged when absent).
+    """
 
     def set_image(self, image: np.ndarray) -> None: ...
 
@@ -194,6 +206,8 @@ class Predictor:
     for what that changes (float rounding only).
     """
 
+    family = "sam"
+
     def __init__(
         self,
         model: Sam,
@@ -353,6 +367,12 @@ class Predictor:
         if len(parts) == 1:
             return parts[0]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    @staticmethod
+    def as_mask_input(low_res_logits: torch.Tensor) -> torch.Tensor:
+        """Low-res logits as a mask prompt: unchanged (``SamPredictor`` returns them as they
+        are for feeding back)."""
+        return low_res_logits
 
     def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor:
         """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size.

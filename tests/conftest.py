@@ -83,3 +83,12 @@ def vit_b_predictors(vit_b_pair, coffee_image):
 def mobile_sam_predictors(mobile_sam_pair, chelsea_image):
     """(our Predictor, reference SamPredictor), both with the chelsea image set."""
     return _predictors(mobile_sam_pair, chelsea_image)
+
+
+@pytest.fixture(scope="session")
+def sam2_tiny_pair():
+    """(ours, reference) sam2.1_hiera_tiny with identical seeded random weights (noise on
+    every tensor; see tests.sam2_factories.make_sam2_pair)."""
+    from tests.sam2_factories import make_sam2_pair
+
+    return make_sam2_pair("sam2.1_hiera_tiny", seed=0)

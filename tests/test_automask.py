@@ -124,8 +124,12 @@ def _rle(record: dict) -> dict:
     return {"size": seg["size"], "counts": seg["counts"].encode()}
 
 
-def assert_same_masks(ours: MaskSet, records: list[dict]) -> None:
-    """Our MaskSet equals the reference generator's records (see the module docstring)."""
+def assert_same_masks(ours: MaskSet, records: list[dict], point_atol: float = 1e-6) -> None:
+    """Our MaskSet equals the reference generator's records (see the module docstring).
+
+    ``point_atol``: SAM 2's generator reports its prompt points in float32 (samcli keeps the
+    float64 grid points), so its comparisons allow float32 rounding of the pixel coordinates.
+    """
     assert len(ours) == len(records), f"{len(ours)} masks, reference {len(records)}"
     n = len(records)
     if n == 0:
@@ -165,7 +169,8 @@ def assert_same_masks(ours: MaskSet, records: list[dict]) -> None:
     np.testing.assert_array_equal(ours.areas[same], ref_area[same])
     np.testing.assert_allclose(ours_xywh, ref_xywh, atol=2, rtol=0)
     np.testing.assert_allclose(ours.areas, ref_area, rtol=1 - MASK_IOU_MIN, atol=0)
-    np.testing.assert_allclose(ours.points, [r["point_coords"][0] for r in ref], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ours.points, [r["point_coords"][0] for r in ref], atol=point_atol,
+                               rtol=0)
     cb = ours.crop_boxes
     ours_crop_xywh = np.stack([cb[:, 0], cb[:, 1], cb[:, 2] - cb[:, 0], cb[:, 3] - cb[:, 1]], 1)
     np.testing.assert_array_equal(ours_crop_xywh, [r["crop_box"] for r in ref])
@@ -211,6 +216,21 @@ def test_min_region_area_parity(predictor, reference, chelsea_image, whole_run):
     assert holes >= 1 and islands >= 1, (holes, islands)
     unchanged = {r["counts"] for r in before.rles}
     assert sum(r["counts"] not in unchanged for r in ours.rles) >= 1
+
+
+def test_mask_threshold_parity(predictor, automask_pair, chelsea_image):
+    """--mask-threshold (SAM 2's generator parameter) with a SAM 1 model: segment_anything's
+    generator cuts masks and measures stability at its model's ``mask_threshold``, here set
+    to 2.0 on a copy of the reference."""
+    params = dict(points_per_side=4, points_per_batch=16)
+    ref = copy.deepcopy(automask_pair[1])
+    ref.mask_threshold = 2.0
+    amg_module, _ = _amg()
+    records = amg_module.SamAutomaticMaskGenerator(ref, output_mode="coco_rle",
+                                                   **params).generate(chelsea_image)
+    ours = generate(predictor, chelsea_image, AutomaskConfig(mask_threshold=2.0, **params))
+    assert_same_masks(ours, records)
+    assert len(ours) >= 5
 
 
 def test_chunking_changes_nothing(predictor, chelsea_image, whole_run):

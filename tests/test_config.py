@@ -77,3 +77,93 @@ def test_invalid_values(label, overrides, match, error):
 def test_presets_validate():
     for name in PRESETS:
         preset_config(name)
+
+
+# ----------------------------------------------------------------------------- model families
+
+#: AutomaskConfig field -> the reference generators' parameter name.
+_REFERENCE_NAMES = {"min_region_area": "min_mask_region_area"}
+
+
+def _reference_defaults(generator) -> dict:
+    """The defaults in a reference generator's signature, by samcli field name."""
+    import inspect
+
+    fields = {f.name for f in dataclasses.fields(AutomaskConfig)}
+    out = {}
+    for name, param in inspect.signature(generator.__init__).parameters.items():
+        ours = {v: k for k, v in _REFERENCE_NAMES.items()}.get(name, name)
+        if ours in fields:
+            out[ours] = param.default
+    return out
+
+
+def _generators():
+    import warnings
+
+    from tests.sam2_factories import quiet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from segment_anything import SamAutomaticMaskGenerator
+    with quiet():
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    return {"sam": SamAutomaticMaskGenerator, "mobile_sam": SamAutomaticMaskGenerator,
+            "sam2": SAM2AutomaticMaskGenerator}
+
+
+@pytest.mark.parametrize("family", ["sam", "mobile_sam", "sam2"])
+def test_family_defaults_are_the_reference_generators(family):
+    """Every generation default, per family, is the one in that family's reference
+    generator's signature (SAM 2: pred_iou_thresh 0.8; mask_threshold, use_m2m and
+    multimask_output, which SAM 1's lacks, as SAM 2's)."""
+    reference = _reference_defaults(_generators()[family])
+    cfg = preset_config("sam", family=family)
+    assert len(reference) >= 11
+    for name, value in reference.items():
+        assert getattr(cfg, name) == value, (family, name)
+    if family != "sam2":  # the options SAM 1's generator lacks keep SAM 2's defaults
+        sam2 = _reference_defaults(_generators()["sam2"])
+        for name in ("mask_threshold", "use_m2m", "multimask_output"):
+            assert getattr(cfg, name) == sam2[name], name
+
+
+@pytest.mark.parametrize(
+    "label, family, preset, given, expected",
+    [
+        ("SAM 1 default", "sam", "sam", {}, 0.88),
+        ("SAM 2 default", "sam2", "sam", {}, 0.8),
+        ("MobileSAM default", "mobile_sam", "sam", {}, 0.88),
+        ("an explicit option wins over SAM 2's default", "sam2", "sam",
+         {"pred_iou_thresh": 0.9}, 0.9),
+        ("an explicit 0.88 stays 0.88 with SAM 2", "sam2", "sam", {"pred_iou_thresh": 0.88},
+         0.88),
+        ("not given (None) is the family's", "sam2", "sam", {"pred_iou_thresh": None}, 0.8),
+        ("a preset value wins over SAM 2's default", "sam2", "dense", {}, 0.86),
+        ("and over SAM 1's", "sam", "proposals", {}, 0.80),
+        ("an explicit option wins over the preset", "sam2", "proposals",
+         {"pred_iou_thresh": 0.7}, 0.7),
+        ("an unknown family has the plain defaults", "test", "sam", {}, 0.88),
+    ],
+)
+def test_family_defaults_then_preset_then_explicit(label, family, preset, given, expected):
+    cfg = preset_config(preset, given, family=family)
+    assert cfg.pred_iou_thresh == expected, label
+    # the other options: the preset's, else the (shared) reference default
+    assert cfg.stability_score_thresh == PRESETS[preset].get("stability_score_thresh", 0.95)
+
+
+def test_new_generation_options_validate_and_stay_out_of_old_hashes():
+    from samcli.config import HASH_NEUTRAL, hash_params, params_of
+
+    with pytest.raises(ConfigError, match="--mask-threshold"):
+        preset_config("sam", {"mask_threshold": float("nan")})
+    cfg = preset_config("sam", {"use_m2m": True, "multimask_output": False,
+                                "mask_threshold": -0.5})
+    assert (cfg.use_m2m, cfg.multimask_output, cfg.mask_threshold) == (True, False, -0.5)
+    # at their neutral values the new options are not hashed (runs made before they existed
+    # resume); any other value is
+    plain = preset_config("sam")
+    assert set(params_of(plain)) - set(hash_params(plain)) == set(HASH_NEUTRAL)
+    assert set(hash_params(cfg)) >= set(HASH_NEUTRAL)
+    assert "pred_iou_thresh" in hash_params(plain)

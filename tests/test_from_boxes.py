@@ -90,3 +90,61 @@ def test_chunking_changes_nothing(pair):
 def test_box_iou(label, a, b, expected):
     got = box_iou(np.array([a], float), np.array([b], float))[0]
     assert got == pytest.approx(expected), label
+
+
+# ----------------------------------------------------------------------------- SAM 2
+
+
+@pytest.fixture(scope="module")
+def sam2_pair():
+    """(our Sam2Predictor, the reference SAM2ImagePredictor), chelsea set on both:
+    sam2.1_hiera_tiny with seeded random weights at a 256 model input
+    (:func:`tests.sam2_factories.small_input_arch`; parity at 1024 is
+    tests/test_predictor_sam2.py's), on one intra-op thread."""
+    from samcli.predictor_sam2 import Sam2Predictor
+    from tests.sam2_factories import fit_reference_predictor, make_sam2_pair, quiet
+
+    with quiet():
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        ours, ref = make_sam2_pair("sam2.1_hiera_tiny", seed=0, image_size=256)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    image = skdata.chelsea()
+    predictor = Sam2Predictor(ours)
+    predictor.set_image(image)
+    with quiet(), torch.inference_mode():
+        reference = SAM2ImagePredictor(ref)
+        fit_reference_predictor(reference)
+        reference.set_image(image)
+    yield predictor, reference, image
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("multimask", [False, True], ids=["single", "multimask"])
+def test_sam2_box_masks_match_the_reference(sam2_pair, multimask):
+    """segment_boxes with a SAM 2 predictor equals ``SAM2ImagePredictor.predict(box=...)``
+    (binary masks, cut at its mask_threshold 0), the best candidate by predicted IoU."""
+    from tests.sam2_factories import quiet
+
+    predictor, reference, image = sam2_pair
+    h, w = image.shape[:2]
+    prompts = BoxPrompts(BOXES, np.arange(len(BOXES)), np.full(len(BOXES), 0.5))
+    masks, extras = segment_boxes(predictor, prompts, (h, w), multimask=multimask, batch_size=2)
+    with quiet(), torch.inference_mode():
+        ref_masks, ref_iou, _ = reference.predict(box=BOXES, multimask_output=multimask)
+    # (thresholded, then returned as float 0/1)
+    assert set(np.unique(ref_masks)) <= {0.0, 1.0}
+    assert ref_masks.shape[:2] == (len(BOXES), 3 if multimask else 1)
+    ref_masks = ref_masks > 0.5
+    best = ref_iou.argmax(axis=1)
+    rows = np.arange(len(BOXES))
+    ref_masks, ref_iou = ref_masks[rows, best], ref_iou[rows, best]
+    ours = np.stack([masks.mask(i) for i in range(len(masks))])
+    assert len(masks) == len(BOXES)
+    assert ref_masks.any(axis=(1, 2)).all() and not ref_masks.all(axis=(1, 2)).any()
+    ious = _ious(ours, ref_masks)
+    assert (ious >= 0.99).all(), ious
+    assert (ious == 1.0).mean() >= 0.6, ious  # nearly all pixel-identical
+    np.testing.assert_allclose(masks.predicted_iou, ref_iou, atol=1e-4)
+    assert [e["class"] for e in extras] == list(range(len(BOXES)))

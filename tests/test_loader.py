@@ -76,3 +76,28 @@ def test_weights_are_loaded_on_first_use_only(monkeypatch, mobile_ckpt):
     assert calls == []
     first = loader.get()
     assert loader.get() is first and calls == [1]
+
+
+def test_identity_of_a_sam2_name():
+    ident = ModelLoader(ModelOptions(model="SAM2.1-Hiera-Tiny", device="cpu")).identity
+    assert ident["model"] == "sam2.1_hiera_tiny"
+    assert ident["weights"] == specs.get_spec("sam2.1_hiera_tiny").sha256
+    other = ModelLoader(ModelOptions(model="sam2_hiera_tiny", device="cpu")).identity
+    assert other["weights"] != ident["weights"]  # 2.0 and 2.1: same network, other weights
+
+
+def test_the_predictor_follows_the_family(sam2_tiny_pair, mobile_sam_pair):
+    import copy
+
+    import torch
+
+    from samcli.loader import make_predictor
+    from samcli.predictor import Predictor
+    from samcli.predictor_sam2 import Sam2Predictor
+
+    precision = dict(device=torch.device("cpu"), dtype=torch.float32,
+                     decoder_dtype=torch.float32, decoder_products=None)
+    sam2 = make_predictor("sam2", copy.deepcopy(sam2_tiny_pair[0]), **precision)
+    assert isinstance(sam2, Sam2Predictor) and sam2.family == "sam2"
+    sam1 = make_predictor("mobile_sam", copy.deepcopy(mobile_sam_pair[0]), **precision)
+    assert isinstance(sam1, Predictor) and sam1.family == "sam"

@@ -9,12 +9,15 @@ import typer
 
 from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make, take
-from samcli.config import (PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
+from samcli.config import (GEN, PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
                            OutputOptions, PolygonOptions, ScaleOptions, preset_config)
 from samcli.request import RunRequest
 
 HELP = """Everything-mode proposals: a grid of point prompts over each image, filtered and
 merged, written as polygons. JSON Lines on stdout, or files with -o.
+
+With a SAM 2 model the defaults are those of Meta's SAM2AutomaticMaskGenerator
+(--pred-iou-thresh 0.8); a preset value or an explicit option wins.
 
 Example: samcli automask photos/ --preset dense -o out/ --format coco
 """
@@ -23,11 +26,19 @@ Example: samcli automask photos/ --preset dense -o out/ --format coco
 def _automask(**kw) -> None:
     inputs = kw.pop("inputs")
     preset = kw.pop("preset")
+    given = take(kw, AutomaskConfig)
+    preset_config(preset, given)  # every option value is checked before the checkpoint is read
+    model = make(kw, ModelOptions)
+    polygon, output = make(kw, PolygonOptions), make(kw, OutputOptions)
+    input_opts, scale = make(kw, InputOptions), make(kw, ScaleOptions)
+    # The defaults depend on the model family (SAM 2's generator has its own): the family
+    # comes from --model, or from the keys of --checkpoint (read, not loaded)
+    from samcli.model.loading import model_family
+
+    family = model_family(model.model, model.checkpoint)
     request = RunRequest(
-        "automask", tuple(inputs), preset_config(preset, take(kw, AutomaskConfig)),
-        model=make(kw, ModelOptions), polygon=make(kw, PolygonOptions),
-        output=make(kw, OutputOptions), input=make(kw, InputOptions),
-        scale=make(kw, ScaleOptions))
+        "automask", tuple(inputs), preset_config(preset, given, family),
+        model=model, polygon=polygon, output=output, input=input_opts, scale=scale)
 
     from samcli.pipeline import run
 
@@ -43,8 +54,7 @@ _LEADING = [
     inspect.Parameter(
         "preset", inspect.Parameter.KEYWORD_ONLY, annotation=str,
         default=typer.Option("sam", "--preset", help=PRESET_HELP, metavar="sam|dense|proposals",
-                             rich_help_panel="Generation (reference SamAutomaticMaskGenerator "
-                             "parameters)"),
+                             rich_help_panel=GEN),
     ),
 ]
 

@@ -74,7 +74,10 @@ def params_for(cls: type, presettable: bool = False) -> list[inspect.Parameter]:
         if presettable:
             default = None
             changed = any(f.name in values for values in config.PRESETS.values())
-            help_suffix = escape(f" [default: {default_text(f)}"
+            family = "".join(f"; {values[f.name]} with {config.FAMILY_LABELS.get(name, name)} "
+                             "models" for name, values in config.FAMILY_DEFAULTS.items()
+                             if f.name in values)
+            help_suffix = escape(f" [default: {default_text(f)}{family}"
                                  + ("; --preset may change it]" if changed else "]"))
             f = _with_help(f, f.metadata["help"] + help_suffix)
         else:

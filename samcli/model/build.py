@@ -3,7 +3,8 @@
 What to build comes from the model table (:mod:`samcli.model.specs`): a row's ``family``
 picks the builder below and its ``arch`` gives the encoder's hyper-parameters (those of the
 reference builders, so official checkpoints load with ``strict=True``). The parts every SAM 1
-variant shares (prompt encoder, mask decoder, pixel statistics) are constants here.
+variant shares (prompt encoder, mask decoder, pixel statistics) are constants here; SAM 2's
+builder is :func:`samcli.model.sam2.build.build_sam2` (imported when first needed).
 """
 
 from __future__ import annotations
@@ -92,33 +93,44 @@ def _build_sam(spec: ModelSpec) -> Sam:
     )
 
 
+def _build_sam2(spec: ModelSpec, skip_init: bool = False) -> nn.Module:
+    """SAM 2 / 2.1: the image path of the row's :class:`~samcli.model.sam2.arch.Sam2Arch`."""
+    from .sam2.build import build_sam2
+
+    return build_sam2(spec.arch, skip_init=skip_init)
+
+
 #: family -> builder of a randomly initialised network from its table row.
 _BUILDERS: dict[str, Callable[[ModelSpec], nn.Module]] = {
     "sam": _build_sam,
     "mobile_sam": _build_sam,
+    "sam2": _build_sam2,
 }
 
 #: The names :func:`build_model` accepts: the table's rows whose family has a builder.
 MODEL_NAMES: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.family in _BUILDERS)
 
 
-def build_model(name: str, *, skip_init: bool = False) -> Sam:
-    """A randomly initialised SAM of the named variant, in eval mode.
+def build_model(name: str, *, skip_init: bool = False) -> nn.Module:
+    """A randomly initialised model of the named variant, in eval mode: a :class:`Sam` (SAM 1
+    families) or a :class:`~samcli.model.sam2.model.Sam2`.
 
-    Names: those of :data:`MODEL_NAMES` (``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``;
-    table names only, no aliases). Build under
+    Names: those of :data:`MODEL_NAMES` (``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``,
+    ``sam2.1_hiera_tiny``, ...; table names only, no aliases). Build under
     ``with torch.device("meta"):`` to get shapes without allocating weights.
 
     ``skip_init=True`` allocates the parameters on the CPU without initialising them (much
     faster for vit_h); use it only when a complete state dict is loaded right after.
     """
+    spec = MODELS.get(name)
+    if spec is not None and spec.family == "sam2":
+        return _build_sam2(spec, skip_init=skip_init).eval()
     if skip_init:
         with torch.device("meta"):
             model = build_model(name)
         model = model.to_empty(device="cpu")
         model.reset_derived_buffers()
         return model.eval()
-    spec = MODELS.get(name)
     builder = _BUILDERS.get(spec.family) if spec is not None else None
     if builder is None:
         raise ConfigError(

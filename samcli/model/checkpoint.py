@@ -36,6 +36,7 @@ __all__ = [
     "infer_model_name",
     "load_checkpoint",
     "make_model",
+    "network_state",
     "read_state_dict",
 ]
 
@@ -196,10 +197,11 @@ def infer_model_name(state_dict: Mapping[str, Any]) -> str | None:
 
     The distinguishing shapes come from the table itself: each row's architecture says what
     tells it apart (``VitArch``: encoder width and depth; ``TinyVitArch``: width and depth of
-    every stage), and the state dict must show exactly that.
+    every stage; ``Sam2Arch``: trunk width, blocks per stage, and 2.0 or 2.1 by the video-only
+    keys), and the state dict must show exactly that.
     """
     keys = [k for k in state_dict if isinstance(k, str)]
-    if not any(k.startswith("mask_decoder.") for k in keys):
+    if not any(k.startswith(("mask_decoder.", "sam_mask_decoder.")) for k in keys):
         return None
     read: dict[type, tuple | None] = {}
     for spec in MODELS.values():
@@ -213,6 +215,21 @@ def infer_model_name(state_dict: Mapping[str, Any]) -> str | None:
     return None
 
 
+def network_state(state: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The part of a file's state dict that the network of table row ``name`` loads.
+
+    All of it, except for SAM 2 rows: official SAM 2 files also hold the video tracker, whose
+    keys are dropped by name (exactly :data:`~samcli.model.sam2.keys.VIDEO_ONLY_PREFIXES`,
+    nothing else), so the strict check of the rest still catches a wrong or truncated file.
+    """
+    spec = MODELS.get(name) if name else None
+    if spec is None or spec.family != "sam2":
+        return state
+    from samcli.model.sam2.keys import is_video_only
+
+    return {k: v for k, v in state.items() if not (isinstance(k, str) and is_video_only(k))}
+
+
 def check_state_dict(
     state: Mapping[str, torch.Tensor],
     expected: Mapping[str, Any],
@@ -223,12 +240,14 @@ def check_state_dict(
 ) -> None:
     """Keys and shapes of ``state`` must equal ``expected`` (key -> shape); else CheckpointError.
 
-    ``name`` is the model the file was meant for, used in the message; when the keys look like
-    another registered model, the message says which. ``what`` replaces ``checkpoint PATH``
-    as the subject of the message.
+    ``name`` is the model the file was meant for, used in the message (and, for a SAM 2 row,
+    to set the video-only keys of an official file aside first: :func:`network_state`); when
+    the keys look like another registered model, the message says which. ``what`` replaces
+    ``checkpoint PATH`` as the subject of the message.
     """
     subject = what or f"checkpoint {path}"
     model = f"the {name} model" if name else "the model"
+    whole, state = state, network_state(state, name)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [
@@ -239,12 +258,15 @@ def check_state_dict(
     if not (missing or unexpected or wrong):
         return
     parts = []
-    guess = infer_model_name(state)
+    guess = infer_model_name(whole)
     if guess is not None and guess != name:
         parts.append(
             f"{subject} does not fit {model}: it looks like a {guess} checkpoint "
             f"(pass --model {guess}, or leave --model out to infer it)."
         )
+    elif guess is not None:  # the model's own layout, but not all of its tensors
+        parts.append(f"{subject} does not fit {model}: it has that model's layout but not "
+                     "all of its tensors (a truncated or modified file?).")
     else:
         parts.append(f"{subject} does not fit {model}; it looks like a different model.")
     if missing:
@@ -275,11 +297,12 @@ def load_checkpoint(model: torch.nn.Module, path: Path | str, name: str | None =
 def apply_state_dict(
     model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path, name: str | None
 ) -> None:
-    """Check ``state`` against ``model`` (keys, shapes) and load it strictly."""
+    """Check ``state`` against ``model`` (keys, shapes) and load it strictly (for a SAM 2 row,
+    without the official file's video-only keys: :func:`network_state`)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     check_state_dict(state, expected, path, name)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(network_state(state, name), strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied
         raise CheckpointError(
             f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."

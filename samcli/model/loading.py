@@ -29,7 +29,7 @@ from samcli.model.specs import DEFAULT_MODEL, get_spec, model_names
 if TYPE_CHECKING:  # torch is imported when first needed
     import torch
 
-__all__ = ["load_model", "resolve_checkpoint"]
+__all__ = ["infer_checkpoint_name", "load_model", "model_family", "resolve_checkpoint"]
 
 
 def resolve_checkpoint(
@@ -64,6 +64,37 @@ def resolve_checkpoint(
     return download(spec.name, opener=opener, progress=progress)
 
 
+def infer_checkpoint_name(state: dict[str, Any], path: Path | str) -> str:
+    """The table name of the model a checkpoint's state dict is for (keys and shapes), or a
+    CheckpointError naming the file and the choices."""
+    inferred = ckpt.infer_model_name(state)
+    if inferred is None:
+        raise CheckpointError(
+            f"cannot tell which SAM model checkpoint {path} is for ({len(state)} "
+            f"tensors, e.g. {_listing(list(state))}); pass --model "
+            f"{'|'.join(model_names())}."
+        )
+    return inferred
+
+
+def model_family(name: str | None, checkpoint: Path | str | None = None) -> str:
+    """The family (``sam``, ``mobile_sam``, ``sam2``) of the model a run will use, cheaply:
+    from ``name`` when given (the table), else from the keys and shapes of ``checkpoint``
+    (read as :func:`load_model` reads it, so the errors are the same; zip files, which all
+    official ones are, are memory-mapped, so only the pickled index is read), else the
+    default model's. Nothing is downloaded and no network is built."""
+    if name is not None or checkpoint is None:
+        return get_spec(name or DEFAULT_MODEL).family
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():  # as the model loader says it, before any work
+        raise CheckpointError(f"checkpoint {checkpoint}: no such file")
+    state = ckpt.read_state_dict(path)
+    try:
+        return get_spec(infer_checkpoint_name(state, path)).family
+    finally:
+        state = None  # noqa: F841  (drop the memory map)
+
+
 def load_model(
     name: str | None = None,
     checkpoint: Path | str | None = None,
@@ -79,7 +110,8 @@ def load_model(
     Without ``checkpoint``: the cached official weights of ``name`` (default ``vit_b``),
     downloaded when missing. With ``checkpoint``: that file; the architecture is ``name`` when
     given, else inferred from the file's keys and shapes
-    (:func:`~samcli.model.checkpoint.infer_model_name`).
+    (:func:`~samcli.model.checkpoint.infer_model_name`). SAM 2 files load without their
+    video-only keys (:func:`~samcli.model.checkpoint.network_state`); the rest strictly.
     ``dtype``: None means float32 (names such as ``--dtype bfloat16`` are resolved, with the
     device's constraints, by :func:`samcli.predictor.resolve_dtype`).
     """
@@ -92,14 +124,7 @@ def load_model(
     try:
         state = ckpt.read_state_dict(path, what=f"cached checkpoint {path}" if from_cache else None)
         if name is None and checkpoint is not None:
-            inferred = ckpt.infer_model_name(state)
-            if inferred is None:
-                raise CheckpointError(
-                    f"cannot tell which SAM model checkpoint {path} is for ({len(state)} "
-                    f"tensors, e.g. {_listing(list(state))}); pass --model "
-                    f"{'|'.join(model_names())}."
-                )
-            spec = get_spec(inferred)
+            spec = get_spec(infer_checkpoint_name(state, path))
         else:
             spec = get_spec(name or DEFAULT_MODEL)
         model = ckpt.make_model(spec.name, skip_init=True)  # every weight comes from the file

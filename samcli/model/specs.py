@@ -5,16 +5,22 @@ network from a row's ``arch``, :func:`samcli.model.checkpoint.infer_model_name` 
 state dict by the distinguishing shapes of each row's ``arch``, the cache and the download
 use ``filename``, ``url``, ``size_bytes`` and ``sha256``.
 
-Names: ``vit_b`` (default), ``vit_l``, ``vit_h`` (the official Segment Anything checkpoints)
-and ``mobile_sam`` (MobileSAM's TinyViT encoder with SAM's prompt encoder and mask decoder).
+Names: ``vit_b`` (default), ``vit_l``, ``vit_h`` (the official Segment Anything checkpoints),
+``mobile_sam`` (MobileSAM's TinyViT encoder with SAM's prompt encoder and mask decoder), and
+SAM 2: ``sam2.1_hiera_{tiny,small,base_plus,large}`` (SAM 2.1) and ``sam2_hiera_{...}`` (the
+SAM 2.0 files: the same networks, other weights; their files differ only in video-only keys).
+Families: ``sam`` and ``mobile_sam`` (SAM 1's heads; one everything-mode recipe) and ``sam2``.
 Names are matched case-insensitively, ``-`` equals ``_``, and each row may list aliases
 (``vit_t``, MobileSAM's own registry name, is one of ``mobile_sam``).
 
-Adding a family (SAM 2.1, say) means: a frozen architecture dataclass with ``signature()``
-and ``read_signature(state_dict)`` (see :class:`VitArch`), rows in :data:`MODELS` with a new
-``family`` value, and a builder for that family in :mod:`samcli.model.build`.
+Adding a family means: a frozen architecture dataclass with ``signature()`` and
+``read_signature(state_dict)`` (see :class:`VitArch`; SAM 2's is
+:class:`samcli.model.sam2.arch.Sam2Arch`), rows in :data:`MODELS` with a new ``family``
+value, a builder for that family in :mod:`samcli.model.build`, and (when its files hold more
+than the network) what :func:`samcli.model.checkpoint.network_state` drops.
 
-This module imports only the standard library and :mod:`samcli.errors` (no torch).
+This module imports only the standard library, :mod:`samcli.errors` and SAM 2's architecture
+module (no torch).
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from samcli.errors import UsageError
+from samcli.model.sam2.arch import SIZES as _SAM2_SIZES
+from samcli.model.sam2.arch import Sam2Arch, for_version
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "Arch",
     "ModelSpec",
+    "Sam2Arch",
     "TinyVitArch",
     "VitArch",
+    "family_of",
     "get_spec",
     "model_names",
 ]
@@ -158,10 +168,43 @@ class ModelSpec:
 
 
 _FAIR = "https://dl.fbaipublicfiles.com/segment_anything/"
+_FAIR_SAM2 = {"2.1": "https://dl.fbaipublicfiles.com/segment_anything_2/092824/",
+              "2.0": "https://dl.fbaipublicfiles.com/segment_anything_2/072824/"}
+_SAM2_BLURB = {"tiny": ": the fastest SAM 2", "small": "", "base_plus": "",
+               "large": ": the most accurate SAM 2, the slowest"}
+
+
+def _sam2(version: str, size: str, size_bytes: int, sha256: str, params: str) -> ModelSpec:
+    """One official SAM 2 file: ``sam2.1_hiera_<size>.pt`` or ``sam2_hiera_<size>.pt``.
+
+    Its architecture is the size's (:data:`samcli.model.sam2.arch.SIZES`) with the file's
+    version; the parameter count in the description is the whole (video) model's.
+    """
+    prefix = "sam2.1" if version == "2.1" else "sam2"
+    name = f"{prefix}_hiera_{size}"
+    release = "SAM 2.1" if version == "2.1" else "SAM 2.0 (superseded by 2.1)"
+    return ModelSpec(
+        name=name,
+        family="sam2",
+        arch=for_version(_SAM2_SIZES[size][0], version),
+        filename=f"{name}.pt",
+        url=f"{_FAIR_SAM2[version]}{name}.pt",
+        size_bytes=size_bytes,
+        sha256=sha256,
+        description=f"{release} Hiera-{_SAM2_SIZES[size][1].upper()} ({params} "
+                    f"parameters){_SAM2_BLURB[size] if version == '2.1' else ''}",
+    )
 
 #: Hyper-parameters are those of the reference builders (``segment_anything.build_sam`` and
 #: MobileSAM's ``build_sam_vit_t``), so official checkpoints load with ``strict=True``.
 #: Sizes and SHA-256 digests agree across many independent public mirrors and manifests.
+#: SAM 2 rows: hyper-parameters from Meta's hydra configs (see :mod:`samcli.model.sam2.arch`);
+#: digests of the FAIR files as pinned by micro-sam (``micro_sam/v2/util.py``: pooch
+#: ``known_hash`` for these very URLs) and, identically, the Git LFS pointers of the
+#: ``facebook/sam2(.1)-hiera-*`` Hugging Face repositories and mirrors of them; byte sizes from
+#: those LFS pointers (the 2.0 small size also from a download manifest listing the FAIR URL
+#: with its size and digest). Official files are ``{"model": state_dict}`` and hold the video
+#: model too; the image path loads the rest strictly (:mod:`samcli.model.sam2.keys`).
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -215,6 +258,28 @@ MODELS: dict[str, ModelSpec] = {
             description="MobileSAM (TinyViT encoder, 10M parameters): fast on a CPU",
             aliases=("vit_t", "mobilesam"),
         ),
+        # SAM 2.1 (Sept. 2024), then SAM 2.0 (July 2024): tiny, small, base_plus, large.
+        *(
+            _sam2(version, size, size_bytes, sha256, params)
+            for version, size, size_bytes, sha256, params in (
+                ("2.1", "tiny", 156_008_466,
+                 "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", "38.9M"),
+                ("2.1", "small", 184_416_285,
+                 "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", "46M"),
+                ("2.1", "base_plus", 323_606_802,
+                 "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", "80.8M"),
+                ("2.1", "large", 898_083_611,
+                 "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", "224.4M"),
+                ("2.0", "tiny", 155_906_050,
+                 "65b50056e05bcb13694174f51bb6da89c894b57b75ccdf0ba6352c597c5d1125", "38.9M"),
+                ("2.0", "small", 184_309_650,
+                 "95949964d4e548409021d47b22712d5f1abf2564cc0c3c765ba599a24ac7dce3", "46M"),
+                ("2.0", "base_plus", 323_493_298,
+                 "d0bb7f236400a49669ffdd1be617959a8b1d1065081789d7bbff88eded3a8071", "80.8M"),
+                ("2.0", "large", 897_952_466,
+                 "7442e4e9b732a508f80e141e7c2913437a3610ee0c77381a66658c3a445df87b", "224.4M"),
+            )
+        ),
     )
 }
 
@@ -226,6 +291,12 @@ def _key(name: str) -> str:
 def model_names() -> list[str]:
     """The registered model names, in table order."""
     return list(MODELS)
+
+
+def family_of(name: str | None) -> str:
+    """The family (``sam``, ``mobile_sam``, ``sam2``) of a model name (None: the default
+    model); an unknown name is a :class:`UsageError`."""
+    return get_spec(name or DEFAULT_MODEL).family
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -51,9 +51,11 @@ def test_list(home):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SIZE", "CACHED", "PATH"]
-    for name in ("vit_b", "vit_l", "vit_h", "mobile_sam"):
-        assert any(line.startswith(name) for line in lines[1:])
+    for name in ("vit_b", "vit_l", "vit_h", "mobile_sam", "sam2.1_hiera_tiny",
+                 "sam2.1_hiera_base_plus", "sam2_hiera_large"):
+        assert any(line.split()[0] == name for line in lines[1:])
     assert str(home / "sam_vit_h_4b8939.pth") in result.stdout
+    assert str(home / "sam2.1_hiera_small.pt") in result.stdout
     assert result.stderr == ""
 
 
@@ -63,7 +65,13 @@ def test_list_json_reports_cached(home):
     result = run("models", "list", "--json")
     assert result.exit_code == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert list(rows) == ["vit_b", "vit_l", "vit_h", "mobile_sam"]
+    assert list(rows) == ["vit_b", "vit_l", "vit_h", "mobile_sam"] + [
+        f"{prefix}_hiera_{size}" for prefix in ("sam2.1", "sam2")
+        for size in ("tiny", "small", "base_plus", "large")]
+    assert rows["sam2.1_hiera_large"]["url"] == (
+        "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt")
+    assert rows["sam2.1_hiera_large"]["size_bytes"] == 898_083_611
+    assert rows["sam2_hiera_tiny"]["path"] == str(home / "sam2_hiera_tiny.pt")
     assert rows["mobile_sam"]["cached"] is True
     assert rows["mobile_sam"]["status"] == "cached"
     assert rows["mobile_sam"]["verified"] is False

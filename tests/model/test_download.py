@@ -240,3 +240,68 @@ def test_stale_partial_file_names(server, home, monkeypatch, label, existing, ke
     (home / existing).write_bytes(b"x")
     download.download("tiny")
     assert ((home / existing).exists()) == kept, label
+
+
+# ----------------------------------------------------------------------------- SAM 2 files
+
+#: A small SAM 2 architecture for a table row of family "sam2" (the decoder keeps SAM 2's
+#: fixed 256-wide heads: about 4M parameters, a 17 MB file).
+SMALL_SAM2 = dict(embed_dim=8, num_heads=1, stages=(1, 1, 1, 1), global_att_blocks=(3,),
+                  window_pos_embed_bkg_spatial_size=(7, 7))
+
+
+def _official_sam2_file(drop: str | None = None) -> bytes:
+    """``{"model": state_dict}`` as Meta's files are: the image path plus video-only keys."""
+    import torch
+
+    from samcli.model.sam2.arch import Sam2Arch
+    from samcli.model.sam2.build import build_sam2
+
+    torch.manual_seed(0)
+    state = dict(build_sam2(Sam2Arch(**SMALL_SAM2)).state_dict())
+    state.update({"memory_encoder.out_proj.weight": torch.zeros(4, 4),
+                  "no_obj_ptr": torch.zeros(1, 256),
+                  "obj_ptr_tpos_proj.weight": torch.zeros(2, 2),
+                  "obj_ptr_tpos_proj.bias": torch.zeros(2),
+                  "no_obj_embed_spatial": torch.zeros(1, 4)})
+    if drop:
+        del state[drop]
+    return state_bytes({"model": state})
+
+
+def _register_sam2(monkeypatch, url: str, body: bytes, sha256: bool = True):
+    """Table row ``tiny2`` (family sam2) served at ``url``, with ``body``'s size and digest."""
+    import hashlib
+
+    from samcli.model import specs
+    from samcli.model.sam2.arch import Sam2Arch
+
+    monkeypatch.setitem(specs.MODELS, "tiny2", specs.ModelSpec(
+        name="tiny2", family="sam2", arch=Sam2Arch(**SMALL_SAM2), filename="tiny2.pt", url=url,
+        size_bytes=len(body), sha256=hashlib.sha256(body).hexdigest() if sha256 else None,
+        description="a small SAM 2 test model"))
+
+
+def test_an_official_sam2_file_downloads_verified_and_loads_strictly(server, home, monkeypatch):
+    """The download check and the load both skip exactly the video-only keys; the rest is
+    strict, so the same file without one image-path tensor is refused."""
+    from samcli.model import checkpoint, loading
+    from samcli.model.sam2 import Sam2
+
+    body = _official_sam2_file()
+    _register_sam2(monkeypatch, server.add("/sam2/tiny2.pt", body), body)
+    path = download.download("tiny2")
+    assert path == home / "tiny2.pt" and path.read_bytes() == body
+    model = loading.load_model("tiny2")
+    assert isinstance(model, Sam2)
+    assert "no_obj_ptr" not in model.state_dict()
+    assert checkpoint.infer_model_name(checkpoint.read_state_dict(path)) == "tiny2"
+    assert loading.model_family(None, path) == "sam2"
+
+    broken = _official_sam2_file(drop="sam_mask_decoder.conv_s1.weight")
+    _register_sam2(monkeypatch, server.add("/sam2/broken.pt", broken), broken, sha256=False)
+    path.unlink()
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny2")
+    assert "1 key is missing (sam_mask_decoder.conv_s1.weight)" in str(info.value)
+    assert leftovers(home) == []

@@ -45,7 +45,9 @@ def test_large_models_match_reference_keys_and_shapes(name):
 
 
 def test_model_names_and_unknown_name():
-    assert MODEL_NAMES == ("vit_b", "vit_l", "vit_h", "mobile_sam")
+    assert MODEL_NAMES[:4] == ("vit_b", "vit_l", "vit_h", "mobile_sam")
+    assert MODEL_NAMES[4:] == tuple(f"{p}_hiera_{s}" for p in ("sam2.1", "sam2")
+                                    for s in ("tiny", "small", "base_plus", "large"))
     with pytest.raises(ConfigError, match="unknown model 'vit_x'"):
         build_model("vit_x")
 

@@ -158,3 +158,49 @@ def test_unwrap_checkpoint():
     assert unwrap_checkpoint(state) is state
     other = {"model": state, "optimizer": {}}
     assert unwrap_checkpoint(other) is other
+
+
+# ----------------------------------------------------------------------------- the model table
+# What samcli.model.checkpoint does with official files: the table's SAM 2 rows drop exactly
+# the listed video-only keys and check the rest strictly (shapes only: meta tensors).
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_official_files_pass_the_tables_strict_check(name):
+    from samcli.model import checkpoint
+
+    state = official_state(name)
+    assert checkpoint.infer_model_name(state) == name
+    assert checkpoint.infer_model_name({"model": state}) is None  # (read_state_dict unwraps)
+    expected = checkpoint.expected_shapes(name)
+    checkpoint.check_state_dict(state, expected, "official.pt", name)
+    kept = checkpoint.network_state(state, name)
+    assert set(kept) == set(expected) and set(state) - set(kept) == {
+        k for k in state if is_video_only(k)}
+    assert checkpoint.network_state(state, "vit_b") is state  # SAM 1 rows keep everything
+
+
+@pytest.mark.parametrize("label,name,corrupt,key,message", BAD_FILES,
+                         ids=[case[0] for case in BAD_FILES])
+def test_the_tables_check_refuses_bad_files(label, name, corrupt, key, message):
+    from samcli.model import checkpoint
+
+    state = corrupt(official_state(name), key)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.check_state_dict(state, checkpoint.expected_shapes(name), "bad.pt", name)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("checkpoint bad.pt does not fit")
+    if key is not None:
+        assert key in text
+
+
+def test_a_file_of_the_other_version_loads_as_the_same_network():
+    """2.0 and 2.1 of one size share the image path: either name accepts either file."""
+    from samcli.model import checkpoint
+
+    old = official_state("sam2_hiera_small")
+    checkpoint.check_state_dict(old, checkpoint.expected_shapes("sam2.1_hiera_small"),
+                                "old.pt", "sam2.1_hiera_small")
+    with pytest.raises(CheckpointError, match="looks like a sam2_hiera_small checkpoint"):
+        checkpoint.check_state_dict(old, checkpoint.expected_shapes("sam2.1_hiera_tiny"),
+                                    "old.pt", "sam2.1_hiera_tiny")

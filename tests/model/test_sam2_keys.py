@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from samcli.errors import ConfigError
-from samcli.model.sam2 import SAM2_ARCHS, SAM2_CHECKPOINTS, SAM2_NAMES, build_sam2
+from samcli.model.sam2 import SAM2_ARCHS, SAM2_NAMES, build_sam2
 from samcli.model.sam2.checkpoint import KEYS_ONLY_IN_2_1, is_video_only
-from tests.sam2_factories import reference_meta_model, reference_shapes
+from samcli.model.specs import MODELS
+from tests.sam2_factories import reference_config, reference_meta_model, reference_shapes
 
 ALL = list(SAM2_NAMES)
 
@@ -24,26 +25,34 @@ def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 
 def test_official_names_urls_and_configs():
+    """The SAM 2 rows of the one model table: names, files, URLs, versions."""
     assert SAM2_NAMES == (
         "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
         "sam2.1_hiera_large", "sam2_hiera_tiny", "sam2_hiera_small", "sam2_hiera_base_plus",
         "sam2_hiera_large",
     )
-    ck = SAM2_CHECKPOINTS["sam2.1_hiera_tiny"]
-    assert ck.url == "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt"
-    assert ck.config == "configs/sam2.1/sam2.1_hiera_t.yaml" and ck.version == "2.1"
-    ck = SAM2_CHECKPOINTS["sam2_hiera_base_plus"]
-    assert ck.url == (
+    spec = MODELS["sam2.1_hiera_tiny"]
+    assert spec.url == \
+        "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt"
+    assert reference_config(spec.name) == "configs/sam2.1/sam2.1_hiera_t.yaml"
+    assert spec.arch.version == "2.1"
+    spec = MODELS["sam2_hiera_base_plus"]
+    assert spec.url == (
         "https://dl.fbaipublicfiles.com/segment_anything_2/072824/sam2_hiera_base_plus.pt")
-    assert ck.config == "configs/sam2/sam2_hiera_b+.yaml" and ck.version == "2.0"
-    for name, ck in SAM2_CHECKPOINTS.items():
-        assert ck.name == name and ck.filename == f"{name}.pt" and ck.url.endswith(ck.filename)
-        assert ck.sha256 is None or len(ck.sha256) == 64 and int(ck.sha256, 16) >= 0
-        assert ck.size_bytes is None or 100e6 < ck.size_bytes < 1e9
-        assert SAM2_ARCHS[name] is ck.arch
+    assert reference_config(spec.name) == "configs/sam2/sam2_hiera_b+.yaml"
+    assert spec.arch.version == "2.0"
+    for name in SAM2_NAMES:
+        spec = MODELS[name]
+        assert spec.family == "sam2"
+        assert spec.filename == f"{name}.pt" and spec.url.endswith(spec.filename)
+        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+        assert 100e6 < spec.size_bytes < 1e9
+        assert SAM2_ARCHS[name] is spec.arch
     # each size has one architecture in both versions (they differ in video modules only)
     for size in ("tiny", "small", "base_plus", "large"):
-        assert SAM2_ARCHS[f"sam2.1_hiera_{size}"] == SAM2_ARCHS[f"sam2_hiera_{size}"]
+        new, old = SAM2_ARCHS[f"sam2.1_hiera_{size}"], SAM2_ARCHS[f"sam2_hiera_{size}"]
+        assert new == old and hash(new) == hash(old)
+        assert new.signature() != old.signature()  # the table still tells the files apart
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -13,9 +13,12 @@ from samcli.errors import EXIT_USAGE, UsageError
 from samcli.model import specs
 from samcli.model.build import MODEL_NAMES, build_model
 from samcli.model.checkpoint import infer_model_name
-from samcli.model.specs import ModelSpec, TinyVitArch, VitArch
+from samcli.model.specs import ModelSpec, Sam2Arch, TinyVitArch, VitArch
 
-OFFICIAL = ["vit_b", "vit_l", "vit_h", "mobile_sam"]
+SAM1 = ["vit_b", "vit_l", "vit_h", "mobile_sam"]
+SAM2 = [f"{prefix}_hiera_{size}" for prefix in ("sam2.1", "sam2")
+        for size in ("tiny", "small", "base_plus", "large")]
+OFFICIAL = SAM1 + SAM2
 
 
 def test_official_models_are_registered():
@@ -27,7 +30,12 @@ def test_official_models_are_registered():
         "vit_l": "sam_vit_l_0b3195.pth",
         "vit_h": "sam_vit_h_4b8939.pth",
         "mobile_sam": "mobile_sam.pt",
+        **{name: f"{name}.pt" for name in SAM2},
     }
+    for name in SAM2:
+        spec = specs.get_spec(name)
+        assert spec.family == "sam2" and isinstance(spec.arch, Sam2Arch)
+        assert spec.arch.version == ("2.1" if name.startswith("sam2.1") else "2.0")
     for name in ("vit_b", "vit_l", "vit_h"):
         spec = specs.get_spec(name)
         assert spec.url == f"https://dl.fbaipublicfiles.com/segment_anything/{spec.filename}"
@@ -50,6 +58,8 @@ def test_official_models_are_registered():
         ("spaces", "  vit_h ", "vit_h"),
         ("MobileSAM's registry name", "vit_t", "mobile_sam"),
         ("alias, other case", "MobileSAM", "mobile_sam"),
+        ("SAM 2.1, dashes", "SAM2.1-Hiera-Base-Plus", "sam2.1_hiera_base_plus"),
+        ("SAM 2.0", "sam2_hiera_large", "sam2_hiera_large"),
     ],
 )
 def test_names_are_forgiving(label, given, name):
@@ -80,8 +90,13 @@ def test_built_models_show_their_rows_signature(name):
     with torch.device("meta"):
         model = build_model(name)
     state = model.state_dict()
+    if spec.family == "sam2":  # the official file's keys (video modules too) tell 2.0 from 2.1
+        from tests.sam2_factories import reference_shapes
+
+        assert set(state) < set(reference_shapes(name))
+        state = {k: torch.empty(s, device="meta") for k, s in reference_shapes(name).items()}
     assert type(spec.arch).read_signature(state) == spec.arch.signature()
-    for other in (VitArch, TinyVitArch):
+    for other in (VitArch, TinyVitArch, Sam2Arch):
         if other is not type(spec.arch):
             assert other.read_signature(state) is None  # the layouts do not overlap
     if isinstance(spec.arch, VitArch):
@@ -111,3 +126,11 @@ def test_a_new_row_is_buildable_and_recognised(monkeypatch):
 
 def test_model_names_are_the_buildable_rows():
     assert MODEL_NAMES == tuple(OFFICIAL)
+
+
+def test_family_of_names():
+    assert specs.family_of(None) == "sam"
+    assert specs.family_of("vit_t") == "mobile_sam"
+    assert specs.family_of("sam2.1_hiera_tiny") == specs.family_of("sam2_hiera_large") == "sam2"
+    with pytest.raises(UsageError):
+        specs.family_of("sam3")

@@ -1,4 +1,4 @@
-"""Architectures and official checkpoints of SAM 2 and SAM 2.1 (image path).
+"""Architectures of SAM 2 and SAM 2.1 (image path): :class:`Sam2Arch` and the four sizes.
 
 Each size's hyper-parameters come from Meta's hydra configs (``configs/sam2.1/sam2.1_hiera_
 {t,s,b+,l}.yaml`` and ``configs/sam2/sam2_hiera_{t,s,b+,l}.yaml``) plus the defaults of the
@@ -11,22 +11,22 @@ SAM 2.0 and 2.1 configs differ only in video-tracking flags: 2.1 adds ``no_obj_e
 (one more parameter) and ``proj_tpos_enc_in_obj_ptrs`` / ``use_signed_tpos_enc_to_obj_ptrs``
 with ``add_tpos_enc_to_obj_ptrs`` true (the ``obj_ptr_tpos_proj`` linear layer; in 2.0 it is
 an Identity). The image path (trunk, neck, prompt encoder, mask decoder, no_mem_embed) is the
-same architecture, so both versions share one :class:`Sam2Arch` per size; only the weights
-differ.
+same architecture, so both versions share one network per size; :attr:`Sam2Arch.version` only
+tells the two official files apart (by their video-only keys) and is not compared.
 
-Checkpoint sizes and SHA-256 digests: the digests of the FAIR files as pinned by micro-sam
-(``micro_sam/v2/util.py``: pooch ``known_hash`` for these very URLs) and, identically, the
-Git LFS pointers of the ``facebook/sam2(.1)-hiera-*`` Hugging Face repositories and mirrors of
-them; the byte sizes from those LFS pointers (the 2.0 small size also from a download manifest
-listing the FAIR URL with its size and digest).
+The official files (names, URLs, sizes, SHA-256) are rows of the one model table,
+:data:`samcli.model.specs.MODELS` (family ``"sam2"``). This module imports only the standard
+library and :mod:`samcli.model.sam2.keys` (no torch), as the table needs it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-_FAIR_21 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
-_FAIR_20 = "https://dl.fbaipublicfiles.com/segment_anything_2/072824/"
+from .keys import checkpoint_version
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,35 @@ class Sam2Arch:
     dynamic_multimask_via_stability: bool = True
     dynamic_multimask_stability_delta: float = 0.05
     dynamic_multimask_stability_thresh: float = 0.98
+    #: Which official file layout this is ("2.1" or "2.0": their video-only keys differ, see
+    #: :func:`samcli.model.sam2.keys.checkpoint_version`). Not part of the network, so not
+    #: compared: 2.0 and 2.1 of one size are equal architectures.
+    version: str = field(default="2.1", compare=False)
+
+    def signature(self) -> tuple:
+        """What tells this row of the model table apart: version, trunk width, stages."""
+        return ("sam2", self.version, self.embed_dim, self.stages)
+
+    @classmethod
+    def read_signature(cls, state_dict: Mapping[str, Any]) -> tuple | None:
+        """:meth:`signature` as read from a state dict (an official file's whole state dict,
+        or the image path alone), or None when it does not have SAM 2's layout.
+
+        The trunk width is the ``patch_embed`` output channels; the blocks per stage come from
+        the block indexes and the blocks that change width; the version from the video-only
+        keys (an image-path state dict reads as 2.1).
+        """
+        keys = [k for k in state_dict if isinstance(k, str)]
+        if not any(k.startswith("sam_mask_decoder.") for k in keys):
+            return None
+        shape = getattr(state_dict.get("image_encoder.trunk.patch_embed.proj.weight"),
+                        "shape", None)
+        if shape is None or len(shape) != 4:
+            return None
+        stages = trunk_stages(keys)
+        if stages is None:
+            return None
+        return ("sam2", checkpoint_version(keys), int(shape[0]), stages)
 
     @property
     def backbone_channel_list(self) -> tuple[int, ...]:
@@ -74,25 +103,6 @@ class Sam2Arch:
         return sum(self.stages)
 
 
-@dataclass(frozen=True)
-class Sam2Checkpoint:
-    """One official checkpoint file: its architecture, version and where to get it.
-
-    ``size_bytes`` / ``sha256`` are None where they could not be established.
-    ``config`` names the reference hydra config (inside Meta's ``sam2`` package).
-    """
-
-    name: str
-    version: str  # "2.0" or "2.1"
-    size: str  # "tiny", "small", "base_plus", "large"
-    arch: Sam2Arch
-    filename: str
-    url: str
-    size_bytes: int | None
-    sha256: str | None
-    config: str
-
-
 TINY = Sam2Arch(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
                 window_pos_embed_bkg_spatial_size=(7, 7))
 SMALL = Sam2Arch(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2), global_att_blocks=(7, 10, 13),
@@ -102,49 +112,31 @@ BASE_PLUS = Sam2Arch(embed_dim=112, num_heads=2, stages=(2, 3, 16, 3),
 LARGE = Sam2Arch(embed_dim=144, num_heads=2, stages=(2, 6, 36, 4), global_att_blocks=(23, 33, 43),
                  window_pos_embed_bkg_spatial_size=(7, 7), window_spec=(8, 4, 16, 8))
 
-_SIZES = {"tiny": (TINY, "t"), "small": (SMALL, "s"), "base_plus": (BASE_PLUS, "b+"),
-          "large": (LARGE, "l")}
-
-# name -> (size in bytes, SHA-256); see the module docstring for the sources
-_FILES: dict[str, tuple[int | None, str | None]] = {
-    "sam2.1_hiera_tiny": (156_008_466,
-                          "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"),
-    "sam2.1_hiera_small": (184_416_285,
-                           "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38"),
-    "sam2.1_hiera_base_plus": (323_606_802,
-                               "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
-    "sam2.1_hiera_large": (898_083_611,
-                           "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
-    "sam2_hiera_tiny": (155_906_050,
-                        "65b50056e05bcb13694174f51bb6da89c894b57b75ccdf0ba6352c597c5d1125"),
-    "sam2_hiera_small": (184_309_650,
-                         "95949964d4e548409021d47b22712d5f1abf2564cc0c3c765ba599a24ac7dce3"),
-    "sam2_hiera_base_plus": (323_493_298,
-                             "d0bb7f236400a49669ffdd1be617959a8b1d1065081789d7bbff88eded3a8071"),
-    "sam2_hiera_large": (897_952_466,
-                         "7442e4e9b732a508f80e141e7c2913437a3610ee0c77381a66658c3a445df87b"),
+#: size -> (architecture, the size's letter in Meta's config names).
+SIZES: dict[str, tuple[Sam2Arch, str]] = {
+    "tiny": (TINY, "t"), "small": (SMALL, "s"), "base_plus": (BASE_PLUS, "b+"),
+    "large": (LARGE, "l"),
 }
 
 
-def _checkpoints() -> dict[str, Sam2Checkpoint]:
-    table = {}
-    for version, prefix, base, folder in (("2.1", "sam2.1", _FAIR_21, "sam2.1"),
-                                          ("2.0", "sam2", _FAIR_20, "sam2")):
-        for size, (arch, short) in _SIZES.items():
-            name = f"{prefix}_hiera_{size}"
-            size_bytes, sha256 = _FILES[name]
-            table[name] = Sam2Checkpoint(
-                name=name, version=version, size=size, arch=arch, filename=f"{name}.pt",
-                url=f"{base}{name}.pt", size_bytes=size_bytes, sha256=sha256,
-                config=f"configs/{folder}/{prefix}_hiera_{short}.yaml",
-            )
-    return table
+def for_version(arch: Sam2Arch, version: str) -> Sam2Arch:
+    """``arch`` as the official file of ``version`` ("2.0" or "2.1") lays it out."""
+    return replace(arch, version=version)
 
 
-#: Official name -> checkpoint (2.1 first, then 2.0; tiny to large).
-SAM2_CHECKPOINTS: dict[str, Sam2Checkpoint] = _checkpoints()
-
-#: Official name -> architecture.
-SAM2_ARCHS: dict[str, Sam2Arch] = {name: ck.arch for name, ck in SAM2_CHECKPOINTS.items()}
-
-SAM2_NAMES: tuple[str, ...] = tuple(SAM2_CHECKPOINTS)
+def trunk_stages(keys: list[str]) -> tuple[int, ...] | None:
+    """Blocks per trunk stage, from the block indexes and the blocks that change width
+    (those have a ``proj`` shortcut: the first block of every stage but the first)."""
+    blocks: set[int] = set()
+    starts: set[int] = set()
+    pattern = re.compile(r"image_encoder\.trunk\.blocks\.(\d+)\.(proj\.)?")
+    for key in keys:
+        match = pattern.match(key)
+        if match:
+            blocks.add(int(match.group(1)))
+            if match.group(2):
+                starts.add(int(match.group(1)))
+    if not blocks or blocks != set(range(len(blocks))):
+        return None
+    bounds = [0, *sorted(starts), len(blocks)]
+    return tuple(b - a for a, b in zip(bounds, bounds[1:]))

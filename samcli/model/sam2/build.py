@@ -5,14 +5,22 @@ from __future__ import annotations
 import torch
 
 from samcli.errors import ConfigError
+from samcli.model.specs import MODELS
 
-from .arch import SAM2_ARCHS, Sam2Arch
+from .arch import Sam2Arch
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
 from .mask_decoder import Sam2MaskDecoder
 from .model import Sam2
 from .prompt_encoder import Sam2PromptEncoder
 from .transformer import Sam2TwoWayTransformer
+
+
+#: The SAM 2 rows of the model table (:data:`samcli.model.specs.MODELS`), in table order.
+SAM2_NAMES: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.family == "sam2")
+
+#: Official name -> architecture (the table rows' ``arch``).
+SAM2_ARCHS: dict[str, Sam2Arch] = {name: MODELS[name].arch for name in SAM2_NAMES}
 
 
 def _arch(arch: Sam2Arch | str) -> Sam2Arch:

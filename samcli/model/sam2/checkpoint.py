@@ -2,47 +2,27 @@
 
 Meta's files are ``{"model": state_dict}`` holding the whole video model. The image path
 needs none of the video-only modules, which are dropped by name: exactly the prefixes in
-:data:`VIDEO_ONLY_PREFIXES`, nothing else. Every other key stays, so loading the result
-strictly (or :func:`check_image_state_dict`) still catches a wrong, truncated or reshaped file.
+:data:`~samcli.model.sam2.keys.VIDEO_ONLY_PREFIXES`, nothing else. Every other key stays, so
+loading the result strictly (or :func:`check_image_state_dict`) still catches a wrong,
+truncated or reshaped file.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any, Mapping
 
 import torch
 
 from samcli.errors import CheckpointError
+from samcli.model.specs import MODELS
 
-from .arch import SAM2_CHECKPOINTS, Sam2Arch
+from .arch import Sam2Arch
+from .keys import KEYS_ONLY_IN_2_1, VIDEO_ONLY_PREFIXES, is_video_only
 
-#: Modules and parameters of SAM 2's video tracker, absent from :class:`Sam2`. A key is video-
-#: only when it equals one of these or starts with one of them followed by a dot.
-VIDEO_ONLY_PREFIXES: tuple[str, ...] = (
-    "memory_attention",  # cross-attention of the frame to its memories
-    "memory_encoder",  # masks + features -> memories
-    "maskmem_tpos_enc",  # temporal position of each memory
-    "no_mem_pos_enc",  # position of the "no memory" token in memory attention
-    "mask_downsample",  # mask prompt -> stride-4 logits, for object pointers
-    "obj_ptr_proj",  # SAM output token -> object pointer
-    "no_obj_ptr",  # pointer of an absent object
-    "obj_ptr_tpos_proj",  # 2.1 only: projection of the pointers' temporal encoding
-    "no_obj_embed_spatial",  # 2.1 only: memory embedding of an absent object
-)
-
-#: Video-only keys present in SAM 2.1 checkpoints and absent from SAM 2.0 ones.
-KEYS_ONLY_IN_2_1: tuple[str, ...] = (
-    "no_obj_embed_spatial",
-    "obj_ptr_tpos_proj.weight",
-    "obj_ptr_tpos_proj.bias",
-)
-
-
-def is_video_only(key: str) -> bool:
-    """Whether ``key`` belongs to a video-only module (see :data:`VIDEO_ONLY_PREFIXES`)."""
-    return any(key == p or key.startswith(p + ".") for p in VIDEO_ONLY_PREFIXES)
+__all__ = ["KEYS_ONLY_IN_2_1", "VIDEO_ONLY_PREFIXES", "check_image_state_dict",
+           "expected_shapes", "infer_sam2_name", "is_video_only", "split_state_dict",
+           "unwrap_checkpoint"]
 
 
 def unwrap_checkpoint(obj: Any) -> Any:
@@ -117,49 +97,15 @@ def check_image_state_dict(
         )
 
 
-def _trunk_stages(keys: list[str]) -> tuple[int, ...] | None:
-    """Blocks per trunk stage, from the block indexes and the blocks that change width
-    (those have a ``proj`` shortcut: the first block of every stage but the first)."""
-    blocks: set[int] = set()
-    starts: set[int] = set()
-    pattern = re.compile(r"image_encoder\.trunk\.blocks\.(\d+)\.(proj\.)?")
-    for key in keys:
-        match = pattern.match(key)
-        if match:
-            blocks.add(int(match.group(1)))
-            if match.group(2):
-                starts.add(int(match.group(1)))
-    if not blocks or blocks != set(range(len(blocks))):
-        return None
-    bounds = [0, *sorted(starts), len(blocks)]
-    return tuple(b - a for a, b in zip(bounds, bounds[1:]))
-
-
 def infer_sam2_name(state: Mapping[str, Any]) -> str | None:
-    """Which official SAM 2 checkpoint a state dict is shaped like, or None.
+    """Which official SAM 2 checkpoint of the model table a state dict is shaped like, or None.
 
-    The size comes from the trunk width (``patch_embed`` output channels) and its blocks per
-    stage; the version from the video-only keys: SAM 2.1 files have ``no_obj_embed_spatial``
-    and ``obj_ptr_tpos_proj``, SAM 2.0 files have other video keys but not these. A state
-    dict without any video key (the image path alone, as :class:`Sam2` saves it) is the same
-    architecture in both versions and is reported as SAM 2.1.
+    Reads :meth:`Sam2Arch.read_signature` (trunk width, blocks per stage, and the version from
+    the video-only keys: an image-path state dict without them reads as SAM 2.1) and finds the
+    table row with that signature.
     """
-    state = unwrap_checkpoint(state)
-    keys = [k for k in state if isinstance(k, str)]
-    if not any(k.startswith("sam_mask_decoder.") for k in keys):
+    signature = Sam2Arch.read_signature(unwrap_checkpoint(state))
+    if signature is None:
         return None
-    weight = state.get("image_encoder.trunk.patch_embed.proj.weight")
-    shape = getattr(weight, "shape", None)
-    if shape is None or len(shape) != 4:
-        return None
-    stages = _trunk_stages(keys)
-    video = [k for k in keys if is_video_only(k)]
-    if video and not any(k in state for k in KEYS_ONLY_IN_2_1):
-        version = "2.0"
-    else:
-        version = "2.1"
-    for name, ck in SAM2_CHECKPOINTS.items():
-        if ck.version == version and ck.arch.embed_dim == int(shape[0]) \
-                and ck.arch.stages == stages:
-            return name
-    return None
+    return next((name for name, spec in MODELS.items()
+                 if spec.family == "sam2" and spec.arch.signature() == signature), None)

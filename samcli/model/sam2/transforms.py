@@ -30,7 +30,8 @@ LOW_RES_LOGIT_LIMIT = 32.0
 def _as_hwc_uint8(image: np.ndarray | torch.Tensor, device: torch.device | str | None
                   ) -> torch.Tensor:
     if isinstance(image, np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image))
+        # a read-only array (decoded images may be) is copied: torch warns on those
+        image = torch.from_numpy(np.require(image, requirements=("C", "W")))
     if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
             f"expected a uint8 (H, W, 3) RGB image, got {image.dtype} {tuple(image.shape)}"
