@@ -275,11 +275,8 @@ def _finite(obj: Any) -> None:
 #: parameters SAM 1's lacks (mask_threshold 0.0, use_m2m False, multimask_output True: the
 #: fields' defaults). tests/test_config.py checks both signatures. A preset value or an
 #: explicit option wins over these.
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sam": {},
-    "mobile_sam": {},
-    "sam2": {"pred_iou_thresh": 0.8},
-}
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {"sam": {}, "mobile_sam": {},
+                                               "sam2": {"pred_iou_thresh": 0.8}}
 
 #: How --help names a family whose defaults differ.
 FAMILY_LABELS = {"sam2": "SAM 2"}
