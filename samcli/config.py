@@ -424,9 +424,9 @@ class ModelOptions:
     )
     device: str = opt(
         "auto", "auto, cpu, cuda, cuda:N or mps. On the CPU the model runs 4 torch threads "
-        "however many cores there are, so that records do not depend on the machine; "
-        "$SAMCLI_THREADS=N sets another count (last digits of scores and border pixels may "
-        "then differ).", MODEL, metavar="DEVICE"
+        "(fewer on a machine with fewer cores) however many cores there are, so that records "
+        "do not depend on the machine; $SAMCLI_THREADS=N sets another count (last digits of "
+        "scores and border pixels may then differ).", MODEL, metavar="DEVICE"
     )
     dtype: str = opt(
         "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL,

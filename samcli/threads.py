@@ -10,9 +10,10 @@ a Ray actor its CPU reservation, so the same image gave slightly different recor
 depending on where it ran.
 
 So every model (:meth:`samcli.loader.ModelLoader.get`: plain runs and Ray actors alike)
-runs with :func:`model_threads` threads: :data:`DEFAULT_THREADS`, or ``$SAMCLI_THREADS``
-where it is set. A Ray run passes the driver's number to its actors (see
-:mod:`samcli.executors.ray_actors`), so a plain run and a Ray run of the same command give
+runs with :func:`model_threads` threads: :data:`DEFAULT_THREADS` (fewer on a machine with
+fewer usable cores: more threads than cores spin-wait, and vit_b's encoder ran 10x slower
+with 4 threads on 2 cores), or ``$SAMCLI_THREADS`` where it is set. A Ray run passes the
+driver's number to its actors (see :mod:`samcli.executors.ray_actors`), so a plain run and a Ray run of the same command give
 the same records, byte for byte, on machines with the same kind of CPU and the same torch.
 Another ``$SAMCLI_THREADS`` may change the last digits of scores and a few border pixels.
 """
@@ -23,19 +24,28 @@ import os
 
 from samcli.errors import ConfigError
 
-#: Threads of one model replica. 4: what a CPU Ray actor reserves, about the cores of a
-#: laptop, and on a 2-core machine no slower than 2 (see README, "Scale-out: Ray").
+#: Threads of one model replica: 4, what a CPU Ray actor reserves and about the cores of a
+#: laptop, or the machine's usable cores where there are fewer (see README, "Records and the
+#: plain run").
 DEFAULT_THREADS = 4
 ENV = "SAMCLI_THREADS"
 _MAX = 1024
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def model_threads() -> int:
     """The model's thread count: ``$SAMCLI_THREADS`` if set (a whole number from 1 to 1024),
-    else :data:`DEFAULT_THREADS`."""
+    else :data:`DEFAULT_THREADS` or :func:`usable_cores` where that is fewer."""
     text = os.environ.get(ENV, "").strip()
     if not text:
-        return DEFAULT_THREADS
+        return min(DEFAULT_THREADS, usable_cores())
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MAX:
         raise ConfigError(f"${ENV}={text!r}: expected a whole number of threads from 1 to "
                           f"{_MAX}, or unset for {DEFAULT_THREADS}")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samcli.threads import DEFAULT_THREADS, ENV, model_threads
+import samcli.threads
+from samcli.threads import DEFAULT_THREADS, ENV, model_threads, usable_cores
 from tests.commands.conftest import error_lines, invoke, write_image
 
 # Enough points that 1 and 3 torch threads give different records without the fix
@@ -31,7 +32,7 @@ def test_records_do_not_depend_on_the_process_thread_count(tmp_path, mobile_ckpt
         torch.set_num_threads(threads)  # what a caller, or torch's default, had set
         result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *ARGS)
         assert result.exit_code == 0, result.stderr
-        assert torch.get_num_threads() == DEFAULT_THREADS
+        assert torch.get_num_threads() == min(DEFAULT_THREADS, usable_cores())
         outputs.append(result.stdout)
     assert outputs[0] and outputs[0] == outputs[1]
 
@@ -40,7 +41,15 @@ def test_samcli_threads_sets_the_count(monkeypatch):
     monkeypatch.setenv(ENV, " 2 ")
     assert model_threads() == 2
     monkeypatch.delenv(ENV)
-    assert model_threads() == DEFAULT_THREADS
+    assert model_threads() == min(DEFAULT_THREADS, usable_cores())
+
+
+@pytest.mark.parametrize("cores, expected", [(1, 1), (2, 2), (4, 4), (64, DEFAULT_THREADS)])
+def test_the_default_never_exceeds_the_usable_cores(monkeypatch, cores, expected):
+    """More threads than cores spin-wait (vit_b's encoder: 10x slower at 4 threads on 2)."""
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setattr(samcli.threads, "usable_cores", lambda: cores)
+    assert model_threads() == expected
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "99999", "٣"])
@@ -61,6 +70,7 @@ def test_help_states_the_thread_count():
     from tests.commands.test_help import _help
 
     text = re.sub(r"[\s│]+", " ", _help(["automask"]))
-    assert f"On the CPU the model runs {DEFAULT_THREADS} torch threads" in text
+    assert (f"On the CPU the model runs {DEFAULT_THREADS} torch threads (fewer on a machine "
+            "with fewer cores)") in text
     assert f"one per {DEFAULT_THREADS} CPUs of each node (${ENV} when set)" in text
     assert f"${ENV}=N sets another count" in text

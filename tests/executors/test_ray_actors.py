@@ -179,8 +179,10 @@ def test_bad_ray_options_are_errors_before_any_work(tree):
         ({"CPU": 32.0, "GPU": 4.0}, "cpu", 0, (8, 3, 0)),  # --device cpu ignores the GPUs
     ],
 )
-def test_actor_plan(resources, device, actors, expected):
+def test_actor_plan(resources, device, actors, expected, monkeypatch):
     from samcli.executors.ray_actors import actor_plan
+
+    monkeypatch.setenv("SAMCLI_THREADS", "4")  # the driver's count, whatever its cores
 
     plan = actor_plan(resources, ModelOptions(device=device), ScaleOptions(ray_actors=actors))
     assert (plan.actors, plan.num_cpus, plan.num_gpus) == expected
