@@ -42,6 +42,19 @@ def _skip_without_cluster_utils():
                                reason="this Ray has no ray.cluster_utils to simulate nodes")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def four_threads():
+    """The drivers (and so their actors) and the plain run use 4 torch threads, whatever
+    this machine's cores: the plans asserted below are those of a 4-thread driver."""
+    saved = os.environ.get("SAMCLI_THREADS")
+    os.environ["SAMCLI_THREADS"] = "4"
+    yield
+    if saved is None:
+        os.environ.pop("SAMCLI_THREADS", None)
+    else:
+        os.environ["SAMCLI_THREADS"] = saved
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A head with 1 CPU and two workers with 2 CPUs each; node failures are noticed within
