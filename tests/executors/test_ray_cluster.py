@@ -43,11 +43,12 @@ def _skip_without_cluster_utils():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def four_threads():
-    """The drivers (and so their actors) and the plain run use 4 torch threads, whatever
-    this machine's cores: the plans asserted below are those of a 4-thread driver."""
+def two_threads():
+    """The drivers (and so their actors) and the plain run use 2 torch threads, whatever
+    this machine's cores: the plans asserted below are those of a 2-thread driver (and
+    more threads than a 2-core test machine has would only spin)."""
     saved = os.environ.get("SAMCLI_THREADS")
-    os.environ["SAMCLI_THREADS"] = "4"
+    os.environ["SAMCLI_THREADS"] = "2"
     yield
     if saved is None:
         os.environ.pop("SAMCLI_THREADS", None)
@@ -128,12 +129,13 @@ def _first_difference(image: str, got: str, expected: str) -> str:
 
 def test_cluster_run_gives_the_plain_runs_records(cluster, tree, mobile_ckpt, plain):
     """A driver joining the three-node cluster: the default plan puts a model replica on
-    every node (none has 4 CPUs), and stdout is the plain run's, byte for byte."""
+    every worker node (2 CPUs each; the head's 1 CPU is too few for a 2-thread replica), and
+    stdout is the plain run's, byte for byte."""
     c, _ = cluster
     run = _samcli("automask", tree, "--checkpoint", mobile_ckpt, *ARGS,
                   "--ray-address", c.address)
     assert run.returncode == 0, run.stderr
-    assert "samcli: Ray: 3 actor(s), each with 1 CPU and 4 torch thread(s)" in run.stderr
+    assert "samcli: Ray: 2 actor(s), each with 2 CPU and 2 torch thread(s)" in run.stderr
     assert run.stdout == plain
     assert error_lines(run.stderr) == [] and "Traceback" not in run.stderr
 
@@ -190,6 +192,8 @@ def test_losing_a_worker_node_mid_run(cluster, tree, mobile_ckpt, plain, tmp_pat
 
     assert returncode == 0, stderr
     assert "a new actor pool goes on with the" in stderr, stderr
-    assert "samcli: Ray: 2 actor(s)" in stderr  # planned on the nodes left
+    # planned on the nodes left: the head (1 CPU) and one worker (2 CPUs)
+    replanned = stderr[stderr.index("a new actor pool goes on"):]
+    assert "samcli: Ray: 1 actor(s), each with 2 CPU and 2 torch thread(s)" in replanned, stderr
     assert stdout == plain
     assert error_lines(stderr) == [] and "Traceback" not in stderr
