@@ -219,21 +219,9 @@ class Predictor:
         tune_allocator: bool = True,
         decoder_batch: int | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        if decoder_batch is None:
-            decoder_batch = DECODER_BATCH if self.device.type == "cpu" else 0
-        self.decoder_batch = int(decoder_batch)
-        if tune_allocator and self.device.type == "cpu":
-            tune_cpu_allocator()
-        self.dtype = dtype
-        self.decoder_dtype = dtype if decoder_dtype is None else decoder_dtype
-        self.decoder_products = None if decoder_products == self.decoder_dtype \
-            else decoder_products
-        model.eval()
-        model.to(device=self.device)
-        model.image_encoder.to(dtype=dtype)
-        model.mask_decoder.to(dtype=self.decoder_dtype)
-        self.model = model
+        place_model(self, model, model.mask_decoder, device, dtype, decoder_dtype=decoder_dtype,
+                    decoder_products=decoder_products, tune_allocator=tune_allocator,
+                    decoder_batch=decoder_batch)
         self.transform = ResizeLongestSide(model.img_size)
         self._features: torch.Tensor | None = None
         self._dense_pe: torch.Tensor | None = None
@@ -428,3 +416,29 @@ def _resize_last_axis(x: torch.Tensor, factor: int, keep: int, size: int) -> tor
     up = F.interpolate(x, scale_factor=float(factor), mode="linear", align_corners=False,
                        recompute_scale_factor=False)[..., :keep]
     return F.interpolate(up, size, mode="linear", align_corners=False)
+
+
+def place_model(predictor: Any, model: torch.nn.Module, decoder: torch.nn.Module,
+                device: torch.device | str, dtype: torch.dtype, *,
+                decoder_dtype: torch.dtype | None, decoder_products: torch.dtype | None,
+                tune_allocator: bool, decoder_batch: int | None) -> None:
+    """What both predictors' constructors do (SAM 1's and SAM 2's, whose mask decoders have
+    other attribute names): resolve the device, the decoder's batch and precision, tune the
+    CPU allocator, and move ``model`` there in eval mode (its image encoder in ``dtype``,
+    ``decoder`` in the decoder's dtype). Sets ``device``, ``decoder_batch``, ``dtype``,
+    ``decoder_dtype``, ``decoder_products`` and ``model`` on ``predictor``."""
+    predictor.device = torch.device(device)
+    if decoder_batch is None:
+        decoder_batch = DECODER_BATCH if predictor.device.type == "cpu" else 0
+    predictor.decoder_batch = int(decoder_batch)
+    if tune_allocator and predictor.device.type == "cpu":
+        tune_cpu_allocator()
+    predictor.dtype = dtype
+    predictor.decoder_dtype = dtype if decoder_dtype is None else decoder_dtype
+    predictor.decoder_products = (None if decoder_products == predictor.decoder_dtype
+                                  else decoder_products)
+    model.eval()
+    model.to(device=predictor.device)
+    model.image_encoder.to(dtype=dtype)
+    decoder.to(dtype=predictor.decoder_dtype)
+    predictor.model = model

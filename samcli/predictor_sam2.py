@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from samcli.errors import InputError
-from samcli.memory import encoder_blocks_mapped, tune_cpu_allocator
+from samcli.memory import encoder_blocks_mapped
 from samcli.model.sam2.model import Sam2, Sam2Features
 from samcli.model.sam2.transforms import (
     clamp_low_res_logits,
@@ -36,7 +36,8 @@ from samcli.model.sam2.transforms import (
     transform_boxes,
     transform_coords,
 )
-from samcli.predictor import DECODER_BATCH, UPSCALE_CHUNK_BYTES, _as_tensor, _sub_batches
+from samcli.predictor import (UPSCALE_CHUNK_BYTES, _as_tensor, _sub_batches,
+                              place_model)
 
 #: The logit threshold of SAM 2's image predictor (its ``mask_threshold``). Its small-region
 #: clean-up of low-res logits (:meth:`Sam2Predictor.upscale` with ``fill_area``) measures
@@ -66,21 +67,9 @@ class Sam2Predictor:
         tune_allocator: bool = True,
         decoder_batch: int | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        if decoder_batch is None:
-            decoder_batch = DECODER_BATCH if self.device.type == "cpu" else 0
-        self.decoder_batch = int(decoder_batch)
-        if tune_allocator and self.device.type == "cpu":
-            tune_cpu_allocator()
-        self.dtype = dtype
-        self.decoder_dtype = dtype if decoder_dtype is None else decoder_dtype
-        self.decoder_products = None if decoder_products == self.decoder_dtype \
-            else decoder_products
-        model.eval()
-        model.to(device=self.device)
-        model.image_encoder.to(dtype=dtype)
-        model.sam_mask_decoder.to(dtype=self.decoder_dtype)
-        self.model = model
+        place_model(self, model, model.sam_mask_decoder, device, dtype, decoder_dtype=decoder_dtype,
+                    decoder_products=decoder_products, tune_allocator=tune_allocator,
+                    decoder_batch=decoder_batch)
         self._features: Sam2Features | None = None
         self._dense_pe: torch.Tensor | None = None
         self.original_size: tuple[int, int] | None = None
