@@ -47,9 +47,11 @@ from samcli.boxes import box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
 from samcli.decode import binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.device_masks import encode_on_device, mask_boxes_on_device
+from samcli.mask_windows import AxisTaps, resize_window, support_windows
 from samcli.maskset import MaskSet, encode_masks
 from samcli.memory import trim_between_chunks
 from samcli.predictor import PromptModel
+from samcli.rle import encode_window
 
 
 
@@ -206,6 +208,10 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE (SAM 2:
     # small holes and islands of the low-res logits cleaned first, as its generator does)
     fill = cfg.min_region_area if _sam2_recipe(predictor) else 0
+    taps = _window_taps(predictor, low_res)
+    if taps is not None:  # the same, mask by mask, inside each mask's window
+        lows = predictor.clean_low_res(low_res[idx][:, None], fill)[:, 0]
+        return _binarise_windows(lows, taps, idx.numpy(), iou, mask_points, crop, (h, w), cfg)
     parts = []
     for part in chunk_slices(len(idx), 4 * (y1 - y0) * (x1 - x0), max_chunk_bytes):
         sel = idx[part]
@@ -281,15 +287,77 @@ def _binarise(logits: torch.Tensor, sel: np.ndarray, iou: torch.Tensor, mask_poi
     else:
         rles = encode_on_device(masks[torch.as_tensor(inside, device=masks.device)], crop.box,
                                 (h, w))
+    return _mask_set(rles, boxes, sel[kept], stability[kept].numpy(), iou, mask_points, crop,
+                     (h, w))
+
+
+def _mask_set(rles: list[dict], boxes: np.ndarray, rows: np.ndarray, stability: np.ndarray,
+              iou: torch.Tensor, mask_points: np.ndarray, crop: Crop,
+              image_size: tuple[int, int]) -> MaskSet:
+    """The MaskSet of one crop's surviving candidates ``rows`` (indices into the batch's
+    ``iou`` and ``mask_points``), their image-frame RLEs, boxes and stability scores."""
     return MaskSet(
-        image_size=(h, w),
+        image_size=image_size,
         rles=rles,
         boxes=boxes,
-        predicted_iou=iou[sel[kept]].numpy(),
-        stability_score=stability[kept].numpy(),
-        points=mask_points[sel[kept]],
-        crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(kept), axis=0),
+        predicted_iou=iou[rows].numpy(),
+        stability_score=stability,
+        points=mask_points[rows],
+        crop_boxes=np.repeat(np.array([crop.box], dtype=np.int64), len(rows), axis=0),
     )
+
+
+def _window_taps(predictor: PromptModel, low_res: torch.Tensor
+                 ) -> tuple[AxisTaps, AxisTaps] | None:
+    """The predictor's upscaling taps when masks can be made window by window: on the CPU,
+    for predictors whose upscaling is one bilinear resize (``upscale_taps``; SAM 2)."""
+    upscale_taps = getattr(predictor, "upscale_taps", None)
+    if upscale_taps is None or low_res.device.type != "cpu":
+        return None
+    return upscale_taps(tuple(low_res.shape[-2:]))
+
+
+def _binarise_windows(lows: torch.Tensor, taps: tuple[AxisTaps, AxisTaps], sel: np.ndarray,
+                      iou: torch.Tensor, mask_points: np.ndarray, crop: Crop,
+                      image_size: tuple[int, int], cfg: AutomaskConfig) -> MaskSet:
+    """:func:`_binarise` for float32 CPU low-res logits ``lows`` (k, h, w) of the batch's
+    candidates ``sel``, each mask resized, counted, cut, boxed and encoded only inside the
+    window where it can be above the loosest threshold (:mod:`samcli.mask_windows`): the same
+    stability scores, masks, boxes and RLEs, at a cost that grows with the mask, not the
+    image."""
+    h, w = image_size
+    x0, y0 = crop.box[:2]
+    rows, cols = taps
+    threshold, offset = cfg.mask_threshold, cfg.stability_score_offset
+    loosest = min(threshold, threshold - offset, threshold + offset)
+    masks = []
+    high = np.zeros(len(sel), np.float32)
+    low = np.zeros(len(sel), np.float32)
+    windows = support_windows(lows, loosest, rows, cols)
+    for i, (logits, window) in enumerate(zip(lows.numpy(), windows)):
+        values = resize_window(logits, rows, cols, window)
+        high[i] = np.count_nonzero(values > threshold + offset)
+        low[i] = np.count_nonzero(values > threshold - offset)
+        masks.append(values > threshold)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stability = high / low  # as decode.stability_score: NaN for a mask empty at both
+    kept = np.arange(len(sel))
+    if cfg.stability_score_thresh > 0.0:
+        kept = np.flatnonzero(stability >= cfg.stability_score_thresh)
+
+    # Boxes in the image frame (an empty mask's box is [0, 0, 0, 0] in the crop's frame)
+    boxes = mask_boxes([masks[i] for i in kept])
+    for row, i in enumerate(kept):
+        if masks[i].any():
+            boxes[row] += (windows[i][2], windows[i][0], windows[i][2], windows[i][0])
+    boxes = boxes.astype(np.float64) + np.array([[x0, y0, x0, y0]], dtype=np.float64)
+    inside = ~near_crop_edge(boxes, crop.box, (0, 0, w, h))
+    kept, boxes = kept[inside], boxes[inside]
+    if len(kept) == 0:
+        return MaskSet.empty((h, w))
+    rles = [encode_window(masks[i], x0 + windows[i][2], y0 + windows[i][0], (h, w))
+            for i in kept]
+    return _mask_set(rles, boxes, sel[kept], stability[kept], iou, mask_points, crop, (h, w))
 
 
 def _masks_on_host(device: torch.device) -> bool:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from samcli.errors import InputError
+from samcli.mask_windows import AxisTaps, axis_taps
 from samcli.memory import encoder_blocks_mapped
 from samcli.model.sam2.model import Sam2, Sam2Features
 from samcli.model.sam2.transforms import (
@@ -203,6 +204,24 @@ class Sam2Predictor:
         returns them for feeding back (mask-to-mask refinement)."""
         return clamp_low_res_logits(low_res_logits)
 
+    def clean_low_res(self, low_res_logits: torch.Tensor, fill_area: float = 0.0) -> torch.Tensor:
+        """Low-res logits (B, C, 256, 256) as float32 on the device, with holes and islands of
+        at most ``fill_area`` low-res pixels filled / removed first when ``fill_area`` > 0 (see
+        :meth:`upscale`)."""
+        x = low_res_logits.to(device=self.device, dtype=torch.float32)
+        if fill_area > 0:
+            x = fill_holes_and_sprinkles(x, PREDICTOR_THRESHOLD, fill_area, fill_area)
+        return x
+
+    def upscale_taps(self, low_size: tuple[int, int]) -> tuple[AxisTaps, AxisTaps]:
+        """The (rows, columns) taps of :meth:`upscale`'s bilinear resize from low-res logits
+        of ``low_size`` (h, w) to the current image, for resizing windows of it
+        (:mod:`samcli.mask_windows`: the same values, mask by mask)."""
+        if self.original_size is None:
+            raise RuntimeError("no image set: call set_image() first")
+        return (axis_taps(low_size[0], self.original_size[0]),
+                axis_taps(low_size[1], self.original_size[1]))
+
     def upscale(self, low_res_logits: torch.Tensor, fill_area: float = 0.0) -> torch.Tensor:
         """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size:
         one bilinear resize (align_corners=False), as ``SAM2Transforms.postprocess_masks``.
@@ -215,9 +234,7 @@ class Sam2Predictor:
         """
         if self.original_size is None:
             raise RuntimeError("no image set: call set_image() first")
-        x = low_res_logits.to(device=self.device, dtype=torch.float32)
-        if fill_area > 0:
-            x = fill_holes_and_sprinkles(x, PREDICTOR_THRESHOLD, fill_area, fill_area)
+        x = self.clean_low_res(low_res_logits, fill_area)
         out_h, out_w = self.original_size
         b, c = x.shape[:2]
         x = x.reshape(b * c, 1, *x.shape[-2:])
