@@ -84,10 +84,10 @@ IOU_CONTENT = 0.1  # logit units: std of the part read from the IoU token's othe
 D, T, P = "sam_mask_decoder.", "sam_mask_decoder.transformer.", "sam_prompt_encoder."
 
 
-def build_small(seed: int = 0, image_size: int = IMAGE_SIZE) -> Sam2:
-    """Our sam2.1_hiera_tiny at an ``image_size`` input, seeded random weights."""
+def build_small(seed: int = 0, image_size: int = IMAGE_SIZE, name: str = NAME) -> Sam2:
+    """Our ``name`` (sam2.1_hiera_tiny) at an ``image_size`` input, seeded random weights."""
     torch.manual_seed(seed)
-    return build_sam2(small_input_arch(NAME, image_size)).eval()
+    return build_sam2(small_input_arch(name, image_size)).eval()
 
 
 @torch.no_grad()
@@ -268,22 +268,24 @@ def automask_state_dict(model: Sam2, seed: int = 0) -> dict:
     return sd
 
 
-def make_automask_model(seed: int = 0, image_size: int = IMAGE_SIZE) -> Sam2:
+def make_automask_model(seed: int = 0, image_size: int = IMAGE_SIZE, name: str = NAME) -> Sam2:
     """Our small SAM 2 with the everything-mode wiring (see the module docstring);
-    ``image_size`` 1024 is the official network (benchmarks/bench_sam2.py)."""
-    model = build_small(seed, image_size)
+    ``image_size`` 1024 is the official network (benchmarks/bench_sam2.py). The wiring is
+    the mask decoder's and prompt encoder's, the same for every size: ``name`` picks the
+    image encoder (another size for benchmarks)."""
+    model = build_small(seed, image_size, name)
     model.load_state_dict(automask_state_dict(model, seed), strict=True)
     return model.eval()
 
 
-def make_automask_pair(seed: int = 0, image_size: int = IMAGE_SIZE):
+def make_automask_pair(seed: int = 0, image_size: int = IMAGE_SIZE, name: str = NAME):
     """(ours, reference) with identical image-path weights, in eval mode (the reference's
     video modules stay at their initialisation: the image predictor never runs them)."""
     from samcli.model.sam2.keys import is_video_only
     from tests.sam2_factories import reference_model
 
-    ours = make_automask_model(seed, image_size)
-    ref = reference_model(NAME, image_size=image_size)
+    ours = make_automask_model(seed, image_size, name)
+    ref = reference_model(name, image_size=image_size)
     result = ref.load_state_dict(ours.state_dict(), strict=False)
     assert not result.unexpected_keys and all(is_video_only(k) for k in result.missing_keys)
     return ours, ref.eval()
