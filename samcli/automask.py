@@ -47,7 +47,7 @@ from samcli.boxes import box_nms, mask_boxes, near_crop_edge
 from samcli.config import AutomaskConfig
 from samcli.decode import binary_masks, chunk_slices, clean_mask, stability_score
 from samcli.device_masks import encode_on_device, mask_boxes_on_device
-from samcli.mask_windows import AxisTaps, resize_window, support_windows
+from samcli.mask_windows import WindowResize, resize_window, support_windows
 from samcli.maskset import MaskSet, encode_masks
 from samcli.memory import trim_between_chunks
 from samcli.predictor import PromptModel
@@ -208,10 +208,12 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE (SAM 2:
     # small holes and islands of the low-res logits cleaned first, as its generator does)
     fill = cfg.min_region_area if _sam2_recipe(predictor) else 0
-    taps = _window_taps(predictor, low_res)
-    if taps is not None:  # the same, mask by mask, inside each mask's window
-        lows = predictor.clean_low_res(low_res[idx][:, None], fill)[:, 0]
-        return _binarise_windows(lows, taps, idx.numpy(), iou, mask_points, crop, (h, w), cfg)
+    resize = _window_resize(predictor, low_res)
+    if resize is not None:  # the same, mask by mask, inside each mask's window
+        lows = (predictor.clean_low_res(low_res[idx][:, None], fill)[:, 0] if fill
+                else low_res[idx].float())
+        return _binarise_windows(lows, resize, idx.numpy(), iou, mask_points, crop, (h, w),
+                                 cfg)
     parts = []
     for part in chunk_slices(len(idx), 4 * (y1 - y0) * (x1 - x0), max_chunk_bytes):
         sel = idx[part]
@@ -307,17 +309,17 @@ def _mask_set(rles: list[dict], boxes: np.ndarray, rows: np.ndarray, stability: 
     )
 
 
-def _window_taps(predictor: PromptModel, low_res: torch.Tensor
-                 ) -> tuple[AxisTaps, AxisTaps] | None:
-    """The predictor's upscaling taps when masks can be made window by window: on the CPU,
-    for predictors whose upscaling is one bilinear resize (``upscale_taps``; SAM 2)."""
-    upscale_taps = getattr(predictor, "upscale_taps", None)
-    if upscale_taps is None or low_res.device.type != "cpu":
+def _window_resize(predictor: PromptModel, low_res: torch.Tensor) -> WindowResize | None:
+    """The predictor's upscaling as per-axis taps when masks can be made window by window:
+    where masks are made on the host (the CPU), for predictors that describe it
+    (``window_resize``)."""
+    window_resize = getattr(predictor, "window_resize", None)
+    if window_resize is None or not _masks_on_host(low_res.device):
         return None
-    return upscale_taps(tuple(low_res.shape[-2:]))
+    return window_resize(tuple(low_res.shape[-2:]))
 
 
-def _binarise_windows(lows: torch.Tensor, taps: tuple[AxisTaps, AxisTaps], sel: np.ndarray,
+def _binarise_windows(lows: torch.Tensor, resize: WindowResize, sel: np.ndarray,
                       iou: torch.Tensor, mask_points: np.ndarray, crop: Crop,
                       image_size: tuple[int, int], cfg: AutomaskConfig) -> MaskSet:
     """:func:`_binarise` for float32 CPU low-res logits ``lows`` (k, h, w) of the batch's
@@ -327,15 +329,14 @@ def _binarise_windows(lows: torch.Tensor, taps: tuple[AxisTaps, AxisTaps], sel: 
     image."""
     h, w = image_size
     x0, y0 = crop.box[:2]
-    rows, cols = taps
     threshold, offset = cfg.mask_threshold, cfg.stability_score_offset
     loosest = min(threshold, threshold - offset, threshold + offset)
     masks = []
     high = np.zeros(len(sel), np.float32)
     low = np.zeros(len(sel), np.float32)
-    windows = support_windows(lows, loosest, rows, cols)
+    windows = support_windows(lows, loosest, resize)
     for i, (logits, window) in enumerate(zip(lows.numpy(), windows)):
-        values = resize_window(logits, rows, cols, window)
+        values = resize_window(logits, resize, window)
         high[i] = np.count_nonzero(values > threshold + offset)
         low[i] = np.count_nonzero(values > threshold - offset)
         masks.append(values > threshold)

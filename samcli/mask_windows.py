@@ -75,10 +75,58 @@ def axis_taps(in_size: int, out_size: int) -> AxisTaps:
     return AxisTaps(lo, hi, frac, np.float32(1) - frac)
 
 
-def support_windows(lows: torch.Tensor, threshold: float, rows: AxisTaps, cols: AxisTaps
+@dataclass(frozen=True)
+class AxisResize:
+    """One axis of an upscaling: linear resizes applied one after the other (SAM 2: one, to
+    the image; SAM 1: x4 to the padded 1024 frame, then its kept part to the image)."""
+
+    stages: tuple[AxisTaps, ...]
+
+    def reach(self, first: int, last: int) -> tuple[int, int]:
+        """Half-open range of output pixels that read any input sample in [first, last]."""
+        start, end = first, last + 1
+        for stage in self.stages:
+            start, end = stage.reach(start, end - 1)
+            if end <= start:
+                return 0, 0
+        return start, end
+
+    def spans(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The ranges each stage reads to make outputs [start, end): the input's range first,
+        then each stage's output range (``lo`` / ``hi`` never decrease)."""
+        out = [(start, end)]
+        for stage in reversed(self.stages):
+            s, e = out[-1]
+            out.append((int(stage.lo[s]), int(stage.hi[e - 1]) + 1))
+        return out[::-1]
+
+    def apply(self, x: np.ndarray, axis: int, spans: list[tuple[int, int]]) -> np.ndarray:
+        """Resize ``x`` (holding the input range ``spans[0]`` along ``axis``) to the output
+        range ``spans[-1]``, stage by stage."""
+        for stage, (base, _), (s, e) in zip(self.stages, spans, spans[1:]):
+            shape = [1] * x.ndim
+            shape[axis] = e - s
+            x = _blend(np.take(x, stage.lo[s:e] - base, axis=axis),
+                       np.take(x, stage.hi[s:e] - base, axis=axis),
+                       stage.rest[s:e].reshape(shape), stage.frac[s:e].reshape(shape))
+        return x
+
+
+@dataclass(frozen=True)
+class WindowResize:
+    """A predictor's upscaling of low-res logits as per-axis resizes: ``rows`` then
+    ``cols`` when ``rows_first`` (SAM 1's separable passes), else columns first (SAM 2's
+    one bilinear resize, whose kernel combines the column taps first)."""
+
+    rows: AxisResize
+    cols: AxisResize
+    rows_first: bool = False
+
+
+def support_windows(lows: torch.Tensor, threshold: float, resize: WindowResize
                     ) -> list[tuple[int, int, int, int]]:
     """The window ``(y0, y1, x0, x1)`` of output pixels that can exceed ``threshold``, for
-    each mask's low-res logits in ``lows`` (k, h, w) float32 resized by ``rows`` / ``cols``;
+    each mask's low-res logits in ``lows`` (k, h, w) float32 upscaled by ``resize``;
     (0, 0, 0, 0) for a mask none of whose pixels can (empty at every threshold >=
     ``threshold``)."""
     above = lows > (threshold - MARGIN)
@@ -90,29 +138,27 @@ def support_windows(lows: torch.Tensor, threshold: float, rows: AxisTaps, cols: 
         if len(ys) == 0:
             out.append((0, 0, 0, 0))
             continue
-        y0, y1 = rows.reach(int(ys[0]), int(ys[-1]))
-        x0, x1 = cols.reach(int(xs[0]), int(xs[-1]))
+        y0, y1 = resize.rows.reach(int(ys[0]), int(ys[-1]))
+        x0, x1 = resize.cols.reach(int(xs[0]), int(xs[-1]))
         out.append((y0, y1, x0, x1) if y1 > y0 and x1 > x0 else (0, 0, 0, 0))
     return out
 
 
-def resize_window(low: np.ndarray, rows: AxisTaps, cols: AxisTaps,
-                  window: tuple[int, int, int, int]) -> np.ndarray:
-    """The resized logits inside ``window`` only: low (h, w) float32 -> (y1 - y0, x1 - x0).
+def resize_window(low: np.ndarray, resize: WindowResize, window: tuple[int, int, int, int]
+                  ) -> np.ndarray:
+    """The upscaled logits inside ``window`` only: low (h, w) float32 -> (y1 - y0, x1 - x0).
 
-    Columns first, then rows (``upsample_bilinear2d``'s order of combining the taps), only
-    the low-res rows the window reads, in numpy on one thread (thread-pool hand-offs for a
-    window of a few hundred pixels cost more than the work)."""
+    Only the low-res samples the window reads are resized, in the predictor's axis order,
+    in numpy on one thread (thread-pool hand-offs for a window of a few hundred pixels cost
+    more than the work)."""
     y0, y1, x0, x1 = window
     if y1 <= y0 or x1 <= x0:
         return np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.float32)
-    lo_y, hi_y = rows.lo[y0:y1], rows.hi[y0:y1]
-    r0, r1 = int(lo_y[0]), int(hi_y[-1]) + 1
-    band = low[r0:r1]
-    across = _blend(band[:, cols.lo[x0:x1]], band[:, cols.hi[x0:x1]], cols.rest[x0:x1],
-                    cols.frac[x0:x1])
-    return _blend(across[lo_y - r0], across[hi_y - r0], rows.rest[y0:y1, None],
-                  rows.frac[y0:y1, None])
+    rows, cols = resize.rows.spans(y0, y1), resize.cols.spans(x0, x1)
+    x = low[rows[0][0]:rows[0][1], cols[0][0]:cols[0][1]]
+    if resize.rows_first:
+        return resize.cols.apply(resize.rows.apply(x, 0, rows), 1, cols)
+    return resize.rows.apply(resize.cols.apply(x, 1, cols), 0, rows)
 
 
 def _blend(a: np.ndarray, b: np.ndarray, rest: np.ndarray, frac: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.memory import encoder_blocks_mapped, tune_cpu_allocator
 from samcli.model.sam import Sam
+from samcli.mask_windows import AxisResize, WindowResize, axis_taps
 from samcli.model.transforms import ResizeLongestSide
 
 _DTYPES = {
@@ -361,6 +362,24 @@ class Predictor:
         """Low-res logits as a mask prompt: unchanged (``SamPredictor`` returns them as they
         are for feeding back)."""
         return low_res_logits
+
+    def window_resize(self, low_size: tuple[int, int]) -> WindowResize | None:
+        """:meth:`upscale` as per-axis taps (rows first: x4 to the 1024 frame, then the kept
+        part to the original size), from low-res logits of ``low_size`` (h, w), for upscaling
+        windows of it (:mod:`samcli.mask_windows`: the same values, mask by mask); None for
+        the shapes :meth:`upscale` hands to the reference's own function."""
+        if self.original_size is None or self.input_size is None:
+            raise RuntimeError("no image set: call set_image() first")
+        frame, low = self.model.img_size, low_size[-1]
+        factor = frame // low
+        if low_size[0] != low or factor * low != frame:
+            return None
+        (h, w), (out_h, out_w) = self.input_size, self.original_size
+        rows, cols = min(low, -(-h // factor) + 1), min(low, -(-w // factor) + 1)
+        return WindowResize(
+            rows=AxisResize((axis_taps(rows, rows * factor), axis_taps(h, out_h))),
+            cols=AxisResize((axis_taps(cols, cols * factor), axis_taps(w, out_w))),
+            rows_first=True)
 
     def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor:
         """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size.

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from samcli.errors import InputError
-from samcli.mask_windows import AxisTaps, axis_taps
+from samcli.mask_windows import AxisResize, WindowResize, axis_taps
 from samcli.memory import encoder_blocks_mapped
 from samcli.model.sam2.model import Sam2, Sam2Features
 from samcli.model.sam2.transforms import (
@@ -213,14 +213,14 @@ class Sam2Predictor:
             x = fill_holes_and_sprinkles(x, PREDICTOR_THRESHOLD, fill_area, fill_area)
         return x
 
-    def upscale_taps(self, low_size: tuple[int, int]) -> tuple[AxisTaps, AxisTaps]:
-        """The (rows, columns) taps of :meth:`upscale`'s bilinear resize from low-res logits
-        of ``low_size`` (h, w) to the current image, for resizing windows of it
-        (:mod:`samcli.mask_windows`: the same values, mask by mask)."""
+    def window_resize(self, low_size: tuple[int, int]) -> WindowResize:
+        """:meth:`upscale` as per-axis taps, from low-res logits of ``low_size`` (h, w) to the
+        current image, for upscaling windows of it (:mod:`samcli.mask_windows`: the same
+        values, mask by mask)."""
         if self.original_size is None:
             raise RuntimeError("no image set: call set_image() first")
-        return (axis_taps(low_size[0], self.original_size[0]),
-                axis_taps(low_size[1], self.original_size[1]))
+        return WindowResize(rows=AxisResize((axis_taps(low_size[0], self.original_size[0]),)),
+                            cols=AxisResize((axis_taps(low_size[1], self.original_size[1]),)))
 
     def upscale(self, low_res_logits: torch.Tensor, fill_area: float = 0.0) -> torch.Tensor:
         """Low-res logits (B, C, 256, 256) -> float32 logits (B, C, H, W) at original size:

@@ -1,13 +1,15 @@
-"""samcli.mask_windows: windows of a bilinear resize, and everything-mode made window by window.
+"""samcli.mask_windows: windows of an upscaling, and everything-mode made window by window.
 
-The reference for the resize is ``F.interpolate`` on the whole image (what SAM 2's predictor
-and generator use); for everything-mode it is the same predictor's full-size path
-(``upscale`` then :func:`samcli.automask._binarise`), which the SAM 2 parity tests compare
-with Meta's generator.
+The references for the resize are ``F.interpolate`` on the whole image (what SAM 2's
+predictor and generator use) and SAM 1's ``Predictor.upscale`` (the reference's two resizes,
+through the padded 1024 frame); for everything-mode it is the same predictor's full-size path
+(``upscale`` then :func:`samcli.automask._binarise`), which the parity tests compare with
+Meta's generators.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,10 @@ import torch.nn.functional as F
 
 from samcli.automask import generate
 from samcli.config import AutomaskConfig
-from samcli.mask_windows import axis_taps, resize_window, support_windows
+from samcli.mask_windows import AxisResize, WindowResize, axis_taps, resize_window, support_windows
+from samcli.model.transforms import preprocess_shape
+from samcli.predictor import Predictor
+from tests.factories import make_model
 from samcli.rle import rle_to_json
 
 
@@ -42,33 +47,69 @@ def _full(low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(low[None, None], size, mode="bilinear", align_corners=False)[0, 0]
 
 
+def _bilinear(size: tuple[int, int]) -> WindowResize:
+    """SAM 2's upscaling from 256 x 256 (one bilinear resize) as window taps."""
+    return WindowResize(rows=AxisResize((axis_taps(256, size[0]),)),
+                        cols=AxisResize((axis_taps(256, size[1]),)))
+
+
+def _assert_windows_hold(low: torch.Tensor, full: torch.Tensor, resize: WindowResize, label):
+    h, w = full.shape
+    windows = [(0, h, 0, w), (h // 3, h // 3 + 1, w // 2, w), (0, (h + 1) // 2, w - 1, w)]
+    for window in windows:
+        y0, y1, x0, x1 = window
+        part = torch.from_numpy(resize_window(low.numpy(), resize, window))
+        expected = full[y0:y1, x0:x1]
+        torch.testing.assert_close(part, expected, rtol=1e-6, atol=1e-4)
+        if _has_fma():  # the CPU kernels' own rounding
+            assert torch.equal(part, expected), (label, window)
+
+
 @pytest.mark.parametrize("label, size", SIZES, ids=[c[0] for c in SIZES])
 def test_windows_hold_the_whole_resize_s_values(label, size):
     gen = torch.Generator().manual_seed(len(label))
     low = torch.randn(256, 256, generator=gen) * 20
-    full = _full(low, size)
-    rows, cols = axis_taps(256, size[0]), axis_taps(256, size[1])
-    h, w = size
-    windows = [(0, h, 0, w), (h // 3, h // 3 + 1, w // 2, w), (0, (h + 1) // 2, w - 1, w)]
-    for y0, y1, x0, x1 in windows:
-        part = torch.from_numpy(resize_window(low.numpy(), rows, cols, (y0, y1, x0, x1)))
-        expected = full[y0:y1, x0:x1]
-        torch.testing.assert_close(part, expected, rtol=1e-6, atol=1e-4)
-        if _has_fma():  # the CPU kernel's own rounding
-            assert torch.equal(part, expected), (label, (y0, y1, x0, x1))
+    _assert_windows_hold(low, _full(low, size), _bilinear(size), label)
+
+
+@functools.lru_cache(maxsize=1)
+def _sam1() -> Predictor:
+    """One SAM 1 predictor (only its upscaling is used: no image is embedded)."""
+    return Predictor(make_model("mobile_sam"))
+
+
+@pytest.fixture
+def sam1_predictor() -> Predictor:
+    return _sam1()
+
+
+def _sam1_sized(predictor: Predictor, size: tuple[int, int]) -> Predictor:
+    """``predictor`` as after ``set_image`` of an image of ``size`` (H, W)."""
+    predictor.original_size = size
+    predictor.input_size = preprocess_shape(*size, 1024)
+    return predictor
+
+
+@pytest.mark.parametrize("label, size", SIZES, ids=[c[0] for c in SIZES])
+def test_sam1_windows_hold_its_upscale_s_values(label, size, sam1_predictor):
+    predictor = _sam1_sized(sam1_predictor, size)
+    gen = torch.Generator().manual_seed(len(label))
+    low = torch.randn(256, 256, generator=gen) * 20
+    full = predictor.upscale(low[None, None])[0, 0]
+    _assert_windows_hold(low, full, predictor.window_resize((256, 256)), label)
 
 
 @pytest.mark.parametrize("label, size", SIZES, ids=[c[0] for c in SIZES])
 def test_nothing_outside_the_support_window_passes_the_threshold(label, size):
     gen = torch.Generator().manual_seed(7)
-    rows, cols = axis_taps(256, size[0]), axis_taps(256, size[1])
+    resize = _bilinear(size)
     for trial in range(4):
         low = torch.full((256, 256), -20.0)
         y, x = torch.randint(0, 250, (2,), generator=gen).tolist()
         low[y:y + 1 + trial * 2, x:x + 3] = 4.0 + trial
         low[y, x] = -1.0 + 1e-4  # within the margin of the threshold: support too
         full = _full(low, size)
-        [(y0, y1, x0, x1)] = support_windows(low[None], -1.0, rows, cols)
+        [(y0, y1, x0, x1)] = support_windows(low[None], -1.0, resize)
         outside = full.clone()
         outside[y0:y1, x0:x1] = -np.inf
         assert outside.max() <= -1.0, (label, trial)
@@ -77,10 +118,10 @@ def test_nothing_outside_the_support_window_passes_the_threshold(label, size):
 
 
 def test_a_mask_below_the_threshold_everywhere_has_an_empty_window():
-    rows, cols = axis_taps(256, 300), axis_taps(256, 400)
+    resize = _bilinear((300, 400))
     low = torch.full((256, 256), -5.0)
-    assert support_windows(low[None], -1.0, rows, cols) == [(0, 0, 0, 0)]
-    assert resize_window(low.numpy(), rows, cols, (0, 0, 0, 0)).shape == (0, 0)
+    assert support_windows(low[None], -1.0, resize) == [(0, 0, 0, 0)]
+    assert resize_window(low.numpy(), resize, (0, 0, 0, 0)).shape == (0, 0)
 
 
 # --------------------------------------------------------------- everything-mode, windowed
@@ -122,15 +163,33 @@ class BlobPredictor:
                             mode="bilinear", align_corners=False)
         return out.view(b, c, *self.original_size)
 
-    def upscale_taps(self, low_size):
-        return axis_taps(low_size[0], self.original_size[0]), axis_taps(low_size[1],
-                                                                      self.original_size[1])
+    def window_resize(self, low_size):
+        return _bilinear(self.original_size)
 
 
-class FullSizePredictor(BlobPredictor):
-    """The same oracle without ``upscale_taps``: everything-mode takes the full-size path."""
+class Sam1BlobPredictor(BlobPredictor):
+    """The oracle upscaling as SAM 1's predictor does (through the padded 1024 frame)."""
 
-    upscale_taps = None
+    family = "sam"
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.sam1 = _sam1()
+
+    def set_image(self, image: np.ndarray) -> None:
+        super().set_image(image)
+        _sam1_sized(self.sam1, image.shape[:2])
+
+    def upscale(self, low_res: torch.Tensor, fill_area: float = 0.0) -> torch.Tensor:
+        return self.sam1.upscale(low_res)
+
+    def window_resize(self, low_size):
+        return self.sam1.window_resize(low_size)
+
+
+def _full_size(cls):
+    """``cls`` without ``window_resize``: everything-mode takes the full-size path."""
+    return type("FullSize" + cls.__name__, (cls,), {"window_resize": None})
 
 
 CASES = [  # label, options: filters on and off, a crop layer, a shifted threshold
@@ -143,12 +202,13 @@ CASES = [  # label, options: filters on and off, a crop layer, a shifted thresho
 ]
 
 
+@pytest.mark.parametrize("family", [BlobPredictor, Sam1BlobPredictor], ids=["sam2", "sam1"])
 @pytest.mark.parametrize("label, options", CASES, ids=[c[0] for c in CASES])
-def test_windowed_everything_mode_equals_the_full_size_path(label, options):
+def test_windowed_everything_mode_equals_the_full_size_path(label, options, family):
     cfg = AutomaskConfig(points_per_side=6, **options)
     image = np.zeros((300, 451, 3), np.uint8)
-    windowed = generate(BlobPredictor(seed=3), image, cfg)
-    full = generate(FullSizePredictor(seed=3), image, cfg)
+    windowed = generate(family(seed=3), image, cfg)
+    full = generate(_full_size(family)(seed=3), image, cfg)
     assert len(full) > 3, "the case must keep masks"
     assert [rle_to_json(r) for r in windowed.rles] == [rle_to_json(r) for r in full.rles]
     np.testing.assert_array_equal(windowed.boxes, full.boxes)
