@@ -42,6 +42,8 @@ from tests.sam2_factories import (fit_reference_predictor, quiet,
                                   reference_with_connected_components)
 from tests.test_automask import MASK_IOU_MIN, assert_same_masks
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 WHOLE = dict(points_per_side=6, points_per_batch=24)  # 36 prompts: 24, 12
 CROPS = dict(points_per_side=4, points_per_batch=10, crop_n_layers=1,
              crop_n_points_downscale_factor=2)  # whole image: 16 prompts, 4 crops: 4 each
@@ -83,22 +85,6 @@ def _memoise_set_image(predictor, cache: dict) -> None:
         vars(predictor).update(cache[key])
 
     predictor.set_image = set_image
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def sam2_automask_pair():
-    from tests.automask_models_sam2 import make_automask_pair
-
-    with quiet():
-        return make_automask_pair(seed=0)
 
 
 @pytest.fixture(scope="module")

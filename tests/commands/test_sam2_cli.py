@@ -23,27 +23,17 @@ from PIL import Image
 
 from samcli.io.records import RECORD_KEYS
 from tests.commands.conftest import error_lines, invoke
-from tests.sam2_factories import quiet
 
 MODEL = ["--model", "sam2.1_hiera_tiny"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: The commands run the model on one thread (``$SAMCLI_THREADS``; see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def official_state() -> dict:
+def official_state(sam2_automask_pair) -> dict:
     """The test weights under the reference's full key set (an official file's)."""
-    from tests.automask_models_sam2 import make_automask_pair
-
-    with quiet():
-        _, ref = make_automask_pair(seed=0)
-    return {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    return {k: v.detach().clone() for k, v in sam2_automask_pair[1].state_dict().items()}
 
 
 def _save_official(state: dict, folder: Path) -> Path:
