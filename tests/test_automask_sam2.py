@@ -28,6 +28,7 @@ many small operations).
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -94,24 +95,30 @@ def ours(sam2_automask_pair):
     return predictor
 
 
-@pytest.fixture(scope="module")
-def reference(sam2_automask_pair):
-    """``records(image, **params)``: the reference generator's records (coco_rle)."""
+def reference_records(model, image: np.ndarray, cache: dict | None = None,
+                      **params) -> list[dict]:
+    """Meta's ``SAM2AutomaticMaskGenerator`` on ``model``: its records (coco_rle) for
+    ``image`` with ``params`` (samcli's names: ``min_region_area`` is its
+    ``min_mask_region_area``). With ``cache``, the encoder's work is kept there by image
+    content (:func:`_memoise_set_image`)."""
     with quiet():
         from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
-    model, cache = sam2_automask_pair[1], {}
-
-    def records(image: np.ndarray, **params) -> list[dict]:
-        params = dict(params)
-        params["min_mask_region_area"] = params.pop("min_region_area", 0)
-        with quiet(), torch.inference_mode(), reference_with_connected_components():
-            gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **params)
-            fit_reference_predictor(gen.predictor)
+    params = dict(params)
+    params["min_mask_region_area"] = params.pop("min_region_area", 0)
+    with quiet(), torch.inference_mode(), reference_with_connected_components():
+        gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **params)
+        fit_reference_predictor(gen.predictor)
+        if cache is not None:
             _memoise_set_image(gen.predictor, cache)
-            return gen.generate(image)
+        return gen.generate(image)
 
-    return records
+
+@pytest.fixture(scope="module")
+def reference(sam2_automask_pair):
+    """``records(image, **params)``: :func:`reference_records` on the test model, the
+    encoder's work shared by the module."""
+    return functools.partial(reference_records, sam2_automask_pair[1], cache={})
 
 
 @pytest.fixture(scope="module")
