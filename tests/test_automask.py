@@ -10,7 +10,10 @@ with the reference's own functions.
 
 Cost: the reference decoder is slow on a CPU (about 0.2 s a prompt here), so each
 configuration is generated once per module, and configurations that differ only in
-``min_region_area`` share the reference's mask generation (see ``_MemoGenerator``).
+``min_region_area`` share the reference's mask generation (see ``_MemoGenerator``). The
+module runs on one intra-op thread (tests/conftest.py's ``one_thread``): on the shared
+2-core test machine the decoders' many small operations mostly synchronise threads
+otherwise (measured under load: 287 s for the module on two threads, 101 s on one).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def _amg():
         from segment_anything.utils import amg
     return automatic_mask_generator, amg
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Configurations (samcli names; the reference's ``min_mask_region_area`` is ``min_region_area``).
 # Thresholds are the reference defaults (pred IoU 0.88, stability 0.95, box NMS 0.7).
