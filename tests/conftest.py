@@ -12,6 +12,27 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """The module runs the model on one torch intra-op thread, wherever it runs: in this
+    process's library calls (``torch.set_num_threads``) and in commands
+    (``$SAMCLI_THREADS``: the CLI's ``ModelLoader.get`` sets torch's count from it, in this
+    process, in subprocesses and in Ray actors, whatever was set before). On the shared
+    2-core test machine the SAM 2 encoder and the decoders' many small operations mostly
+    synchronise threads otherwise. Both are restored afterwards (a command leaves torch's
+    count at its own)."""
+    import torch
+
+    from samcli.threads import ENV
+
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV, "1")
+        torch.set_num_threads(1)
+        yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def coffee_image() -> np.ndarray:
     """skimage's coffee photo: uint8 (400, 600, 3) RGB (non-square, landscape)."""
@@ -92,3 +113,14 @@ def sam2_tiny_pair():
     from tests.sam2_factories import make_sam2_pair
 
     return make_sam2_pair("sam2.1_hiera_tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def sam2_automask_pair():
+    """(ours, reference) sam2.1_hiera_tiny at a 256 model input with the everything-mode test
+    weights (:mod:`tests.automask_models_sam2`); shared, so treat both as read-only."""
+    from tests.automask_models_sam2 import make_automask_pair
+    from tests.sam2_factories import quiet
+
+    with quiet():
+        return make_automask_pair(seed=0)

@@ -10,7 +10,10 @@ with the reference's own functions.
 
 Cost: the reference decoder is slow on a CPU (about 0.2 s a prompt here), so each
 configuration is generated once per module, and configurations that differ only in
-``min_region_area`` share the reference's mask generation (see ``_MemoGenerator``).
+``min_region_area`` share the reference's mask generation (see ``_MemoGenerator``). The
+module runs on one intra-op thread (tests/conftest.py's ``one_thread``): on the shared
+2-core test machine the decoders' many small operations mostly synchronise threads
+otherwise (measured under load: 287 s for the module on two threads, 101 s on one).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def _amg():
         from segment_anything.utils import amg
     return automatic_mask_generator, amg
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Configurations (samcli names; the reference's ``min_mask_region_area`` is ``min_region_area``).
 # Thresholds are the reference defaults (pred IoU 0.88, stability 0.95, box NMS 0.7).
@@ -231,6 +236,60 @@ def test_mask_threshold_parity(predictor, automask_pair, chelsea_image):
     ours = generate(predictor, chelsea_image, AutomaskConfig(mask_threshold=2.0, **params))
     assert_same_masks(ours, records)
     assert len(ours) >= 5
+
+
+#: SAM 2's decoder options with a SAM 1 model: one mask a point (the first decode), then each
+#: refined once (mask-to-mask). 9 points, 18 decodes a side.
+ONE_MASK_M2M = dict(points_per_side=3, points_per_batch=9)
+
+
+def _reference_with_decoder_options(model, image: np.ndarray, multimask_output: bool,
+                                    use_m2m: bool, passes: list | None = None,
+                                    **params) -> list[dict]:
+    """segment_anything's generator, its decoding done with ``multimask_output`` and, with
+    ``use_m2m``, SAM 2's mask-to-mask step built from its own ``SamPredictor.predict_torch``:
+    every candidate decoded again from its point with its own low-res logits (as
+    ``SamPredictor`` returns them) as the mask prompt and one output, the refined masks and
+    predicted IoUs replacing the first ones before the generator's filters (as
+    ``SAM2AutomaticMaskGenerator.refine_with_m2m``). ``passes`` gets each batch's full-size
+    logits (first, refined)."""
+    amg_module, _ = _amg()
+    gen = amg_module.SamAutomaticMaskGenerator(model, output_mode="coco_rle", **params)
+    predict = gen.predictor.predict_torch
+
+    def predict_torch(coords, labels, multimask_output=True, return_logits=False):
+        masks, iou, low = predict(coords, labels, multimask_output=multimask, return_logits=True)
+        if use_m2m:
+            n = iou.shape[1]
+            first = masks
+            masks, iou, low = predict(coords.repeat_interleave(n, 0),
+                                      labels.repeat_interleave(n, 0),
+                                      mask_input=low.flatten(0, 1)[:, None],
+                                      multimask_output=False, return_logits=True)
+            masks, iou = masks.unflatten(0, (-1, n)).flatten(1, 2), iou.reshape(-1, n)
+            if passes is not None:
+                passes.append((first, masks))
+        return masks, iou, low
+
+    multimask = multimask_output
+    gen.predictor.predict_torch = predict_torch
+    return gen.generate(image)
+
+
+def test_one_mask_and_m2m_parity_with_sam_predictor(predictor, automask_pair, chelsea_image):
+    """--no-multimask-output --use-m2m with a SAM 1 model: the masks of segment_anything's
+    generator whose decoding does the same steps with its SamPredictor."""
+    passes: list = []
+    records = _reference_with_decoder_options(automask_pair[1], chelsea_image, False, True,
+                                              passes, **ONE_MASK_M2M)
+    ours = generate(predictor, chelsea_image,
+                    AutomaskConfig(multimask_output=False, use_m2m=True, **ONE_MASK_M2M))
+    assert_same_masks(ours, records)
+    assert len(ours) >= 5
+    # the refinement matters on this model: it moves whole parts of the masks
+    (first, refined), = passes
+    moved = ((first > 0) != (refined > 0)).flatten(1).float().mean(1)
+    assert (moved > 0.01).sum() >= 3, moved
 
 
 def test_chunking_changes_nothing(predictor, chelsea_image, whole_run, monkeypatch):

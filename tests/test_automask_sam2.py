@@ -28,6 +28,7 @@ many small operations).
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -41,6 +42,8 @@ from samcli.predictor_sam2 import Sam2Predictor
 from tests.sam2_factories import (fit_reference_predictor, quiet,
                                   reference_with_connected_components)
 from tests.test_automask import MASK_IOU_MIN, assert_same_masks
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 WHOLE = dict(points_per_side=6, points_per_batch=24)  # 36 prompts: 24, 12
 CROPS = dict(points_per_side=4, points_per_batch=10, crop_n_layers=1,
@@ -85,22 +88,6 @@ def _memoise_set_image(predictor, cache: dict) -> None:
     predictor.set_image = set_image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def sam2_automask_pair():
-    from tests.automask_models_sam2 import make_automask_pair
-
-    with quiet():
-        return make_automask_pair(seed=0)
-
-
 @pytest.fixture(scope="module")
 def ours(sam2_automask_pair):
     predictor = Sam2Predictor(copy.deepcopy(sam2_automask_pair[0]))
@@ -108,24 +95,30 @@ def ours(sam2_automask_pair):
     return predictor
 
 
-@pytest.fixture(scope="module")
-def reference(sam2_automask_pair):
-    """``records(image, **params)``: the reference generator's records (coco_rle)."""
+def reference_records(model, image: np.ndarray, cache: dict | None = None,
+                      **params) -> list[dict]:
+    """Meta's ``SAM2AutomaticMaskGenerator`` on ``model``: its records (coco_rle) for
+    ``image`` with ``params`` (samcli's names: ``min_region_area`` is its
+    ``min_mask_region_area``). With ``cache``, the encoder's work is kept there by image
+    content (:func:`_memoise_set_image`)."""
     with quiet():
         from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
-    model, cache = sam2_automask_pair[1], {}
-
-    def records(image: np.ndarray, **params) -> list[dict]:
-        params = dict(params)
-        params["min_mask_region_area"] = params.pop("min_region_area", 0)
-        with quiet(), torch.inference_mode(), reference_with_connected_components():
-            gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **params)
-            fit_reference_predictor(gen.predictor)
+    params = dict(params)
+    params["min_mask_region_area"] = params.pop("min_region_area", 0)
+    with quiet(), torch.inference_mode(), reference_with_connected_components():
+        gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **params)
+        fit_reference_predictor(gen.predictor)
+        if cache is not None:
             _memoise_set_image(gen.predictor, cache)
-            return gen.generate(image)
+        return gen.generate(image)
 
-    return records
+
+@pytest.fixture(scope="module")
+def reference(sam2_automask_pair):
+    """``records(image, **params)``: :func:`reference_records` on the test model, the
+    encoder's work shared by the module."""
+    return functools.partial(reference_records, sam2_automask_pair[1], cache={})
 
 
 @pytest.fixture(scope="module")

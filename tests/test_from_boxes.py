@@ -96,7 +96,7 @@ def test_box_iou(label, a, b, expected):
 
 
 @pytest.fixture(scope="module")
-def sam2_pair():
+def sam2_pair(one_thread):
     """(our Sam2Predictor, the reference SAM2ImagePredictor), chelsea set on both:
     sam2.1_hiera_tiny with seeded random weights at a 256 model input
     (:func:`tests.sam2_factories.small_input_arch`; parity at 1024 is
@@ -108,8 +108,6 @@ def sam2_pair():
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
         ours, ref = make_sam2_pair("sam2.1_hiera_tiny", seed=0, image_size=256)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     image = skdata.chelsea()
     predictor = Sam2Predictor(ours)
     predictor.set_image(image)
@@ -117,8 +115,7 @@ def sam2_pair():
         reference = SAM2ImagePredictor(ref)
         fit_reference_predictor(reference)
         reference.set_image(image)
-    yield predictor, reference, image
-    torch.set_num_threads(threads)
+    return predictor, reference, image
 
 
 @pytest.mark.parametrize("multimask", [False, True], ids=["single", "multimask"])

@@ -30,21 +30,18 @@ FLOAT32_ROUNDING = 3e-5
 
 
 @pytest.fixture(scope="module")
-def predictors(sam2_tiny_pair, coffee_image):
+def predictors(sam2_tiny_pair, coffee_image, one_thread):
     """(ours, reference) with the coffee image set; one intra-op thread (the decoder's many
     small operations mostly synchronise threads otherwise, on this shared machine)."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     ours, ref = sam2_tiny_pair
     predictor = Sam2Predictor(copy.deepcopy(ours))
     predictor.set_image(coffee_image)
     with quiet(), torch.inference_mode():
         reference = SAM2ImagePredictor(ref)
         reference.set_image(coffee_image)
-    yield predictor, reference
-    torch.set_num_threads(threads)
+    return predictor, reference
 
 
 def _close(ours: torch.Tensor, ref: torch.Tensor, what: str, atol: float = ATOL) -> float:

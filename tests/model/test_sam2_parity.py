@@ -73,17 +73,6 @@ def _capture(module, into: list):
     return module.register_forward_hook(hook)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread for this module: on the shared, oversubscribed test machine the
-    decoder's many small per-band operations spend most of their time in thread
-    synchronisation otherwise (a 2-4x slower module). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", params=NAMES)
 def setup(request, coffee_image, one_thread):
     from sam2.sam2_image_predictor import SAM2ImagePredictor
