@@ -216,15 +216,11 @@ def _names(d: Path) -> list[str]:
     ("after the second image is recorded", "record", 2),
     ("inside a file write, between the temporary file and its rename", "write", 3),
 ])
-def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt, label, point, n):
+def test_killed_run_resumes_to_identical_outputs(tmp_path, coco_reference, label, point, n):
     """kill -9 at a known point, then the same command again: the outputs of an uninterrupted
-    run, byte for byte; nothing half-written is ever left or taken as done."""
-    root = tmp_path / "imgs"
-    for i in range(4):
-        write_image(root / f"img{i}.png", seed=i)
-    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--format", "coco"]
-    full, part = tmp_path / "full", tmp_path / "part"
-    assert invoke(*args, "-o", full).exit_code == 0
+    run (``coco_reference``), byte for byte; nothing half-written is ever left or taken as
+    done."""
+    args, full, part = coco_reference.args, coco_reference.full, tmp_path / "part"
 
     killed = run_interrupted(point, n, "KILL", *args, "-o", part)
     assert killed.returncode == -signal.SIGKILL, label
@@ -239,13 +235,10 @@ def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt, label, p
         assert (part / rel).read_bytes() == (full / rel).read_bytes(), (label, rel)
 
 
-def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
-    root = tmp_path / "imgs"
-    for i in range(4):
-        write_image(root / f"img{i}.png", seed=i)
+def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, coco_reference, mobile_ckpt):
     out = tmp_path / "out"
-    proc = run_interrupted("record", 2, "INT", "automask", root, "--checkpoint", mobile_ckpt,
-                           *FAST, "-o", out)
+    proc = run_interrupted("record", 2, "INT", "automask", coco_reference.tree, "--checkpoint",
+                           mobile_ckpt, *FAST, "-o", out)
     assert proc.returncode == 130, proc.stderr
     assert error_lines(proc.stderr) == ["Error: interrupted"]
     assert "Traceback" not in proc.stderr
