@@ -98,15 +98,16 @@ def test_formats_write_files_and_manifest(tree, tmp_path, mobile_ckpt, fmt):
 
 
 def test_rerun_skips_done_and_overwrite_redoes(tree, tmp_path, mobile_ckpt):
+    """One image (the tree's sub folder): skipping, redoing and overwriting are per image."""
     out = tmp_path / "out"
-    base = ["automask", tree, "--checkpoint", mobile_ckpt, "--points-per-side", "2",
+    base = ["automask", tree / "sub", "--checkpoint", mobile_ckpt, "--points-per-side", "2",
             "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "-o", out]
     assert invoke(*base).exit_code == 0
     before = (out / "a.png.jsonl").read_bytes()
     again = invoke(*base)
-    assert again.exit_code == 0 and "3 skipped" in again.stderr
+    assert again.exit_code == 0 and "1 skipped" in again.stderr
     changed = invoke(*base, "--points-per-side", "1")  # new parameters: new hash, redone
-    assert "3 images done" in changed.stderr
+    assert "1 images done" in changed.stderr and "skipped" not in changed.stderr
     assert invoke(*base, "--overwrite").exit_code == 0
     assert (out / "a.png.jsonl").read_bytes() == before
 
