@@ -34,6 +34,7 @@ def test_stdout_is_jsonl_records_only(tree, mobile_ckpt):
     assert {r["image"] for r in records} == {"a.png", "sub/a.png", "ünï/b c.jpg"}
     for r in records:
         assert list(r)[: len(RECORD_KEYS)] == list(RECORD_KEYS)
+        assert "tiles" not in r  # untiled (tiled records: test_tiled_records_name_their_tiles)
         assert (r["width"], r["height"]) == (64, 48)
         x, y, w, h = r["bbox"]
         assert 0 <= x and 0 <= y and x + w <= 64 and y + h <= 48
