@@ -185,7 +185,11 @@ def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
     logits and IoU agree with one call over all prompts to float32 rounding (matrix kernels
     are picked by shape and CPU, so the summation order, not the arithmetic, may differ:
     measured 1.8e-6 on logits of magnitude 2.6), and no mask pixel changes sign unless its
-    logit lies within that rounding of zero."""
+    logit lies within that rounding of zero.
+
+    The steps give the three kinds of split of 32 prompts (samcli.predictor._sub_batches):
+    1, raised to the smallest call (eight calls of 4, as steps 3 and 4 would give); 6, whose
+    short tail joins the call before it (6, 6, 6, 6, 8); 16, two even calls (as 8 would be)."""
     predictor, _ = mobile_sam_predictors
     n = 32
     coords = torch.tensor([[[float(10 + 13 * i), float(8 + 9 * i)]] for i in range(n)])
@@ -193,7 +197,7 @@ def test_decoder_sub_batches_change_nothing(mobile_sam_predictors, monkeypatch):
     monkeypatch.setattr(predictor, "decoder_batch", 0)
     low_all, iou_all = predictor.predict(coords, labels)
     bound = FLOAT32_ROUNDING * max(1.0, low_all.abs().max().item())
-    for step in (1, 3, 4, 6, 8, 16):
+    for step in (1, 6, 16):
         monkeypatch.setattr(predictor, "decoder_batch", step)
         low, iou = predictor.predict(coords, labels)
         torch.testing.assert_close(low, low_all, atol=bound, rtol=0, msg=f"step {step}")
