@@ -358,13 +358,11 @@ def _matched_iou(ours: MaskSet, other: MaskSet) -> tuple[float, float]:
 def test_mixed_precision_close_to_float32(automask_pair, chelsea_image, whole_run):
     """bfloat16 encoder + mixed decoder (the CPU's --dtype bfloat16): nearly the float32
     mask set, and closer to it than the all-bfloat16 decoder."""
-    from tests.automask_models import make_automask_pair
-
     float32, _ = whole_run
     gaps = {}
     for label, products, decoder in (("mixed", torch.bfloat16, torch.float32),
                                      ("bfloat16", None, torch.bfloat16)):
-        model = make_automask_pair(seed=0)[0]  # the pair's weights, cast by this Predictor
+        model = copy.deepcopy(automask_pair[0])  # the pair's weights, cast by this Predictor
         low = Predictor(model, dtype=torch.bfloat16, decoder_dtype=decoder,
                         decoder_products=products)
         gaps[label] = _matched_iou(generate(low, chelsea_image, AutomaskConfig(**WHOLE)),
