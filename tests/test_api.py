@@ -24,9 +24,16 @@ def seg(mobile_ckpt):
     return Segmenter(model="mobile_sam", checkpoint=mobile_ckpt, device="cpu")
 
 
-@pytest.fixture()
-def image(tmp_path) -> Path:
-    return write_image(tmp_path / "in" / "a.png", h=48, w=64, seed=2)
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    """in/a.png (tests only read it)."""
+    return write_image(tmp_path_factory.mktemp("api") / "in" / "a.png", h=48, w=64, seed=2)
+
+
+@pytest.fixture(scope="module")
+def props(seg, image):
+    """The image's proposals, named as a CLI run over its folder names them (``a.png``)."""
+    return seg.automask(image, name="a.png", **FAST_OPTIONS)
 
 
 def _boxes_dataset(tmp_path: Path) -> tuple[Path, Path, list[list[float]]]:
@@ -54,7 +61,7 @@ def test_automask_records_equal_the_cli_stdout(seg, image, mobile_ckpt):
     ("yolo", lambda p: p.to_yolo()),
     ("coco", lambda p: json.dumps(p.to_coco(), sort_keys=True)),
 ])
-def test_converters_equal_the_cli_files(seg, image, mobile_ckpt, tmp_path, fmt, converter):
+def test_converters_equal_the_cli_files(props, image, mobile_ckpt, tmp_path, fmt, converter):
     out = tmp_path / "out"
     cli = invoke("automask", image.parent, "--checkpoint", mobile_ckpt, "--model", "mobile_sam",
                  "--device", "cpu", *FAST, "-o", out, "--format", fmt)
@@ -62,7 +69,6 @@ def test_converters_equal_the_cli_files(seg, image, mobile_ckpt, tmp_path, fmt, 
     file = {"geojson": out / "a.png.geojson", "yolo": out / "a.txt",
             "coco": out / "annotations.json"}[fmt]
     text = file.read_text()
-    props = seg.automask(image, name="a.png", **FAST_OPTIONS)
     expected = text if fmt == "yolo" else json.dumps(json.loads(text), sort_keys=True)
     assert converter(props) == expected
     if fmt == "coco":
@@ -84,8 +90,7 @@ def test_from_boxes_equals_the_cli(seg, tmp_path, mobile_ckpt):
     assert props[0].extras["box_confidence"] == 0.9
 
 
-def test_proposals_are_typed_views_of_their_records(seg, image):
-    props = seg.automask(image, **FAST_OPTIONS)
+def test_proposals_are_typed_views_of_their_records(props):
     for p, rec in zip(props, props.records):
         mask = p.mask()
         assert mask.dtype == bool and mask.shape == (48, 64)
@@ -98,11 +103,10 @@ def test_proposals_are_typed_views_of_their_records(seg, image):
                                                      rec["segmentation"])
 
 
-def test_arrays_give_the_same_proposals_as_their_files(seg, image):
+def test_arrays_give_the_same_proposals_as_their_files(seg, image, props):
     rgb = np.asarray(Image.open(image).convert("RGB"))
-    from_file = seg.automask(image, name="x", **FAST_OPTIONS)
-    from_array = seg.automask(rgb, name="x", **FAST_OPTIONS)
-    assert from_array.records == from_file.records
+    from_array = seg.automask(rgb, name="a.png", **FAST_OPTIONS)
+    assert from_array.records == props.records  # props: from the file
     grey = seg.automask(rgb[:, :, 0], **FAST_OPTIONS)
     assert grey.image == "image" and (grey.width, grey.height) == (64, 48)
 

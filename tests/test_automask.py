@@ -121,6 +121,12 @@ def whole_reference(reference, chelsea_image):
     return reference.records(chelsea_image, **WHOLE)
 
 
+@pytest.fixture(scope="module")
+def crops_run(predictor, chelsea_image):
+    """Our MaskSet for CROPS."""
+    return generate(predictor, chelsea_image, AutomaskConfig(**CROPS))
+
+
 # ----------------------------------------------------------------------------- comparison
 
 
@@ -193,8 +199,8 @@ def test_whole_image_parity(whole_run, whole_reference):
     assert masks.areas.max() < 0.25 * masks.image_size[0] * masks.image_size[1]
 
 
-def test_crop_layer_parity(predictor, reference, chelsea_image):
-    ours = generate(predictor, chelsea_image, AutomaskConfig(**CROPS))
+def test_crop_layer_parity(crops_run, reference, chelsea_image):
+    ours = crops_run
     records = reference.records(chelsea_image, **CROPS)
     assert_same_masks(ours, records)
     h, w = chelsea_image.shape[:2]
@@ -308,14 +314,17 @@ def test_chunking_changes_nothing(predictor, chelsea_image, whole_run, monkeypat
         np.testing.assert_array_equal(getattr(small, name), getattr(default, name), err_msg=name)
 
 
-@pytest.mark.parametrize("label, params", [("whole image", WHOLE), ("crop layer", CROPS)])
+@pytest.mark.parametrize("label, params, host_run", [("whole image", WHOLE, "whole_run"),
+                                                     ("crop layer", CROPS, "crops_run")])
 def test_device_mask_route_gives_the_same_masks(predictor, chelsea_image, monkeypatch, label,
-                                                params):
+                                                params, host_run, request):
     """The accelerator route (masks stay on the device; boxes and RLE made there), forced
-    on the CPU: the same MaskSet as the host route, value for value."""
+    on the CPU: the same MaskSet as the host route (the module's run of ``params``), value
+    for value."""
     import samcli.automask as automask_module
 
-    host = generate(predictor, chelsea_image, AutomaskConfig(**params))
+    host = request.getfixturevalue(host_run)
+    host = host[0] if host_run == "whole_run" else host  # whole_run: (masks, progress calls)
     asked = []
 
     def never_on_host(device):
@@ -349,13 +358,11 @@ def _matched_iou(ours: MaskSet, other: MaskSet) -> tuple[float, float]:
 def test_mixed_precision_close_to_float32(automask_pair, chelsea_image, whole_run):
     """bfloat16 encoder + mixed decoder (the CPU's --dtype bfloat16): nearly the float32
     mask set, and closer to it than the all-bfloat16 decoder."""
-    from tests.automask_models import make_automask_pair
-
     float32, _ = whole_run
     gaps = {}
     for label, products, decoder in (("mixed", torch.bfloat16, torch.float32),
                                      ("bfloat16", None, torch.bfloat16)):
-        model = make_automask_pair(seed=0)[0]  # the pair's weights, cast by this Predictor
+        model = copy.deepcopy(automask_pair[0])  # the pair's weights, cast by this Predictor
         low = Predictor(model, dtype=torch.bfloat16, decoder_dtype=decoder,
                         decoder_products=products)
         gaps[label] = _matched_iou(generate(low, chelsea_image, AutomaskConfig(**WHOLE)),

@@ -39,12 +39,12 @@ def test_records_without_polygons_when_no_writer_reads_them(tmp_path, loader, sp
     bare = AutomaskWork(CFG, Render(polygon=None))(loader, item)
     assert bare.records and spy == []
     assert all("segmentation" not in r for r in bare.records)
-    full = AutomaskWork(CFG, Render(PolygonOptions(simplify=0.0)))(loader, item)
+    assert bare.rgb is None  # the pixels only when a writer asks (crops, previews)
+    full = AutomaskWork(CFG, Render(PolygonOptions(simplify=0.0), keep_rgb=True))(loader, item)
     assert len(spy) == len(full.records)
     assert [{k: v for k, v in r.items() if k != "segmentation"} for r in full.records] \
         == bare.records
-    assert full.rgb is None and AutomaskWork(CFG, Render(keep_rgb=True))(loader, item).rgb \
-        is not None
+    assert full.rgb is not None
 
 
 @pytest.mark.parametrize("label, fmt, extra, polygons", [

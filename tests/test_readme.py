@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
-from tests.commands.conftest import confident_mobile_sam, invoke, write_image
+from tests.commands.conftest import invoke, write_image
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -38,9 +38,9 @@ def _samcli_commands() -> list[list[str]]:
     return commands
 
 
-def test_the_api_example_runs_as_written(tmp_path, monkeypatch):
+def test_the_api_example_runs_as_written(tmp_path, monkeypatch, mobile_ckpt):
     (example,) = _blocks("python", "example:api")
-    torch.save(confident_mobile_sam().state_dict(), tmp_path / "mobile_sam.pt")
+    shutil.copyfile(mobile_ckpt, tmp_path / "mobile_sam.pt")  # the confident test MobileSAM
     write_image(tmp_path / "photo.jpg.png", h=48, w=64, seed=3).rename(tmp_path / "photo.jpg")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -46,6 +48,31 @@ FAST = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-t
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A command line over ``tree`` and the -o folder of its uninterrupted run (``full``):
+    the outputs an interrupted, killed or failed run of it must finish to, or keep a part of."""
+
+    tree: Path
+    args: tuple
+    full: Path
+
+
+@pytest.fixture(scope="session")
+def coco_reference(tmp_path_factory, mobile_ckpt) -> Reference:
+    """Three images (``0.png`` ...) and one uninterrupted ``--format coco`` run of them, made
+    once for every test that stops such a run at a known point (after the second image, in
+    its third file write) and checks what is kept or how a rerun ends. Tests read ``full``
+    and never write there; their own runs go to their own folders."""
+    root = tmp_path_factory.mktemp("coco_reference")
+    for i in range(3):
+        write_image(root / "in" / f"{i}.png", seed=i)
+    args = ("automask", root / "in", "--checkpoint", mobile_ckpt, *FAST, "--format", "coco")
+    result = invoke(*args, "-o", root / "full")
+    assert result.exit_code == 0, result.stderr
+    return Reference(root / "in", args, root / "full")
 
 
 def run_interrupted(point: str, n: int, signal_name: str, *args, **kwargs):

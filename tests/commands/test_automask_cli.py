@@ -34,6 +34,7 @@ def test_stdout_is_jsonl_records_only(tree, mobile_ckpt):
     assert {r["image"] for r in records} == {"a.png", "sub/a.png", "ünï/b c.jpg"}
     for r in records:
         assert list(r)[: len(RECORD_KEYS)] == list(RECORD_KEYS)
+        assert "tiles" not in r  # untiled (tiled records: test_tiled_records_name_their_tiles)
         assert (r["width"], r["height"]) == (64, 48)
         x, y, w, h = r["bbox"]
         assert 0 <= x and 0 <= y and x + w <= 64 and y + h <= 48
@@ -98,15 +99,16 @@ def test_formats_write_files_and_manifest(tree, tmp_path, mobile_ckpt, fmt):
 
 
 def test_rerun_skips_done_and_overwrite_redoes(tree, tmp_path, mobile_ckpt):
+    """One image (the tree's sub folder): skipping, redoing and overwriting are per image."""
     out = tmp_path / "out"
-    base = ["automask", tree, "--checkpoint", mobile_ckpt, "--points-per-side", "2",
+    base = ["automask", tree / "sub", "--checkpoint", mobile_ckpt, "--points-per-side", "2",
             "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "-o", out]
     assert invoke(*base).exit_code == 0
     before = (out / "a.png.jsonl").read_bytes()
     again = invoke(*base)
-    assert again.exit_code == 0 and "3 skipped" in again.stderr
+    assert again.exit_code == 0 and "1 skipped" in again.stderr
     changed = invoke(*base, "--points-per-side", "1")  # new parameters: new hash, redone
-    assert "3 images done" in changed.stderr
+    assert "1 images done" in changed.stderr and "skipped" not in changed.stderr
     assert invoke(*base, "--overwrite").exit_code == 0
     assert (out / "a.png.jsonl").read_bytes() == before
 
@@ -146,11 +148,16 @@ def test_bad_inputs_reported_and_run_goes_on(tmp_path, mobile_ckpt):
 
 
 def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
+    """One image done, then two that fail (in path order): the run stops at the first."""
     root = tmp_path / "mixed"
-    _bad_inputs(root)
+    write_image(root / "good.png")
+    (root / "text.png").write_text("not an image")
+    (root / "zero.jpg").write_bytes(b"")
     result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, "--fail-fast")
     assert result.exit_code == 3
-    assert len(error_lines(result.stderr)) == 1
+    (error,) = error_lines(result.stderr)
+    assert "text.png" in error
+    assert {r["image"] for r in jsonl(result.stdout)} == {"good.png"}
 
 
 @pytest.mark.parametrize(
@@ -216,15 +223,11 @@ def _names(d: Path) -> list[str]:
     ("after the second image is recorded", "record", 2),
     ("inside a file write, between the temporary file and its rename", "write", 3),
 ])
-def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt, label, point, n):
+def test_killed_run_resumes_to_identical_outputs(tmp_path, coco_reference, label, point, n):
     """kill -9 at a known point, then the same command again: the outputs of an uninterrupted
-    run, byte for byte; nothing half-written is ever left or taken as done."""
-    root = tmp_path / "imgs"
-    for i in range(4):
-        write_image(root / f"img{i}.png", seed=i)
-    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--format", "coco"]
-    full, part = tmp_path / "full", tmp_path / "part"
-    assert invoke(*args, "-o", full).exit_code == 0
+    run (``coco_reference``), byte for byte; nothing half-written is ever left or taken as
+    done."""
+    args, full, part = coco_reference.args, coco_reference.full, tmp_path / "part"
 
     killed = run_interrupted(point, n, "KILL", *args, "-o", part)
     assert killed.returncode == -signal.SIGKILL, label
@@ -239,13 +242,10 @@ def test_killed_run_resumes_to_identical_outputs(tmp_path, mobile_ckpt, label, p
         assert (part / rel).read_bytes() == (full / rel).read_bytes(), (label, rel)
 
 
-def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, mobile_ckpt):
-    root = tmp_path / "imgs"
-    for i in range(4):
-        write_image(root / f"img{i}.png", seed=i)
+def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, coco_reference, mobile_ckpt):
     out = tmp_path / "out"
-    proc = run_interrupted("record", 2, "INT", "automask", root, "--checkpoint", mobile_ckpt,
-                           *FAST, "-o", out)
+    proc = run_interrupted("record", 2, "INT", "automask", coco_reference.tree, "--checkpoint",
+                           mobile_ckpt, *FAST, "-o", out)
     assert proc.returncode == 130, proc.stderr
     assert error_lines(proc.stderr) == ["Error: interrupted"]
     assert "Traceback" not in proc.stderr
@@ -271,13 +271,13 @@ def test_crops_and_preview(tree, tmp_path, mobile_ckpt):
 
 
 @pytest.mark.parametrize("case, args, n_tiles", [
-    ("explicit tiles", ["--tile", "64", "--tile-overlap", "16"], 6),
+    ("explicit tiles (2 x 2)", ["--tile", "64", "--tile-overlap", "16"], 4),
     ("automatic above the pixel budget", ["--tile-above", "1000"], 1),
 ])
 def test_tiled_records_name_their_tiles(tmp_path, mobile_ckpt, case, args, n_tiles):
     from shapely.geometry import shape
 
-    image = write_image(tmp_path / "big.png", h=100, w=120, seed=5)
+    image = write_image(tmp_path / "big.png", h=100, w=100, seed=5)
     result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST, *args)
     assert result.exit_code == 0, (case, result.stderr)
     records = jsonl(result.stdout)
@@ -287,17 +287,10 @@ def test_tiled_records_name_their_tiles(tmp_path, mobile_ckpt, case, args, n_til
     for r in records:
         assert list(r)[len(RECORD_KEYS)] == "tiles", case
         for x, y, w, h in r["tiles"]:
-            assert 0 <= x and 0 <= y and x + w <= 120 and y + h <= 100
+            assert 0 <= x and 0 <= y and x + w <= 100 and y + h <= 100
             seen.add((x, y, w, h))
         assert shape(r["segmentation"]).is_valid
     assert len(seen) <= n_tiles
-
-
-def test_untiled_records_have_no_tiles_key(tmp_path, mobile_ckpt):
-    image = write_image(tmp_path / "small.png", seed=5)
-    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST)
-    assert result.exit_code == 0
-    assert all("tiles" not in r for r in jsonl(result.stdout))
 
 
 def test_bad_tile_option_is_one_error_line(tmp_path, mobile_ckpt):

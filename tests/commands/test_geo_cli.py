@@ -42,16 +42,20 @@ def _manifest(out: Path) -> list[dict]:
 
 
 def test_geo_geojson_is_in_the_image_crs(scene, tmp_path, mobile_ckpt):
-    pixel_out, geo_out = tmp_path / "px", tmp_path / "geo"
-    base = ["automask", scene.parent, "--checkpoint", mobile_ckpt, *FAST, "--format", "geojson"]
-    result = invoke(*base, "-o", pixel_out)
-    assert result.exit_code == 0, result.stderr
-    result = invoke(*base, "-o", geo_out, "--geo")
+    """A pixel run, then --geo into the same folder: the image's CRS, each geometry the pixel
+    one transformed; --geo changes the manifest hash (redone, not skipped), and a run
+    without it gives the first run's bytes again."""
+    out = tmp_path / "out"
+    base = ["automask", scene.parent, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
+            "--format", "geojson"]
+    assert invoke(*base).exit_code == 0
+    before = (out / "geo.tif.geojson").read_text()
+    result = invoke(*base, "--geo")  # redone, not skipped
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
 
-    pixel = json.loads((pixel_out / "geo.tif.geojson").read_text())
-    doc = json.loads((geo_out / "geo.tif.geojson").read_text())
+    pixel = json.loads(before)
+    doc = json.loads((out / "geo.tif.geojson").read_text())
     assert pixel["samcli"]["crs"] == "pixel"
     assert doc["crs"] == {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
     assert doc["samcli"]["crs"] == "EPSG:32633"
@@ -66,26 +70,17 @@ def test_geo_geojson_is_in_the_image_crs(scene, tmp_path, mobile_ckpt):
         ys = [y for ring in _rings(f["geometry"]) for _, y in ring]
         assert 500000 <= min(xs) and max(xs) <= 500000 + 640
         assert 4000000 - 480 <= min(ys) and max(ys) <= 4000000
-    assert all(e["status"] == "done" for e in _manifest(geo_out))
+    manifest = _manifest(out)
+    assert all(e["status"] == "done" for e in manifest)
+    hashes = [e["hash"] for e in manifest]
+    assert len(hashes) == 2 and hashes[0] != hashes[1]
+    assert invoke(*base).exit_code == 0  # back without --geo: the first run's bytes
+    assert (out / "geo.tif.geojson").read_text() == before
 
 
 def _rings(geom: dict) -> list:
     polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
     return [ring for poly in polys for ring in poly]
-
-
-def test_geo_changes_the_manifest_hash(scene, tmp_path, mobile_ckpt):
-    out = tmp_path / "out"
-    base = ["automask", scene.parent, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
-            "--format", "geojson"]
-    assert invoke(*base).exit_code == 0
-    before = (out / "geo.tif.geojson").read_text()
-    assert invoke(*base, "--geo").exit_code == 0  # redone, not skipped
-    assert json.loads((out / "geo.tif.geojson").read_text())["samcli"]["crs"] == "EPSG:32633"
-    hashes = [e["hash"] for e in _manifest(out)]
-    assert len(hashes) == 2 and hashes[0] != hashes[1]
-    assert invoke(*base).exit_code == 0  # back without --geo: the first run's bytes
-    assert (out / "geo.tif.geojson").read_text() == before
 
 
 def test_geo_photo_without_georeference_warns_and_stays_pixels(tmp_path, mobile_ckpt):

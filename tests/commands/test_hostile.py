@@ -254,18 +254,14 @@ def test_unusable_output_folders_are_refused_before_any_work(tmp_path, mobile_ck
     assert option in error and str(target) in error, label
 
 
-def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(tmp_path, mobile_ckpt,
+def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(tmp_path, coco_reference,
                                                             monkeypatch):
     """ENOSPC on the third file: one Error line naming it; the manifest lists exactly the
     inputs whose files are complete; after space is freed the same command finishes to the
-    uninterrupted outputs."""
+    uninterrupted outputs (``coco_reference``)."""
     import samcli.fs as fs
 
-    root = tmp_path / "in"
-    for i in range(4):
-        write_image(root / f"{i}.png", seed=i)
-    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "--format", "coco"]
-    assert invoke(*args, "-o", tmp_path / "full").exit_code == 0
+    args = coco_reference.args
     calls = [0]
     real = fs.atomic_write_bytes
 
@@ -289,7 +285,7 @@ def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(tmp_path, mobile_ck
     monkeypatch.setattr(fs, "atomic_write_bytes", real)
     monkeypatch.setattr(formats, "atomic_write_text", fs.atomic_write_text)
     assert invoke(*args, "-o", out).exit_code == 0
-    assert _files(out) == _files(tmp_path / "full")
+    assert _files(out) == _files(coco_reference.full)
 
 
 @pytest.mark.parametrize("label, redirect, code, needle", [
@@ -325,13 +321,9 @@ def test_closed_stderr_keeps_stdout_clean(tmp_path, mobile_ckpt):
 # ------------------------------------------------------------------ 7. signals and pipes
 
 
-def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, mobile_ckpt):
-    root = tmp_path / "in"
-    for i in range(4):
-        write_image(root / f"{i}.png", seed=i)
+def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, coco_reference):
     out = tmp_path / "out"
-    proc = run_interrupted("record", 2, "TERM", "automask", root, "--checkpoint", mobile_ckpt,
-                           *FAST, "-o", out, "--format", "coco")
+    proc = run_interrupted("record", 2, "TERM", *coco_reference.args, "-o", out)
     assert proc.returncode == 143, proc.stderr
     assert error_lines(proc.stderr) == ["Error: terminated (SIGTERM)"]
     doc = json.loads((out / "annotations.json").read_text())  # written for what is done
@@ -341,9 +333,10 @@ def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, mobile_ckpt):
 
 def test_a_closed_pipe_ends_the_run_quietly(tmp_path, mobile_ckpt):
     """``samcli automask dir | head -1``: the reader goes away after the first line; samcli
-    ends at its next write with exit 141 and nothing on stderr."""
+    ends at its next write (the second image's records) with exit 141 and nothing on
+    stderr."""
     root = tmp_path / "in"
-    for i in range(3):
+    for i in range(2):
         write_image(root / f"{i}.png", seed=i)
     proc = subprocess.Popen([sys.executable, "-m", "samcli", "automask", str(root),
                              "--checkpoint", str(mobile_ckpt), *FAST], cwd=REPO,

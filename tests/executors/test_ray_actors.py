@@ -84,23 +84,6 @@ def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, pl
     assert "Traceback" not in on_ray.stderr
 
 
-def test_polygons_are_built_on_the_actors(tree, mobile_ckpt, ray_cluster, plain, monkeypatch):
-    """The driver only writes: with a spy on the polygon builder in this (the driver's)
-    process, a --ray run still prints the plain run's records, polygons included, and the
-    spy is never called; a plain run in this process calls it."""
-    import samcli.io.records as records_module
-
-    calls = []
-    real = records_module.mask_to_geometry
-    monkeypatch.setattr(records_module, "mask_to_geometry",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
-    on_ray = invoke("automask", tree, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR)
-    assert on_ray.exit_code == 3, on_ray.stderr
-    assert on_ray.stdout == plain.stdout and calls == []
-    assert invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST).stdout
-    assert calls, "the spy must see a local run's polygons"
-
-
 # A driver whose Runner.record raises KeyboardInterrupt after the first image: Ctrl-C, on time.
 INTERRUPTED_DRIVER = """
 from samcli.runner import Runner
@@ -120,7 +103,13 @@ main()
 
 
 def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mobile_ckpt,
-                                                            ray_cluster, plain):
+                                                            ray_cluster, plain, monkeypatch):
+    """Ctrl-C on a Ray driver, then a --ray rerun in this process: the plain run's files.
+    The rerun's driver only writes: with a spy on the polygon builder in this (the driver's)
+    process, its files still hold the plain run's polygons and the spy is never called; a
+    plain run in this process calls it."""
+    import samcli.io.records as records_module
+
     base = ["automask", tree, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR, "-o", tmp_path]
 
     # Ctrl-C on a driver joining the cluster, right after the first image is written: the
@@ -134,10 +123,15 @@ def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mob
     assert stopped.stdout == ""
     (first,) = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
 
-    # The rerun reads and segments only the image left...
+    # The rerun reads and segments only the image left, on the actors...
+    calls = []
+    real = records_module.mask_to_geometry
+    monkeypatch.setattr(records_module, "mask_to_geometry",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     again = invoke(*[a for a in base if a != "-q"])
     assert again.exit_code == 3, again.stderr
     assert "1 images done, 1 skipped (already done), 1 failed" in again.stderr
+    assert calls == [], "polygons were built on the driver"
     done = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
     assert done[0] == first and sorted(done) == ["a.png", "sub ü#1/a.png"]
 
@@ -150,6 +144,8 @@ def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mob
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                    if p.is_file() and STATE_DIR not in p.relative_to(tmp_path).parts)
     assert files == ["a.png.jsonl", "manifest.jsonl", "sub ü#1/a.png.jsonl"]
+    assert invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST).stdout
+    assert calls, "the spy must see a local run's polygons"
 
 
 def test_missing_ray_is_a_clean_error(tree, monkeypatch):
