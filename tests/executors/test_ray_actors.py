@@ -33,7 +33,11 @@ def ray_cluster():
     pytest.importorskip("ray.data")
     if ray.is_initialized():  # pragma: no cover - another module left one running
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # address="local": a new instance of our own, never a cluster this machine already runs
+    # (ray.init() alone joins the last `ray start` or ray.cluster_utils cluster recorded in
+    # /tmp/ray/ray_current_cluster, or $RAY_ADDRESS: a stale record from a killed test run
+    # would turn this fixture into "connecting to an existing cluster")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     try:
         yield ray.get_runtime_context().gcs_address

@@ -78,7 +78,7 @@ CASES: tuple[Case, ...] = (
     _c("boxes-cocodets", "from-boxes", "--coco-dets", "{in}/dets.json", "--images",
        "{in}/ds/images", "--image-map", "{in}/gt.json", "--checkpoint", "{ckpt}", *BOXES,
        "-o", "{out}", "--format", "coco"),
-    _c("ray", "automask", "{in}/imgs", "--checkpoint", "{ckpt}", *FAST, "--ray",
+    _c("ray", "automask", "{in}/imgs", "--checkpoint", "{ckpt}", *FAST, "--ray-address", "local",
        "--ray-actors", "1", same_as="stdout"),
 )
 
