@@ -189,7 +189,11 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     # Three candidate masks per point (or one), low-res logits, flattened point-major
     coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
     labels = torch.ones(len(points), 1, dtype=torch.int64)
-    low_res, iou = predictor.predict(coords, labels, multimask_output=cfg.multimask_output)
+    # (the IoU filter below is the last word on these masks unless m2m refines them first:
+    # then prompts none of whose masks pass it are not upscaled)
+    floor = cfg.pred_iou_thresh if cfg.pred_iou_thresh > 0.0 else None
+    low_res, iou = predictor.predict(coords, labels, multimask_output=cfg.multimask_output,
+                                     iou_floor=None if cfg.use_m2m else floor)
     n_out = low_res.shape[1]
     low_res = low_res.flatten(0, 1)
     iou = iou.flatten(0, 1).float().cpu()
@@ -198,7 +202,7 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     # Mask-to-mask: every candidate refined once, its predicted IoU replaced
     if cfg.use_m2m:
         low_res, iou = refine_with_m2m(predictor, np.repeat(points, n_out, axis=0), low_res,
-                                       cfg.points_per_batch)
+                                       cfg.points_per_batch, iou_floor=floor)
 
     # Predicted-IoU filter, before any upsampling
     idx = torch.arange(len(iou))
@@ -227,12 +231,14 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
 
 
 def refine_with_m2m(predictor: PromptModel, points: np.ndarray, low_res: torch.Tensor,
-                    batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    batch: int, iou_floor: float | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's ``refine_with_m2m``: each candidate's point (``points`` (K, 2), crop
     pixels) decoded again with the candidate's own low-res logits (``low_res`` (K, 256, 256))
     as a mask prompt (the predictor's ``as_mask_input``: SAM 2 clamps them to +-32) and a
     single-mask output, ``batch`` candidates a call. Returns the refined low-res logits
-    (K, 256, 256) and predicted IoU (K,) on the CPU."""
+    (K, 256, 256) and predicted IoU (K,) on the CPU; with ``iou_floor`` (the IoU filter that
+    follows) candidates whose refined IoU is not above it may come back NaN."""
     as_mask_input = getattr(predictor, "as_mask_input", None)
     prompt = as_mask_input(low_res) if as_mask_input is not None else low_res
     coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
@@ -241,7 +247,7 @@ def refine_with_m2m(predictor: PromptModel, points: np.ndarray, low_res: torch.T
     for s in range(0, len(points), batch):
         low, iou = predictor.predict(coords[s:s + batch], labels[s:s + batch],
                                      mask_input=prompt[s:s + batch, None],
-                                     multimask_output=False)
+                                     multimask_output=False, iou_floor=iou_floor)
         lows.append(low[:, 0])
         ious.append(iou[:, 0].float().cpu())
     if not lows:

@@ -43,13 +43,15 @@ class PromptModel(Protocol):
     Optional members, read with ``getattr`` so that oracles may leave them out: ``family``
     (``"sam"`` when absent; ``"sam2"`` switches everything-mode to SAM 2's recipe, see
     :mod:`samcli.automask`) and ``as_mask_input(low_res)`` (low-res logits as a mask prompt
-    for mask-to-mask refinement; unchanged when absent).
+    for mask-to-mask refinement; unchanged when absent). ``predict``'s ``iou_floor`` is a
+    hint: an oracle may compute every mask.
     """
 
     def set_image(self, image: np.ndarray) -> None: ...
 
     def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                multimask_output: bool = True) -> tuple[torch.Tensor, torch.Tensor]: ...
+                multimask_output: bool = True, iou_floor: float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor: ...
 
@@ -278,6 +280,7 @@ class Predictor:
         boxes: torch.Tensor | np.ndarray | None = None,
         mask_input: torch.Tensor | np.ndarray | None = None,
         multimask_output: bool = True,
+        iou_floor: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode a batch of B prompts in one decoder call.
 
@@ -288,6 +291,9 @@ class Predictor:
             boxes: (B, 4) xyxy in original-image pixels, or None.
             mask_input: (B, 1, 256, 256) low-res logits from an earlier call, or None.
             multimask_output: three masks per prompt (True) or one (False).
+            iou_floor: a promise that masks whose predicted IoU is not above it will be
+                dropped unread (everything-mode's filter): a prompt none of whose masks pass
+                is not upscaled, and its logits come back NaN. None: all computed.
 
         Returns:
             low_res_logits float32 (B, C, 256, 256) and iou_predictions float32 (B, C),
@@ -351,6 +357,7 @@ class Predictor:
                     dense_prompt_embeddings=dense[s:e],
                     multimask_output=multimask_output,
                     product_dtype=self.decoder_products,
+                    iou_floor=iou_floor,
                 )
                 parts.append((low_res.float(), iou.float()))
         if len(parts) == 1:

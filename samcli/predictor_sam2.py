@@ -124,6 +124,7 @@ class Sam2Predictor:
         boxes: torch.Tensor | np.ndarray | None = None,
         mask_input: torch.Tensor | np.ndarray | None = None,
         multimask_output: bool = True,
+        iou_floor: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode a batch of B prompts (``SAM2ImagePredictor._predict`` up to the low-res
         logits).
@@ -136,6 +137,9 @@ class Sam2Predictor:
             mask_input: (B, 1, 256, 256) low-res logits (see :meth:`as_mask_input`), or None.
             multimask_output: three masks per prompt (True) or one (False; see the module
                 docstring for SAM 2's dynamic choice).
+            iou_floor: a promise that masks whose predicted IoU is not above it will be
+                dropped unread (everything-mode's filter): a prompt none of whose masks pass
+                is not upscaled, and its logits come back NaN. None: all computed.
 
         Returns:
             low_res_logits float32 (B, C, 256, 256), not clamped, and iou_predictions float32
@@ -192,6 +196,7 @@ class Sam2Predictor:
                     multimask_output=multimask_output,
                     high_res_features=features.high_res_feats or None,
                     product_dtype=self.decoder_products,
+                    iou_floor=iou_floor,
                 )
                 parts.append((low_res.float(), iou.float()))
         if len(parts) == 1:

@@ -244,6 +244,33 @@ def test_mask_threshold_parity(predictor, automask_pair, chelsea_image):
     assert len(ours) >= 5
 
 
+#: A predicted-IoU filter near the median of this model's IoUs (0.88 by default), with the
+#: stability filter and NMS off, so that every mask that passes it is compared.
+STRICT_IOU = dict(WHOLE, pred_iou_thresh=0.92, stability_score_thresh=0.0, box_nms_thresh=1.0)
+
+
+def test_prompts_without_a_passing_mask_are_not_upscaled(predictor, reference, chelsea_image,
+                                                         monkeypatch):
+    """A third to two thirds of the prompts have no mask above the IoU threshold and skip the
+    upscaler (``upscale_plan``; the reference upscales every mask): still the reference's
+    masks."""
+    import samcli.model.mask_decoder as decoder_module
+
+    plans: list[bool] = []
+    plan = decoder_module.upscale_plan
+
+    def noted(iou, floor):
+        wanted = plan(iou, floor)
+        plans.extend(wanted)
+        return wanted
+
+    monkeypatch.setattr(decoder_module, "upscale_plan", noted)
+    ours = generate(predictor, chelsea_image, AutomaskConfig(**STRICT_IOU))
+    assert len(plans) == 64 and 1 / 3 <= plans.count(False) / 64 <= 2 / 3, plans.count(False)
+    assert len(ours) >= 20
+    assert_same_masks(ours, reference.records(chelsea_image, **STRICT_IOU))
+
+
 #: SAM 2's decoder options with a SAM 1 model: one mask a point (the first decode), then each
 #: refined once (mask-to-mask). 9 points, 18 decodes a side.
 ONE_MASK_M2M = dict(points_per_side=3, points_per_batch=9)

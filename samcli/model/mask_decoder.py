@@ -94,12 +94,14 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
         product_dtype: torch.dtype | None = None,
+        iou_floor: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns mask logits (B, M, 4h, 4w) and IoU predictions (B, M); see module docs.
 
         ``product_dtype``: run the transformer's products with the per-prompt image tokens
         in this (lower) precision, everything else in the decoder's (mixed precision; see
         :mod:`samcli.model.transformer`). None: all in the decoder's dtype.
+        ``iou_floor``: see :func:`upscale_plan`.
         """
         selected = (
             list(range(1, self.num_mask_tokens)) if multimask_output else [0]
@@ -111,6 +113,7 @@ class MaskDecoder(nn.Module):
             dense_prompt_embeddings,
             selected=selected,
             product_dtype=product_dtype,
+            iou_floor=iou_floor,
         )
 
     def predict_masks(
@@ -121,6 +124,7 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         selected: list[int] | None = None,
         product_dtype: torch.dtype | None = None,
+        iou_floor: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks (B, len(selected), 4h, 4w) and IoU (B, len(selected)) for mask tokens
         ``selected`` (default: all ``num_mask_tokens``)."""
@@ -155,18 +159,22 @@ class MaskDecoder(nn.Module):
             [self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in selected],
             dim=1,
         )  # (B, M, C/8)
-        masks = self._upscale_and_project(keys, hyper_in, (h, w), trace)
         iou_pred = self.iou_prediction_head(iou_token_out)[:, selected]
+        masks = self._upscale_and_project(keys, hyper_in, (h, w), trace,
+                                          upscale_plan(iou_pred, iou_floor))
         return masks, iou_pred
 
     def _upscale_and_project(
         self, keys: torch.Tensor, hyper_in: torch.Tensor, size: tuple[int, int],
-        trace: ImageTrace | None = None,
+        trace: ImageTrace | None = None, wanted: list[bool] | None = None,
     ) -> torch.Tensor:
         """keys (B, h*w, C) row-major grid, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
         With ``trace`` (the CPU, float32 decoder, shared image) the first product is made
-        from the image tokens' history instead of ``keys`` (see _first_upscale_product)."""
+        from the image tokens' history instead of ``keys`` (see _first_upscale_product).
+        ``wanted``: per prompt, whether its masks are needed (:func:`upscale_plan`). A pass
+        (one prompt on the CPU, a group on accelerators) with none wanted is skipped and its
+        logits left NaN."""
         up1, norm, act1, up2, act2 = self.output_upscaling
         b, hw, c = keys.shape
         h, w = size
@@ -188,6 +196,9 @@ class MaskDecoder(nn.Module):
             out = torch.empty(b, m, 4 * h, 4 * w, dtype=dtype, device=keys.device)
             for s in range(0, b, _PROMPTS_PER_PASS):
                 e = min(b, s + _PROMPTS_PER_PASS)
+                if wanted is not None and not any(wanted[s:e]):
+                    out[s:e] = float("nan")
+                    continue
                 x = torch.addmm(b1, keys[s:e].reshape(-1, c), w1).view(-1, c1)  # (px*4, c1)
                 x = act1(F.layer_norm(x, (c1,), ln_w, ln_b, norm.eps))
                 x = act2(torch.addmm(b2, x, w2)).view(e - s, hw * 16, c2)  # a prompt's px*16
@@ -203,6 +214,9 @@ class MaskDecoder(nn.Module):
         first = _first_upscale_product(trace, w1, b1) if trace is not None and trace.updates \
             else None
         for i in range(b):
+            if wanted is not None and not wanted[i]:
+                out[i] = float("nan")
+                continue
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)
                 if first is None:
@@ -216,6 +230,20 @@ class MaskDecoder(nn.Module):
                 proj = torch.mm(hyper_in[i], x.t()).view(m, r1 - r0, w, 2, 2, 2, 2)
                 out[i, :, r0:r1] = proj.permute(0, 1, 3, 5, 2, 4, 6)  # (i, a, e, j, c, f)
         return out.view(b, m, 4 * h, 4 * w)
+
+
+def upscale_plan(iou_pred: torch.Tensor, iou_floor: float | None) -> list[bool] | None:
+    """Which prompts' masks to upscale, given the predicted IoU (B, M) of the masks returned.
+
+    ``iou_floor`` (everything-mode's predicted-IoU filter, which drops every mask whose IoU
+    is not above it before reading its logits): a prompt none of whose masks pass needs no
+    upscaling, the decoder's costliest per-prompt stage. The test is the filter's own
+    (``iou.float() > iou_floor``), so exactly the prompts it would empty are skipped. Their
+    logits come back NaN (never read). None: every prompt (no floor).
+    """
+    if iou_floor is None:
+        return None
+    return (iou_pred.float() > iou_floor).any(dim=1).tolist()
 
 
 def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor):

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import MLP, LayerNorm2d
+from ..mask_decoder import upscale_plan
 
 # Grid pixels per band of the CPU upscaling path (16 rows of the 64-wide grid).
 _UPSCALE_PIXELS = 1024
@@ -121,10 +122,14 @@ class Sam2MaskDecoder(nn.Module):
         multimask_output: bool,
         high_res_features: Sequence[torch.Tensor] | None = None,
         product_dtype: torch.dtype | None = None,
+        iou_floor: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask logits (B, M, 4h, 4w), IoU (B, M), object-score logits (B, 1).
 
         ``product_dtype``: see :mod:`samcli.model.transformer` (None: the inputs' dtype).
+        ``iou_floor``: prompts none of whose returned masks has a predicted IoU above it are
+        not upscaled (see :func:`samcli.model.mask_decoder.upscale_plan`); with dynamic
+        single masks, both candidates must fail.
         """
         sparse = sparse_prompt_embeddings
         b = sparse.shape[0]
@@ -163,18 +168,22 @@ class Sam2MaskDecoder(nn.Module):
                 raise ValueError("this decoder needs the high-resolution features")
             s0, s1 = high_res_features
 
-        def masks_for(hyper: torch.Tensor) -> torch.Tensor:
-            return self._upscale_and_project(keys, hyper, (h, w), s0, s1)
+        def masks_for(hyper: torch.Tensor, iou: torch.Tensor) -> torch.Tensor:
+            wanted = upscale_plan(iou, iou_floor)
+            return self._upscale_and_project(keys, hyper, (h, w), s0, s1, wanted)
 
         if multimask_output:
-            return masks_for(hyper_all[:, 1:]), iou_pred[:, 1:], object_score_logits
+            iou = iou_pred[:, 1:]
+            return masks_for(hyper_all[:, 1:], iou), iou, object_score_logits
         if not (self.dynamic_multimask_via_stability and not self.training):
-            return masks_for(hyper_all[:, :1]), iou_pred[:, :1], object_score_logits
+            iou = iou_pred[:, :1]
+            return masks_for(hyper_all[:, :1], iou), iou, object_score_logits
         # Dynamic single mask: the single-mask token's logits, or (if unstable) the multimask
         # output with the best predicted IoU. Only those two candidates are projected.
         rows = torch.arange(b, device=iou_pred.device)
         best = iou_pred[:, 1:].argmax(dim=-1) + 1
-        both = masks_for(torch.stack([hyper_all[:, 0], hyper_all[rows, best]], dim=1))
+        both = masks_for(torch.stack([hyper_all[:, 0], hyper_all[rows, best]], dim=1),
+                         torch.stack([iou_pred[:, 0], iou_pred[rows, best]], dim=1))
         stable = self._stability_scores(both[:, :1]) >= self.dynamic_multimask_stability_thresh
         masks = torch.where(stable[..., None, None], both[:, :1], both[:, 1:])
         iou = torch.where(stable, iou_pred[:, :1], iou_pred[rows, best][:, None])
@@ -196,13 +205,15 @@ class Sam2MaskDecoder(nn.Module):
         size: tuple[int, int],
         s0: torch.Tensor | None,
         s1: torch.Tensor | None,
+        wanted: list[bool] | None = None,
     ) -> torch.Tensor:
         """keys (B, h*w, C) row-major image tokens, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
         s1 (Bf, C/4, 2h, 2w) and s0 (Bf, C/8, 4h, 4w), Bf = 1 or B, are added after the first
         and second transposed convolution. Channels-last layout: grid pixel (i, j) carries its
         2x2 (a, c) children after the first step and their 2x2 (e, f) children after the
-        second; output pixel (4i + 2a + e, 4j + 2c + f).
+        second; output pixel (4i + 2a + e, 4j + 2c + f). ``wanted``: per prompt, whether its
+        masks are needed; a pass with none wanted is skipped, its logits left NaN.
         """
         up1, norm, act1, up2, act2 = self.output_upscaling
         b, hw, c = keys.shape
@@ -227,6 +238,9 @@ class Sam2MaskDecoder(nn.Module):
         for p0 in range(0, b, prompts):
             p1 = min(b, p0 + prompts)
             n = p1 - p0
+            if wanted is not None and not any(wanted[p0:p1]):
+                out[p0:p1] = float("nan")
+                continue
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)
                 band = slice(r0 * w, r1 * w)
