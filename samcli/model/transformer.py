@@ -16,7 +16,7 @@ which is exact in real arithmetic and saves most of the per-prompt projection wo
 agree with the reference to float32 rounding.
 
 Mixed precision (``product_dtype``, e.g. bfloat16 inside a float32 decoder): the per-prompt
-image keys (image tokens + positional encoding, (B, HW, C)) are written once in
+image keys (image tokens + positional encoding, (B, HW, C)) are rounded once to
 ``product_dtype`` and the two attention-logit products with them, whose cost grows with the
 image (B x heads*Nt x HW x C), run in that dtype; the logits are widened back before the
 softmax, and the residual streams, LayerNorms, softmax, weighted sums of values and all
@@ -326,14 +326,16 @@ def _image_keys(keys: Tensor, key_pe: Tensor, batch: int, product_dtype: torch.d
                 ) -> Tensor:
     """Image tokens plus their positional encoding: keys (Bi, HW, C) + key_pe (1, HW, C).
 
-    Per-prompt keys (Bi = ``batch``) are written straight in ``product_dtype`` when one is
-    given (one pass; the attentions then multiply in that dtype); shared keys (Bi = 1 for
-    several prompts, projected once) keep the keys' dtype.
+    Per-prompt keys (Bi = ``batch``) come back in ``product_dtype`` when one is given
+    (summed in the keys' dtype, then rounded; the attentions then multiply in that dtype);
+    shared keys (Bi = 1 for several prompts, projected once) keep the keys' dtype.
     """
     if product_dtype is None or product_dtype == keys.dtype or keys.shape[0] != batch:
         return keys + key_pe
-    out = torch.empty(keys.shape, dtype=product_dtype, device=keys.device)
-    return torch.add(keys, key_pe, out=out)
+    # The sum in the keys' dtype, then one rounding copy: the same values as an add with
+    # its output in product_dtype (which also sums in the wider dtype), but on the CPU that
+    # mixed-dtype add is slower than these two vectorised passes together
+    return (keys + key_pe).to(product_dtype)
 
 
 def _logits(folded: Tensor, image: Tensor, bias: Tensor, scale: float) -> Tensor:
