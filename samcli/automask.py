@@ -206,8 +206,8 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
 
     # Predicted-IoU filter, before any upsampling
     idx = torch.arange(len(iou))
-    if cfg.pred_iou_thresh > 0.0:
-        idx = idx[iou > cfg.pred_iou_thresh]
+    if floor is not None:
+        idx = idx[iou > floor]
 
     # Upsample in chunks: stability filter, binarise, boxes, crop-edge filter, RLE (SAM 2:
     # small holes and islands of the low-res logits cleaned first, as its generator does)

@@ -249,6 +249,21 @@ def test_mask_threshold_parity(predictor, automask_pair, chelsea_image):
 STRICT_IOU = dict(WHOLE, pred_iou_thresh=0.92, stability_score_thresh=0.0, box_nms_thresh=1.0)
 
 
+def note_upscale_plans(mp: pytest.MonkeyPatch, decoder_module) -> list[bool]:
+    """Spy on ``decoder_module.upscale_plan`` (through ``mp``): the returned list gets each
+    prompt's plan (upscaled or not) of every decoder call with an IoU floor."""
+    plans: list[bool] = []
+    plan = decoder_module.upscale_plan
+
+    def noted(iou, floor):
+        wanted = plan(iou, floor)
+        plans.extend(wanted if wanted is not None else [])
+        return wanted
+
+    mp.setattr(decoder_module, "upscale_plan", noted)
+    return plans
+
+
 def test_prompts_without_a_passing_mask_are_not_upscaled(predictor, reference, chelsea_image,
                                                          monkeypatch):
     """A third to two thirds of the prompts have no mask above the IoU threshold and skip the
@@ -256,15 +271,7 @@ def test_prompts_without_a_passing_mask_are_not_upscaled(predictor, reference, c
     masks."""
     import samcli.model.mask_decoder as decoder_module
 
-    plans: list[bool] = []
-    plan = decoder_module.upscale_plan
-
-    def noted(iou, floor):
-        wanted = plan(iou, floor)
-        plans.extend(wanted)
-        return wanted
-
-    monkeypatch.setattr(decoder_module, "upscale_plan", noted)
+    plans = note_upscale_plans(monkeypatch, decoder_module)
     ours = generate(predictor, chelsea_image, AutomaskConfig(**STRICT_IOU))
     assert len(plans) == 64 and 1 / 3 <= plans.count(False) / 64 <= 2 / 3, plans.count(False)
     assert len(ours) >= 20

@@ -45,7 +45,7 @@ from samcli.maskset import MaskSet
 from samcli.predictor_sam2 import Sam2Predictor
 from tests.sam2_factories import (fit_reference_predictor, quiet,
                                   reference_with_connected_components)
-from tests.test_automask import MASK_IOU_MIN, assert_same_masks
+from tests.test_automask import MASK_IOU_MIN, assert_same_masks, note_upscale_plans
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -140,27 +140,18 @@ def our_runs(ours, chelsea_image):
     import samcli.model.sam2.mask_decoder as decoder_module
 
     done: dict = {}
-    plan = decoder_module.upscale_plan
 
     def run(case: str):
         if case not in done:
             cfg = preset_config("sam", CASES[case], family="sam2")
             assert cfg.pred_iou_thresh == CASES[case].get("pred_iou_thresh", 0.8)  # SAM 2's
-            plans: list[bool] = []
             with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(decoder_module, "upscale_plan",
-                           lambda iou, floor: _noted(plan(iou, floor), plans))
+                run.upscaled[case] = note_upscale_plans(mp, decoder_module)
                 done[case] = generate(ours, chelsea_image, cfg)
-            run.upscaled[case] = plans
         return done[case]
 
     run.upscaled = {}
     return run
-
-
-def _noted(wanted: list[bool] | None, plans: list[bool]) -> list[bool] | None:
-    plans += wanted if wanted is not None else []
-    return wanted
 
 
 def _coco(records: list[dict]) -> list[dict]:

@@ -196,8 +196,7 @@ class MaskDecoder(nn.Module):
             out = torch.empty(b, m, 4 * h, 4 * w, dtype=dtype, device=keys.device)
             for s in range(0, b, _PROMPTS_PER_PASS):
                 e = min(b, s + _PROMPTS_PER_PASS)
-                if wanted is not None and not any(wanted[s:e]):
-                    out[s:e] = float("nan")
+                if skip_unwanted(out, wanted, s, e):
                     continue
                 x = torch.addmm(b1, keys[s:e].reshape(-1, c), w1).view(-1, c1)  # (px*4, c1)
                 x = act1(F.layer_norm(x, (c1,), ln_w, ln_b, norm.eps))
@@ -214,8 +213,7 @@ class MaskDecoder(nn.Module):
         first = _first_upscale_product(trace, w1, b1) if trace is not None and trace.updates \
             else None
         for i in range(b):
-            if wanted is not None and not wanted[i]:
-                out[i] = float("nan")
+            if skip_unwanted(out, wanted, i, i + 1):
                 continue
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)
@@ -244,6 +242,15 @@ def upscale_plan(iou_pred: torch.Tensor, iou_floor: float | None) -> list[bool] 
     if iou_floor is None:
         return None
     return (iou_pred.float() > iou_floor).any(dim=1).tolist()
+
+
+def skip_unwanted(out: torch.Tensor, wanted: list[bool] | None, start: int, end: int) -> bool:
+    """Whether an upscaling pass over prompts [start, end) can be skipped (none of them
+    ``wanted``, see :func:`upscale_plan`); if so their rows of ``out`` are set to NaN."""
+    if wanted is None or any(wanted[start:end]):
+        return False
+    out[start:end] = float("nan")
+    return True
 
 
 def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor):

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import MLP, LayerNorm2d
-from ..mask_decoder import upscale_plan
+from ..mask_decoder import skip_unwanted, upscale_plan
 
 # Grid pixels per band of the CPU upscaling path (16 rows of the 64-wide grid).
 _UPSCALE_PIXELS = 1024
@@ -238,8 +238,7 @@ class Sam2MaskDecoder(nn.Module):
         for p0 in range(0, b, prompts):
             p1 = min(b, p0 + prompts)
             n = p1 - p0
-            if wanted is not None and not any(wanted[p0:p1]):
-                out[p0:p1] = float("nan")
+            if skip_unwanted(out, wanted, p0, p1):
                 continue
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)
