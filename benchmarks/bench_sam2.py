@@ -15,6 +15,10 @@ process-wide, so in one shared process the reference would run with it too). Run
 reference float32; with ``--reference-tuned`` also the reference in a process whose allocator
 samcli tuned first (for comparison only: Meta's code does not do this); samcli float32;
 samcli ``--dtype bfloat16`` (bfloat16 image encoder, the CPU's default "mixed" decoder).
+With ``--device cuda`` (each worker then first runs one untimed image of the list): the
+reference also runs under ``torch.autocast(bfloat16)``, as Meta's examples run SAM 2 on a GPU;
+times are taken after a synchronize, the speed-ups are ratios of wall time, and the table
+adds images/s and the peak GPU memory (``torch.cuda.max_memory_allocated``).
 
 Per image and run: the time of one whole ``generate`` (the encoder included: both sides
 encode the image inside it), as wall-clock seconds and as the process's CPU seconds (with one
@@ -32,6 +36,8 @@ Usage (repository root, test extras installed):
     python benchmarks/bench_sam2.py --threads 1 --repeats 3     # a shared machine
     python benchmarks/bench_sam2.py --models sam2.1_hiera_tiny sam2.1_hiera_large \
         --images chelsea astronaut@2 --points-per-side 32 --threads 1 --reference-tuned
+    python benchmarks/bench_sam2.py --device cuda --models sam2.1_hiera_tiny \
+        sam2.1_hiera_large --images chelsea astronaut@2 --points-per-side 32   # on a GPU
 
 Prints a Markdown table for BENCHMARKS.md, with the machine (CPU model, cores, torch threads,
 load average before and after: other processes on a shared machine slow both sides).
@@ -82,6 +88,7 @@ def _cpu_name() -> str:
 RUNS = {
     "ref": "reference float32",
     "ref-tuned": "reference float32, samcli's allocator",
+    "ref-bf16": "reference bfloat16 autocast",
     "f32": "samcli float32",
     "bf16": "samcli bfloat16",
 }
@@ -97,6 +104,8 @@ def worker(args: argparse.Namespace) -> None:
     from tests.automask_models_sam2 import make_automask_model, make_automask_pair
     from tests.sam2_factories import fit_reference_predictor, quiet
 
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     params = dict(points_per_side=args.points_per_side, points_per_batch=args.points_per_batch)
     if args.worker.startswith("ref"):
         if args.worker == "ref-tuned":
@@ -104,12 +113,15 @@ def worker(args: argparse.Namespace) -> None:
         with quiet():
             from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
-            model = make_automask_pair(seed=0, image_size=1024, name=args.model)[1]
+            model = make_automask_pair(seed=0, image_size=1024, name=args.model)[1].to(device)
         gen = SAM2AutomaticMaskGenerator(model, output_mode="coco_rle", **params)
         fit_reference_predictor(gen.predictor)
+        # how Meta's examples run SAM 2 on a GPU: the float32 model under bfloat16 autocast
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                                  enabled=args.worker == "ref-bf16")
 
         def run(img):
-            with quiet(), torch.inference_mode():
+            with quiet(), torch.inference_mode(), autocast:
                 return [a["segmentation"] for a in gen.generate(img)]
     else:
         from samcli.automask import generate
@@ -119,35 +131,46 @@ def worker(args: argparse.Namespace) -> None:
         from samcli.rle import rle_to_json
 
         dtype = torch.float32 if args.worker == "f32" else torch.bfloat16
-        decoder, products = resolve_decoder_precision("auto", dtype, torch.device("cpu"))
+        decoder, products = resolve_decoder_precision("auto", dtype, device)
         with quiet():
             model = make_automask_model(seed=0, image_size=1024, name=args.model)
-        predictor = Sam2Predictor(model, dtype=dtype, decoder_dtype=decoder,
+        predictor = Sam2Predictor(model, device=device, dtype=dtype, decoder_dtype=decoder,
                                   decoder_products=products)
         cfg = preset_config("sam", params, family="sam2")  # SAM 2's defaults below the flags
 
         def run(img):
             return [rle_to_json(r) for r in generate(predictor, img, cfg).rles]
-    if samcli.memory._ALLOCATOR_TUNED != (args.worker != "ref"):
+    tuned = args.worker in ("ref-tuned", "f32", "bf16")  # samcli tunes it on the CPU only
+    if not cuda and samcli.memory._ALLOCATOR_TUNED != tuned:
         raise SystemExit(f"{args.worker}: allocator tuning is not as this run requires")
+
+    def clock() -> float:
+        if cuda:  # the GPU runs asynchronously: time its queued work too
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
 
     warm = _image("camera")[:64, :96]
     run(np.ascontiguousarray(np.repeat(warm[..., None], 3, axis=2) if warm.ndim == 2
                              else warm))
+    if cuda:  # kernel selection and the allocator's first growth are not what is measured
+        run(_image(args.images[0]))
+        torch.cuda.reset_peak_memory_stats(device)
     results = []
     for name in args.images:
         img = _image(name)
         best_cpu = best_wall = float("inf")
         for _ in range(args.repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = clock(), time.process_time()
             masks = run(img)
-            best_wall = min(best_wall, time.perf_counter() - t0)
+            best_wall = min(best_wall, clock() - t0)
             best_cpu = min(best_cpu, time.process_time() - c0)
         print(f"# {args.model} {name} {RUNS[args.worker]}: {best_wall:.2f} s wall, "
               f"{best_cpu:.2f} s CPU, {len(masks)} masks", file=sys.stderr, flush=True)
         results.append(dict(image=name, size=[img.shape[1], img.shape[0]], cpu=best_cpu,
                             wall=best_wall, rles=masks))
-    print(json.dumps(dict(threads=torch.get_num_threads(), results=results)))
+    gpu = dict(gpu=torch.cuda.get_device_name(device),
+               peak_gpu_mib=torch.cuda.max_memory_allocated(device) / 2**20) if cuda else {}
+    print(json.dumps(dict(threads=torch.get_num_threads(), results=results, **gpu)))
 
 
 def _run(label: str, model: str, args: argparse.Namespace) -> dict:
@@ -155,7 +178,7 @@ def _run(label: str, model: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", label, "--models", model,
            "--images", *args.images, "--points-per-side", str(args.points_per_side),
            "--points-per-batch", str(args.points_per_batch), "--repeats", str(args.repeats),
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--device", args.device]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"worker {label} ({model}) failed with exit status {proc.returncode}")
@@ -176,6 +199,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads for both sides (0: torch's default); on a "
                     "shared machine 1 is steadier")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu or cuda[:N]; on a GPU the speed-ups are from wall time (after a "
+                    "synchronize), the table adds images/s and peak GPU memory, and the "
+                    "reference also runs under bfloat16 autocast")
     ap.add_argument("--worker", choices=sorted(RUNS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -184,26 +211,34 @@ def main() -> None:
 
     from bench_automask import _parity
 
-    labels = ["ref"] + (["ref-tuned"] if args.reference_tuned else []) + ["f32"] \
-        + ([] if args.no_bf16 else ["bf16"])
+    cuda = args.device.startswith("cuda")
+    timer = "wall" if cuda else "cpu"  # what the speed-ups are ratios of
+    labels = ["ref"] + (["ref-tuned"] if args.reference_tuned and not cuda else []) \
+        + (["ref-bf16"] if cuda else []) + ["f32"] + ([] if args.no_bf16 else ["bf16"])
     load_before = os.getloadavg()
     rows = []
     threads = 0
+    gpu = ""
     for model in args.models:
         runs = {label: _run(label, model, args) for label in labels}
         threads = runs["f32"]["threads"]
+        gpu = runs["f32"].get("gpu", "")
         for i, name in enumerate(args.images):
             ref = runs["ref"]["results"][i]
             for label in labels:
                 res = runs[label]["results"][i]
                 mean, low, _, _ = _parity(res["rles"], ref["rles"])
                 tuned = "ref-tuned" in runs and label != "ref"
-                rows.append(f"| {model} | {RUNS[label]} | {name} {res['size'][0]}x{res['size'][1]} "
-                            f"| {res['cpu']:.2f} | {res['wall']:.2f} | {len(res['rles'])} "
-                            f"| {ref['cpu'] / res['cpu']:.2f}x"
-                            + (f" ({runs['ref-tuned']['results'][i]['cpu'] / res['cpu']:.2f}x)"
-                               if tuned else "")
-                            + f" | {mean:.4f} / {low:.4f} |")
+                cells = [model, RUNS[label], f"{name} {res['size'][0]}x{res['size'][1]}",
+                         f"{res['cpu']:.2f}", f"{res['wall']:.2f}"]
+                if cuda:
+                    cells.append(f"{1 / res['wall']:.3f}")
+                cells += [str(len(res["rles"])), f"{ref[timer] / res[timer]:.2f}x"
+                          + (f" ({runs['ref-tuned']['results'][i]['cpu'] / res['cpu']:.2f}x)"
+                             if tuned else ""), f"{mean:.4f} / {low:.4f}"]
+                if cuda:
+                    cells.append(f"{runs[label]['peak_gpu_mib']:.0f}")
+                rows.append("| " + " | ".join(cells) + " |")
     load_after = os.getloadavg()
 
     import torch
@@ -211,13 +246,14 @@ def main() -> None:
     print(f"1024 input, test weights, points_per_side {args.points_per_side}, points_per_batch "
           f"{args.points_per_batch}, SAM 2 defaults otherwise; {_cpu_name()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__} with {threads} "
-          f"threads; one process per run; best of {args.repeats}; load average "
-          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after\n")
-    print("| model | run | image | everything-mode CPU s | wall s | masks "
-          "| speed-up vs reference (CPU)"
-          + (" (vs the reference with samcli's allocator)" if args.reference_tuned else "")
-          + " | matched IoU vs reference mean / min |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"threads{', ' + gpu if gpu else ''}; one process per run; best of {args.repeats}; "
+          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after\n")
+    head = ["model", "run", "image", "everything-mode CPU s", "wall s"] \
+        + (["images/s"] if cuda else []) + ["masks", f"speed-up vs reference ({'wall' if cuda else 'CPU'})"
+        + (" (vs the reference with samcli's allocator)" if "ref-tuned" in labels else ""),
+        "matched IoU vs reference mean / min"] + (["peak GPU MiB"] if cuda else [])
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
     print("\n".join(rows))
 
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# GPU check in one go: the CUDA tests, a profile of one vit_b image (float32, bfloat16), then
-# the side-by-side benchmark for vit_b and vit_h
+# GPU check in one go: the CUDA tests (SAM 1 and SAM 2.1), a profile of one vit_b image
+# (float32, bfloat16), the side-by-side benchmark for vit_b and vit_h
 # (reference float32 vs samcli float32, bfloat16, bfloat16 encoder + float32 decoder,
-# float16) on five scikit-image photos. Logs go to $OUT (default benchmarks/out/gpu).
+# float16) on five scikit-image photos, then SAM 2.1 tiny and large against Meta's
+# SAM2AutomaticMaskGenerator (float32 and bfloat16 autocast) at its default 32x32 grid.
+# Logs go to $OUT (default benchmarks/out/gpu).
 #
 #   bash benchmarks/gpu_check.sh                 # from the repository root, on a CUDA machine
+#   MODELS= PROFILE_DTYPES= bash benchmarks/gpu_check.sh     # the tests and SAM 2.1 only
 #
 # Python packages missing on that machine (shapely, pycocotools, the reference packages) can
 # come as wheels in .whl/, installed to /tmp/site first. Made where pip has a network, for the
@@ -12,7 +15,10 @@
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #     shapely pycocotools segment-anything==1.0 mobilesam-mirror==1.0.0
-# Environment: TEST_TIMEOUT, BENCH_TIMEOUT (seconds), MODELS, PROFILE_DTYPES (empty: no
+#   SAM2_BUILD_CUDA=0 pip wheel --no-deps -w .whl sam2==1.1.0 hydra-core==1.3.8 \
+#     omegaconf==2.3.1 iopath==0.1.10 antlr4-python3-runtime==4.9.3    # pure Python
+# Environment: TEST_TIMEOUT, BENCH_TIMEOUT, SAM2_TIMEOUT (seconds), MODELS, SAM2_MODELS,
+# SAM2_IMAGES (empty MODELS or SAM2_MODELS: skip that benchmark), PROFILE_DTYPES (empty: no
 # profile), BENCH_ARGS (default --fp16; e.g. "--bf16-decoders bfloat16" for a shorter run).
 set -u
 OUT=${OUT:-benchmarks/out/gpu}
@@ -33,14 +39,20 @@ IMAGES="astronaut coffee chelsea rocket page"
 'shapely', shapely.__version__)"; } 2>&1 | tee "$OUT/env.txt"
 
 timeout "${TEST_TIMEOUT:-120}" python3 -m pytest -q -s -p no:cacheprovider tests/test_cuda.py \
-    2>&1 | tee "$OUT/pytest_cuda.txt"
+    tests/test_cuda_sam2.py 2>&1 | tee "$OUT/pytest_cuda.txt"
 
 for dtype in ${PROFILE_DTYPES-float32 bfloat16}; do
     timeout 90 python3 benchmarks/profile_automask.py --device cuda --dtype $dtype --top 40 \
         2>&1 | tee "$OUT/profile_vit_b_$dtype.txt"
 done
 
-for model in ${MODELS:-vit_b vit_h}; do
+for model in ${MODELS-vit_b vit_h}; do
     timeout "${BENCH_TIMEOUT:-170}" python3 benchmarks/bench_automask.py --device cuda \
         ${BENCH_ARGS---fp16} --model "$model" --images $IMAGES 2>&1 | tee "$OUT/bench_$model.txt"
+done
+
+for model in ${SAM2_MODELS-sam2.1_hiera_tiny sam2.1_hiera_large}; do
+    timeout "${SAM2_TIMEOUT:-240}" python3 benchmarks/bench_sam2.py --device cuda \
+        --models "$model" --images ${SAM2_IMAGES:-chelsea astronaut@2} --points-per-side 32 \
+        2>&1 | tee "$OUT/bench_$model.txt"
 done
