@@ -101,6 +101,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     import samcli.memory
+    from bench_automask import _clock
     from tests.automask_models_sam2 import make_automask_model, make_automask_pair
     from tests.sam2_factories import fit_reference_predictor, quiet
 
@@ -144,11 +145,6 @@ def worker(args: argparse.Namespace) -> None:
     if not cuda and samcli.memory._ALLOCATOR_TUNED != tuned:
         raise SystemExit(f"{args.worker}: allocator tuning is not as this run requires")
 
-    def clock() -> float:
-        if cuda:  # the GPU runs asynchronously: time its queued work too
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
     warm = _image("camera")[:64, :96]
     run(np.ascontiguousarray(np.repeat(warm[..., None], 3, axis=2) if warm.ndim == 2
                              else warm))
@@ -160,9 +156,9 @@ def worker(args: argparse.Namespace) -> None:
         img = _image(name)
         best_cpu = best_wall = float("inf")
         for _ in range(args.repeats):
-            t0, c0 = clock(), time.process_time()
+            t0, c0 = _clock(cuda), time.process_time()
             masks = run(img)
-            best_wall = min(best_wall, clock() - t0)
+            best_wall = min(best_wall, _clock(cuda) - t0)
             best_cpu = min(best_cpu, time.process_time() - c0)
         print(f"# {args.model} {name} {RUNS[args.worker]}: {best_wall:.2f} s wall, "
               f"{best_cpu:.2f} s CPU, {len(masks)} masks", file=sys.stderr, flush=True)

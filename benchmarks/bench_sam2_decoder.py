@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
+    import pytest
     import skimage.data as data
     import torch
 
@@ -66,6 +67,7 @@ def main() -> None:
     from samcli.predictor_sam2 import Sam2Predictor
     from tests.automask_models_sam2 import make_automask_pair
     from tests.sam2_factories import quiet
+    from tests.test_automask import note_upscale_plans
 
     img = np.ascontiguousarray(getattr(data, args.image)()[..., :3])
     with quiet():
@@ -90,25 +92,18 @@ def main() -> None:
     predictor = Sam2Predictor(copy.deepcopy(model))
     predictor.set_image(img)
     predictor.set_image = lambda image: None  # encoded above: generate() decodes only
-    plan = decoder_module.upscale_plan
     print(f"\n| pred_iou_thresh | prompts skipped | with the skip s | without s | masks |"
           f"\n|---|---|---|---|---|")
     for thresh in args.pred_iou_thresh:
         cfg = preset_config("sam", dict(points_per_side=args.points_per_side,
                                         pred_iou_thresh=thresh), family="sam2")
-        plans: list[bool] = []
-
-        def noted(iou, floor):
-            wanted = plan(iou, floor)
-            plans.extend(wanted if wanted is not None else [])
-            return wanted
-
-        decoder_module.upscale_plan = noted
-        with_skip, masks = _best_cpu(lambda: generate(predictor, img, cfg), args.repeats)
+        with pytest.MonkeyPatch.context() as mp:
+            plans = note_upscale_plans(mp, decoder_module)
+            with_skip, masks = _best_cpu(lambda: generate(predictor, img, cfg), args.repeats)
         skipped = plans[-args.points_per_side ** 2:].count(False)
-        decoder_module.upscale_plan = lambda iou, floor: None
-        without, plain = _best_cpu(lambda: generate(predictor, img, cfg), args.repeats)
-        decoder_module.upscale_plan = plan
+        with pytest.MonkeyPatch.context() as mp:  # no plan: every prompt upscaled
+            mp.setattr(decoder_module, "upscale_plan", lambda iou, floor: None)
+            without, plain = _best_cpu(lambda: generate(predictor, img, cfg), args.repeats)
         same = [r["counts"] for r in masks.rles] == [r["counts"] for r in plain.rles]
         print(f"| {thresh} | {skipped} of {args.points_per_side ** 2} | {with_skip:.2f} "
               f"| {without:.2f} | {len(masks)}{'' if same else ' (DIFFERENT masks)'} |")
