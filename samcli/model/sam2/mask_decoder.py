@@ -227,12 +227,15 @@ class Sam2MaskDecoder(nn.Module):
         b2 = up2.bias.repeat(4).to(dtype)
         ln_w, ln_b = norm.weight.to(dtype), norm.bias.to(dtype)
         hyper_in = hyper_in.to(dtype)
-        if s1 is not None:  # (Bf, c1, 2h, 2w) -> (Bf, h*w, [a, c] x c1)
-            s1 = s1.to(dtype).reshape(-1, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
-            s1 = s1.reshape(-1, hw, 4 * c1)
-        if s0 is not None:  # (Bf, c2, 4h, 4w) -> (Bf, h*w, [a, c, e, f] x c2)
-            s0 = s0.to(dtype).reshape(-1, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
-            s0 = s0.reshape(-1, hw, 16 * c2)
+        # The high-resolution features join the transposed convolutions' biases once per call
+        # and go in as the products' added term (input of baddbmm): no separate add pass per
+        # band (the same values: each sum is formed once per element either way).
+        add1 = b1 if s1 is None else (  # (Bf, c1, 2h, 2w) -> (Bf, h*w, [a, c] x c1) + b1
+            s1.to(dtype).reshape(-1, c1, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1)
+            .reshape(-1, hw, 4 * c1) + b1)
+        add2 = b2 if s0 is None else (  # (Bf, c2, 4h, 4w) -> (Bf, h*w, [a, c, e, f] x c2) + b2
+            s0.to(dtype).reshape(-1, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
+            .reshape(-1, hw, 16 * c2) + b2.repeat(4))
         prompts, rows = _upscale_plan(keys.device, h, w)
         out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
         for p0 in range(0, b, prompts):
@@ -244,15 +247,23 @@ class Sam2MaskDecoder(nn.Module):
                 r1 = min(h, r0 + rows)
                 band = slice(r0 * w, r1 * w)
                 px = (r1 - r0) * w
-                x = torch.addmm(b1, keys[p0:p1, band].reshape(-1, c), w1).view(n, px, 4 * c1)
-                if s1 is not None:
-                    x.add_(s1[p0:p1, band] if s1.shape[0] == b else s1[:1, band])
+                x = torch.baddbmm(_rows(add1, p0, p1, band, b, 1), keys[p0:p1, band],
+                                  w1.expand(n, -1, -1))  # (n, px, [a, c] x c1)
                 x = act1(F.layer_norm(x.view(-1, c1), (c1,), ln_w, ln_b, norm.eps))
-                x = torch.addmm(b2, x, w2).view(n, px, 16 * c2)
-                if s0 is not None:
-                    x.add_(s0[p0:p1, band] if s0.shape[0] == b else s0[:1, band])
+                x = torch.baddbmm(_rows(add2, p0, p1, band, b, 4), x.view(n, px * 4, c1),
+                                  w2.expand(n, -1, -1))  # (n, px * 4, [e, f] x c2)
                 x = act2(x).view(n, px * 16, c2)
                 proj = torch.bmm(hyper_in[p0:p1], x.transpose(1, 2))  # (n, M, px * 16)
                 out[p0:p1, :, r0:r1] = proj.view(n, m, r1 - r0, w, 2, 2, 2, 2).permute(
                     0, 1, 2, 4, 6, 3, 5, 7)  # (n, M, i, a, e, j, c, f)
         return out.view(b, m, 4 * h, 4 * w)
+
+
+def _rows(add: torch.Tensor, p0: int, p1: int, band: slice, b: int, split: int) -> torch.Tensor:
+    """The added term of a product for prompts [p0, p1) and grid pixels ``band``: a bias (N,)
+    as it is; features (Bf, HW, split * N) (Bf = 1: shared and broadcast, or b: one per
+    prompt) as (Bf', pixels * split, N), each pixel's row split like the product's rows."""
+    if add.dim() == 1:
+        return add
+    rows = add[p0:p1, band] if add.shape[0] == b else add[:1, band]
+    return rows.reshape(rows.shape[0], -1, add.shape[2] // split)
