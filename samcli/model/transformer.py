@@ -12,8 +12,9 @@ Shapes
 
 Numerics: the per-prompt attentions are evaluated with the projections re-associated
 (for example ``softmax(q (X Wk^T + bk)^T) (X Wv^T + bv) = softmax((q Wk) X^T + q.bk) X Wv^T + bv``),
-which is exact in real arithmetic and saves most of the per-prompt projection work; results
-agree with the reference to float32 rounding.
+which is exact in real arithmetic and saves most of the per-prompt projection work (``q.bk``
+is the same for every image token, so the softmax over them cancels it and it is left out);
+results agree with the reference to float32 rounding.
 
 Mixed precision (``product_dtype``, e.g. bfloat16 inside a float32 decoder): the per-prompt
 image keys (image tokens + positional encoding, (B, HW, C)) are rounded once to
@@ -121,8 +122,8 @@ class Attention(nn.Module):
         q4 = qp.view(b, nt, heads, d)
         w_k = self.k_proj.weight.view(heads, d, -1)
         q_folded = torch.einsum("bthd,hdc->bhtc", q4, w_k).reshape(b, heads * nt, -1)
-        q_dot_bias = torch.einsum("bthd,hd->bht", q4, self.k_proj.bias.view(heads, d))
-        logits = _logits(q_folded, image_k, q_dot_bias.reshape(b, heads * nt, 1), scale)
+        # k_proj's bias adds q.bk to every logit of a row alike: the softmax over HW cancels it
+        logits = _logits(q_folded, image_k, None, scale)
         weights = torch.softmax(logits, dim=-1)  # (B, heads*Nt, HW)
         mixed = torch.bmm(weights, image_v).view(b, heads, nt, -1)  # (B, heads, Nt, C)
         w_v = self.v_proj.weight.view(heads, d, -1)
@@ -338,13 +339,17 @@ def _image_keys(keys: Tensor, key_pe: Tensor, batch: int, product_dtype: torch.d
     return (keys + key_pe).to(product_dtype)
 
 
-def _logits(folded: Tensor, image: Tensor, bias: Tensor, scale: float) -> Tensor:
+def _logits(folded: Tensor, image: Tensor, bias: Tensor | None, scale: float) -> Tensor:
     """Attention logits ``scale * (folded @ image^T + bias)`` in ``folded``'s dtype.
 
     folded (B, R, C) per-prompt rows (queries or keys with a projection folded in), image
-    (B, HW, C) image keys, bias (B, R, 1) -> (B, R, HW). When the image keys are in a lower
-    precision (mixed precision), the product runs in theirs and is widened afterwards.
+    (B, HW, C) image keys, bias (B, R, 1) or None -> (B, R, HW). When the image keys are in a
+    lower precision (mixed precision), the product runs in theirs and is widened afterwards.
+    Without a bias the scale goes into the R rows before the product (no pass over R x HW).
     """
+    if bias is None:
+        product = torch.bmm((folded * scale).to(image.dtype), image.transpose(1, 2))
+        return product.to(folded.dtype)
     if image.dtype == folded.dtype:
         return torch.baddbmm(bias, folded, image.transpose(1, 2), beta=scale, alpha=scale)
     logits = torch.bmm(folded.to(image.dtype), image.transpose(1, 2)).to(folded.dtype)
