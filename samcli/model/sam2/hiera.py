@@ -20,6 +20,12 @@ Position: a learned background embedding (``pos_embed``, (1, D, 7, 7) or (1, D, 
 bicubically resized to the token grid, plus a learned per-window embedding
 (``pos_embed_window``, (1, D, w0, w0), w0 = ``window_spec[0]``) tiled over the grid.
 
+Precision: with reduced-precision weights (``--dtype bfloat16``) the matrix products run in
+the weights' dtype but the residual stream between blocks, and the LayerNorms that read it,
+stay in float32; the outputs are returned in the weights' dtype. Rounding the residual stream
+to bfloat16 after every block is where most of the reduced-precision error came from (see
+BENCHMARKS.md); in float32 every cast is a no-op.
+
 Parameter names follow the reference (``sam2.modeling.backbones.hieradet``), so checkpoints
 load with ``strict=True``. There is no dropout or drop-path at inference.
 """
@@ -66,6 +72,13 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).permute(0, 2, 3, 1)
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """``norm(x)`` computed in ``x``'s dtype (float32 for the residual stream) whatever the
+    dtype of ``norm``'s parameters."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight.to(x.dtype),
+                        norm.bias.to(x.dtype), norm.eps)
 
 
 def _pool(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -156,10 +169,13 @@ class MultiScaleBlock(nn.Module):
             self.proj = nn.Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: the residual stream (float32 unless the caller chose otherwise); the products
+        run in the weights' dtype, their results are added to the stream in its dtype."""
+        compute = self.attn.qkv.weight.dtype
         shortcut = x
-        x = self.norm1(x)
+        x = _layer_norm(self.norm1, x).to(compute)
         if self.dim != self.dim_out:
-            shortcut = self.proj(x)
+            shortcut = self.proj(x).to(shortcut.dtype)
             if self.q_stride:
                 shortcut = _pool(shortcut, self.q_stride)
         window = self.window_size
@@ -175,8 +191,8 @@ class MultiScaleBlock(nn.Module):
             padded = (h + (-h) % window, w + (-w) % window) if window > 0 else (h, w)
         if self.window_size > 0:
             x = window_unpartition(x, window, padded, (h, w))
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        x = shortcut + x  # type promotion: the stream's dtype
+        return x + self.mlp(_layer_norm(self.norm2, x).to(compute))
 
 
 class Hiera(nn.Module):
@@ -249,10 +265,13 @@ class Hiera(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """(B, 3, S, S) -> four feature maps, highest resolution first (module docstring)."""
         x = self.patch_embed(x)
+        compute = x.dtype
+        # the residual stream in float32 (module docstring), whatever the weights' dtype
+        x = x.to(torch.promote_types(compute, torch.float32))
         x = x + self._pos_embed(x.shape[1], x.shape[2])
         outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i in self.stage_ends:
-                outputs.append(x.permute(0, 3, 1, 2))
+                outputs.append(x.permute(0, 3, 1, 2).to(compute))
         return outputs
