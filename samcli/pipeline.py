@@ -93,15 +93,22 @@ def _model_version(request: RunRequest) -> str:
     return f"samcli {__version__} {request.command} {weights}"
 
 
+# samcli's own part of the resume key. Bump it with any change that gives other outputs for
+# the same inputs, weights and options (numerics, filters, polygons, writers): outputs that an
+# earlier samcli left in a folder are then redone on resume instead of mixed with new ones.
+OUTPUT_REVISION = 2
+
+
 def manifest_hash(request: RunRequest, model: ModelLoader) -> str:
     """The hash of everything that changes an input's outputs (the manifest's resume key):
-    the model's identity, the task's parameters, polygons and the output options. Where the
-    work runs (Ray or not) changes nothing, so it is not part of it."""
+    samcli's :data:`OUTPUT_REVISION`, the model's identity, the task's parameters, polygons and
+    the output options. Where the work runs (Ray or not) changes nothing, so it is not part
+    of it."""
     out = request.output
-    params = {"job": request.command, "model": model.identity, "cfg": hash_params(request.task),
+    params = {"revision": OUTPUT_REVISION,
+              "job": request.command, "model": model.identity, "cfg": hash_params(request.task),
               "polygon": params_of(request.polygon), "format": out.format,
-              "crops": bool(out.crops), "preview": bool(out.preview),
-              **({"geo": True} if out.geo else {})}  # absent without --geo: old hashes hold
+              "crops": bool(out.crops), "preview": bool(out.preview), "geo": bool(out.geo)}
     return params_hash(params)
 
 

@@ -168,6 +168,24 @@ def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, m
     assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
 
 
+def test_resume_redoes_the_outputs_of_an_earlier_samcli(tmp_path, mobile_ckpt, monkeypatch):
+    """Outputs that a samcli with other numerics or writers left (an older OUTPUT_REVISION)
+    are redone, never resumed; the same revision resumes."""
+    import samcli.pipeline
+
+    write_image(tmp_path / "in" / "a.png")
+    base = ["automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST[:-1],
+            "-o", tmp_path / "o"]
+    assert invoke(*base).exit_code == 0
+    first = _manifest(tmp_path / "o")["a.png"]["hash"]
+    assert "1 skipped" in invoke(*base).stderr
+    monkeypatch.setattr(samcli.pipeline, "OUTPUT_REVISION", samcli.pipeline.OUTPUT_REVISION + 1)
+    again = invoke(*base)
+    assert again.exit_code == 0
+    assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
+    assert _manifest(tmp_path / "o")["a.png"]["hash"] != first
+
+
 # ------------------------------------------------------------------ 3. one run per -o
 
 
