@@ -27,6 +27,8 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
   (``**/cam1/*.jpg`` matches ``cam1/a.jpg`` and ``x/y/cam1/a.jpg``). Matching is
   case-sensitive, like a Unix shell.
 - The same file (same resolved path) reached twice is kept once, with its first ``rel``.
+  Another file whose ``rel`` is already taken (``cam1/ cam2/`` both holding ``a.jpg``)
+  is a problem: records, outputs and the manifest are keyed by ``rel``.
 - File names that are not valid UTF-8 are kept as they are on disk (``path``), and ``rel``
   writes their undecodable bytes as ``\\xNN`` (:func:`samcli.fs.text_of_path`), so records,
   output names and the manifest stay valid UTF-8 text.
@@ -267,6 +269,7 @@ def walk_inputs(
     items: list[InputItem] = []
     problems: list[Problem] = []
     seen: set[str] = set()
+    named: dict[str, Path] = {}  # rel -> the file that has it
     visited: set[tuple[int, int]] = set()
 
     def add(path: Path, rel: str, root: Path | None) -> None:
@@ -277,7 +280,16 @@ def walk_inputs(
         if key in seen:
             return
         seen.add(key)
-        items.append(InputItem(path=path, rel=text_of_path(rel), root=root))
+        rel = text_of_path(rel)
+        other = named.setdefault(rel, path)
+        if other != path:  # records, outputs and the manifest are keyed by rel
+            shown = text_of_path(str(path))
+            problems.append(Problem(shown, (
+                f"{shown}: goes by the name {rel}, as {text_of_path(str(other))} already does, "
+                "and their records, outputs and manifest lines would mix; give the folder "
+                "above both, or run them into separate -o folders")))
+            return
+        items.append(InputItem(path=path, rel=rel, root=root))
 
     for s in _expand_stdin(inputs, stdin):
         if "\0" in s:

@@ -92,6 +92,34 @@ def test_duplicates_kept_once(tree):
     assert items[0].rel == str(tree / "b.jpg")  # the first occurrence wins
 
 
+@pytest.mark.parametrize("label, names", [
+    ("one name under two folders", ("cam1/a.jpg", "cam2/a.jpg")),
+    ("an undecodable byte and its escaped spelling", (b"cam1/caf\xff.jpg", "cam1/caf\\xff.jpg")),
+])
+def test_two_files_with_one_rel_are_a_problem(tmp_path, label, names):
+    """rel keys records, outputs and the manifest: the second file claiming one is refused
+    (named, with the first), the first is kept, the walk goes on."""
+    for name in names:
+        path = os.path.join(os.fsencode(tmp_path), os.fsencode(name))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"x")
+    touch(tmp_path, "cam2/z.jpg")
+    if label.startswith("one name"):
+        inputs = [str(tmp_path / "cam1"), str(tmp_path / "cam2")]
+    else:
+        inputs = [str(tmp_path / "cam1")]
+    items, problems = collect_images(inputs)
+    assert len(problems) == 1, label
+    assert "separate -o folders" in problems[0].message
+    assert problems[0].message.startswith(problems[0].input + ": goes by the name ")
+    assert len({i.rel for i in items}) == len(items), label
+    if label.startswith("one name"):
+        assert rels(items) == ["a.jpg", "z.jpg"]
+        assert problems[0].input == str(tmp_path / "cam2" / "a.jpg")
+        assert str(tmp_path / "cam1" / "a.jpg") in problems[0].message
+
+
 def test_stdin_list(tree):
     stdin = io.StringIO(f"{tree / 'b.jpg'}\r\n\n   \n{tree / 'sub'}\n{tree / 'nope.png'}")
     items, problems = collect_images(["-"], stdin=stdin)
