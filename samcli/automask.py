@@ -83,7 +83,9 @@ def crop_boxes(height: int, width: int, n_layers: int, overlap_ratio: float) -> 
         xs = [int((crop_w - overlap) * i) for i in range(n)]
         ys = [int((crop_h - overlap) * i) for i in range(n)]
         for x0, y0 in product(xs, ys):
-            crops.append(Crop((x0, y0, min(x0 + crop_w, width), min(y0 + crop_h, height)), layer))
+            x1, y1 = min(x0 + crop_w, width), min(y0 + crop_h, height)
+            if x1 > x0 and y1 > y0:  # images a few pixels across leave some crops empty
+                crops.append(Crop((x0, y0, x1, y1), layer))
     return crops
 
 

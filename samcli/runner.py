@@ -299,7 +299,7 @@ class Runner:
         file), leaving every input recorded so far complete. Returns whether it is done."""
         item, result = outcome.item, outcome.result
         if result is None:
-            self.fail_item(summary, item.rel, outcome.error or "failed")
+            self.fail_item(summary, item.rel, _naming(item, outcome.error or "failed"))
             return False
         for message in result.warnings:
             self.report(f"Warning: {message}", "yellow")
@@ -309,7 +309,7 @@ class Runner:
             for w in self.writers:
                 outputs += [str(p) for p in w.write(result) or []]
         except InputError as exc:
-            self.fail_item(summary, item.rel, str(exc))
+            self.fail_item(summary, item.rel, _naming(item, str(exc)))
             return False
         except OSError as exc:
             if exc.errno in _NAME_ERRORS:
@@ -388,6 +388,14 @@ def _now() -> str:
 
 # Write errors that concern one input's output name, not the run: that input fails.
 _NAME_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ}
+
+
+def _naming(item: InputItem, message: str) -> str:
+    """An input's error as reported: starting with the input's name. Most errors already do;
+    one raised deep in the model (an image shape it cannot take) gets the name put first."""
+    if message.startswith((item.rel, text_of_path(str(item.path)))):
+        return message
+    return f"{item.rel}: {message}"
 
 
 def _write_error(exc: OSError, path: Path | str | None = None) -> str:

@@ -200,19 +200,26 @@ def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
 
 
 def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
+    """Each failure is one Error line naming its input (put first where the error did not:
+    d's comes from deep in the model), and its manifest line; the run goes on."""
     writer = FakeWriter(fail={"c"})
-    executor = FakeExecutor({"a": "a: corrupt image", "b": None, "c": None},
+    executor = FakeExecutor({"a": "a: corrupt image", "b": None, "c": None,
+                             "d": "expected an (H, W, 3) RGB image, got shape (0, 1, 3)",
+                             "e": "/in/e: cannot open"},
                             warnings={"b": ["b: box clipped"]})
-    summary = _runner(tmp_path, writer).run(_items("a", "b", "c"), executor,
+    summary = _runner(tmp_path, writer).run(_items("a", "b", "c", "d", "e"), executor,
                                             pre_failed=[Problem("x", "x: no such file")])
     err = capsys.readouterr().err.splitlines()
     assert err == ["Error: x: no such file", "Error: a: corrupt image",
-                   "Warning: b: box clipped", "Error: c: cannot write"]
-    assert summary.failed == ["x", "a", "c"] and summary.exit_code == 3
+                   "Warning: b: box clipped", "Error: c: cannot write",
+                   "Error: d: expected an (H, W, 3) RGB image, got shape (0, 1, 3)",
+                   "Error: /in/e: cannot open"]
+    assert summary.failed == ["x", "a", "c", "d", "e"] and summary.exit_code == 3
     entries = Manifest(tmp_path).entries
     assert entries["x"]["status"] == "failed" and entries["x"]["error"] == "x: no such file"
     assert entries["a"]["status"] == "failed" and entries["a"]["error"] == "a: corrupt image"
     assert entries["c"]["status"] == "failed" and entries["b"]["status"] == "done"
+    assert entries["d"]["error"] == err[4].removeprefix("Error: ")
 
 
 def test_fail_fast_stops_the_executor(tmp_path, capsys):

@@ -43,14 +43,18 @@ def _strip(path: Path, h: int, w: int, seed: int = 0) -> Path:
 # ------------------------------------------------------------------ 1. one bad input, no abort
 
 
-@pytest.mark.parametrize("label, size", [
-    ("a 3000 x 1 strip (the resize to 1024 used to round the short side to 0)", (1, 3000)),
-    ("a 1 x 3000 strip", (3000, 1)),
-    ("a single pixel", (1, 1)),
+@pytest.mark.parametrize("label, size, layers", [
+    ("a 3000 x 1 strip (the resize to 1024 used to round the short side to 0)", (1, 3000), 0),
+    ("a 1 x 3000 strip", (3000, 1), 0),
+    ("a single pixel", (1, 1), 0),
+    ("a single pixel, two crop layers (empty crops are left out)", (1, 1), 2),
+    ("a 64 x 1 row, two crop layers", (1, 64), 2),
+    ("5 x 5, two crop layers", (5, 5), 2),
 ])
-def test_extreme_shapes_are_processed(tmp_path, mobile_ckpt, label, size):
+def test_extreme_shapes_are_processed(tmp_path, mobile_ckpt, label, size, layers):
     image = _strip(tmp_path / "strip.png", *size)
-    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST)
+    result = invoke("automask", image, "--checkpoint", mobile_ckpt, *FAST,
+                    "--crop-n-layers", layers)
     assert result.exit_code == 0, (label, result.stderr)
     records = jsonl(result.stdout)
     assert records, label
