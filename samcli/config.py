@@ -498,6 +498,11 @@ class OutputOptions:
                       short="-q")
 
     def validate(self) -> "OutputOptions":
+        for flag, folder in (("-o", self.output), ("--crops", self.crops),
+                             ("--preview", self.preview)):
+            if folder == "":
+                raise ConfigError(f"{flag} {folder!r}: an empty folder name (an unset shell "
+                                 "variable?); give a folder, or leave the option out")
         if self.format not in FORMATS:
             raise UsageError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:

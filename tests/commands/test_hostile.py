@@ -404,6 +404,9 @@ def test_a_manifest_that_is_a_folder_is_one_error_line(tmp_path, mobile_ckpt):
     ("absurd --points-per-side", ["--points-per-side", "100000"], "--points-per-side"),
     ("--pred-iou-thresh nan", ["--pred-iou-thresh", "nan"], "--pred-iou-thresh"),
     ("absurd --crop-n-layers", ["--crop-n-layers", "40"], "--crop-n-layers"),
+    ("-o '' (an unset $OUT: no files beside the inputs)", ["-o", ""], "-o ''"),
+    ("--crops ''", ["--crops", ""], "--crops ''"),
+    ("--preview ''", ["--preview", ""], "--preview ''"),
 ])
 def test_bad_option_values_fail_before_any_work(tmp_path, label, args, needle):
     write_image(tmp_path / "a.png")
