@@ -66,6 +66,11 @@ def splits_of(images: Iterable[str]) -> dict[str, list[str]]:
     return {k: sorted(found[k]) for k in ("train", "val", "test") if k in found}
 
 
+# data.yaml lists a name for every class id below the largest up to this many ids; above it
+# (class ids are allowed up to 2^31 - 1) only the ids named or used.
+DENSE_NAMES_LIMIT = 100_000
+
+
 def dataset_yaml(roots: Sequence[Path], images: Iterable[str], names: Mapping[int, str],
                  used: Iterable[int] = ()) -> str:
     """The text of ``data.yaml`` for images under ``roots`` (absolute folders), whose
@@ -73,7 +78,8 @@ def dataset_yaml(roots: Sequence[Path], images: Iterable[str], names: Mapping[in
     (``test``) the split folders when the tree has train and val folders, else the roots
     themselves for both; ``names`` every id from 0 to the largest named or ``used`` class,
     ``str(id)`` where no name is known (ultralytics needs a name for each id below its
-    largest)."""
+    largest), or only the ids named or used when that would be over
+    :data:`DENSE_NAMES_LIMIT` ids."""
     base = Path(os.path.commonpath([str(r) for r in roots]))
     rels = [PurePosixPath(Path(os.path.relpath(r, base)).as_posix()).as_posix() for r in roots]
     splits = splits_of(images)
@@ -96,8 +102,15 @@ def dataset_yaml(roots: Sequence[Path], images: Iterable[str], names: Mapping[in
         value = _q(dirs[0]) if len(dirs) == 1 else "[" + ", ".join(_q(d) for d in dirs) + "]"
         lines.append(f"{key}: {value}")
     ids = set(names) | set(int(c) for c in used)
+    top = max(ids) + 1 if ids else 0
+    if top > DENSE_NAMES_LIMIT:  # a name for every id below 2^31 would be gigabytes
+        lines.append(f"# class ids go up to {top - 1}: only the ids named or used are listed; "
+                     "ultralytics wants ids 0 to nc-1, so renumber the classes to train on this")
+        span: Iterable[int] = sorted(ids)
+    else:
+        span = range(top)
     lines.append("names:" if ids else "names: {}")
-    for cid in range(max(ids) + 1 if ids else 0):
+    for cid in span:
         lines.append(f"  {cid}: {_q(names.get(cid, str(cid)))}")
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,8 @@ from PIL import Image
 from samcli.io.formats import YoloWriter
 from samcli.io.labels import parse_yaml_names
 from samcli.io.records import kept_indices
-from samcli.io.yolo_dataset import dataset_yaml, image_root, splits_of, ultralytics_label_path
+from samcli.io.yolo_dataset import (DENSE_NAMES_LIMIT, dataset_yaml, image_root, splits_of,
+                                    ultralytics_label_path)
 from tests.io.helpers import H, W, make_result, records_of, with_records
 
 LABEL_PATHS = [
@@ -67,6 +68,23 @@ def test_dataset_yaml_reads_back_in_pyyaml_and_samcli():
     assert several["path"] == "/a" and several["train"] == several["val"] == ["x", "y"]
     assert "test" not in several
     assert several["names"] == {}
+
+
+@pytest.mark.parametrize("label, top, dense", [
+    ("at the limit: every id below the largest", DENSE_NAMES_LIMIT - 1, True),
+    ("just over it: only the ids named or used", DENSE_NAMES_LIMIT, False),
+    ("the largest id allowed (2^31 - 1) takes no memory to speak of", 2**31 - 1, False),
+])
+def test_dataset_yaml_with_huge_class_ids(label, top, dense):
+    text = dataset_yaml([Path("/d/images")], ["a.jpg"], {0: "person"}, used=[7, top])
+    assert len(text) < (20 * DENSE_NAMES_LIMIT if dense else 1000), label
+    doc = yaml.safe_load(text)
+    if dense:
+        assert len(doc["names"]) == top + 1 and doc["names"][top] == str(top), label
+    else:
+        assert doc["names"] == {0: "person", 7: "7", top: str(top)}, label
+        assert "renumber" in text, label
+    assert parse_yaml_names(text) == doc["names"], label
 
 
 def _dataset(root: Path, splits=("train", "val")) -> list:
