@@ -160,10 +160,18 @@ class FromBoxesWork:
                 "evaluation against that ground truth will not line up"]
         return entry.id, []
 
-    def _image_of(self, item: InputItem) -> Path:
+    def image_of(self, item: InputItem) -> Path | None:
+        """The image a label file input resolves to now (None: none; with ``coco`` the input
+        is the image itself: None)."""
+        if self.coco is not None:
+            return None
         images_dir = Path(self.cfg.images) if self.cfg.images else None
-        image_path = find_image_for_label(item.path, images_dir, item.root)
+        return find_image_for_label(item.path, images_dir, item.root)
+
+    def _image_of(self, item: InputItem) -> Path:
+        image_path = self.image_of(item)
         if image_path is None:
+            images_dir = Path(self.cfg.images) if self.cfg.images else None
             where = (f"under {images_dir}" if images_dir
                      else "by the /labels/ -> /images/ rule or beside it")
             raise InputError(f"{item.path}: no image found for this label file ({where}; "

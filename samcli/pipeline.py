@@ -79,7 +79,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     runner = Runner(writers, RunOptions(
         hash=manifest_hash(request, model), output_dir=Path(out.output) if out.output else None,
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
-        unit=work.unit, folders=[folder for _, folder in _output_folders(out)]))
+        unit=work.unit, folders=[folder for _, folder in _output_folders(out)],
+        image_of=work.image_of if isinstance(work, FromBoxesWork) else None))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
 
 

@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -88,20 +88,24 @@ class Manifest:
                 if entry is not None:
                     self.entries[entry["input"]] = entry
 
-    def is_done(self, key: str, hash_: str, source: dict | None = None) -> bool:
+    def is_done(self, key: str, hash_: str, source: dict | None = None,
+                image: Path | str | None = None) -> bool:
         """Whether ``key`` is done with these parameters (``hash_``) and, when ``source`` (its
         :func:`~samcli.fs.file_identity` now) is given, from the same input file: the recorded
         identity must equal it, and a recorded ``image_source`` (from-boxes: the label's image)
-        must still match its file. An unreadable input is never taken as done."""
+        must be ``image`` (the file the label resolves to now; None: none) and still match
+        its file. An unreadable input is never taken as done."""
         e = self.entries.get(key)
         if not e or e.get("status") != "done" or e.get("hash") != hash_:
             return False
         if source is None or e.get("source") != source:
             return False
-        image = e.get("image_source")
-        if image is not None:
-            path = image.get("path") if isinstance(image, dict) else None
-            if not isinstance(path, str) or file_identity(path) != image:
+        recorded = e.get("image_source")
+        if recorded is not None:
+            path = recorded.get("path") if isinstance(recorded, dict) else None
+            if (not isinstance(path, str) or image is None
+                    or text_of_path(os.path.realpath(image)) != path
+                    or file_identity(path) != recorded):
                 return False
         return True
 
@@ -179,6 +183,9 @@ class RunOptions:
     #: Output folders whose stale temporary files (left by a killed run) are removed at the
     #: start, once this run holds the lock.
     folders: Sequence[Path] = ()
+    #: from-boxes with label files: the image a label resolves to now (None: none), so that a
+    #: label whose image is now another file is redone, not resumed
+    image_of: Callable[[InputItem], Path | None] | None = None
 
 
 class Runner:
@@ -286,11 +293,20 @@ class Runner:
         for item in items:
             self._sources[item.rel] = source = file_identity(item.path)
             if (self.manifest is not None and not self.opts.overwrite
-                    and self.manifest.is_done(item.rel, self.opts.hash, source)):
+                    and self.manifest.is_done(item.rel, self.opts.hash, source,
+                                              self._image_now(item))):
                 summary.skipped += 1
             else:
                 todo.append(item)
         return todo, summary
+
+    def _image_now(self, item: InputItem) -> Path | None:
+        if self.opts.image_of is None:
+            return None
+        try:
+            return self.opts.image_of(item)
+        except OSError:
+            return None
 
     def record(self, outcome: Outcome, summary: Summary) -> bool:
         """One outcome: its files written (atomically), then its manifest line; or its error

@@ -75,9 +75,14 @@ def test_from_boxes_also_checks_the_labels_image(tmp_path):
     from samcli.fs import file_identity
 
     _write_manifest(tmp_path / "out", [_done("a.txt", image_source=file_identity(image))])
-    assert Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE)
+    assert Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, image)
+    # the label resolves to another image now (an a.jpg the lookup prefers), or to none
+    other = tmp_path / "a.jpg"
+    other.write_bytes(b"pixels")
+    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, other)
+    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, None)
     image.write_bytes(b"other pixels")
-    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE)
+    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, image)
 
 
 def test_torn_last_line_is_ignored_and_the_next_line_starts_fresh(tmp_path):

@@ -172,6 +172,27 @@ def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, m
     assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
 
 
+def test_resume_redoes_a_label_whose_image_is_now_another_file(tmp_path, mobile_ckpt):
+    """A label done with images/a.png, then an a.jpg appears that the lookup prefers: the
+    label is redone with it (and the COCO file names it), not skipped."""
+    write_image(tmp_path / "images" / "a.png", seed=1)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.6 0.6\n")
+    base = ["from-boxes", tmp_path / "labels", "--checkpoint", mobile_ckpt, "--multimask",
+            "-q", "-o", tmp_path / "o", "--format", "coco"]
+    assert invoke(*base).exit_code == 0
+    Image.open(tmp_path / "images" / "a.png").save(tmp_path / "images" / "a.jpg")
+    again = invoke(*base)
+    assert again.exit_code == 0, again.stderr
+    entry = _manifest(tmp_path / "o")["a.txt"]
+    assert entry["image"] == "a.jpg"
+    assert entry["image_source"]["path"] == os.path.realpath(tmp_path / "images" / "a.jpg")
+    doc = json.loads((tmp_path / "o" / "annotations.json").read_text())
+    assert [i["file_name"] for i in doc["images"]] == ["a.jpg"]
+    third = invoke(*base[:-5], "-o", tmp_path / "o", "--format", "coco")
+    assert "1 skipped" in third.stderr, third.stderr
+
+
 def test_resume_redoes_the_outputs_of_an_earlier_samcli(tmp_path, mobile_ckpt, monkeypatch):
     """Outputs that a samcli with other numerics or writers left (an older OUTPUT_REVISION)
     are redone, never resumed; the same revision resumes."""
