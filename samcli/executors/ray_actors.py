@@ -101,6 +101,12 @@ class RayExecutor:
 
     def outcomes(self, items: Sequence[InputItem],
                  on_batch: OnItemBatch | None = None) -> Iterator[Outcome]:
+        for item in items:
+            if not _ray_can_read(item.path):
+                yield Outcome(item, error=(
+                    f"{item.rel}: Ray Data cannot read a file whose name has a line break or "
+                    "bytes that are not UTF-8; rename it, or run without --ray"))
+        items = [item for item in items if _ray_can_read(item.path)]
         if not items:
             return
         ray = self.ray
@@ -192,6 +198,19 @@ class RayExecutor:
                 yield path, Outcome(item, result=result, seconds=seconds)
         finally:
             rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
+
+
+def _ray_can_read(path: Path | str) -> bool:
+    """Whether Ray Data reads the file by this name: its file listing passes names through
+    UTF-8 text and mangles line breaks (the read then fails for the whole run)."""
+    name = os.path.abspath(path)
+    if "\n" in name or "\r" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept as surrogate escapes
+        return False
+    return True
 
 
 def _read_one_file_per_block(ray, paths: list[str]):

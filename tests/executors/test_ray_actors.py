@@ -88,6 +88,22 @@ def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, pl
     assert "Traceback" not in on_ray.stderr
 
 
+def test_names_ray_cannot_read_fail_alone(tmp_path, mobile_ckpt, ray_cluster):
+    """Ray Data loses names with undecodable bytes or line breaks (its read used to fail the
+    whole run with a traceback): each such file is its input's error; the rest are done."""
+    root = tmp_path / "in"
+    write_image(root / "ok.png", seed=1)
+    for name in (b"caf\xff.png", b"new\nline.png"):
+        with open(os.path.join(os.fsencode(root), name), "wb") as f:
+            f.write((root / "ok.png").read_bytes())
+    result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR)
+    assert result.exit_code == 3, result.stderr
+    assert {r["image"] for r in jsonl(result.stdout)} == {"ok.png"}
+    errors = error_lines(result.stderr)
+    assert len(errors) == 2 and all("run without --ray" in e for e in errors), errors
+    assert "Traceback" not in result.stderr
+
+
 # A driver whose Runner.record raises KeyboardInterrupt after the first image: Ctrl-C, on time.
 INTERRUPTED_DRIVER = """
 from samcli.runner import Runner
