@@ -153,6 +153,19 @@ def text_of_path(name: str) -> str:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+# Control characters (C0 but tab, DEL, C1) as they appear in a one-line message
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)] if c != 0x09}
+_CONTROLS.update({0x0a: "\\n", 0x0d: "\\r"})
+
+
+def one_line(text: str) -> str:
+    """``text`` for one line of a terminal: undecodable bytes as ``\\xNN`` (as
+    :func:`text_of_path`) and control characters escaped (``\\n``, ``\\r``, ``\\x1b``), so a
+    file name cannot split a message in two, forge an ``Error:`` line or send escape
+    sequences to the terminal."""
+    return text_of_path(text).translate(_CONTROLS)
+
+
 #: Bytes read from each end of a file for :func:`file_identity`'s content fingerprint.
 FINGERPRINT_BYTES = 64 * 1024
 

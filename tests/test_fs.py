@@ -1,10 +1,10 @@
-"""samcli.fs: atomic writes."""
+"""samcli.fs: atomic writes, names as one line of text."""
 
 from __future__ import annotations
 
 import pytest
 
-from samcli.fs import atomic_write_bytes, atomic_write_text
+from samcli.fs import atomic_write_bytes, atomic_write_text, one_line
 from tests.io.helpers import files
 
 
@@ -17,3 +17,18 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
         atomic_write_bytes(p, "not bytes")  # fails mid-write
     assert p.read_bytes() == b"again"  # the old file is intact
     assert files(tmp_path) == ["sub/f.json"]
+
+
+@pytest.mark.parametrize("label, text, shown", [
+    ("plain text and non-ASCII letters stay", "sub ü#1/a b.png", "sub ü#1/a b.png"),
+    ("a tab stays", "a\tb.png", "a\tb.png"),
+    ("a line break cannot start a forged Error line", "x\nError: fake.png",
+     "x\\nError: fake.png"),
+    ("a carriage return cannot overwrite the line", "x\rError", "x\\rError"),
+    ("an escape sequence does not reach the terminal", "\x1b[31mred", "\\x1b[31mred"),
+    ("C1 controls and DEL", "a\x85b\x7f", "a\\x85b\\x7f"),
+    ("undecodable bytes as text_of_path writes them", "caf\udcff.png", "caf\\xff.png"),
+])
+def test_one_line(label, text, shown):
+    assert one_line(text) == shown, label
+    assert "\n" not in one_line(text) and "\r" not in one_line(text), label

@@ -16,13 +16,15 @@ import typer
 
 from samcli.errors import (EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED, SamcliError,
                            StdoutClosed, Terminated)
+from samcli.fs import one_line
 
 F = TypeVar("F", bound=Callable)
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Print ``Error: message`` on stderr and return the Exit to raise."""
-    print(f"Error: {message}", file=sys.stderr, flush=True)
+    """Print ``Error: message`` on stderr (on one line: control characters from file names
+    escaped) and return the Exit to raise."""
+    print(f"Error: {one_line(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)
 
 

@@ -87,6 +87,18 @@ def test_file_names_that_are_not_utf8(tmp_path, mobile_ckpt):
     (out / "manifest.jsonl").read_bytes().decode("utf-8")
 
 
+def test_a_file_name_cannot_split_or_forge_error_lines(tmp_path, mobile_ckpt):
+    """A broken image named 'x<newline>Error: fake.png' (with an escape sequence) is one
+    Error line, its control characters escaped; the good image is done."""
+    write_image(tmp_path / "in" / "ok.png")
+    (tmp_path / "in" / "x\nError: fake\x1b[2J.png").write_text("not an image")
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 3
+    (error,) = error_lines(result.stderr)
+    assert "x\\nError: fake\\x1b[2J.png" in error and "\x1b" not in result.stderr
+    assert {r["image"] for r in jsonl(result.stdout)} == {"ok.png"}
+
+
 def test_long_file_names(tmp_path, mobile_ckpt):
     """A name of 240 bytes is written (its temporary name is shortened to fit); one so long
     that its output name cannot exist fails alone, named; the rest of the run goes on."""
