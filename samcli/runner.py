@@ -404,8 +404,10 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-# Write errors that concern one input's output name, not the run: that input fails.
-_NAME_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ}
+# Write errors that concern one input's output name, not the run: that input fails (among
+# them a file where its output folder should be, or a folder where its file should be: an
+# input folder named like another input's output, such as 'a.png.jsonl/').
+_NAME_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
 
 
 def _naming(item: InputItem, message: str) -> str:

@@ -19,6 +19,25 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     assert files(tmp_path) == ["sub/f.json"]
 
 
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    """ENOSPC surfaces at write or fsync without a file name: the error names the target
+    (the run's one Error line shows it), and no temporary file is left."""
+    import errno
+    import os
+
+    import samcli.fs as fs
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fs.os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "out" / "a.json", b"{}")
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.filename == str(tmp_path / "out" / "a.json")
+    assert os.listdir(tmp_path / "out") == []
+
+
 @pytest.mark.parametrize("label, text, shown", [
     ("plain text and non-ASCII letters stay", "sub ü#1/a b.png", "sub ü#1/a b.png"),
     ("a tab stays", "a\tb.png", "a\tb.png"),

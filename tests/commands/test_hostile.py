@@ -99,6 +99,30 @@ def test_a_file_name_cannot_split_or_forge_error_lines(tmp_path, mobile_ckpt):
     assert {r["image"] for r in jsonl(result.stdout)} == {"ok.png"}
 
 
+@pytest.mark.parametrize("label, folder", [
+    ("a folder named like another input's output", "a.png.jsonl"),
+    ("a folder named like the manifest", "manifest.jsonl"),
+])
+def test_an_output_path_taken_by_another_kind_of_file_fails_that_input(tmp_path, mobile_ckpt,
+                                                                       label, folder):
+    """The input whose output path is taken fails alone (named); the others are done, and a
+    rerun finishes them instead of stopping at the same place every time."""
+    root = tmp_path / "in"
+    write_image(root / "a.png", seed=1)
+    write_image(root / folder / "b.png", seed=2)
+    write_image(root / "z" / "c.png", seed=3)
+    args = ["automask", root, "--checkpoint", mobile_ckpt, *FAST, "-o", tmp_path / "o"]
+    result = invoke(*args)
+    assert result.exit_code == 3, (label, result.stderr)
+    (error,) = error_lines(result.stderr)
+    assert error.startswith(f"Error: {folder}/b.png: cannot write its output"), label
+    entries = _manifest(tmp_path / "o")
+    assert entries["z/c.png"]["status"] == "done", label
+    assert entries[f"{folder}/b.png"]["status"] == "failed", label
+    again = invoke(*args)
+    assert again.exit_code == 3 and len(error_lines(again.stderr)) == 1, label
+
+
 def test_long_file_names(tmp_path, mobile_ckpt):
     """A name of 240 bytes is written (its temporary name is shortened to fit); one so long
     that its output name cannot exist fails alone, named; the rest of the run goes on."""
