@@ -302,6 +302,20 @@ class Runner:
                 todo.append(item)
         return todo, summary
 
+    def _discard(self, item: InputItem, image: str | None = None) -> None:
+        """A failed input: remove its per-image files, those an earlier run recorded as done
+        (the manifest's image) and any this run began writing (``image``), so that no file
+        outlives the records it came from. Failures to remove are left alone: the manifest
+        line says the input failed either way."""
+        images = {image} if image else set()
+        earlier = self.manifest.entries.get(item.rel) if self.manifest is not None else None
+        if earlier and earlier.get("status") == "done" and isinstance(earlier.get("image"), str):
+            images.add(earlier["image"])
+        for name in images:
+            for w in self.writers:
+                with contextlib.suppress(OSError):
+                    w.discard(name)
+
     def _image_now(self, item: InputItem) -> Path | None:
         if self.opts.image_of is None:
             return None
@@ -317,6 +331,7 @@ class Runner:
         file), leaving every input recorded so far complete. Returns whether it is done."""
         item, result = outcome.item, outcome.result
         if result is None:
+            self._discard(item)
             self.fail_item(summary, item.rel, _naming(item, outcome.error or "failed"))
             return False
         for message in result.warnings:
@@ -327,10 +342,12 @@ class Runner:
             for w in self.writers:
                 outputs += [str(p) for p in w.write(result) or []]
         except InputError as exc:
+            self._discard(item, result.image)
             self.fail_item(summary, item.rel, _naming(item, str(exc)))
             return False
         except OSError as exc:
             if exc.errno in _NAME_ERRORS:
+                self._discard(item, result.image)
                 self.fail_item(summary, item.rel, f"{item.rel}: cannot write its output "
                                f"{exc.filename}: {exc.strerror or exc}")
                 return False

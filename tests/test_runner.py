@@ -123,6 +123,7 @@ class FakeWriter:
     def __init__(self, fail: set[str] = frozenset()) -> None:
         self.written: list[str] = []
         self.finished: list[list[str]] = []
+        self.discarded: list[str] = []
         self.fail = fail
 
     def check_inputs(self, images):
@@ -137,6 +138,9 @@ class FakeWriter:
     def finish(self, done):
         self.finished.append(list(done))
         return []
+
+    def discard(self, image):
+        self.discarded.append(image)
 
 
 class FakeExecutor:
@@ -225,6 +229,7 @@ def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
     assert entries["a"]["status"] == "failed" and entries["a"]["error"] == "a: corrupt image"
     assert entries["c"]["status"] == "failed" and entries["b"]["status"] == "done"
     assert entries["d"]["error"] == err[4].removeprefix("Error: ")
+    assert writer.discarded == ["c"]  # what c's write began; no earlier run to undo
 
 
 def test_fail_fast_stops_the_executor(tmp_path, capsys):

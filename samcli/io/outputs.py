@@ -22,9 +22,10 @@ Writer interface
 ----------------
 ``check_inputs(images)`` (optional, before any work: name clashes), ``outputs_for(image)``
 (the paths the writer owns for that image), ``write(result) -> [paths written]`` (once per
-image; the records are ``result.records``) and ``finish(done_images)`` (once per run, with
-every image done so far, this run or earlier, for whole-run files such as COCO's
-``annotations.json``).
+image; the records are ``result.records``), ``discard(image)`` (an input that failed: the
+per-image files an earlier run wrote for it, which no longer describe it, are removed) and
+``finish(done_images)`` (once per run, with every image done so far, this run or earlier, for
+whole-run files such as COCO's ``annotations.json``).
 ``needs_rgb`` asks the unit of work to keep the decoded image in ``ImageResult.rgb``, and
 ``needs_geometry`` to put polygons (``segmentation``) in the records.
 """
@@ -92,6 +93,13 @@ class Writer:
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         """Whole-run outputs from every image done (this run or before); returns files written."""
         return []
+
+    def discard(self, image: str) -> None:
+        """Remove ``image``'s per-image files (its input failed this time, so files an earlier
+        run wrote for it no longer describe it; whole-run files list done images only)."""
+        for path in self.outputs_for(image):
+            if self._seen.get(str(path), image) == image and path.is_file():  # not another's
+                path.unlink()
 
     def _claim(self, image: str) -> None:
         """Refuse a second, different image whose outputs would land on the same paths."""

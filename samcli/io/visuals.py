@@ -10,6 +10,8 @@ Both need the decoded image (``needs_rgb``) and draw the masks themselves (no po
 
 from __future__ import annotations
 
+import contextlib
+
 import colorsys
 import re
 from pathlib import Path
@@ -69,7 +71,18 @@ class CropsWriter(Writer):
             if not ok:
                 raise SamcliError(f"could not encode the crop {rec['id']} of {result.image}")
             written.append(atomic_write_bytes(folder / f"{rec['id']}.png", buf.tobytes()))
-        keep = {p.name for p in written}
+        self._remove_chips(folder, keep={p.name for p in written})
+        return written
+
+    def discard(self, image: str) -> None:
+        folder = self.outputs_for(image)[0]
+        if self._seen.get(str(folder), image) == image:  # not another image's of this run
+            self._remove_chips(folder, keep=set())
+            with contextlib.suppress(OSError):  # gone when empty
+                folder.rmdir()
+
+    def _remove_chips(self, folder: Path, keep: set[str]) -> None:
+        """Chips in ``folder`` not named in ``keep`` (left by an earlier run)."""
         if folder.is_dir():
             for p in folder.iterdir():
                 if self._NAME.match(p.name) and p.name not in keep:
@@ -77,7 +90,6 @@ class CropsWriter(Writer):
                         p.unlink()
                     except OSError:
                         pass
-        return written
 
 
 class PreviewWriter(Writer):

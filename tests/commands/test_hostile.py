@@ -247,6 +247,29 @@ def test_resume_redoes_the_outputs_of_an_earlier_samcli(tmp_path, mobile_ckpt, m
     assert _manifest(tmp_path / "o")["a.png"]["hash"] != first
 
 
+def test_an_input_that_fails_on_rerun_leaves_no_stale_files(tmp_path, mobile_ckpt):
+    """a.txt done (YOLO labels and crops), then a bad row makes it fail: its label file and
+    chips from the first run are removed (ultralytics would train on them), b.txt's stay."""
+    for i, name in enumerate("ab"):
+        write_image(tmp_path / "images" / f"{name}.png", seed=i)
+        (tmp_path / "labels").mkdir(exist_ok=True)
+        (tmp_path / "labels" / f"{name}.txt").write_text(f"{i} 0.5 0.5 0.4 0.4\n")
+    out, crops = tmp_path / "o", tmp_path / "crops"
+    args = ["from-boxes", tmp_path / "labels", "--checkpoint", mobile_ckpt, "--multimask", "-q",
+            "-o", out, "--format", "yolo", "--crops", crops]
+    assert invoke(*args).exit_code == 0
+    assert (out / "a.txt").is_file() and list((crops / "a.png").iterdir())
+    with open(tmp_path / "labels" / "a.txt", "a") as f:
+        f.write("3 0.5 0.5 0.4 0.4 1.5\n")
+    again = invoke(*args)
+    assert again.exit_code == 3
+    (error,) = error_lines(again.stderr)
+    assert "a.txt:2" in error
+    assert not (out / "a.txt").exists() and not (crops / "a.png").exists()
+    assert (out / "b.txt").is_file() and list((crops / "b.png").iterdir())
+    assert _manifest(out)["a.txt"]["status"] == "failed"
+
+
 # ------------------------------------------------------------------ 3. one run per -o
 
 

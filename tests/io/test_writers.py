@@ -56,3 +56,22 @@ def test_all_writers_end_to_end_leave_no_tempfiles(tmp_path):
         w.finish(["x/a.jpg", "y/a.jpg"])
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert (tmp_path / "out" / "annotations.json").is_file()
+
+
+def test_discard_removes_only_the_images_own_files(tmp_path):
+    """discard(image) removes the image's per-image file, but never a path another image
+    of this run has claimed (a clash: that file is the other image's)."""
+    from samcli.io.formats import JsonlWriter
+
+    w = JsonlWriter(tmp_path)
+    for name in ("a.png", "b.png"):
+        (tmp_path / f"{name}.jsonl").write_text("{}\n")
+    w.discard("a.png")
+    assert not (tmp_path / "a.png.jsonl").exists()
+    w._claim("b.png")
+    w.discard("b.png")  # its own claim: removed
+    assert not (tmp_path / "b.png.jsonl").exists()
+    (tmp_path / "c.png.jsonl").write_text("{}\n")
+    w._seen[str(tmp_path / "c.png.jsonl")] = "other/c.png"
+    w.discard("c.png")
+    assert (tmp_path / "c.png.jsonl").exists()
