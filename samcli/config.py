@@ -211,12 +211,11 @@ class AutomaskConfig:
         if self.crop_n_layers > 0:
             smallest = self.points_per_side // self.crop_n_points_downscale_factor**self.crop_n_layers
             if smallest < 1:
-                raise ConfigError(
-                    "--crop-n-points-downscale-factor leaves no points in the last crop layer: "
-                    "lower it or raise --points-per-side"
-                )
-        parse_area(self.min_area, "--min-area")
-        parse_area(self.max_area, "--max-area")
+                raise ConfigError("--crop-n-points-downscale-factor leaves no points in the last "
+                                  "crop layer: lower it or raise --points-per-side")
+        low, high = parse_area(self.min_area, "--min-area"), parse_area(self.max_area, "--max-area")
+        if low[1] == high[1] and low[0] > high[0]:  # both in pixels or both in percent
+            raise ConfigError(f"--min-area {self.min_area} is above --max-area {self.max_area}")
         if self.tile < 0 or 0 < self.tile < 64:
             raise ConfigError("--tile must be 0 (automatic) or at least 64 pixels")
         if self.tile_overlap < 0 or self.tile_above < 0:
@@ -498,11 +497,9 @@ class OutputOptions:
                       short="-q")
 
     def validate(self) -> "OutputOptions":
-        for flag, folder in (("-o", self.output), ("--crops", self.crops),
-                             ("--preview", self.preview)):
-            if folder == "":
-                raise ConfigError(f"{flag} {folder!r}: an empty folder name (an unset shell "
-                                 "variable?); give a folder, or leave the option out")
+        for flag, v in ("-o", self.output), ("--crops", self.crops), ("--preview", self.preview):
+            if v == "":  # '-o "$OUT"' with OUT unset: not the current folder
+                raise ConfigError(f"{flag} '': an empty folder name; give a folder or leave it out")
         if self.format not in FORMATS:
             raise UsageError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:
