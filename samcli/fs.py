@@ -160,7 +160,7 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)] if c !
 _CONTROLS.update({0x0a: "\\n", 0x0d: "\\r"})
 
 
-def one_line(text: str) -> str:
+def safe_line(text: str) -> str:
     """``text`` for one line of a terminal: undecodable bytes as ``\\xNN`` (as
     :func:`text_of_path`) and control characters escaped (``\\n``, ``\\r``, ``\\x1b``), so a
     file name cannot split a message in two, forge an ``Error:`` line or send escape

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samcli.config import ModelOptions
-from samcli.errors import CheckpointError
 from samcli.threads import use_model_threads
 
 if TYPE_CHECKING:
@@ -46,8 +45,10 @@ class ModelLoader:
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
         if opts.model is not None:
             get_spec(opts.model)
-        if opts.checkpoint and not Path(opts.checkpoint).is_file():
-            raise CheckpointError(f"checkpoint {opts.checkpoint}: no such file")
+        if opts.checkpoint:
+            from samcli.model.checkpoint import require_file
+
+            require_file(opts.checkpoint)
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
         self.decoder_dtype, self.decoder_products = resolve_decoder_precision(

@@ -43,7 +43,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError, SamcliError
 from samcli.executors import Executor, Outcome
-from samcli.fs import file_identity, one_line, remove_stale_temporaries, text_of_path
+from samcli.fs import file_identity, remove_stale_temporaries, safe_line, text_of_path
 from samcli.io.inputs import InputItem, Problem
 from samcli.io.outputs import STATE_DIR
 
@@ -205,7 +205,7 @@ class Runner:
     def report(self, message: str, style: str = "") -> None:
         """A line on stderr (kept even with --quiet for errors); control characters in it
         (from file names) escaped, so it stays one line."""
-        self.console.print(one_line(message), style=style or None, markup=False,
+        self.console.print(safe_line(message), style=style or None, markup=False,
                            highlight=False)
 
     def fail_item(self, summary: Summary, key: str, message: str) -> None:

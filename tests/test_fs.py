@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from samcli.fs import atomic_write_bytes, atomic_write_text, one_line
+from samcli.fs import atomic_write_bytes, atomic_write_text, safe_line
 from tests.io.helpers import files
 
 
@@ -48,6 +48,6 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
     ("C1 controls and DEL", "a\x85b\x7f", "a\\x85b\\x7f"),
     ("undecodable bytes as text_of_path writes them", "caf\udcff.png", "caf\\xff.png"),
 ])
-def test_one_line(label, text, shown):
-    assert one_line(text) == shown, label
-    assert "\n" not in one_line(text) and "\r" not in one_line(text), label
+def test_safe_line(label, text, shown):
+    assert safe_line(text) == shown, label
+    assert "\n" not in safe_line(text) and "\r" not in safe_line(text), label

@@ -16,7 +16,7 @@ import typer
 
 from samcli.errors import (EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED, SamcliError,
                            StdoutClosed, Terminated)
-from samcli.fs import one_line
+from samcli.fs import safe_line
 
 F = TypeVar("F", bound=Callable)
 
@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable)
 def fail(message: str, code: int) -> typer.Exit:
     """Print ``Error: message`` on stderr (on one line: control characters from file names
     escaped) and return the Exit to raise."""
-    print(f"Error: {one_line(message)}", file=sys.stderr, flush=True)
+    print(f"Error: {safe_line(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)
 
 

@@ -68,6 +68,17 @@ def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def require_file(path: Path | str) -> Path:
+    """``path`` (``~`` expanded) if it is a file; else CheckpointError saying what is there
+    instead. Run before any work."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {path}: is a folder, not a weights file")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    return p
+
+
 def _unwrap(obj: Any) -> Any:
     """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped."""
     import torch

@@ -48,10 +48,7 @@ def resolve_checkpoint(
     CheckpointError saying to run ``samcli models download NAME --force``, never silently
     used nor silently overwritten."""
     if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.exists():
-            raise CheckpointError(f"checkpoint {path} does not exist.")
-        return path
+        return ckpt.require_file(checkpoint)
     spec = get_spec(name or DEFAULT_MODEL)
     path = cached_path(spec.name)
     if cache_state(spec.name) != "missing":
@@ -85,9 +82,7 @@ def model_family(name: str | None, checkpoint: Path | str | None = None) -> str:
     default model's. Nothing is downloaded and no network is built."""
     if name is not None or checkpoint is None:
         return get_spec(name or DEFAULT_MODEL).family
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():  # as the model loader says it, before any work
-        raise CheckpointError(f"checkpoint {checkpoint}: no such file")
+    path = ckpt.require_file(checkpoint)
     state = ckpt.read_state_dict(path)
     try:
         return get_spec(infer_checkpoint_name(state, path)).family

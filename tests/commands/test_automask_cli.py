@@ -169,7 +169,8 @@ def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
         ("bad area", ["--min-area", "lots"], 2, "--min-area"),
         ("area out of range", ["--min-area", "120%"], 1, "--min-area"),
         ("bad preset", ["--preset", "fast"], 2, "--preset"),
-        ("missing checkpoint", ["--checkpoint", "nope.pth"], 1, "nope.pth"),
+        ("missing checkpoint", ["--checkpoint", "nope.pth"], 1, "nope.pth: no such file"),
+        ("a folder as checkpoint", ["--checkpoint", "OUT"], 1, "is a folder, not a weights file"),
         ("bad device", ["--device", "tpu"], 2, "tpu"),
         ("absent device", ["--device", "cuda"], 1, "CUDA is not available"),
         ("float16 decoder on CPU", ["--device", "cpu", "--decoder-dtype", "float16"], 1,
@@ -180,6 +181,7 @@ def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
 )
 def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):
     args = [str(tmp_path / "o") if a == "OUT" else a for a in args]
+    (tmp_path / "o").mkdir()
     result = invoke("automask", tree, *args)
     assert result.exit_code == code, (label, result.stderr)
     errors = error_lines(result.stderr)

@@ -34,8 +34,10 @@ def _no_network(request, timeout=None):
 
 def test_checkpoint_wins_over_name(good_file, home):
     assert loading.resolve_checkpoint("vit_h", good_file, opener=_no_network) == good_file
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="nope.pth: no such file"):
         loading.resolve_checkpoint("vit_b", good_file.with_name("nope.pth"))
+    with pytest.raises(CheckpointError, match="is a folder, not a weights file"):
+        loading.resolve_checkpoint("vit_b", good_file.parent)
 
 
 def test_cached_weights_are_used_without_network(home, monkeypatch):
