@@ -186,6 +186,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
             found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), image_map)
         except InputError as exc:
             raise ConfigError(str(exc)) from None
+        if not found and not problems:
+            raise ConfigError(f"no detections in {cfg.coco_dets}")
         items = sorted(found.values(), key=lambda it: it.rel)
         # outputs keep the ground truth's image ids (its spelling: loadRes compares them
         # exactly), else the detections' own

@@ -27,6 +27,9 @@ def _from_boxes(**kw) -> None:
     if not labels and not cfg.coco_dets:
         raise typer.BadParameter("give YOLO label files or folders, or --coco-dets FILE",
                                  param_hint="LABELS")
+    if labels and cfg.coco_dets:  # two sources of boxes: one would be ignored
+        raise typer.BadParameter("give YOLO label files or --coco-dets FILE, not both",
+                                 param_hint="LABELS")
     request = RunRequest(
         "from-boxes", tuple(labels), cfg, model=make(kw, ModelOptions),
         polygon=make(kw, PolygonOptions), output=make(kw, OutputOptions),

@@ -234,3 +234,20 @@ def test_broken_coco_dets_file_is_an_error_before_any_work(tmp_path, mobile_ckpt
     assert result.exit_code == 1
     (err,) = error_lines(result.stderr)
     assert "dets.json" in err and "entry 0" in err
+
+
+@pytest.mark.parametrize("label, dets, labels, code, needle", [
+    ("no detections at all: said, not a silent exit 0", "[]", False, 1, "no detections in"),
+    ("label files too: one source of boxes would be ignored", '[{"image_id": 1, "category_id"'
+     ': 0, "bbox": [0, 0, 4, 4], "score": 0.9}]', True, 2, "not both"),
+])
+def test_coco_dets_refusals(tmp_path, mobile_ckpt, label, dets, labels, code, needle):
+    (tmp_path / "dets.json").write_text(dets)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    args = [tmp_path / "labels"] if labels else []
+    result = invoke("from-boxes", *args, "--coco-dets", tmp_path / "dets.json", "--images",
+                    tmp_path, "--checkpoint", mobile_ckpt)
+    assert result.exit_code == code, (label, result.stderr)
+    assert needle in " ".join(result.stderr.replace("│", " ").split()), label  # Typer's box
+    assert result.stdout == "", label
