@@ -57,6 +57,7 @@ from typing import Any, Callable, Iterator, Sequence
 from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
+from samcli.fs import text_of_path
 from samcli.io.inputs import InputItem
 from samcli.threads import ENV as THREADS_ENV
 from samcli.threads import model_threads
@@ -101,12 +102,15 @@ class RayExecutor:
 
     def outcomes(self, items: Sequence[InputItem],
                  on_batch: OnItemBatch | None = None) -> Iterator[Outcome]:
+        readable = []
         for item in items:
-            if not _ray_can_read(item.path):
+            if _ray_can_read(item.path):
+                readable.append(item)
+            else:
                 yield Outcome(item, error=(
                     f"{item.rel}: Ray Data cannot read a file whose name has a line break or "
                     "bytes that are not UTF-8; rename it, or run without --ray"))
-        items = [item for item in items if _ray_can_read(item.path)]
+        items = readable
         if not items:
             return
         ray = self.ray
@@ -204,13 +208,7 @@ def _ray_can_read(path: Path | str) -> bool:
     """Whether Ray Data reads the file by this name: its file listing passes names through
     UTF-8 text and mangles line breaks (the read then fails for the whole run)."""
     name = os.path.abspath(path)
-    if "\n" in name or "\r" in name:
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes, kept as surrogate escapes
-        return False
-    return True
+    return "\n" not in name and "\r" not in name and text_of_path(name) == name
 
 
 def _read_one_file_per_block(ray, paths: list[str]):

@@ -98,8 +98,12 @@ class Writer:
         """Remove ``image``'s per-image files (its input failed this time, so files an earlier
         run wrote for it no longer describe it; whole-run files list done images only)."""
         for path in self.outputs_for(image):
-            if self._seen.get(str(path), image) == image and path.is_file():  # not another's
+            if self._not_anothers(path, image) and path.is_file():
                 path.unlink()
+
+    def _not_anothers(self, path: Path, image: str) -> bool:
+        """Whether no other image of this run has claimed ``path`` (see :meth:`_claim`)."""
+        return self._seen.get(str(path), image) == image
 
     def _claim(self, image: str) -> None:
         """Refuse a second, different image whose outputs would land on the same paths."""

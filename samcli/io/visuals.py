@@ -10,9 +10,8 @@ Both need the decoded image (``needs_rgb``) and draw the masks themselves (no po
 
 from __future__ import annotations
 
-import contextlib
-
 import colorsys
+import contextlib
 import re
 from pathlib import Path
 
@@ -76,7 +75,7 @@ class CropsWriter(Writer):
 
     def discard(self, image: str) -> None:
         folder = self.outputs_for(image)[0]
-        if self._seen.get(str(folder), image) == image:  # not another image's of this run
+        if self._not_anothers(folder, image):
             self._remove_chips(folder, keep=set())
             with contextlib.suppress(OSError):  # gone when empty
                 folder.rmdir()
