@@ -477,7 +477,7 @@ class OutputOptions:
                       metavar="FORMAT")
     geo: bool = opt(
         False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
-        "(GeoTIFF), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
+        "(GeoTIFF tags, or a world file with a .prj or .aux.xml), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
     )
     image_root_url: str | None = opt(
         None, "With --format labelstudio: what goes before each image's path (relative to its "

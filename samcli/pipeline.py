@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
 from samcli.console import stdout_was_closed
@@ -20,6 +20,7 @@ from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
 from samcli.fs import create_exclusive
+from samcli.io.geo import georef_sidecars
 from samcli.io.inputs import InputItem, Problem, collect_images
 from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import (CocoImage, collect_class_names, collect_label_files,
@@ -80,8 +81,20 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         hash=manifest_hash(request, model), output_dir=Path(out.output) if out.output else None,
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
         unit=work.unit, folders=[folder for _, folder in _output_folders(out)],
-        image_of=work.image_of if isinstance(work, FromBoxesWork) else None))
+        image_of=work.image_of if isinstance(work, FromBoxesWork) else None,
+        companions=_georef_files(work) if out.geo else None))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
+
+
+def _georef_files(work: Any) -> Callable[[InputItem], list[Path]]:
+    """--geo: the files beside each input's image its georeference can come from (world
+    file, .prj, .aux.xml; :func:`samcli.io.geo.georef_sidecars`), for the runner's resume
+    check. From-boxes label files: those of the image the label resolves to."""
+    def files(item: InputItem) -> list[Path]:
+        image = work.image_of(item) if isinstance(work, FromBoxesWork) else None
+        return georef_sidecars(image or item.path)
+
+    return files
 
 
 def _model_version(request: RunRequest) -> str:

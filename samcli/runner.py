@@ -20,7 +20,8 @@ Resume: an input counts as done when its last line says ``done`` with the run's 
 hash (model identity, precision, every option that changes an output) *and* the input file is
 the same file as then (:func:`samcli.fs.file_identity`: resolved path, size, modification
 time, and a fingerprint of its first and last 64 KiB; from-boxes also checks the label's
-image). Anything else is done again.
+image; with ``companions``, such as ``--geo``'s world files, those files too). Anything else
+is done again.
 """
 
 from __future__ import annotations
@@ -186,6 +187,10 @@ class RunOptions:
     #: from-boxes with label files: the image a label resolves to now (None: none), so that a
     #: label whose image is now another file is redone, not resumed
     image_of: Callable[[InputItem], Path | None] | None = None
+    #: Other files an input's outputs depend on (--geo: its image's world file, .prj,
+    #: .aux.xml): their identities join the input's, so a change to any of them (added,
+    #: edited, removed) redoes the input on resume
+    companions: Callable[[InputItem], Sequence[Path]] | None = None
 
 
 class Runner:
@@ -293,7 +298,7 @@ class Runner:
         # Resume: skip what the manifest says is done with the same parameters and inputs
         todo = []
         for item in items:
-            self._sources[item.rel] = source = file_identity(item.path)
+            self._sources[item.rel] = source = self._identity(item)
             if (self.manifest is not None and not self.opts.overwrite
                     and self.manifest.is_done(item.rel, self.opts.hash, source,
                                               self._image_now(item))):
@@ -315,6 +320,19 @@ class Runner:
             for w in self.writers:
                 with contextlib.suppress(OSError):
                     w.discard(name)
+
+    def _identity(self, item: InputItem) -> dict | None:
+        """The input's :func:`~samcli.fs.file_identity`, with its companions' (a list, in
+        the order given; a companion that cannot be read counts by its name alone)."""
+        source = file_identity(item.path)
+        if source is None or self.opts.companions is None:
+            return source
+        try:
+            files = self.opts.companions(item)
+        except OSError:
+            files = []
+        return {**source, "companions": [file_identity(p) or {"path": text_of_path(str(p))}
+                                         for p in files]}
 
     def _image_now(self, item: InputItem) -> Path | None:
         if self.opts.image_of is None:
@@ -361,7 +379,8 @@ class Runner:
                 "proposals": len(result.records),
                 "seconds": {"process": round(outcome.seconds, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
-                "source": self._sources.get(item.rel, file_identity(item.path)),
+                "source": (self._sources[item.rel] if item.rel in self._sources
+                           else self._identity(item)),
             }
             if Path(result.source) != Path(item.path):  # from-boxes: the label's image too
                 entry["image_source"] = file_identity(result.source)

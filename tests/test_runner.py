@@ -208,6 +208,42 @@ def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
     assert executor.asked == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("change,redone", [
+    ("nothing", []),
+    ("edit a's companion", ["a"]),
+    ("add a companion to b", ["b"]),
+    ("remove a's companion", ["a"]),
+    ("companion becomes unreadable", ["a"]),
+])
+def test_companions_join_the_input_identity(tmp_path, change, redone):
+    """Files an input's outputs depend on (--geo's world files): any change to them, an
+    addition or a removal redoes that input on resume, and only it."""
+    inputs = tmp_path / "in"
+    items = _items("a", "b", folder=inputs)
+    (inputs / "a.side").write_text("1")
+
+    def companions(item):
+        return sorted(inputs.glob(item.rel + ".*"))
+
+    def run() -> list[str]:
+        executor = FakeExecutor({"a": None, "b": None})
+        _runner(tmp_path, FakeWriter(), companions=companions).run(items, executor)
+        return executor.asked
+
+    assert run() == ["a", "b"]
+    if change == "edit a's companion":
+        (inputs / "a.side").write_text("22")
+    elif change == "add a companion to b":
+        (inputs / "b.side").write_text("1")
+    elif change == "remove a's companion":
+        (inputs / "a.side").unlink()
+    elif change == "companion becomes unreadable":
+        (inputs / "a.side").unlink()
+        (inputs / "a.side").mkdir()  # still listed, but no file to read
+    assert run() == redone
+    assert run() == []
+
+
 def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
     """Each failure is one Error line naming its input (put first where the error did not:
     d's comes from deep in the model), and its manifest line; the run goes on."""

@@ -6,7 +6,11 @@ Pillow cannot read are :mod:`samcli.io.raster`'s business):
 - **Georeference** (:func:`read_georef`, :func:`image_georef`, :func:`transform_geometry`): the
   CRS and affine geotransform GDAL sees for an image (GeoTIFF tags, or a world file /
   ``.aux.xml`` beside a JPEG/PNG/BMP/WebP), so the GeoJSON writer can write proposals in the
-  image's CRS (``--geo``).
+  image's CRS (``--geo``). GDAL's drivers for those formats read a world file but not the
+  ``.prj`` that GIS tools write beside it (ESRI's convention: same stem, the CRS as WKT), so
+  when GDAL finds a geotransform and no CRS, samcli reads that ``.prj`` itself.
+- **Sidecars** (:func:`georef_sidecars`): the files beside an image its georeference can come
+  from, so that a resumed ``--geo`` run redoes an image whose world file or ``.prj`` changed.
 
 Coordinate frames
 -----------------
@@ -25,9 +29,9 @@ raster, while samcli reads the image re-oriented. A georeferenced image whose or
 is not 1 is refused by :func:`image_georef` (an :class:`InputError` for that image) rather than
 guessed at; such files are exotic (rewrite them with ``gdal_translate`` first).
 
-What counts as georeferenced: a CRS *and* a geotransform that is neither the identity (GDAL's
-"no geotransform") nor degenerate. A geotransform without a CRS (a world file without
-``.prj``), a CRS alone, or ground control points / RPCs only: not georeferenced.
+What counts as georeferenced: a CRS (GDAL's, else the ``.prj``'s) *and* a geotransform that is
+neither the identity (GDAL's "no geotransform") nor degenerate. A geotransform without a CRS
+(a world file alone), a CRS alone, or ground control points / RPCs only: not georeferenced.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from samcli.io.raster import INSTALL_HINT, open_dataset, rasterio_or_none
 __all__ = [
     "INSTALL_HINT",
     "GeoRef",
+    "georef_sidecars",
     "image_georef",
     "read_georef",
     "require_rasterio",
@@ -53,6 +58,9 @@ __all__ = [
 
 # GDAL drivers for the formats samcli reads (io.images.IMAGE_SUFFIXES); nothing else is tried.
 _GDAL_DRIVERS = ("GTiff", "JPEG", "PNG", "BMP", "WEBP")
+
+# A .prj is a line of WKT (a few kB); anything far larger is not one, and is not read whole.
+_PRJ_MAX_BYTES = 1 << 20
 
 Transform = tuple[float, float, float, float, float, float]
 
@@ -103,7 +111,11 @@ def read_georef(path: Path | str) -> GeoRef | None:
         return None
     with ds:
         crs, t = ds.crs, ds.transform
-        if crs is None or t.is_identity or t.is_degenerate:
+        if t.is_identity or t.is_degenerate:
+            return None
+        if crs is None:
+            crs = _prj_crs(rasterio, path)
+        if crs is None:
             return None
         try:
             wkt = crs.to_wkt()
@@ -120,6 +132,52 @@ def read_georef(path: Path | str) -> GeoRef | None:
             width=int(ds.width),
             height=int(ds.height),
         )
+
+
+def _prj_crs(rasterio: Any, path: Path) -> Any:
+    """The CRS in the ``.prj`` beside ``path`` (``scan.prj`` for ``scan.png``; WKT, ESRI's
+    dialect or OGC's), or None when there is none. A ``.prj`` that cannot be read or is no
+    CRS is an :class:`InputError` naming it (the user put it there to be used)."""
+    prj = next((p for p in _named_beside(path, [".prj", ".PRJ"], stem=True) if p.is_file()),
+               None)
+    if prj is None:
+        return None
+    try:
+        with open(prj, "rb") as fh:
+            data = fh.read(_PRJ_MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{prj}: cannot read this .prj: {exc.strerror or exc}") from None
+    text = data.decode("utf-8", errors="replace").strip()
+    if len(data) > _PRJ_MAX_BYTES or not text:
+        what = "over 1 MiB" if text else "empty"
+        raise InputError(f"{prj}: {what}, not a CRS in WKT (fix or remove it, or run "
+                         "without --geo)")
+    try:
+        return rasterio.crs.CRS.from_user_input(text)
+    except Exception:  # noqa: BLE001 - rasterio's CRSError and GDAL's own errors alike
+        raise InputError(f"{prj}: not a coordinate reference system GDAL can read (expected "
+                         "WKT, as GIS tools write it; fix or remove it, or run without "
+                         "--geo)") from None
+
+
+def georef_sidecars(path: Path | str) -> list[Path]:
+    """The files beside the image ``path`` that exist and can give it its georeference:
+    world files under the names GDAL tries (``.wld``; the suffix's first and last letters
+    plus ``w``, as ``.pgw`` for ``.png``; the suffix plus ``w``, as ``.pngw``; lower and upper
+    case), ``<name>.aux.xml`` and ``<stem>.prj``. Needs no rasterio (a stat call each)."""
+    path = Path(path)
+    ext = path.suffix[1:].lower()
+    worlds = {".wld"} | ({f".{ext[0]}{ext[-1]}w", f".{ext}w"} if ext else set())
+    suffixes = sorted(worlds | {".prj"})
+    found = _named_beside(path, suffixes + [s.upper() for s in suffixes], stem=True)
+    found += _named_beside(path, [".aux.xml", ".AUX.XML"], stem=False)
+    return sorted({p for p in found if p.is_file()})
+
+
+def _named_beside(path: Path, suffixes: Sequence[str], stem: bool) -> list[Path]:
+    """``path`` with each suffix replacing its own (``stem``) or appended to its name."""
+    base = path.with_suffix("") if stem else path
+    return [base.with_name(base.name + s) for s in suffixes]
 
 
 def image_georef(path: Path | str, width: int, height: int) -> GeoRef | None:

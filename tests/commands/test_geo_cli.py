@@ -141,3 +141,47 @@ def test_from_boxes_geo(tmp_path, mobile_ckpt):
     assert [f["properties"]["class"] for f in doc["features"]] == [0, 3], result.stderr
     for f in doc["features"]:
         assert all(x >= 500000 and y <= 4000000 for ring in _rings(f["geometry"]) for x, y in ring)
+
+
+def test_geo_world_file_and_prj_changes_redo_the_image_on_resume(tmp_path, mobile_ckpt):
+    """A PNG with a world file only is written in pixels; a .prj added beside it (GDAL does
+    not read it for PNG, samcli does) redoes the image on resume, in the CRS; so does an
+    edited world file; a .prj that is no CRS fails that image alone, naming the .prj."""
+    photo = write_image(tmp_path / "in" / "a.png")
+    other = write_image(tmp_path / "in" / "b.png", seed=3)
+    (photo.parent / "a.pgw").write_text("10\n0\n0\n-10\n500005\n3999995\n")  # = UTM
+    out = tmp_path / "out"
+    args = ["automask", photo.parent, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
+            "--format", "geojson", "--geo"]
+
+    def run(expect_exit: int = 0) -> tuple[dict, str]:
+        result = invoke(*args)
+        assert result.exit_code == expect_exit, result.stderr
+        return _manifest(out), result.stderr
+
+    manifest, stderr = run()
+    assert json.loads((out / "a.png.geojson").read_text())["samcli"]["transform"] is None
+    assert "2 image(s) without a georeference" in stderr
+    assert len(run()[0]) == 2  # nothing changed: both skipped
+
+    (photo.parent / "a.prj").write_text(rasterio.crs.CRS.from_epsg(32633).to_wkt())
+    manifest, _ = run()
+    assert [e["input"] for e in manifest[2:]] == ["a.png"]  # redone; b.png skipped
+    doc = json.loads((out / "a.png.geojson").read_text())
+    assert (doc["samcli"]["crs"], doc["samcli"]["transform"]) == ("EPSG:32633", list(UTM))
+
+    (photo.parent / "a.pgw").write_text("20\n0\n0\n-20\n500010\n3999990\n")
+    manifest, _ = run()
+    assert [e["input"] for e in manifest[3:]] == ["a.png"]
+    doc = json.loads((out / "a.png.geojson").read_text())
+    assert doc["samcli"]["transform"] == [20.0, 0.0, 500000.0, 0.0, -20.0, 4000000.0]
+
+    (photo.parent / "a.prj").write_text("not a crs")
+    (other.parent / "b.pgw").write_text("1\n0\n0\n-1\n0.5\n0.5\n")
+    manifest, stderr = run(expect_exit=3)
+    assert {e["input"]: e["status"] for e in manifest[4:]} == {"a.png": "failed",
+                                                                "b.png": "done"}
+    errors = error_lines(stderr)
+    assert len(errors) == 1 and errors[0].startswith(
+        f"Error: a.png: {photo.parent / 'a.prj'}: not a coordinate reference system"), stderr
+    assert not (out / "a.png.geojson").exists()  # its stale file went with the failure

@@ -19,7 +19,8 @@ from rasterio.transform import Affine  # noqa: E402
 
 from samcli.errors import ConfigError, InputError  # noqa: E402
 from samcli.io import raster  # noqa: E402
-from samcli.io.geo import GeoRef, image_georef, read_georef, transform_geometry  # noqa: E402
+from samcli.io.geo import (GeoRef, georef_sidecars, image_georef, read_georef,  # noqa: E402
+                           transform_geometry)
 from samcli.io.images import read_image, stored_orientation  # noqa: E402
 from samcli.io.raster import read_raster_rgb  # noqa: E402
 from samcli.io.formats import GeoJsonWriter  # noqa: E402
@@ -146,6 +147,69 @@ def test_world_file_beside_a_png(tmp_path):
     assert ref is not None and ref.epsg == 32633
     # the world file names pixel centres; GDAL's transform is on corners: half a pixel back
     assert ref.transform == pytest.approx((0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
+
+
+UTM33_OGC = rasterio.crs.CRS.from_epsg(32633).to_wkt()
+UTM33_ESRI = rasterio.crs.CRS.from_epsg(32633).to_wkt(version="WKT1_ESRI")
+PGW = "0.5\n0\n0\n-0.5\n100.25\n199.75\n"  # pixel centre of (0, 0): corner (100, 200)
+
+# label, image name, {sidecar name: text}, expected EPSG code (None: no georeference)
+PRJ_CASES = [
+    ("png + pgw + OGC .prj", "s.png", {"s.pgw": PGW, "s.prj": UTM33_OGC}, 32633),
+    ("jpg + jgw + ESRI .prj", "s.jpg", {"s.jgw": PGW, "s.prj": UTM33_ESRI}, 32633),
+    ("png + pngw + .PRJ", "s.png", {"s.pngw": PGW, "s.PRJ": UTM33_ESRI}, 32633),
+    ("png + wld + .prj", "s.png", {"s.wld": PGW, "s.prj": UTM33_OGC}, 32633),
+    ("aux.xml's CRS wins", "s.png", {"s.pgw": PGW, "s.prj": UTM33_OGC,
+                                     "s.png.aux.xml": "<PAMDataset><SRS>EPSG:3857</SRS>"
+                                                      "</PAMDataset>"}, 3857),
+    ("a .prj alone: no transform", "s.png", {"s.prj": UTM33_OGC}, None),
+    ("another image's .prj", "s.png", {"s.pgw": PGW, "t.prj": UTM33_OGC}, None),
+]
+
+
+@pytest.mark.parametrize("label,name,sidecars,epsg", PRJ_CASES, ids=[c[0] for c in PRJ_CASES])
+def test_prj_beside_a_world_file(tmp_path, label, name, sidecars, epsg):
+    """GDAL's PNG/JPEG drivers read the world file but not the .prj beside it: samcli does."""
+    p = tmp_path / name
+    Image.new("RGB", (30, 20)).save(p)
+    for side, text in sidecars.items():
+        (tmp_path / side).write_text(text)
+    ref = read_georef(p)
+    if epsg is None:
+        assert ref is None
+        return
+    assert (ref.epsg, ref.crs) == (epsg, f"EPSG:{epsg}")
+    assert ref.transform == pytest.approx((0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
+
+
+@pytest.mark.parametrize("label,content,needle", [
+    ("not WKT", b"not a crs", "not a coordinate reference system"),
+    ("empty", b"  \n", "empty"),
+    ("huge", b"x" * ((1 << 20) + 1), "over 1 MiB"),
+], ids=["not WKT", "empty", "huge"])
+def test_bad_prj_is_that_images_error_naming_it(tmp_path, label, content, needle):
+    p = tmp_path / "s.png"
+    Image.new("RGB", (30, 20)).save(p)
+    (tmp_path / "s.pgw").write_text(PGW)
+    (tmp_path / "s.prj").write_bytes(content)
+    with pytest.raises(InputError) as err:
+        read_georef(p)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 's.prj'}: ") and needle in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name,present,expected", [
+    ("s.png", ["s.pgw", "s.pngw", "s.wld", "s.prj", "s.png.aux.xml", "s.tfw", "t.pgw",
+               "s.png.prj"], ["s.pgw", "s.png.aux.xml", "s.pngw", "s.prj", "s.wld"]),
+    ("s.tif", ["s.tfw", "s.tifw", "s.TFW", "s.PRJ"], ["s.PRJ", "s.TFW", "s.tfw", "s.tifw"]),
+    ("s.jpeg", ["s.jgw", "s.jpegw", "s.jpgw"], ["s.jgw", "s.jpegw"]),
+    ("s.png", [], []),
+], ids=["png", "tif both cases", "jpeg", "none"])
+def test_georef_sidecars(tmp_path, name, present, expected):
+    for other in present:
+        (tmp_path / other).write_text("x")
+    assert georef_sidecars(tmp_path / name) == [tmp_path / e for e in expected]
 
 
 def test_rasterio_missing_is_a_config_error(tmp_path, monkeypatch):
