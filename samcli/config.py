@@ -31,14 +31,11 @@ MODEL = "Model"
 BOXES = "Boxes (from-boxes)"
 TILE = "Tiling (large images)"
 
-#: Default ``--simplify`` tolerance in pixels (its one home; samcli.geometry itself defaults to
-#: 0, exact polygons). Simplification runs Douglas-Peucker on the ring through the midpoints of
-#: the pixel edges (see :func:`samcli.geometry.mask_to_geometry`), which already lies on a
-#: straight line along regular staircases and passes >= 0.35 px from every pixel centre. Up to
-#: 0.35 px nothing can change sides, so the polygon still rasterizes to the exact mask; 0.4 px
-#: keeps about half of the exact vertices (small masks and large smooth ones alike) and measured
-#: IoU >= 0.996 on blobs, discs, ellipses and random polygons of >= 200 px and >= 0.98 on 1-3 px
-#: wide strokes (tests/geometry); 0.45 px already drops to ~0.90 on thin or spiky masks.
+#: Default ``--simplify`` tolerance in pixels (its one home; samcli.geometry defaults to 0, exact
+#: polygons). Douglas-Peucker runs on the ring through the pixel edges' midpoints (see
+#: :func:`samcli.geometry.mask_to_geometry`), >= 0.35 px from every pixel centre: up to 0.35 px
+#: the polygon still rasterizes to the exact mask; 0.4 px keeps about half the vertices at IoU
+#: >= 0.996 on blobs, >= 0.98 on 1-3 px strokes (tests/geometry; 0.45 px: ~0.90 on thin masks).
 DEFAULT_SIMPLIFY = 0.4
 
 
@@ -330,6 +327,9 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
 #: ``--score`` choices: how a from-boxes mask is scored in COCO results (see
 #: :func:`samcli.io.records.proposal_score`). automask masks always score ``sam``.
 SCORES = ("detector", "sam", "product")
+#: Largest class id, COCO category id and track id (int32 max: survives int32 and int64 arrays,
+#: JSON readers that use int32, and float64 exactly); io.labels reads files by it.
+MAX_CLASS_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -376,15 +376,15 @@ class FromBoxesConfig:
     )
 
     def class_set(self) -> frozenset[int] | None:
-        """The --classes filter as a set of ints, or None for all classes."""
+        """The --classes filter as a set of ints (ASCII decimals, 0 to MAX_CLASS_ID), or None
+        for all classes."""
         if self.classes is None or not self.classes.strip():
             return None
-        try:
-            return frozenset(int(c) for c in self.classes.split(",") if c.strip())
-        except ValueError:
-            raise UsageError(
-                f"--classes {self.classes!r}: expected class ids separated by commas, e.g. 0,3"
-            ) from None
+        ids = [c.strip() for c in self.classes.split(",") if c.strip()]
+        if not all(re.fullmatch("[0-9]{1,10}", c) and int(c) <= MAX_CLASS_ID for c in ids):
+            raise UsageError(f"--classes {self.classes!r}: expected class ids from 0 to "
+                             f"{MAX_CLASS_ID} separated by commas, e.g. 0,3")
+        return frozenset(int(c) for c in ids)
 
     def validate(self) -> "FromBoxesConfig":
         _finite(self)
@@ -398,7 +398,7 @@ class FromBoxesConfig:
         if self.image_map and not self.coco_dets:
             raise ConfigError("--image-map only applies with --coco-dets")
         if self.score not in SCORES:
-            raise ConfigError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
+            raise UsageError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
         return self
 
 

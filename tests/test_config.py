@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from samcli.config import (PRESETS, AutomaskConfig, OutputOptions, PolygonOptions, parse_area,
-                           preset_config)
+from samcli.config import (MAX_CLASS_ID, PRESETS, AutomaskConfig, FromBoxesConfig, OutputOptions,
+                           PolygonOptions, parse_area, preset_config)
 from samcli.errors import ConfigError, UsageError
 
 REFERENCE_DEFAULTS = dict(
@@ -72,6 +72,40 @@ def test_invalid_values(label, overrides, match, error):
             preset_config("nope")
         else:
             preset_config("sam", overrides)
+
+
+@pytest.mark.parametrize("label, given, expected", [
+    ("none", None, None),
+    ("blank", " ", None),
+    ("two", "0, 3", {0, 3}),
+    ("trailing comma", "7,", {7}),
+    ("largest id", str(MAX_CLASS_ID), {MAX_CLASS_ID}),
+    ("negative", "-1", UsageError),
+    ("above int32", str(MAX_CLASS_ID + 1), UsageError),
+    ("huge", "99999999999", UsageError),
+    ("not a number", "x", UsageError),
+    ("underscore", "1_0", UsageError),
+    ("arabic-indic digit", "\u0663", UsageError),
+    ("fraction", "1.5", UsageError),
+])
+def test_from_boxes_classes(label, given, expected):
+    """--classes: the ids label files may hold (0 to MAX_CLASS_ID, ASCII), else exit 2."""
+    cfg = FromBoxesConfig(classes=given)
+    if expected is UsageError:
+        with pytest.raises(UsageError, match=f"--classes .*0 to {MAX_CLASS_ID}"):
+            cfg.validate()
+    else:
+        assert cfg.validate().class_set() == expected
+
+
+@pytest.mark.parametrize("label, overrides, match, error", [
+    ("unknown score", {"score": "foo"}, "--score 'foo': expected one of", UsageError),
+    ("no boxes a batch", {"boxes_per_batch": 0}, "--boxes-per-batch", ConfigError),
+    ("image map without dets", {"image_map": "m.json"}, "--image-map", ConfigError),
+])
+def test_from_boxes_invalid_values(label, overrides, match, error):
+    with pytest.raises(error, match=match):
+        FromBoxesConfig(**overrides).validate()
 
 
 def test_presets_validate():

@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 import re
 
+from samcli.config import MAX_CLASS_ID
 from samcli.errors import InputError
 from samcli.io.labels.text import _tok
 
-#: Largest class id, COCO category id and track id (int32 max: survives int32 and int64 arrays,
-#: JSON readers that use int32, and float64 exactly).
-MAX_CLASS_ID = 2**31 - 1
 
 # A plain ASCII decimal numeral: groups (integer digits, fraction digits, fraction digits
 # without integer part, exponent). ``re.ASCII``: ``\d`` must not match '٣' or '３'. No two
