@@ -377,8 +377,9 @@ def resolve_coco_images(
     collapsed), or the found file's path relative to ``images_dir``.
 
     Problems (the caller reports them, exit 3): ids with no map entry or no file, and ids
-    that name the same file (same ``rel``) as another id, e.g. two ``images`` entries with one
-    ``file_name``, or ``139`` and ``"000000000139"`` without a map. Such ids are left out, all
+    that name the same file as another id (the same resolved path), e.g. two ``images``
+    entries with one ``file_name`` (or ``a.jpg`` and ``sub/../a.jpg``, or a symlink to it), or
+    ``139`` and ``"000000000139"`` without a map. Such ids are left out, all
     of them, with one message per file naming every id: output image ids are the input's,
     and one image cannot carry two ids, so samcli neither merges nor picks one silently.
     """
@@ -448,17 +449,23 @@ def resolve_coco_images(
         rel = PurePosixPath(hit.relative_to(images_dir)).as_posix()
         found[image_id] = InputItem(path=hit, rel=rel, root=images_dir)
 
-    # Two ids, one file: report them all (never keep only the last one's boxes)
-    by_rel: dict[str, list[ImageId]] = {}
+    # Two ids, one file (by name, or by resolved path: 'sub/../a.jpg', a symlink): report
+    # them all (never keep only the last one's boxes, nor segment one image under two ids)
+    by_file: dict[str, list[ImageId]] = {}
     for image_id, item in found.items():
-        by_rel.setdefault(item.rel, []).append(image_id)
-    for rel, ids in by_rel.items():
+        by_file.setdefault(os.path.realpath(item.path), []).append(image_id)
+    for ids in by_file.values():
         if len(ids) < 2:
             continue
-        for image_id in ids:
-            del found[image_id]
+        items = [found.pop(image_id) for image_id in ids]
         source = f" in {map_name}" if map_name else ""
-        problems.append(Problem(rel, (
-            f"{images_dir / rel}: image ids {', '.join(_show(i) for i in ids)} all name this "
-            f"file{source}; their boxes are not used (give each image a single id)")))
+        rel = items[0].rel
+        if all(item.rel == rel for item in items):
+            named = f"image ids {', '.join(_show(i) for i in ids)} all name this file{source}"
+        else:
+            named = ("image ids " + ", ".join(f"{_show(i)} ({_show(item.rel)})"
+                                              for i, item in zip(ids, items))
+                     + f"{source} all name this file")
+        problems.append(Problem(rel, f"{images_dir / rel}: {named}; their boxes are not used "
+                                "(give each image a single id)"))
     return found, problems

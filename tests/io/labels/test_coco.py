@@ -330,6 +330,26 @@ def test_resolve_two_gt_ids_one_file_is_reported(tmp_path):
     assert found[9].rel == "a.jpg" and problems == []
 
 
+@pytest.mark.parametrize("label,second", [
+    ("dot-dot", "sub/../a.jpg"),
+    ("symlink", "link.jpg"),
+    ("backslashes", "sub\\..\\a.jpg"),
+])
+def test_resolve_two_names_of_one_file_are_reported(tmp_path, label, second):
+    """Two map entries whose names differ but reach one file: both left out, one problem
+    naming each id with its name (one image is not segmented twice under two ids)."""
+    images = tmp_path / "imgs"
+    touch(images / "a.jpg", images / "sub" / "b.jpg", images / "b.jpg")
+    (images / "link.jpg").symlink_to(images / "a.jpg")
+    found, problems = resolve_coco_images([1, 2, 3], images,
+                                          {"1": "a.jpg", "2": second, "3": "b.jpg"})
+    assert list(found) == [3] and len(problems) == 1, problems
+    shown = json.dumps(second.replace("\\", "/"))
+    assert problems[0].message == (
+        f"{images / 'a.jpg'}: image ids 1 (\"a.jpg\"), 2 ({shown}) in the image map all name "
+        "this file; their boxes are not used (give each image a single id)")
+
+
 def test_resolve_spellings_of_one_id(tmp_path):
     images = tmp_path / "imgs"
     touch(images / "1.jpg", images / "000000000139.jpg")
