@@ -296,6 +296,22 @@ def check_state_dict(
     raise CheckpointError(" ".join(parts))
 
 
+def _require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None:
+    """CheckpointError naming the first floating-point tensor with a NaN or an infinity: a
+    damaged or badly converted file, whose every mask would be NaN logits (empty) and every
+    score null. Trained SAM weights are all finite. A float32 sum per tensor finds any NaN
+    or infinity (0.03 s for SAM 2.1 large's 224M weights, against 0.65 s for an element-wise
+    test, which only confirms a non-finite sum: a finite tensor's sum may overflow)."""
+    import torch
+
+    for key, value in state.items():
+        if (value.is_floating_point()
+                and not bool(torch.isfinite(torch.sum(value, dtype=torch.float32)))
+                and not bool(torch.isfinite(value).all())):
+            raise CheckpointError(f"checkpoint {path}: tensor {key} holds NaN or infinite "
+                                  "values (a damaged or badly converted file?).")
+
+
 def load_checkpoint(model: torch.nn.Module, path: Path | str, name: str | None = None) -> None:
     """Load the weights in ``path`` into ``model``, strictly; every problem is a CheckpointError.
 
@@ -312,6 +328,7 @@ def apply_state_dict(
     without the official file's video-only keys: :func:`network_state`)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     check_state_dict(state, expected, path, name)
+    _require_finite(network_state(state, name), path)
     try:
         model.load_state_dict(network_state(state, name), strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied

@@ -164,6 +164,30 @@ def test_shape_mismatch(tmp_path):
     assert "head.weight: file (7, 3) vs model (2, 3)" in message
 
 
+@pytest.mark.parametrize("label,value", [("nan", float("nan")), ("inf", float("inf")),
+                                         ("-inf", float("-inf"))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_non_finite_weights_are_refused(tmp_path, label, value, dtype):
+    state = {k: v.to(dtype) for k, v in tiny_state().items()}
+    state["head.weight"][1, 2] = value
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    assert _error(path) == (f"checkpoint {path}: tensor head.weight holds NaN or infinite "
+                            "values (a damaged or badly converted file?).")
+
+
+def test_finite_weights_whose_sum_overflows_still_load(tmp_path):
+    """The float32 sum is only a fast screen: finite weights whose sum overflows it load."""
+    state = tiny_state()
+    state["head.weight"] = torch.full((2, 3), 3e38)
+    assert not torch.isfinite(torch.sum(state["head.weight"], dtype=torch.float32))
+    path = tmp_path / "big.pth"
+    torch.save(state, path)
+    model = Tiny()
+    checkpoint.load_checkpoint(model, path)
+    assert torch.equal(model.head.weight, state["head.weight"])
+
+
 def _sam_like(embed: int, depth: int) -> dict[str, torch.Tensor]:
     """Key and shape skeleton of a SAM ViT checkpoint (meta tensors: no memory)."""
     meta = torch.device("meta")
