@@ -12,18 +12,14 @@ differs is a failure.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
-from tests.golden.cases import CASES, EXPECTED, run_case, write_checkpoint, write_inputs
-
-TOL = 1e-4
-PIXEL_TOL = 0.5  # mean pixel value of a chip or preview (a JPEG re-encode moves it a little)
-
+from samcli.pipeline import OUTPUT_REVISION
+from tests.golden.cases import (CASES, EXPECTED, recorded_revision, run_case, write_checkpoint,
+                                write_inputs)
+from tests.golden.compare import differences
 
 @pytest.fixture(scope="module")
 def golden_env(tmp_path_factory):
@@ -38,85 +34,53 @@ def test_outputs_unchanged(case, golden_env, tmp_path):
     inputs, ckpt = golden_env
     got = run_case(case, inputs, ckpt, tmp_path)
     expected = json.loads((EXPECTED / f"{case.same_as or case.name}.json").read_text())
-    diffs: list[str] = []
-    pixel_slack = _Slack(1)
-    _compare(expected, got, "$", diffs, pixel_slack)
+    diffs = differences(expected, got)
     assert not diffs, f"{case.name}: {len(diffs)} difference(s):\n" + "\n".join(diffs[:20])
-
-
-class _Slack:
-    def __init__(self, n: int) -> None:
-        self.left = n
-
-
-def _compare(a: Any, b: Any, where: str, diffs: list[str], slack: _Slack) -> None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        if list(a) != list(b) and sorted(a) != sorted(b):
-            diffs.append(f"{where}: keys {sorted(a)} != {sorted(b)}")
-            return
-        if _is_record(a) and _is_record(b) and _record_differs_by_pixels(a, b, where, diffs,
-                                                                           slack):
-            return
-        for k in a:
-            _compare(a[k], b[k], f"{where}.{k}", diffs, slack)
-    elif isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            diffs.append(f"{where}: {len(a)} items != {len(b)}")
-            return
-        for i, (x, y) in enumerate(zip(a, b)):
-            _compare(x, y, f"{where}[{i}]", diffs, slack)
-    elif isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or a is None:
-        if a != b:
-            diffs.append(f"{where}: {a!r} != {b!r}")
-    elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        tol = PIXEL_TOL if where.endswith(".mean") or ".mean[" in where else TOL
-        if isinstance(a, int) and isinstance(b, int) and not ".mean" in where:
-            if a != b:
-                diffs.append(f"{where}: {a} != {b}")
-        elif not math.isclose(a, b, rel_tol=0, abs_tol=tol):
-            diffs.append(f"{where}: {a} != {b}")
-    elif a != b:
-        diffs.append(f"{where}: {a!r} != {b!r}")
-
-
-def _is_record(d: dict) -> bool:
-    return "segmentation" in d and "area" in d and "width" in d
-
-
-def _record_differs_by_pixels(a: dict, b: dict, where: str, diffs: list[str],
-                              slack: _Slack) -> bool:
-    """True when ``a`` and ``b`` differ only in their mask by a few pixels (and the allowance
-    is not used up): counted as equal. False: compare field by field as usual."""
-    geometry_keys = {"segmentation", "area", "bbox"}
-    sub: list[str] = []
-    _compare({k: v for k, v in a.items() if k not in geometry_keys | {"stability_score"}},
-             {k: v for k, v in b.items() if k not in geometry_keys | {"stability_score"}},
-             where, sub, _Slack(0))
-    if sub or all(_same(a[k], b[k]) for k in geometry_keys):
-        return False
-    if slack.left <= 0:
-        return False
-    iou = _raster_iou(a["segmentation"], b["segmentation"], a["height"], a["width"])
-    if iou < 0.99:
-        return False
-    slack.left -= 1
-    return True
-
-
-def _same(x: Any, y: Any) -> bool:
-    d: list[str] = []
-    _compare(x, y, "", d, _Slack(0))
-    return not d
-
-
-def _raster_iou(ga: dict, gb: dict, h: int, w: int) -> float:
-    from samcli.geometry import geometry_to_mask
-
-    ma, mb = geometry_to_mask(ga, h, w), geometry_to_mask(gb, h, w)
-    union = np.count_nonzero(ma | mb)
-    return np.count_nonzero(ma & mb) / union if union else 1.0
 
 
 def test_every_recording_has_a_case():
     names = {c.name for c in CASES}
     assert {p.stem for p in Path(EXPECTED).glob("*.json")} <= names
+
+
+def test_recordings_are_of_this_output_revision():
+    """The goldens were recorded at samcli's current output revision. Changing outputs makes
+    the golden runs fail; recording them again (``python -m tests.golden.record``) refuses
+    until ``samcli.pipeline.OUTPUT_REVISION`` is raised, so that folders begun with the old
+    outputs are redone on resume, not mixed with the new ones; raising it alone fails here
+    until the goldens are recorded at it."""
+    assert recorded_revision() == OUTPUT_REVISION, (
+        f"samcli.pipeline.OUTPUT_REVISION is {OUTPUT_REVISION} but the goldens were recorded "
+        f"at {recorded_revision()}: record them again (python -m tests.golden.record)")
+
+
+@pytest.mark.parametrize("label,revision,outputs,written", [
+    ("same outputs", 2, 5, True),
+    ("changed outputs, same revision", 2, 6, False),
+    ("changed outputs, revision raised", 3, 6, True),
+])
+def test_recording_changed_outputs_needs_a_raised_revision(tmp_path, monkeypatch, capsys,
+                                                           label, revision, outputs, written):
+    from tests.golden import cases, record
+
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    (expected / "one.json").write_text(json.dumps(_run(5)))
+    (expected / "output_revision.txt").write_text("2\n")
+    monkeypatch.setattr(record, "EXPECTED", expected)
+    monkeypatch.setattr(record, "REVISION_FILE", expected / "output_revision.txt")
+    monkeypatch.setattr(cases, "REVISION_FILE", expected / "output_revision.txt")
+    monkeypatch.setattr(record, "CASES", [cases.Case("one", ())])
+    monkeypatch.setattr(record, "write_inputs", lambda p: p)
+    monkeypatch.setattr(record, "write_checkpoint", lambda p: p)
+    monkeypatch.setattr(record, "run_case", lambda *a: _run(outputs))
+    monkeypatch.setattr(record, "OUTPUT_REVISION", revision)
+    assert record.main([]) == (0 if written else 1)
+    assert json.loads((expected / "one.json").read_text()) == _run(outputs if written else 5)
+    assert (expected / "output_revision.txt").read_text() == f"{revision if written else 2}\n"
+    if not written:
+        assert "raise samcli.pipeline.OUTPUT_REVISION above 2" in capsys.readouterr().err
+
+
+def _run(n: int) -> dict:
+    return {"exit_code": 0, "stdout": [{"n": n}], "files": {}}

@@ -12,7 +12,8 @@ and JPEG previews as summaries of their pixels, the manifest reduced to what it 
 (input, image, status, error, proposals, outputs relative to the run folder).
 
 Re-record (only when an output change is intended, saying why in the commit):
-``python -m tests.golden.record``.
+``python -m tests.golden.record``; it refuses to change a recording until
+``samcli.pipeline.OUTPUT_REVISION`` has been raised.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from typing import Any
 import numpy as np
 
 EXPECTED = Path(__file__).parent / "expected"
+#: samcli.pipeline.OUTPUT_REVISION when the recordings were made (see tests/test_golden.py)
+REVISION_FILE = EXPECTED / "output_revision.txt"
+
+
+def recorded_revision() -> int | None:
+    """The output revision the recordings were made at (None: not recorded)."""
+    try:
+        return int(REVISION_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 # Few prompts and no score filters: every run is quick and keeps many proposals.
 FAST = ["--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
