@@ -1,9 +1,11 @@
-"""The golden runs: fixed inputs, a fixed model and a table of command lines whose outputs were
-recorded from the code before the 2026-12 restructuring (commit 6fad898) and must not change.
+"""The golden runs: fixed inputs, fixed models and a table of command lines whose outputs were
+recorded from the code before the 2026-12 restructuring (commit 6fad898) and must not change;
+the SAM 2.1 cases (``sam2-*``, a sam2.1_hiera_tiny file in the official layout) were added
+at output revision 2.
 
 Everything here is deterministic and independent of how the model package builds its modules:
-the checkpoint's tensors are drawn per key from a generator seeded by the key's name
-(:func:`golden_state_dict`), so reordering module construction cannot change the weights.
+the checkpoints' tensors are drawn per key from a generator seeded by the key's name
+(:func:`_seeded`), so reordering module construction cannot change the weights.
 
 :func:`run_case` runs one command line in this process (Typer's test runner; ``--ray`` starts
 its own local Ray instance) and returns its outputs normalised for comparison
@@ -89,6 +91,10 @@ CASES: tuple[Case, ...] = (
     _c("boxes-cocodets", "from-boxes", "--coco-dets", "{in}/dets.json", "--images",
        "{in}/ds/images", "--image-map", "{in}/gt.json", "--checkpoint", "{ckpt}", *BOXES,
        "-o", "{out}", "--format", "coco"),
+    _c("sam2-coco", "automask", "{in}/imgs", "--checkpoint", "{sam2}", *FAST, "-o", "{out}",
+       "--format", "coco", "--use-m2m"),
+    _c("sam2-single-mask", "automask", "{in}/imgs/a.png", "--checkpoint", "{sam2}", *FAST,
+       "--no-multimask-output"),
     _c("ray", "automask", "{in}/imgs", "--checkpoint", "{ckpt}", *FAST, "--ray-address", "local",
        "--ray-actors", "1", same_as="stdout"),
 )
@@ -97,11 +103,9 @@ CASES: tuple[Case, ...] = (
 # ------------------------------------------------------------------------------- model
 
 
-def golden_state_dict(model) -> dict:
+def _seeded(model) -> dict:
     """Seeded weights for ``model``'s state dict, each tensor drawn from its own generator
-    (seeded by the CRC-32 of its key), scaled by fan-in; then MobileSAM's decoder made
-    confident as in ``tests.commands.conftest.confident_mobile_sam`` (large, stable logits,
-    predicted IoU near 0.9)."""
+    (seeded by the CRC-32 of its key), scaled by fan-in."""
     import torch
 
     out = {}
@@ -121,6 +125,14 @@ def golden_state_dict(model) -> dict:
         else:
             t = draw / np.sqrt(max(1, value[0].numel()))
         out[key] = t.to(value.dtype)
+    return out
+
+
+def golden_state_dict(model) -> dict:
+    """:func:`_seeded` weights, then MobileSAM's decoder made confident as in
+    ``tests.commands.conftest.confident_mobile_sam`` (large, stable logits, predicted IoU
+    near 0.9)."""
+    out = _seeded(model)
     for i in range(4):
         out[f"mask_decoder.output_hypernetworks_mlps.{i}.layers.2.weight"] *= 300
     out["mask_decoder.iou_prediction_head.layers.2.weight"] *= 5
@@ -128,13 +140,32 @@ def golden_state_dict(model) -> dict:
     return out
 
 
+def golden_sam2_state_dict() -> dict:
+    """sam2.1_hiera_tiny (the official 1024-input network, image path): :func:`_seeded`
+    weights, then the everything-mode wiring of :mod:`tests.automask_models_sam2` (confident,
+    nested masks around each point prompt)."""
+    from samcli.model import build_model
+    from tests.automask_models_sam2 import automask_state_dict
+
+    model = build_model("sam2.1_hiera_tiny")
+    model.load_state_dict(_seeded(model), strict=True)
+    return automask_state_dict(model, seed=0)
+
+
+#: The SAM 2.1 checkpoint, written beside the MobileSAM one (``{sam2}`` in a case's args)
+SAM2_FILE = "golden_sam2.1_hiera_tiny.pt"
+
+
 def write_checkpoint(path: Path) -> Path:
+    """The MobileSAM checkpoint at ``path`` (a plain state dict) and the SAM 2.1 one beside
+    it as the official files are laid out (``{"model": state dict}``)."""
     import torch
 
     from samcli.model import build_model
 
     model = build_model("mobile_sam")
     torch.save(golden_state_dict(model), path)
+    torch.save({"model": golden_sam2_state_dict()}, path.with_name(SAM2_FILE))
     return path
 
 
@@ -189,7 +220,8 @@ def run_case(case: Case, inputs: Path, ckpt: Path, work: Path) -> dict[str, Any]
     """Run ``case`` in this process; its outputs normalised (see :func:`normalise`)."""
     from tests.commands.conftest import invoke
 
-    places = {"{ckpt}": str(ckpt), "{in}": str(inputs), "{out}": str(work / "out"),
+    places = {"{ckpt}": str(ckpt), "{sam2}": str(ckpt.with_name(SAM2_FILE)),
+              "{in}": str(inputs), "{out}": str(work / "out"),
               "{crops}": str(work / "crops"), "{preview}": str(work / "preview")}
     args = []
     for a in case.args:
