@@ -110,9 +110,9 @@ def _model_version(request: RunRequest) -> str:
 # samcli's own part of the resume key. Bump it with any change that gives other outputs for
 # the same inputs, weights and options (numerics, filters, polygons, writers): outputs that an
 # earlier samcli left in a folder are then redone on resume instead of mixed with new ones.
-# The golden recordings (tests/golden) hold the revision they were made at, and recording
-# changed outputs refuses until it is raised (SAM 1 and MobileSAM runs: SAM 2 numerics are
-# not in the goldens, so a change there must be caught by the one who makes it).
+# The golden recordings (tests/golden: MobileSAM and SAM 2.1 tiny runs in float32) hold the
+# revision they were made at, and recording changed outputs refuses until it is raised; a
+# change the goldens do not see (bfloat16, GPU paths) must be caught by the one who makes it.
 OUTPUT_REVISION = 2
 
 
