@@ -91,7 +91,10 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_exclusive(path.parent, f".{path.name}.", mode=0o666, suffix=".tmp")
+    try:
+        fd, tmp = create_exclusive(path.parent, f".{path.name}.", mode=0o666, suffix=".tmp")
+    except OSError as exc:  # (a read-only folder): name the file wanted, not the temporary
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

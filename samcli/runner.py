@@ -89,6 +89,19 @@ class Manifest:
                 if entry is not None:
                     self.entries[entry["input"]] = entry
 
+    def check_writable(self) -> None:
+        """ConfigError now, before any work, when an existing manifest cannot be appended to
+        (its permissions, a read-only file system), instead of after the first input's work."""
+        if not os.path.lexists(self.path):
+            return  # created by the first append, in a folder the lock showed is writable
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            raise ConfigError(f"cannot write {self.path}: {exc.strerror or exc} (samcli "
+                              "records each input there; fix its permissions or use another "
+                              "-o folder)") from None
+        os.close(fd)
+
     def is_done(self, key: str, hash_: str, source: dict | None = None,
                 image: Path | str | None = None) -> bool:
         """Whether ``key`` is done with these parameters (``hash_``) and, when ``source`` (its
@@ -229,6 +242,7 @@ class Runner:
         with OutputLock(self.opts.output_dir) if self.opts.output_dir else _no_lock():
             if self.opts.output_dir is not None:
                 self.manifest = Manifest(self.opts.output_dir)
+                self.manifest.check_writable()
                 for folder in self.opts.folders:
                     remove_stale_temporaries(folder)
             todo, summary = self.start(items, pre_failed)
@@ -364,7 +378,7 @@ class Runner:
             self.fail_item(summary, item.rel, _naming(item, str(exc)))
             return False
         except OSError as exc:
-            if exc.errno in _NAME_ERRORS:
+            if exc.errno in _ONE_INPUT_ERRORS:
                 self._discard(item, result.image)
                 self.fail_item(summary, item.rel, f"{item.rel}: cannot write its output "
                                f"{exc.filename}: {exc.strerror or exc}")
@@ -440,10 +454,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-# Write errors that concern one input's output name, not the run: that input fails (among
-# them a file where its output folder should be, or a folder where its file should be: an
-# input folder named like another input's output, such as 'a.png.jsonl/').
-_NAME_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+# Write errors that concern one input's output path, not the run: that input fails. Its
+# name (too long, not encodable), what is already there (a file where its output folder
+# should be, or a folder where its file should be: an input folder named like another
+# input's output, such as 'a.png.jsonl/'), or the permissions of its own output subfolder
+# (the output folder itself is checked before any work). A full disk, a read-only file
+# system or an I/O error stop the run instead: every later input would fail the same way.
+_ONE_INPUT_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EEXIST, errno.ENOTDIR,
+                     errno.EISDIR, errno.EACCES, errno.EPERM}
+# Errors of a full disk or quota: the run stops and says to free space
+_NO_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}
 
 
 def _naming(item: InputItem, message: str) -> str:
@@ -457,9 +477,9 @@ def _naming(item: InputItem, message: str) -> str:
 def _write_error(exc: OSError, path: Path | str | None = None) -> str:
     """One line for a write error that stops the run (a full disk, a read-only folder)."""
     where = path or exc.filename or "an output file"
+    fix = "free some space" if exc.errno in _NO_SPACE_ERRORS else "fix the folder"
     return (f"cannot write {where}: {exc.strerror or exc}. Every input recorded in the "
-            "manifest so far is complete; free the space (or fix the folder) and run the same "
-            "command again to go on")
+            f"manifest so far is complete; {fix} and run the same command again to go on")
 
 
 LOCK_NAME = "lock"

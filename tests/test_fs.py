@@ -38,6 +38,23 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "out") == []
 
 
+def test_a_folder_refusing_the_temporary_file_names_the_file_wanted(tmp_path, monkeypatch):
+    """A read-only output subfolder refuses the temporary file: the error names the output
+    file, not the random temporary name (simulated: as root, permission bits do not stop)."""
+    import errno
+
+    import samcli.fs as fs
+
+    def refused(folder, prefix, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", f"{folder}/{prefix}x.tmp")
+
+    monkeypatch.setattr(fs, "create_exclusive", refused)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "out" / "a.json", b"{}")
+    assert (info.value.errno, info.value.filename) == (errno.EACCES,
+                                                       str(tmp_path / "out" / "a.json"))
+
+
 @pytest.mark.parametrize("label, text, shown", [
     ("plain text and non-ASCII letters stay", "sub ü#1/a b.png", "sub ü#1/a b.png"),
     ("a tab stays", "a\tb.png", "a\tb.png"),

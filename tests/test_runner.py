@@ -3,12 +3,14 @@ line must hold to be trusted, fail-fast, warnings, errors."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from samcli.errors import ConfigError, InputError
+from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import Outcome
 from samcli.io.inputs import InputItem, Problem
 from samcli.maskset import MaskSet
@@ -112,6 +114,28 @@ def test_manifest_that_is_not_a_file_is_refused_before_any_work(tmp_path, label,
     with pytest.raises(ConfigError, match=MANIFEST):
         Manifest(tmp_path)
     assert not (tmp_path / "elsewhere.jsonl").exists(), label
+
+
+@pytest.mark.parametrize("label, code", [("permissions", errno.EACCES),
+                                         ("read-only file system", errno.EROFS)])
+def test_manifest_that_cannot_be_appended_to_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                                       label, code):
+    """Checked by opening it for appending (as root, permission bits would not stop it, so
+    the refusal is simulated at that open)."""
+    (tmp_path / MANIFEST).write_text(json.dumps(_done("a")) + "\n")
+    real = os.open
+
+    def refusing(path, flags, *args):
+        if str(path).endswith(MANIFEST) and flags & os.O_WRONLY:
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    executor = FakeExecutor({"b": None})
+    with pytest.raises(ConfigError, match=f"cannot write {tmp_path / MANIFEST}: "
+                                          f"{os.strerror(code)}"):
+        _runner(tmp_path, FakeWriter()).run(_items("b"), executor)
+    assert executor.asked == [], label
 
 
 # ------------------------------------------------------------------------------- runner
@@ -266,6 +290,49 @@ def test_failures_are_reported_recorded_and_counted(tmp_path, capsys):
     assert entries["c"]["status"] == "failed" and entries["b"]["status"] == "done"
     assert entries["d"]["error"] == err[4].removeprefix("Error: ")
     assert writer.discarded == ["c"]  # what c's write began; no earlier run to undo
+
+
+class OSErrorWriter(FakeWriter):
+    """Raises ``OSError(code)`` when writing ``image``."""
+
+    def __init__(self, image: str, code: int) -> None:
+        super().__init__()
+        self.image, self.code = image, code
+
+    def write(self, result):
+        if result.image == self.image:
+            raise OSError(self.code, os.strerror(self.code), f"/out/{result.image}.tmp")
+        return super().write(result)
+
+
+@pytest.mark.parametrize("label, code, stops, fix", [
+    ("permission denied: that input", errno.EACCES, False, None),
+    ("not permitted: that input", errno.EPERM, False, None),
+    ("name too long: that input", errno.ENAMETOOLONG, False, None),
+    ("a folder in the way: that input", errno.EISDIR, False, None),
+    ("full disk: the run", errno.ENOSPC, True, "free some space"),
+    ("quota: the run", errno.EDQUOT, True, "free some space"),
+    ("read-only file system: the run", errno.EROFS, True, "fix the folder"),
+    ("I/O error: the run", errno.EIO, True, "fix the folder"),
+])
+def test_write_errors_fail_the_input_or_stop_the_run(tmp_path, capsys, label, code, stops, fix):
+    writer = OSErrorWriter("b", code)
+    executor = FakeExecutor({"a": None, "b": None, "c": None})
+    runner = _runner(tmp_path, writer)
+    items = _items("a", "b", "c", folder=tmp_path / "in")
+    if stops:
+        with pytest.raises(SamcliError) as err:
+            runner.run(items, executor)
+        message = str(err.value)
+        assert message.startswith(f"cannot write /out/b.tmp: {os.strerror(code)}."), label
+        assert f"{fix} and run the same command again" in message, label
+        assert sorted(Manifest(tmp_path).entries) == ["a"]
+        return
+    summary = runner.run(items, executor)
+    assert (summary.done, summary.failed) == (2, ["b"]), label
+    assert capsys.readouterr().err.splitlines() == [
+        f"Error: b: cannot write its output /out/b.tmp: {os.strerror(code)}"]
+    assert writer.written == ["a", "c"] and writer.discarded == ["b"]
 
 
 def test_fail_fast_stops_the_executor(tmp_path, capsys):

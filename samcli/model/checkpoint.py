@@ -110,7 +110,8 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path} ({_one_line(exc)}).") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: "
+                              f"{_one_line(exc.strerror or exc)}.") from None
     if size == 0:
         raise CheckpointError(
             f"{subject} is empty (0 bytes)"
@@ -120,7 +121,8 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path} ({_one_line(exc)}).") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: "
+                              f"{_one_line(exc.strerror or exc)}.") from None
     use_mmap = zipfile.is_zipfile(path)
     try:
         with warnings.catch_warnings():

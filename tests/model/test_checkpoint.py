@@ -55,6 +55,22 @@ def test_folder_instead_of_file(tmp_path):
     assert "folder" in _error(tmp_path)
 
 
+def test_unreadable_file(good_file, monkeypatch):
+    """Permission denied (simulated at the open: as root, permission bits do not stop it)."""
+    import builtins
+    import errno
+
+    real = builtins.open
+
+    def refusing(file, *args, **kw):
+        if str(file) == str(good_file):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real(file, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    assert _error(good_file) == f"cannot read checkpoint {good_file}: Permission denied."
+
+
 def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.pth"
     path.write_bytes(b"")
