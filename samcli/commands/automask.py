@@ -13,6 +13,9 @@ from samcli.config import (GEN, PRESET_HELP, AutomaskConfig, InputOptions, Model
                            OutputOptions, PolygonOptions, ScaleOptions, preset_config)
 from samcli.request import RunRequest
 
+#: The line ``samcli --help`` lists (one line: HELP's first paragraph has its own breaks)
+SHORT_HELP = ("Everything-mode proposals: a grid of point prompts over each image, filtered and "
+              "merged, written as polygons (JSON Lines on stdout, or files with -o).")
 HELP = """Everything-mode proposals: a grid of point prompts over each image, filtered and
 merged, written as polygons. JSON Lines on stdout, or files with -o.
 
@@ -65,4 +68,4 @@ def register(app: typer.Typer) -> None:
         [(AutomaskConfig, True), (PolygonOptions, False), (OutputOptions, False),
          (InputOptions, False), (ModelOptions, False), (ScaleOptions, False)],
     )
-    app.command("automask", help=HELP, no_args_is_help=True)(fn)
+    app.command("automask", help=HELP, short_help=SHORT_HELP, no_args_is_help=True)(fn)

@@ -13,6 +13,9 @@ from samcli.config import (FromBoxesConfig, InputOptions, ModelOptions, OutputOp
                            PolygonOptions)
 from samcli.request import RunRequest
 
+#: The line ``samcli --help`` lists (one line: HELP's first paragraph has its own breaks)
+SHORT_HELP = ("Detector boxes (YOLO label files or COCO detections) -> SAM box prompts -> masks "
+              "and polygons that keep the class and confidence.")
 HELP = """Detector boxes -> SAM box prompts -> masks and polygons that keep the class and
 confidence. Reads YOLO label files (rows: class cx cy w h, optionally conf and track id) or COCO
 detection results.
@@ -56,4 +59,4 @@ def register(app: typer.Typer) -> None:
         [(FromBoxesConfig, False), (PolygonOptions, False), (OutputOptions, False),
          (InputOptions, False), (ModelOptions, False)],
     )
-    app.command("from-boxes", help=HELP, no_args_is_help=True)(fn)
+    app.command("from-boxes", help=HELP, short_help=SHORT_HELP, no_args_is_help=True)(fn)

@@ -41,3 +41,15 @@ def test_usage_and_placeholders():
         assert needle in text, needle
     boxes = re.sub(r"[\s│]+", " ", _help(["from-boxes"]))
     assert "LABELS..." in boxes and "--images DIR" in boxes and "--classes IDS" in boxes
+
+
+def test_command_list_gives_each_command_one_line():
+    """``samcli --help``: on a wide terminal each command's description is one line (a
+    docstring's own line breaks used to split them mid-sentence)."""
+    text = _help([])
+    rows = [line.strip("│ ").rstrip() for line in text.splitlines() if line.startswith("│")]
+    commands = [r for r in rows if re.match(r"(automask|from-boxes|models) ", r)]
+    assert [c.split()[0] for c in commands] == ["automask", "from-boxes", "models"]
+    assert len(rows) == len(commands) + 2  # + --version and --help, nothing wrapped
+    for row in commands:
+        assert row.endswith((".", ").")), row
