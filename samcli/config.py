@@ -477,8 +477,8 @@ class OutputOptions:
                       metavar="FORMAT")
     geo: bool = opt(
         False, "With --format geojson: coordinates in the image's CRS when it is georeferenced "
-        "(GeoTIFF tags, or a world file with a .prj or .aux.xml), else pixels. Needs rasterio (samcli's optional 'geo' extra).", OUT
-    )
+        "(GeoTIFF tags, or a world file with a .prj or .aux.xml), else pixels. Needs "
+        "rasterio (samcli's optional 'geo' extra).", OUT)
     image_root_url: str | None = opt(
         None, "With --format labelstudio: what goes before each image's path (relative to its "
         "input folder) in the tasks' image URLs; default '/data/local-files/?d=' (Label "
