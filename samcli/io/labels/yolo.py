@@ -30,7 +30,6 @@ YOLO box labels (:func:`parse_yolo_labels`)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -131,8 +130,9 @@ def clip_boxes(
     """Clip pixel ``xyxy`` boxes to a ``width x height`` image; drop unusable ones with a
     warning.
 
-    A box is kept when, after clipping, its width and height are both at least ``min_size``
-    pixels (default :data:`MIN_BOX_SIZE`, 1) and more than 0. Boxes with x2 < x1 or y2 < y1
+    A box is kept when none of its coordinates is NaN and, after clipping (infinite ones
+    too), its width and height are both at least ``min_size`` pixels (default
+    :data:`MIN_BOX_SIZE`, 1) and more than 0. Boxes with a NaN coordinate, x2 < x1 or y2 < y1
     (negative size), empty ones and sub-pixel ones (``min_size`` 1: under a pixel wide or
     high, too small to be a SAM prompt) are dropped. ``names[i]`` prefixes box i's warning.
     """
@@ -142,18 +142,22 @@ def clip_boxes(
     clipped = arr.copy()
     np.clip(clipped[:, 0::2], 0.0, float(width), out=clipped[:, 0::2])
     np.clip(clipped[:, 1::2], 0.0, float(height), out=clipped[:, 1::2])
-    clipped[np.isnan(clipped)] = 0.0  # NaN in: an empty box out, dropped below
+    # A NaN coordinate says nowhere: the box is dropped, its row zeroed (an infinite one is
+    # clipped to the image's edge like any coordinate beyond it, as a YOLO size of 1e308
+    # image widths is, which overflows to infinity in pixels)
+    no_nan = ~np.isnan(arr).any(axis=1)
+    clipped[~no_nan] = 0.0
     bw = clipped[:, 2] - clipped[:, 0]
     bh = clipped[:, 3] - clipped[:, 1]
-    keep = (bw > 0) & (bh > 0) & (bw >= min_size) & (bh >= min_size)
+    keep = no_nan & (bw > 0) & (bh > 0) & (bw >= min_size) & (bh >= min_size)
     warnings: list[str] = []
     for i in np.flatnonzero(~keep):
         name = names[i] if names is not None else f"box {i}"
         x1, y1, x2, y2 = (float(v) for v in arr[i])
-        if x2 < x1 or y2 < y1:
+        if not no_nan[i]:
+            why = "has a NaN coordinate"
+        elif x2 < x1 or y2 < y1:
             why = "has a negative width or height"
-        elif not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-            why = "is not finite in pixels"
         elif x2 == x1 or y2 == y1:
             why = "has zero size"
         elif bw[i] <= 0 or bh[i] <= 0:

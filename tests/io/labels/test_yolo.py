@@ -242,6 +242,25 @@ def test_boxes_to_pixels_huge_finite_values_no_overflow_warning(tmp_path):
     assert [w.split(":")[1] for w in warnings] == ["2", "3"]
 
 
+@pytest.mark.parametrize("label, box, kept, why", [
+    ("NaN x1", [np.nan, 8, 52, 32], None, "has a NaN coordinate"),
+    ("NaN everywhere", [np.nan] * 4, None, "has a NaN coordinate"),
+    ("minus infinity is the left edge", [-np.inf, 8, 52, 32], [0, 8, 52, 32], None),
+    ("infinite both ways: the image", [-np.inf, -np.inf, np.inf, np.inf], [0, 0, 64, 48],
+     None),
+    ("infinite left to right: zero size", [np.inf, 8, np.inf, 32], None, "has zero size"),
+])
+def test_clip_boxes_nan_and_infinity(label, box, kept, why):
+    res = clip_boxes([box], 64, 48)
+    if kept is None:
+        assert res.keep.tolist() == [False] and len(res.warnings) == 1, label
+        assert res.warnings[0].endswith(f"{why}; skipped"), res.warnings
+        assert np.isfinite(res.xyxy).all()
+    else:
+        assert res.keep.tolist() == [True] and res.warnings == [], label
+        assert res.xyxy[0].tolist() == kept
+
+
 def test_clip_boxes_bad_size():
     with pytest.raises(ValueError):
         clip_boxes([[0, 0, 1, 1]], 0, 10)
