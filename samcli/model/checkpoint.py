@@ -13,6 +13,7 @@ This module imports only torch (when first needed), the standard library,
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 import zipfile
@@ -75,7 +76,12 @@ def require_file(path: Path | str) -> Path:
     if p.is_dir():
         raise CheckpointError(f"checkpoint {path}: is a folder, not a weights file")
     if not p.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file")
+        try:
+            os.stat(p)
+        except OSError as exc:  # what is wrong: no such file, a symlink loop, no access
+            raise CheckpointError(f"checkpoint {path}: "
+                                  f"{(exc.strerror or 'no such file').lower()}") from None
+        raise CheckpointError(f"checkpoint {path}: not a regular file")
     return p
 
 

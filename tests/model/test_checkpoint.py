@@ -55,6 +55,18 @@ def test_folder_instead_of_file(tmp_path):
     assert "folder" in _error(tmp_path)
 
 
+def test_symlink_loop_and_special_files_say_what_they_are(tmp_path):
+    loop = tmp_path / "loop.pt"
+    loop.symlink_to(tmp_path / "other.pt")
+    (tmp_path / "other.pt").symlink_to(loop)
+    with pytest.raises(CheckpointError, match="too many levels of symbolic links"):
+        checkpoint.require_file(loop)
+    with pytest.raises(CheckpointError, match="/dev/null: not a regular file"):
+        checkpoint.require_file("/dev/null")
+    with pytest.raises(CheckpointError, match="no such file"):
+        checkpoint.require_file(tmp_path / "missing.pt")
+
+
 def test_unreadable_file(good_file, monkeypatch):
     """Permission denied (simulated at the open: as root, permission bits do not stop it)."""
     import builtins
