@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from samcli.rle import decode_window
+from samcli.rle import decode_mask, decode_window
 
 
 def _as(a, dtype, shape_tail: tuple[int, ...], name: str, n: int) -> np.ndarray:
@@ -124,7 +124,7 @@ class MaskSet:
 
     def mask(self, i: int) -> np.ndarray:
         """Mask ``i`` as a bool (h, w) array."""
-        return mask_utils.decode(self.rles[i]).astype(bool)
+        return decode_mask(self.rles[i])
 
     def window(self, i: int) -> tuple[np.ndarray, int, int]:
         """Mask ``i`` inside its tight box: (bool (bh, bw) window, x0, y0) of its top-left

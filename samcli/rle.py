@@ -16,6 +16,8 @@ starting with 0s, over the pixels in column-major order (flat index ``x * H + y`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -57,6 +59,17 @@ def _one_runs(rle: dict) -> tuple[np.ndarray, np.ndarray]:
     """Flat (column-major) [start, end) of every run of 1s."""
     bounds = np.concatenate([[0], np.cumsum(counts_of(rle))])
     return bounds[1:-1:2], bounds[2::2]
+
+
+def decode_mask(rle: dict) -> np.ndarray:
+    """A compressed RLE ``{"size": [h, w], "counts": bytes}`` as a bool (h, w) mask.
+
+    pycocotools' ``decode`` (2.0.11) emits a DeprecationWarning under NumPy 2 (its array
+    wrapper lacks the ``copy`` keyword); it is silenced here, so that code running with
+    warnings as errors can still read masks."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
 
 
 def decode_window(rle: dict, box: tuple[int, int, int, int]) -> np.ndarray:
