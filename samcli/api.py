@@ -25,16 +25,22 @@ unreadable image: ``InputError``), the exceptions the command line turns into ``
 
 from __future__ import annotations
 
+import copy
+import os
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
-from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_SIMPLIFY, AutomaskConfig, FromBoxesConfig,
-                           ModelOptions, PolygonOptions, preset_config)
-from samcli.errors import ConfigError, InputError
+from samcli.api_checks import (boxes_xyxy, class_ids, confidences_array, is_int,
+                               only_classes_text, path_text, record_name, short, typed_options)
+from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_SIMPLIFY, SCORES, AutomaskConfig,
+                           FromBoxesConfig, ModelOptions, PolygonOptions, preset_config)
+from samcli.errors import ConfigError, InputError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
 from samcli.io.images import read_image
@@ -45,11 +51,11 @@ from samcli.loader import ModelLoader
 from samcli.maskset import MaskSet
 from samcli.model.loading import model_family
 from samcli.results import ImageResult
-from samcli.rle import rle_to_json
+from samcli.rle import decode_mask, rle_to_json
 
-#: An image: a path to a file (read as the command line reads it: EXIF orientation, bit
-#: depth, alpha), or a uint8 array, (H, W, 3) RGB or (H, W) grey.
-Image = Union[str, Path, np.ndarray]
+#: An image: a path to a file (str, bytes or path-like; read as the command line reads it:
+#: EXIF orientation, bit depth, alpha), or a uint8 array, (H, W, 3) RGB or (H, W) grey.
+Image = Union[str, bytes, os.PathLike, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,7 @@ class Proposal:
 
     def mask(self) -> np.ndarray:
         """The mask: bool (H, W)."""
-        from pycocotools import mask as mask_utils
-
-        rle = {"size": self.rle["size"], "counts": self.rle["counts"].encode("ascii")}
-        return mask_utils.decode(rle).astype(bool)
+        return decode_mask({"size": self.rle["size"], "counts": self.rle["counts"].encode("ascii")})
 
 
 class Proposals(Sequence[Proposal]):
@@ -97,10 +100,13 @@ class Proposals(Sequence[Proposal]):
     orientation), ``records`` (the JSON Lines records, SPEC schema), ``masks`` (the
     :class:`~samcli.maskset.MaskSet`), ``warnings`` (what the command line would print as
     ``Warning:`` lines for this image), ``result`` (the :class:`~samcli.results.ImageResult`
-    the writers take)."""
+    the writers take), ``score`` (how the COCO converters score a mask by default, as
+    ``--score``: ``sam`` for automask, ``from_boxes``'s ``score`` option, default
+    ``detector``)."""
 
-    def __init__(self, result: ImageResult) -> None:
+    def __init__(self, result: ImageResult, score: str = "sam") -> None:
         self.result = result
+        self.score = score
         rles = [result.masks.rles[int(i)] for i in kept_indices(result.masks)]
         self._items = [_proposal(rec, rle) for rec, rle in zip(result.records, rles)]
 
@@ -137,19 +143,31 @@ class Proposals(Sequence[Proposal]):
         self._need_polygons("to_yolo")
         return yolo_label_text(self.result)
 
-    def to_coco(self, categories: Sequence[dict] = DEFAULT_CATEGORIES, score: str = "sam"
+    def to_coco(self, categories: Sequence[dict] = DEFAULT_CATEGORIES, score: str | None = None
                 ) -> dict:
         """``annotations.json`` for this image alone (``--format coco``): image id 1 (or the
-        input's own), annotation ids 1..n. ``score``: ``sam``, ``detector`` or ``product``
-        (as ``--score``)."""
-        doc, _ = coco_documents([coco_part(self.result, categories, score)], categories)
+        input's own), annotation ids 1..n. ``categories``: ``[{"id": int, "name": str}, ...]``;
+        ``score``: ``sam``, ``detector`` or ``product`` (as ``--score``; default: the
+        proposals' own, :attr:`score`)."""
+        doc, _ = coco_documents([self._coco_part(categories, score)], categories)
         return doc
 
     def to_coco_results(self, categories: Sequence[dict] = DEFAULT_CATEGORIES,
-                        score: str = "sam") -> list[dict]:
+                        score: str | None = None) -> list[dict]:
         """COCO detection results (``results.json``: what ``COCO.loadRes`` takes)."""
-        _, results = coco_documents([coco_part(self.result, categories, score)], categories)
+        _, results = coco_documents([self._coco_part(categories, score)], categories)
         return results
+
+    def _coco_part(self, categories: Sequence[dict], score: str | None) -> dict:
+        score = self.score if score is None else score
+        if score not in SCORES:
+            raise UsageError(f"score {score!r}: expected one of {', '.join(SCORES)}")
+        if not isinstance(categories, (list, tuple)) or not all(
+                isinstance(c, dict) and is_int(c.get("id")) and isinstance(c.get("name"), str)
+                for c in categories):
+            raise ConfigError("categories: expected a list of {'id': int, 'name': str}, got "
+                              f"{short(categories)}")
+        return coco_part(self.result, categories, score)
 
     def _need_polygons(self, what: str) -> None:
         if self.records and "segmentation" not in self.records[0]:
@@ -157,6 +175,7 @@ class Proposals(Sequence[Proposal]):
 
 
 def _proposal(rec: dict, rle: dict) -> Proposal:
+    rec = copy.deepcopy(rec)  # a frozen view: changing its lists must not change the records
     return Proposal(
         id=rec["id"], bbox=rec["bbox"], area=rec["area"], predicted_iou=rec["predicted_iou"],
         stability_score=rec["stability_score"], point=rec["point"], crop_box=rec["crop_box"],
@@ -178,18 +197,32 @@ class Segmenter:
     ``checkpoint``: a weights file instead of the cached download; ``device``: auto, cpu,
     cuda, cuda:N, mps; ``dtype``/``decoder_dtype``: as ``--dtype``/``--decoder-dtype``.
     ``max_pixels``: images above this many pixels are refused (0: no limit).
+
+    Calls on one Segmenter run one at a time (a lock: the model holds one image's features),
+    each with samcli's thread count for the model (``$SAMCLI_THREADS``, else up to 4: the
+    command's, so that records are the command's), torch's own setting restored after it.
     """
 
-    def __init__(self, model: str | None = None, checkpoint: str | Path | None = None,
+    def __init__(self, model: str | None = None, checkpoint: str | os.PathLike | None = None,
                  device: str = "auto", dtype: str = "auto", decoder_dtype: str = "auto",
                  max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        for label, value in (("model", model), ("device", device), ("dtype", dtype),
+                             ("decoder_dtype", decoder_dtype)):
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"{label}={short(value)}: expected a string")
+        if not is_int(max_pixels) or max_pixels < 0:
+            raise ConfigError(f"max_pixels={short(max_pixels)}: expected a whole number of "
+                              "pixels, 0 for no limit")
+        if checkpoint is not None:
+            checkpoint = path_text(checkpoint, "checkpoint")
         self.loader = ModelLoader(ModelOptions(
-            model=model, checkpoint=str(checkpoint) if checkpoint is not None else None,
-            device=device, dtype=dtype, decoder_dtype=decoder_dtype))
-        self.max_pixels = max_pixels
+            model=model, checkpoint=checkpoint, device=device, dtype=dtype,
+            decoder_dtype=decoder_dtype))
+        self.max_pixels = int(max_pixels)
         #: ``sam``, ``mobile_sam`` or ``sam2``: everything-mode's defaults follow it, as the
         #: command's do (read from the checkpoint's keys without loading it)
         self.family = model_family(model, checkpoint)
+        self._lock = threading.Lock()
 
     def automask(self, image: Image, *, preset: str = "sam", polygons: bool = True,
                  simplify: float = DEFAULT_SIMPLIFY, max_vertices: int = 0,
@@ -197,23 +230,28 @@ class Segmenter:
         """Everything-mode on one image.
 
         ``preset`` and ``options`` as the command's (over the model family's defaults: SAM 2
-        keeps masks above predicted IoU 0.8, as its generator does): option names are ``samcli automask``'s
-        flags with ``_`` for ``-`` (``points_per_side=16``, ``pred_iou_thresh=0.8``,
-        ``crop_n_layers=1``, ``min_area="0.1%"``, ...). ``polygons``/``simplify``/
-        ``max_vertices``: each proposal's polygon (``--simplify``, ``--max-vertices``).
-        ``name``: the records' ``image`` field (default: the path as given, or ``"image"``
-        for an array).
+        keeps masks above predicted IoU 0.8, as its generator does): option names are
+        ``samcli automask``'s flags with ``_`` for ``-`` (``points_per_side=16``,
+        ``pred_iou_thresh=0.8``, ``crop_n_layers=1``, ``min_area="0.1%"``, ...), each of the
+        flag's type (NumPy scalars too); None leaves an option at the preset's value.
+        ``polygons``/``simplify``/``max_vertices``: each proposal's polygon (``--simplify``,
+        ``--max-vertices``). ``name``: the records' ``image`` field (default: the path as
+        given, or ``"image"`` for an array).
         """
         unknown = sorted(set(options) - _AUTOMASK_OPTIONS)
         if unknown:
             raise ConfigError(f"automask: unknown option(s) {', '.join(unknown)}; expected "
                               f"some of {', '.join(sorted(_AUTOMASK_OPTIONS))}")
-        cfg: AutomaskConfig = preset_config(preset, options, self.family)
+        if not isinstance(preset, str):
+            raise UsageError(f"preset={short(preset)}: expected a preset name")
+        cfg: AutomaskConfig = preset_config(preset, typed_options(AutomaskConfig, options),
+                                            self.family)
         for message in cfg.warnings():  # the command's "Warning:" lines before any work
             warnings.warn(message, UserWarning, stacklevel=2)
         render = _render(polygons, simplify, max_vertices)
         rgb, source, label = self._read(image, name)
-        masks = AutomaskWork(cfg, render).segment(self.loader, rgb)
+        with self._model_turn():
+            masks = AutomaskWork(cfg, render).segment(self.loader, rgb)
         return Proposals(finish(label, source, rgb, masks, render))
 
     def from_boxes(self, image: Image, boxes: Sequence[Sequence[float]] | np.ndarray, *,
@@ -225,44 +263,56 @@ class Segmenter:
         """Box prompts on one image: one mask per box.
 
         ``boxes``: (N, 4) **xyxy** in image pixels (pixel corners); boxes are clipped to the
-        image, and empty or sub-pixel ones are dropped with a warning (``.warnings``), as the
-        command does. ``classes``/``confidences``: per box (default class 0, no confidence);
-        they become each record's ``class`` and ``box_confidence``. ``options``: the
-        command's box options (``min_conf``, ``multimask``, ``min_box_iou``,
-        ``min_region_area``, ``boxes_per_batch``, ``score``) and ``only_classes`` (its
-        ``--classes``, a list of ids).
+        image, and empty, sub-pixel or non-finite ones are dropped with a warning
+        (``.warnings``), as the command does. ``classes``/``confidences``: per box (default
+        class 0, no confidence); class ids are integers from 0 to 2^31-1 and confidences
+        numbers from 0 to 1 (None or NaN: none), as in label files; they become each record's
+        ``class`` and ``box_confidence``. ``options``: the command's box options
+        (``min_conf``, ``multimask``, ``min_box_iou``, ``min_region_area``,
+        ``boxes_per_batch``, ``score``: also the COCO converters' default) and
+        ``only_classes`` (its ``--classes``: a list of ids, or its text form ``"0,3"``).
         """
         only = options.pop("only_classes", None)
         unknown = sorted(set(options) - _BOX_OPTIONS)
         if unknown:
             raise ConfigError(f"from_boxes: unknown option(s) {', '.join(unknown)}; expected "
                               f"some of {', '.join(sorted(_BOX_OPTIONS | {'only_classes'}))}")
-        classes_text = None if only is None else ",".join(str(int(c)) for c in only)
-        cfg = FromBoxesConfig(classes=classes_text, **options).validate()
+        cfg = FromBoxesConfig(classes=only_classes_text(only),
+                              **typed_options(FromBoxesConfig, options)).validate()
         render = _render(polygons, simplify, max_vertices)
+        xyxy = boxes_xyxy(boxes)
+        n = len(xyxy)
+        cls = class_ids(classes, n)
+        conf = confidences_array(confidences, n)
         rgb, source, label = self._read(image, name)
         h, w = rgb.shape[:2]
-        xyxy = np.asarray(boxes, dtype=np.float64)
-        if xyxy.size % 4 or (xyxy.ndim != 2 and xyxy.size):
-            raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2, got shape "
-                              f"{xyxy.shape}")
-        xyxy = xyxy.reshape(-1, 4)
-        n = len(xyxy)
-        cls = np.zeros(n, np.int64) if classes is None else np.asarray(classes, np.int64)
-        conf = (np.full(n, np.nan) if confidences is None else
-                np.array([np.nan if c is None else c for c in confidences], np.float64))
-        if cls.shape != (n,) or conf.shape != (n,):
-            raise ConfigError(f"classes and confidences: one per box ({n}), got "
-                              f"{cls.shape[0]} and {conf.shape[0]}")
         clipped = clip_boxes(xyxy, w, h)
-        masks, extras, said = segment_boxes(self.loader, rgb, clipped, cls, conf, cfg, label)
-        return Proposals(finish(label, source, rgb, masks, render, extras, said))
+        with self._model_turn():
+            masks, extras, said = segment_boxes(self.loader, rgb, clipped, cls, conf, cfg,
+                                                label)
+        return Proposals(finish(label, source, rgb, masks, render, extras, said), cfg.score)
+
+    @contextmanager
+    def _model_turn(self) -> Iterator[None]:
+        """One call's use of the model: alone (the lock), torch's thread count restored."""
+        import torch
+
+        with self._lock:
+            threads = torch.get_num_threads()
+            try:
+                yield
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
 
     def _read(self, image: Image, name: str | None) -> tuple[np.ndarray, Path, str]:
         """The image as uint8 (H, W, 3) RGB, its source path and its records' name."""
-        if isinstance(image, (str, Path)):
-            rgb = read_image(image, max_pixels=self.max_pixels or None)
-            return rgb, Path(image), name if name is not None else str(image)
+        if name is not None and not isinstance(name, str):
+            raise UsageError(f"name={short(name)}: expected a string")
+        if isinstance(image, (str, bytes, os.PathLike)):
+            path = path_text(image, "image")
+            rgb = read_image(path, max_pixels=self.max_pixels or None)
+            return rgb, Path(path), record_name(name if name is not None else path)
         arr = np.asarray(image)
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise InputError(f"image array: expected uint8 (H, W, 3) RGB or (H, W) grey, got "
@@ -274,12 +324,15 @@ class Segmenter:
         if self.max_pixels and arr.shape[0] * arr.shape[1] > self.max_pixels:
             raise InputError(f"image array: {arr.shape[1]}x{arr.shape[0]} is more than "
                              f"max_pixels={self.max_pixels}")
-        label = name if name is not None else "image"
+        label = record_name(name) if name is not None else "image"
         return np.ascontiguousarray(arr), Path(label), label
 
 
 def _render(polygons: bool, simplify: float, max_vertices: int) -> Render:
-    polygon = PolygonOptions(simplify=simplify, max_vertices=max_vertices).validate()
+    if not isinstance(polygons, (bool, np.bool_)):
+        raise UsageError(f"polygons={short(polygons)}: expected True or False")
+    shape = typed_options(PolygonOptions, {"simplify": simplify, "max_vertices": max_vertices})
+    polygon = PolygonOptions(**shape).validate()
     return Render(polygon=polygon if polygons else None)
 
 

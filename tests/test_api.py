@@ -119,30 +119,133 @@ def test_without_polygons_records_have_no_segmentation(seg, image):
         props.to_yolo()
 
 
-@pytest.mark.parametrize("call, error, match", [
-    ("unknown option", ConfigError, "unknown option"),
-    ("bad preset", UsageError, "--preset"),
-    ("no points", ConfigError, "--points-per-side"),
-    ("float array", InputError, "uint8"),
-    ("missing file", InputError, "nope.png"),
-    ("boxes shape", ConfigError, r"\(N, 4\)"),
-    ("classes count", ConfigError, "one per box"),
-    ("bad simplify", ConfigError, "--simplify"),
-])
-def test_bad_calls_raise_samcli_errors(seg, image, tmp_path, call, error, match):
-    rgb = np.zeros((8, 8, 3), np.uint8)
-    calls = {
-        "unknown option": lambda: seg.automask(image, points_per_sid=4),
-        "bad preset": lambda: seg.automask(image, preset="fast"),
-        "no points": lambda: seg.automask(image, points_per_side=0),
-        "float array": lambda: seg.automask(rgb.astype(np.float32)),
-        "missing file": lambda: seg.automask(tmp_path / "nope.png"),
-        "boxes shape": lambda: seg.from_boxes(rgb, [1, 2, 3]),
-        "classes count": lambda: seg.from_boxes(rgb, [[0, 0, 4, 4]], classes=[1, 2]),
-        "bad simplify": lambda: seg.automask(image, simplify=-1),
-    }
+class NoModel:
+    """A loader that fails the test if used: argument errors come before any work."""
+
+    def get(self):
+        raise AssertionError("the model was used")
+
+
+@pytest.fixture
+def unloaded(mobile_ckpt):
+    seg = Segmenter(model="mobile_sam", checkpoint=mobile_ckpt, device="cpu")
+    seg.loader = NoModel()
+    return seg
+
+
+RGB = np.zeros((8, 8, 3), np.uint8)
+BOX = [[0, 0, 4, 4]]
+BAD_CALLS = [
+    # label, call(seg, image, tmp_path), error, match
+    ("unknown option", lambda s, i, t: s.automask(i, points_per_sid=4), ConfigError,
+     "unknown option"),
+    ("bad preset", lambda s, i, t: s.automask(i, preset="fast"), UsageError, "--preset"),
+    ("preset not text", lambda s, i, t: s.automask(i, preset=3), UsageError, "preset=3"),
+    ("no points", lambda s, i, t: s.automask(i, points_per_side=0), ConfigError,
+     "--points-per-side"),
+    ("points as text", lambda s, i, t: s.automask(i, points_per_side="8"), UsageError,
+     "points_per_side='8': expected an integer"),
+    ("points fractional", lambda s, i, t: s.automask(i, points_per_side=2.5), UsageError,
+     "points_per_side=2.5: expected an integer"),
+    ("points as a bool", lambda s, i, t: s.automask(i, points_per_side=True), UsageError,
+     "expected an integer"),
+    ("batch fractional", lambda s, i, t: s.automask(i, points_per_batch=1.5), UsageError,
+     "points_per_batch"),
+    ("max proposals fractional", lambda s, i, t: s.automask(i, max_proposals=1.5), UsageError,
+     "max_proposals"),
+    ("threshold as text", lambda s, i, t: s.automask(i, pred_iou_thresh="0.5"), UsageError,
+     "pred_iou_thresh='0.5': expected a number"),
+    ("float32 NaN", lambda s, i, t: s.automask(i, box_nms_thresh=np.float32("nan")),
+     ConfigError, "--box-nms-thresh nan: expected a finite number"),
+    ("float32 inf", lambda s, i, t: s.automask(i, mask_threshold=np.float32("inf")),
+     ConfigError, "expected a finite number"),
+    ("yes/no as text", lambda s, i, t: s.automask(i, drop_border="false"), UsageError,
+     "drop_border='false': expected True or False"),
+    ("m2m as text", lambda s, i, t: s.automask(i, use_m2m="no"), UsageError, "use_m2m"),
+    ("polygons as text", lambda s, i, t: s.automask(i, polygons="no"), UsageError, "polygons"),
+    ("simplify inf", lambda s, i, t: s.automask(i, simplify=np.float32("inf")), ConfigError,
+     "--simplify"),
+    ("bad simplify", lambda s, i, t: s.automask(i, simplify=-1), ConfigError, "--simplify"),
+    ("vertices fractional", lambda s, i, t: s.automask(i, max_vertices=4.5), UsageError,
+     "max_vertices"),
+    ("name not text", lambda s, i, t: s.automask(i, name=5), UsageError, "name=5"),
+    ("float array", lambda s, i, t: s.automask(RGB.astype(np.float32)), InputError, "uint8"),
+    ("missing file", lambda s, i, t: s.automask(t / "nope.png"), InputError, "nope.png"),
+    ("empty path", lambda s, i, t: s.automask(""), InputError, "empty"),
+    ("NUL in path", lambda s, i, t: s.automask("a\0.png"), InputError, "NUL"),
+    ("flat boxes", lambda s, i, t: s.from_boxes(RGB, [1, 2, 3]), ConfigError, r"\(N, 4\)"),
+    ("boxes 2x2", lambda s, i, t: s.from_boxes(RGB, [[18, 8], [52, 32]]), ConfigError,
+     r"shape \(2, 2\)"),
+    ("boxes 1x8", lambda s, i, t: s.from_boxes(RGB, [[1, 1, 20, 20, 30, 10, 60, 40]]),
+     ConfigError, r"shape \(1, 8\)"),
+    ("ragged boxes", lambda s, i, t: s.from_boxes(RGB, [[1, 2, 3, 4], [1, 2]]), ConfigError,
+     "boxes"),
+    ("boxes as text", lambda s, i, t: s.from_boxes(RGB, "18 8 52 32"), ConfigError, "boxes"),
+    ("box of words", lambda s, i, t: s.from_boxes(RGB, [["a", "b", "c", "d"]]), ConfigError,
+     "numbers"),
+    ("classes count", lambda s, i, t: s.from_boxes(RGB, BOX, classes=[1, 2]), ConfigError,
+     "one per box"),
+    ("classes a number", lambda s, i, t: s.from_boxes(RGB, BOX, classes=3), ConfigError,
+     "classes"),
+    ("negative class", lambda s, i, t: s.from_boxes(RGB, BOX, classes=[-1]), ConfigError,
+     r"classes\[0\]=-1: expected an integer from 0 to 2147483647"),
+    ("huge class", lambda s, i, t: s.from_boxes(RGB, BOX, classes=[2**40]), ConfigError,
+     "from 0 to 2147483647"),
+    ("fractional class", lambda s, i, t: s.from_boxes(RGB, BOX, classes=[3.7]), ConfigError,
+     "3.7"),
+    ("uint64 class", lambda s, i, t: s.from_boxes(RGB, BOX, classes=np.array([2**64 - 1],
+                                                                                np.uint64)),
+     ConfigError, "from 0 to"),
+    ("class None", lambda s, i, t: s.from_boxes(RGB, BOX, classes=[None]), ConfigError,
+     "classes"),
+    ("confidence a number", lambda s, i, t: s.from_boxes(RGB, BOX, confidences=0.5),
+     ConfigError, "confidences"),
+    ("confidence inf", lambda s, i, t: s.from_boxes(RGB, BOX, confidences=[float("inf")]),
+     ConfigError, r"confidences\[0\]=inf: expected a number from 0 to 1"),
+    ("confidence negative", lambda s, i, t: s.from_boxes(RGB, BOX, confidences=[-1.0]),
+     ConfigError, "from 0 to 1"),
+    ("confidence above 1", lambda s, i, t: s.from_boxes(RGB, BOX, confidences=[5.0]),
+     ConfigError, "from 0 to 1"),
+    ("confidence text", lambda s, i, t: s.from_boxes(RGB, BOX, confidences=["x"]),
+     ConfigError, "confidences"),
+    ("only classes empty", lambda s, i, t: s.from_boxes(RGB, BOX, only_classes=[]), UsageError,
+     "keep no box"),
+    ("only classes a number", lambda s, i, t: s.from_boxes(RGB, BOX, only_classes=3),
+     UsageError, "only_classes=3"),
+    ("only classes words", lambda s, i, t: s.from_boxes(RGB, BOX, only_classes=["a"]),
+     UsageError, "integer class ids"),
+    ("only classes bad text", lambda s, i, t: s.from_boxes(RGB, BOX, only_classes="0;3"),
+     UsageError, "--classes"),
+    ("min conf text", lambda s, i, t: s.from_boxes(RGB, BOX, min_conf="0.5"), UsageError,
+     "min_conf"),
+    ("min box iou float32 NaN", lambda s, i, t: s.from_boxes(RGB, BOX,
+                                                             min_box_iou=np.float32("nan")),
+     ConfigError, "finite"),
+    ("multimask as text", lambda s, i, t: s.from_boxes(RGB, BOX, multimask="no"), UsageError,
+     "multimask"),
+    ("boxes per batch fractional", lambda s, i, t: s.from_boxes(RGB, BOX, boxes_per_batch=1.5),
+     UsageError, "boxes_per_batch"),
+    ("bad score", lambda s, i, t: s.from_boxes(RGB, BOX, score="iou"), UsageError, "--score"),
+]
+
+
+@pytest.mark.parametrize("label, call, error, match", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_bad_calls_raise_samcli_errors_before_any_work(unloaded, image, tmp_path, label, call,
+                                                       error, match):
     with pytest.raises(error, match=match):
-        calls[call]()
+        call(unloaded, image, tmp_path)
+
+
+@pytest.mark.parametrize("label, kwargs, error, match", [
+    ("negative max pixels", {"max_pixels": -1}, ConfigError, "max_pixels=-1"),
+    ("max pixels as text", {"max_pixels": "100"}, ConfigError, "max_pixels='100'"),
+    ("fractional max pixels", {"max_pixels": 1.5}, ConfigError, "max_pixels"),
+    ("device not text", {"device": 0}, UsageError, "device=0"),
+    ("empty checkpoint path", {"checkpoint": ""}, InputError, "empty"),
+])
+def test_bad_segmenters_are_refused_when_made(mobile_ckpt, label, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Segmenter(**{"model": "mobile_sam", "checkpoint": mobile_ckpt, **kwargs})
 
 
 def test_unlikely_values_warn_as_the_command_does(seg, image):
@@ -156,3 +259,154 @@ def test_model_errors_come_before_any_image(tmp_path):
         Segmenter(model="vit_z")
     with pytest.raises(CheckpointError, match="no such file"):
         Segmenter(checkpoint=tmp_path / "missing.pt")
+
+
+def test_from_boxes_score_is_the_coco_converters_default(seg, tmp_path, mobile_ckpt):
+    """``score=`` scores the COCO converters as ``--score`` scores the files; without it
+    they give what ``samcli from-boxes --format coco`` writes (the box's confidence)."""
+    img, label, xyxy = _boxes_dataset(tmp_path)
+    out = tmp_path / "out"
+    cli = invoke("from-boxes", label, "--checkpoint", mobile_ckpt, "--model", "mobile_sam",
+                 "--device", "cpu", "--multimask", "-q", "-o", out, "--format", "coco")
+    assert cli.exit_code == 0, cli.stderr
+    written = [a["score"] for a in json.loads((out / "annotations.json").read_text())
+               ["annotations"]]
+    props = seg.from_boxes(img, xyxy, classes=[3, 1], confidences=[0.9, None], multimask=True)
+    assert [a["score"] for a in props.to_coco()["annotations"]] == written == [0.9, 1.0]
+    for mode in ("sam", "product"):
+        scored = seg.from_boxes(img, xyxy, classes=[3, 1], confidences=[0.9, None],
+                                multimask=True, score=mode)
+        assert scored.score == mode
+        assert scored.to_coco() == props.to_coco(score=mode)
+        assert scored.to_coco_results() == props.to_coco_results(score=mode)
+    sam = [(r["predicted_iou"] + r["stability_score"]) / 2 for r in props.records]
+    assert [a["score"] for a in props.to_coco(score="sam")["annotations"]] == pytest.approx(
+        sam, abs=1e-6)
+
+
+@pytest.mark.parametrize("label, call, error, match", [
+    ("unknown score", lambda p: p.to_coco(score="bogus"), UsageError, "score 'bogus'"),
+    ("results score", lambda p: p.to_coco_results(score=3), UsageError, "score 3"),
+    ("category without id", lambda p: p.to_coco(categories=[{"name": "x"}]), ConfigError,
+     "categories"),
+    ("category id text", lambda p: p.to_coco(categories=[{"id": "abc", "name": "x"}]),
+     ConfigError, "categories"),
+    ("categories a dict", lambda p: p.to_coco(categories={"id": 1}), ConfigError,
+     "categories"),
+    ("categories None", lambda p: p.to_coco(categories=None), ConfigError, "categories"),
+])
+def test_bad_converter_arguments(props, label, call, error, match):
+    with pytest.raises(error, match=match):
+        call(props)
+
+
+def test_one_segmenter_shared_by_threads_gives_each_call_its_own_result(seg):
+    """The model holds one image's features: calls from two threads take turns (a lock), and
+    every result equals the one made alone."""
+    import threading
+
+    images = [np.random.default_rng(k).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+              for k in range(2)]
+    alone = [seg.automask(im, **FAST_OPTIONS).to_jsonl() for im in images]
+    boxes_alone = [seg.from_boxes(im, [[4, 4, 30, 30]]).to_jsonl() for im in images]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(3):
+                if seg.automask(images[k], **FAST_OPTIONS).to_jsonl() != alone[k]:
+                    failures.append(f"automask {k}")
+                if seg.from_boxes(images[k], [[4, 4, 30, 30]]).to_jsonl() != boxes_alone[k]:
+                    failures.append(f"from_boxes {k}")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_calls_leave_torchs_thread_count_as_they_found_it(seg, image):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        seg.automask(image, **FAST_OPTIONS)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("label, box", [
+    ("NaN x1", [np.nan, 8, 52, 32]),  # used to become x1 = 0: a real box
+    ("NaN y2", [18, 8, 52, np.nan]),
+])
+def test_boxes_with_a_nan_are_dropped_with_a_warning(unloaded, label, box):
+    props = unloaded.from_boxes(np.zeros((48, 64, 3), np.uint8), [box])
+    assert len(props) == 0 and len(props.warnings) == 1, label
+    assert props.warnings[0].startswith("box 0: ")
+    assert props.warnings[0].endswith("has a NaN coordinate; skipped")
+
+
+def _prompted(props) -> list[int]:
+    """The classes of the boxes that prompted SAM: in a record, or named in an empty-mask
+    warning."""
+    import re
+
+    said = [int(m) for w in props.warnings for m in re.findall(r"\(class (\d+)\) gave", w)]
+    return sorted([r["class"] for r in props.records] + said)
+
+
+def test_only_classes_takes_ids_or_the_commands_text(seg):
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    boxes = [[4, 4, 30, 30], [20, 10, 60, 40]]
+    assert _prompted(seg.from_boxes(rgb, boxes, classes=[12, 1])) == [1, 12]
+    for only, expected in (([12], [12]), ("12", [12]), ("1, 12", [1, 12]),
+                           (np.array([1]), [1]), ({12}, [12])):
+        props = seg.from_boxes(rgb, boxes, classes=[12, 1], only_classes=only)
+        assert _prompted(props) == expected, only
+
+
+def test_paths_as_bytes_and_path_likes_and_undecodable_names(seg, image, tmp_path):
+    """Any path form the os module takes; a name that is not UTF-8 gets the command's
+    ``\\xNN`` in the records, so ``to_jsonl()`` encodes and equals the command's stdout."""
+    import os
+    import shutil
+
+    class Where(os.PathLike):
+        def __fspath__(self):
+            return str(image)
+
+    expected = seg.automask(image, **FAST_OPTIONS).records
+    assert seg.automask(Where(), **FAST_OPTIONS).records == expected
+    assert seg.automask(os.fsencode(image), **FAST_OPTIONS).records == expected
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = os.fsdecode(os.fsencode(folder) + b"/caf\xff.png")
+    shutil.copy(image, odd)
+    props = seg.automask(odd, **FAST_OPTIONS)
+    assert props.image == f"{folder}/caf\\xff.png"
+    assert props.to_coco()["images"][0]["file_name"] == props.image
+    assert props.to_jsonl().encode("utf-8")
+    assert seg.automask(image, name="x\udcff", **FAST_OPTIONS).image == "x\\xff"
+
+
+def test_masks_read_with_warnings_as_errors(seg, image):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        props = seg.automask(image, min_region_area=10, **FAST_OPTIONS)
+        assert props and props[0].mask().sum() == props[0].area
+
+
+def test_a_proposal_is_a_copy_of_its_record(props):
+    p = props[0]
+    p.bbox.append(99)
+    p.extras["x"] = 1
+    assert props.records[0]["bbox"] == props[0].bbox[:4] and len(props.records[0]["bbox"]) == 4
+    assert "x" not in props.records[0]

@@ -1,0 +1,157 @@
+"""The library API's arguments (:mod:`samcli.api`): Python values checked and converted to
+what the command line's parser would give (an option of the flag's type, boxes as an (N, 4)
+array, class ids and confidences as label files allow them), or samcli's errors before any
+work: :class:`~samcli.errors.UsageError` for a value of the wrong kind,
+:class:`~samcli.errors.ConfigError` for one that cannot work, as for the command's options.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import typing
+from typing import Any, Sequence
+
+import numpy as np
+
+from samcli.config import MAX_CLASS_ID
+from samcli.errors import ConfigError, InputError, UsageError
+from samcli.fs import text_of_path
+
+def typed_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for the option dataclass ``cls``, each value of its field's type, NumPy
+    scalars as Python ones; None (the default) left out. A value of another type is a
+    :class:`UsageError` before any work (as Typer refuses it on the command line): a bool
+    field wants a bool (not ``"no"``, which is true), an int field an integer, a float field
+    a real number; a text field takes text or a number (``min_area=500``)."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        kinds = set(typing.get_args(hints[key])) or {hints[key]}
+        kind = next(k for k in (bool, int, float, str) if k in kinds)
+        if kind is bool and isinstance(value, (bool, np.bool_)):
+            out[key] = bool(value)
+        elif kind is int and is_int(value):
+            out[key] = int(value)
+        elif kind in (float, str) and is_real(value):
+            out[key] = float(value) if kind is float else str(value)
+        elif kind is str and isinstance(value, str):
+            out[key] = value
+        else:
+            wanted = {bool: "True or False", int: "an integer", float: "a number",
+                      str: "text or a number"}[kind]
+            raise UsageError(f"{key}={short(value)}: expected {wanted}")
+    return out
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    return is_int(value) or isinstance(value, (float, np.floating))
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def record_name(name: str) -> str:
+    """A record's ``image`` field: valid Unicode, undecodable bytes as ``\\xNN`` (the
+    command's rule for file names)."""
+    try:
+        return text_of_path(name)
+    except UnicodeEncodeError:  # a lone surrogate not from a file name
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def path_text(path: Any, what: str) -> str:
+    """A path given as str, bytes or path-like, as the str the file system functions take;
+    an empty path or one with a NUL byte is an :class:`InputError`."""
+    try:
+        text = os.fsdecode(path)
+    except TypeError:
+        raise UsageError(f"{what}={short(path)}: expected a path or an array") from None
+    if not text or "\0" in text:
+        raise InputError(f"{what} path {short(text)}: " + ("empty" if not text else
+                                                             "contains a NUL byte"))
+    return text
+
+
+def boxes_xyxy(boxes: Any) -> np.ndarray:
+    """(N, 4) float64 xyxy from ``boxes`` (ConfigError for anything else)."""
+    if isinstance(boxes, (str, bytes, dict)):
+        raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2, got "
+                          f"{short(boxes)}")
+    try:
+        xyxy = np.asarray(list(boxes) if not isinstance(boxes, np.ndarray) else boxes,
+                          dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2 numbers "
+                          f"({exc})") from None
+    if xyxy.size == 0:
+        return xyxy.reshape(0, 4)
+    if xyxy.ndim != 2 or xyxy.shape[1] != 4:
+        raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2, got shape "
+                          f"{xyxy.shape}")
+    return xyxy
+
+
+def _per_box(values: Any, n: int, what: str) -> list[Any]:
+    if isinstance(values, (str, bytes, dict)) or not isinstance(values, (Sequence, np.ndarray)):
+        try:
+            values = list(values)
+        except TypeError:
+            raise ConfigError(f"{what}: expected one per box ({n}), got {short(values)}"
+                              ) from None
+    values = list(values)
+    if len(values) != n:
+        raise ConfigError(f"{what}: one per box ({n}), got {len(values)}")
+    return values
+
+
+def class_ids(classes: Any, n: int) -> np.ndarray:
+    """Per-box class ids as int64: integers from 0 to MAX_CLASS_ID (ConfigError else)."""
+    if classes is None:
+        return np.zeros(n, np.int64)
+    values = _per_box(classes, n, "classes")
+    for i, c in enumerate(values):
+        if not (is_int(c) and 0 <= c <= MAX_CLASS_ID):
+            raise ConfigError(f"classes[{i}]={short(c)}: expected an integer from 0 to "
+                              f"{MAX_CLASS_ID}")
+    return np.array([int(c) for c in values], np.int64)
+
+
+def confidences_array(confidences: Any, n: int) -> np.ndarray:
+    """Per-box confidences as float64, NaN for none: numbers from 0 to 1, or None/NaN."""
+    if confidences is None:
+        return np.full(n, np.nan)
+    values = _per_box(confidences, n, "confidences")
+    out = np.full(n, np.nan)
+    for i, c in enumerate(values):
+        if c is None or (is_real(c) and math.isnan(c)):
+            continue
+        if not (is_real(c) and 0.0 <= float(c) <= 1.0):
+            raise ConfigError(f"confidences[{i}]={short(c)}: expected a number from 0 to 1, "
+                              "or None for none")
+        out[i] = float(c)
+    return out
+
+
+def only_classes_text(only: Any) -> str | None:
+    """``only_classes`` as the command's ``--classes`` text: ids (checked there), or that
+    text itself; an empty list would keep nothing, so it is refused."""
+    if only is None or isinstance(only, str):
+        return only
+    if isinstance(only, (bytes, dict)) or not isinstance(only, (Sequence, np.ndarray, set,
+                                                                frozenset)):
+        raise UsageError(f"only_classes={short(only)}: expected a list of class ids")
+    ids = list(only)
+    if not ids:
+        raise UsageError("only_classes=[]: would keep no box; give None for every class")
+    if not all(is_int(c) for c in ids):
+        raise UsageError(f"only_classes={short(only)}: expected integer class ids")
+    return ",".join(str(int(c)) for c in ids)
