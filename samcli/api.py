@@ -311,6 +311,9 @@ class Segmenter:
             raise UsageError(f"name={short(name)}: expected a string")
         if isinstance(image, (str, bytes, os.PathLike)):
             path = path_text(image, "image")
+            if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+                # (a FIFO would block the read forever; /dev/zero never ends)
+                raise InputError(f"{path}: not a regular file")
             rgb = read_image(path, max_pixels=self.max_pixels or None)
             return rgb, Path(path), record_name(name if name is not None else path)
         arr = np.asarray(image)

@@ -119,6 +119,14 @@ def test_without_polygons_records_have_no_segmentation(seg, image):
         props.to_yolo()
 
 
+def _fifo(folder: Path) -> Path:
+    import os
+
+    path = folder / "pipe.png"
+    os.mkfifo(path)
+    return path
+
+
 class NoModel:
     """A loader that fails the test if used: argument errors come before any work."""
 
@@ -173,6 +181,9 @@ BAD_CALLS = [
     ("missing file", lambda s, i, t: s.automask(t / "nope.png"), InputError, "nope.png"),
     ("empty path", lambda s, i, t: s.automask(""), InputError, "empty"),
     ("NUL in path", lambda s, i, t: s.automask("a\0.png"), InputError, "NUL"),
+    ("device file", lambda s, i, t: s.automask("/dev/zero"), InputError,
+     "/dev/zero: not a regular file"),
+    ("named pipe", lambda s, i, t: s.automask(_fifo(t)), InputError, "not a regular file"),
     ("flat boxes", lambda s, i, t: s.from_boxes(RGB, [1, 2, 3]), ConfigError, r"\(N, 4\)"),
     ("boxes 2x2", lambda s, i, t: s.from_boxes(RGB, [[18, 8], [52, 32]]), ConfigError,
      r"shape \(2, 2\)"),
