@@ -18,9 +18,11 @@ Digest records
     :func:`weights_digest` (the SHA-256 of any weight file, official or not) remembers each
     result in ``<cache>/.digests/<key>.json``, one small JSON file per weight file, written
     atomically (new file, then rename); ``<key>`` is derived from the file's resolved path.
-    A record holds ``path``, ``size``, ``mtime_ns``, ``inode`` and ``sha256`` and is used only
-    while the file still has that path, size, modification time and inode: replacing or
-    rewriting the file changes one of them, and the file is hashed again. A file modified
+    A record holds ``path``, ``size``, ``mtime_ns``, ``ctime_ns``, ``inode`` and ``sha256``
+    and is used only while the file still has that path, size, modification and change
+    times and inode: replacing or rewriting the file changes one of them (a write with the
+    modification time set back still moves the change time, which no tool can set), and
+    the file is hashed again; so does a ``chmod`` or a rename, harmlessly. A file modified
     less than :data:`RACY_NS` before it was hashed is not recorded (a write in the same
     timestamp tick after the hash would go unseen), so it is hashed again on its next use.
     Records are an optimisation only: when the cache folder cannot be written, every use
@@ -40,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from samcli.errors import CheckpointError
+from samcli.errors import CheckpointError, ConfigError
 from samcli.fs import create_exclusive
 from samcli.model._text import one_line
 from samcli.model.specs import get_spec
@@ -72,18 +74,27 @@ CacheState = Literal["missing", "cached", "wrong size", "wrong sha256"]
 
 
 def cache_dir() -> Path:
-    """``$SAMCLI_HOME``, else ``$XDG_CACHE_HOME/samcli``, else ``~/.cache/samcli``.
+    """``$SAMCLI_HOME``, else ``$XDG_CACHE_HOME/samcli``, else ``~/.cache/samcli``; absolute.
 
-    Empty variables count as unset; a relative ``XDG_CACHE_HOME`` is ignored (XDG spec).
+    Empty variables count as unset; a relative ``XDG_CACHE_HOME`` is ignored (XDG spec); a
+    relative ``SAMCLI_HOME`` is taken from the current folder and made absolute (one cache,
+    whatever folder later commands run in, and absolute paths in what samcli prints). A
+    home folder that cannot be found (``~user`` of no user; no ``$HOME`` and a uid without a
+    passwd entry, as in ``docker run --user 1000``) is a ConfigError asking for SAMCLI_HOME.
     The folder is not created here.
     """
     home = os.environ.get("SAMCLI_HOME", "").strip()
-    if home:
-        return Path(home).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if xdg and Path(xdg).expanduser().is_absolute():
-        return Path(xdg).expanduser() / "samcli"
-    return Path.home() / ".cache" / "samcli"
+    try:
+        if home:
+            return Path(os.path.abspath(Path(home).expanduser()))
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        if xdg and Path(xdg).expanduser().is_absolute():
+            return Path(xdg).expanduser() / "samcli"
+        return Path.home() / ".cache" / "samcli"
+    except (RuntimeError, KeyError) as exc:  # expanduser / home() without a home to find
+        where = f"SAMCLI_HOME={home!r}" if home else "the default cache folder (~/.cache/samcli)"
+        raise ConfigError(f"cannot find the home folder for {where} ({one_line(exc)}): set "
+                          "SAMCLI_HOME to the folder for the model weights") from None
 
 
 def cached_path(name: str) -> Path:
@@ -195,7 +206,10 @@ def file_sha256(path: Path | str) -> str:
 
 
 def _identity(path: Path, st: os.stat_result) -> dict[str, Any]:
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+    # ctime too: a tool can restore the modification time after writing into the file
+    # (os.utime, rsync --inplace -t), but not the change time, which any write moves
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
 
 def _record_path(resolved: Path) -> Path:
@@ -275,7 +289,7 @@ def _write_record(resolved: Path, record: dict[str, Any]) -> None:
 def weights_digest(path: Path | str) -> str:
     """The SHA-256 (hex) of the weight file ``path``: the content identity of the weights.
 
-    Computed once per file identity (resolved path, size, mtime_ns, inode) and remembered in
+    Computed once per file identity (resolved path, size, mtime_ns, ctime_ns, inode) and remembered in
     the cache folder's digest records, so later calls on the unchanged file read one small
     JSON file instead of the whole file; for the official cached files this is the very
     digest :func:`verify_cached` checked (and the download recorded). Replacing, rewriting or

@@ -43,6 +43,38 @@ def test_cache_dir_rules(monkeypatch, tmp_path):
     assert cache.cache_dir() == tmp_path / "home" / "weights"
 
 
+def test_relative_samcli_home_is_made_absolute(monkeypatch, tmp_path):
+    """One cache whatever folder later commands run in, and absolute paths printed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SAMCLI_HOME", "rel/cache")
+    assert cache.cache_dir() == tmp_path / "rel" / "cache"
+    assert cache.cache_dir().is_absolute()
+
+
+@pytest.mark.parametrize("label, samcli_home", [
+    ("~user of no user", "~nosuchuser_samcli/c"),
+    ("no home to find", None),
+])
+def test_a_home_that_cannot_be_found_is_a_config_error(monkeypatch, label, samcli_home):
+    from pathlib import Path
+
+    from samcli.errors import ConfigError
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if samcli_home is None:  # docker run --user 1000: no $HOME, no passwd entry
+        monkeypatch.delenv("SAMCLI_HOME", raising=False)
+
+        def no_home(cls=None):
+            raise RuntimeError("Could not determine home directory.")
+
+        monkeypatch.setattr(Path, "home", classmethod(no_home))
+    else:
+        monkeypatch.setenv("SAMCLI_HOME", samcli_home)
+    with pytest.raises(ConfigError, match="set SAMCLI_HOME") as err:
+        cache.cache_dir()
+    assert "\n" not in str(err.value), label
+
+
 def test_cached_path(home):
     assert cache.cached_path("vit_b") == home / "sam_vit_b_01ec64.pth"
     assert cache.cached_path("ViT-T") == home / "mobile_sam.pt"
@@ -169,6 +201,7 @@ def test_digest_record_lives_in_the_cache_folder(home, tmp_path):
         "path": str(path.resolve()),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
         "inode": st.st_ino,
         "sha256": digest,
     }
@@ -216,6 +249,23 @@ def test_a_changed_file_is_hashed_again(home, tmp_path, hashed, label, change):
     assert len(hashed) == 2, label
     cache.weights_digest(path)
     assert len(hashed) == 2, label  # and the new identity is recorded
+
+
+def test_a_rewrite_with_the_modification_time_put_back_is_hashed_again(home, tmp_path,
+                                                                       hashed):
+    """os.utime (or rsync --inplace -t) can restore the modification time after a write in
+    place, but the change time moves anyway: the file is hashed again, not trusted."""
+    path = write_old(tmp_path / "mine.pth", b"old weights!")
+    cache.weights_digest(path)
+    st = path.stat()
+    time.sleep(0.05)  # past the kernel's timestamp tick (a few ms), as any later edit is
+    with open(path, "r+b") as f:  # same inode, same size, a byte in the middle
+        f.seek(5)
+        f.write(b"W")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert cache.weights_digest(path) == hashlib.sha256(b"old wWights!").hexdigest()
+    assert len(hashed) == 2
 
 
 def test_a_file_written_just_now_is_not_recorded(home, tmp_path, hashed):
