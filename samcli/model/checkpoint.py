@@ -85,6 +85,14 @@ def require_file(path: Path | str) -> Path:
     return p
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _unwrap(obj: Any) -> Any:
     """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped."""
     import torch
@@ -133,7 +141,11 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not for users
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+            if _utf8(str(path)):
+                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+            else:  # torch encodes a path as UTF-8: read bytes that are not through Python
+                with open(path, "rb") as fh:
+                    obj = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad files; all mean the same
         code = _code_in_pickle(exc, path, use_mmap)
         if code is not None:

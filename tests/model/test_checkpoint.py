@@ -67,6 +67,19 @@ def test_symlink_loop_and_special_files_say_what_they_are(tmp_path):
         checkpoint.require_file(tmp_path / "missing.pt")
 
 
+def test_a_file_name_that_is_not_utf8_loads(tmp_path):
+    """torch.load encodes a path as UTF-8; such a file (or a cache folder so named) is read
+    through a Python file object instead."""
+    import os
+
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xff.pth")
+    torch.save(tiny_state(), path)
+    model = Tiny()
+    checkpoint.load_checkpoint(model, path)
+    for key, value in tiny_state().items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
 def test_unreadable_file(good_file, monkeypatch):
     """Permission denied (simulated at the open: as root, permission bits do not stop it)."""
     import builtins
