@@ -65,14 +65,18 @@ def human_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+#: Bytes between two progress lines of a download of unknown size in a log (not a terminal).
+NOTE_BYTES = 256 << 20
+
+
 @contextlib.contextmanager
 def download_progress(
     label: str = "model weights", enabled: bool = True
 ) -> Iterator[ProgressCallback | None]:
     """A progress callback for :func:`samcli.model.download.download` that reports on stderr.
 
-    When a download starts, one ``Downloading <label> (<size>)`` line; then, on a terminal
-    only, a rich progress bar (removed when done). Nothing is printed when no download
+    When a download starts, one ``Downloading <label> (<size>)`` line; then, on a terminal, a
+    rich progress bar (removed when done), elsewhere a line each tenth of the file. Nothing is printed when no download
     happens. ``enabled=False`` yields None (quiet).
     """
     if not enabled:
@@ -80,13 +84,21 @@ def download_progress(
         return
     console = stderr_console()
     if not console.is_terminal:
-        started = False
+        # A log (CI, a pipe): a line at the start, then one each tenth of the file (each
+        # NOTE_BYTES when its size is unknown), so a long download shows it is alive
+        marks: list[int] = []
 
         def note(done: int, total: int | None) -> None:
-            nonlocal started
-            if not started:
-                started = True
+            if not marks:
                 console.print(f"Downloading {label} ({human_bytes(total)})", markup=False)
+                marks.append(0)
+                return
+            step = total // 10 if total else NOTE_BYTES
+            if step > 0 and done >= marks[-1] + step and (total is None or done < total):
+                marks.append(done - done % step)
+                share = f"{100 * done // total}% " if total else ""
+                console.print(f"  {share}({human_bytes(done)} of {human_bytes(total)})",
+                              markup=False)
 
         yield note
         return

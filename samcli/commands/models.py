@@ -11,12 +11,12 @@ import sys
 
 import typer
 
-from samcli.commands._common import guarded
+from samcli.commands._common import fail, guarded
 from samcli.console import download_progress, human_bytes, stderr_console
-from samcli.errors import CheckpointError
+from samcli.errors import CheckpointError, SamcliError
 from samcli.model.cache import cache_state, cached_path, is_verified, verify_cached
 from samcli.model.download import download
-from samcli.model.specs import DEFAULT_MODEL, MODELS, get_spec, model_names
+from samcli.model.specs import DEFAULT_MODEL, MODELS, ModelSpec, get_spec, model_names
 
 models_app = typer.Typer(
     name="models",
@@ -107,32 +107,49 @@ def download_models(
     """Download model weights into the cache (verified, then moved into place); print the path.
 
     Weights already cached are checked (size, and SHA-256 once per file) and kept when they
-    are the official file; a damaged or replaced file is downloaded again.
+    are the official file; a damaged or replaced file is downloaded again. With several
+    names, one that fails is reported and the others are still fetched (exit 1 at the end).
     """
     specs = [get_spec(name) for name in names]  # every name checked before any work
-    console = stderr_console()
+    failed: list[SamcliError] = []
     for spec in specs:
-        path = cached_path(spec.name)
-        state = cache_state(spec.name)
-        kept = False
-        if state != "missing" and not force:
-            if state == "cached" and spec.sha256 and not is_verified(spec.name):
-                console.print(f"Checking the SHA-256 of {path} (once per file)...", markup=False)
-            try:
-                path = verify_cached(spec.name)
-                kept = True
-            except CheckpointError:
-                console.print(
-                    f"{path} is not the official {spec.name} file; downloading it again.",
-                    markup=False,
-                )
-        if kept:
-            console.print(f"{spec.name} is already cached (use --force to download it again).")
-        else:
-            with download_progress(f"{spec.name} weights from {spec.url}") as callback:
-                path = download(spec.name, progress=callback)
-        sys.stdout.write(f"{path}\n")
-        sys.stdout.flush()
+        try:
+            _download_one(spec, force)
+        except SamcliError as exc:  # the others are still fetched; the run fails at the end
+            if len(specs) == 1:
+                raise
+            fail(str(exc), exc.exit_code)
+            failed.append(exc)
+    if failed:
+        raise fail(f"{len(failed)} of {len(specs)} models could not be downloaded (see above)",
+                   max(exc.exit_code for exc in failed))
+
+
+def _download_one(spec: ModelSpec, force: bool) -> None:
+    """``models download`` of one model: kept when the cache holds the official file, else
+    fetched; its path printed on stdout."""
+    console = stderr_console()
+    path = cached_path(spec.name)
+    state = cache_state(spec.name)
+    kept = False
+    if state != "missing" and not force:
+        if state == "cached" and spec.sha256 and not is_verified(spec.name):
+            console.print(f"Checking the SHA-256 of {path} (once per file)...", markup=False)
+        try:
+            path = verify_cached(spec.name)
+            kept = True
+        except CheckpointError:
+            console.print(
+                f"{path} is not the official {spec.name} file; downloading it again.",
+                markup=False,
+            )
+    if kept:
+        console.print(f"{spec.name} is already cached (use --force to download it again).")
+    else:
+        with download_progress(f"{spec.name} weights from {spec.url}") as callback:
+            path = download(spec.name, progress=callback)
+    sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
 
 
 @models_app.command("path")

@@ -7,7 +7,10 @@ ever holds a complete, verified file. The partial file is created exclusively
 symlink planted at its name is never written through. Checks:
 
 1. the byte count equals the ``Content-Length`` header (when the server sent one) and the
-   size of the official file (``ModelSpec.size_bytes``, when known);
+   size of the official file (``ModelSpec.size_bytes``, when known): a header announcing
+   another size fails before the body is read, and reading stops at the first byte beyond
+   the official size (a bad server cannot fill the disk); a body that trickles in (under
+   :data:`STALL_BYTES` in :data:`STALL_S` seconds) is given up;
 2. the SHA-256 of the bytes equals ``ModelSpec.sha256`` (when known; it is known for every
    official file);
 3. the file loads with ``torch.load(weights_only=True)`` as a state dict of tensors and, when
@@ -19,7 +22,9 @@ The file is fsync'ed before the rename and the folder after it. The SHA-256 of t
 received is then recorded as the file's digest (:func:`samcli.model.cache.record_digest`), so
 its first use does not hash it again. A partial file is removed on any failure (Ctrl-C
 included); partial files left by a killed process are removed by the next download of the
-same model.
+same model. A download holds an ``flock`` on its partial file until the file is in place, so
+that cleanup never removes a live download of a process it cannot see (another container or
+host sharing the cache folder).
 
 This module imports only the standard library, :mod:`samcli.errors` and the model package's
 table, cache and checkpoint modules (torch only when a download is verified).
@@ -28,6 +33,7 @@ table, cache and checkpoint modules (torch only when a download is verified).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import os
@@ -55,6 +61,10 @@ DOWNLOAD_TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 20
 #: Partial files older than this are deleted even when their owner's pid cannot be checked.
 STALE_PART_S = 24 * 3600
+#: A download that receives fewer than STALL_BYTES in STALL_S seconds is given up: a server
+#: trickling a few bytes at a time never trips the per-read timeout.
+STALL_S = 120.0
+STALL_BYTES = 64 << 10
 
 #: ``progress(bytes_done, bytes_total_or_None)``; called once with 0 before the first chunk.
 ProgressCallback = Callable[[int, Optional[int]], None]
@@ -63,7 +73,9 @@ ProgressCallback = Callable[[int, Optional[int]], None]
 def _reason(exc: BaseException) -> str:
     """A short human reason for a network failure."""
     if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
+        if 300 <= exc.code < 400:  # urllib gave up following them (a loop, or over 10)
+            return f"too many redirects (HTTP {exc.code})"
+        return f"HTTP {exc.code} {_one_line(exc.reason)}"
     if isinstance(exc, urllib.error.URLError):
         inner = exc.reason
         if isinstance(inner, BaseException):
@@ -98,8 +110,42 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _locked_by_another(path: Path) -> bool:
+    """Whether a live download holds ``path`` (its ``flock``, see :func:`download`): the
+    answer a pid cannot give across containers or hosts sharing the cache folder."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False  # a symlink planted there, or gone: not a live download's
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # (also drops the lock just taken)
+    return False
+
+
+def _hold(path: Path) -> int | None:
+    """Open ``path`` and take its ``flock`` for the download's lifetime (None where there is
+    no flock); the caller closes the descriptor."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def _clean_stale_parts(dest: Path) -> None:
-    """Remove ``<file>.part-<pid>[-<random>]`` files whose process is gone (or a day old).
+    """Remove ``<file>.part-<pid>[-<random>]`` files whose process is gone (or a day old),
+    unless a live download holds its lock on them (a process of another container or host
+    sharing the folder, whose pid means nothing here).
 
     Only the name is removed (a symlink is unlinked, never followed)."""
     pattern = re.compile(re.escape(dest.name) + r"\.part-(\d+)(?:-[0-9a-f]+)?$")
@@ -115,7 +161,8 @@ def _clean_stale_parts(dest: Path) -> None:
         pid = int(match.group(1))
         try:
             old = now - entry.lstat().st_mtime > STALE_PART_S
-            if pid != os.getpid() and (old or not _pid_alive(pid)):
+            if (pid != os.getpid() and (old or not _pid_alive(pid))
+                    and not _locked_by_another(entry)):
                 entry.unlink()
         except OSError:
             pass
@@ -148,13 +195,12 @@ def download(
     """
     spec = get_spec(name)
     dest = cache_dir() / spec.filename
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    _require_cache_folder(dest.parent)
+    if os.path.lexists(dest) and not dest.is_file():
         raise DownloadError(
-            f"cannot create the model cache folder {dest.parent} ({_one_line(exc)}). "
-            "Set SAMCLI_HOME to a writable folder, or pass --checkpoint FILE."
-        ) from None
+            f"cannot download {spec.name} weights to {dest}: "
+            f"{'a folder' if dest.is_dir() else 'something other than a file'} is in the way; "
+            "move it away, or set SAMCLI_HOME to another folder")
     _clean_stale_parts(dest)
     prefix = f"{dest.name}.part-{os.getpid()}-"
     try:
@@ -162,8 +208,10 @@ def download(
     except OSError as exc:
         raise _write_error(spec, dest.parent / f"{prefix}*", exc, create=True) from None
     placed = False
+    held = None
     try:
         with open(fd, "wb", closefd=True) as out:
+            held = _hold(part)  # until the file is in place: no other process may clean it up
             digest = _fetch(spec, dest, out, part, opener, progress)
         _verify_download(spec, dest, part)
         os.replace(part, dest)
@@ -174,7 +222,25 @@ def download(
         if not placed:
             with contextlib.suppress(OSError):
                 part.unlink()
+        if held is not None:
+            os.close(held)
     return dest
+
+
+def _require_cache_folder(folder: Path) -> None:
+    """Create the cache folder; a DownloadError that says what is in the way otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    except OSError as exc:
+        if folder.is_symlink() and not folder.exists():
+            why = f"a symlink to {os.readlink(folder)}, which does not exist"
+        elif os.path.lexists(folder) and not folder.is_dir():
+            why = "a file, not a folder"
+        else:
+            why = _one_line(exc.strerror or exc)
+    raise DownloadError(f"cannot use the model cache folder {folder}: {why}. Set SAMCLI_HOME "
+                        "to a writable folder, or pass --checkpoint FILE.")
 
 
 def _fetch(
@@ -201,9 +267,13 @@ def _fetch(
         if isinstance(status, int) and not 200 <= status < 300:
             raise _download_error(spec, dest, f"HTTP {status}")
         total = _content_length(response)
+        if total is not None and spec.size_bytes is not None and total != spec.size_bytes:
+            raise _download_error(spec, dest, f"the server announces {total} bytes, but the "
+                                  f"official file has {spec.size_bytes} bytes")
         shown_total = total if total is not None else spec.size_bytes
         if progress is not None:
             progress(0, shown_total)
+        window_start, window_bytes = time.monotonic(), 0
         while True:
             try:
                 chunk = response.read(CHUNK_BYTES)
@@ -211,6 +281,16 @@ def _fetch(
                 raise _download_error(spec, dest, _reason(exc)) from None
             if not chunk:
                 break
+            if spec.size_bytes is not None and received + len(chunk) > spec.size_bytes:
+                raise _download_error(spec, dest, f"the server sent more than the official "
+                                      f"file's {spec.size_bytes} bytes")
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if window_bytes >= STALL_BYTES:
+                window_start, window_bytes = now, 0
+            elif now - window_start > STALL_S:
+                raise _download_error(spec, dest, f"stalled: {window_bytes} bytes in the last "
+                                      f"{now - window_start:.0f} s")
             try:
                 out.write(chunk)
             except OSError as exc:
@@ -247,9 +327,10 @@ def _write_error(spec: ModelSpec, part: Path, exc: OSError, create: bool = False
     doing = f"create a temporary file for {spec.name} weights in" if create else (
         f"write {spec.name} weights to"
     )
+    free = "Free some space or set" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Set"
     return DownloadError(
-        f"could not {doing} {part} ({_one_line(exc)}). Free some space or set SAMCLI_HOME "
-        "to another folder, or pass --checkpoint FILE."
+        f"could not {doing} {part} ({_one_line(exc.strerror or exc)}). {free} SAMCLI_HOME "
+        "to another (writable) folder, or pass --checkpoint FILE."
     )
 
 

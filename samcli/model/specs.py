@@ -308,8 +308,9 @@ def get_spec(name: str) -> ModelSpec:
             (s for s in MODELS.values() if key in (_key(a) for a in s.aliases)), None
         )
     if spec is None:
+        aliases = ", ".join(f"{a} = {s.name}" for s in MODELS.values() for a in s.aliases)
         raise UsageError(
-            f"unknown model {name!r}; choose one of: {', '.join(model_names())} "
-            "(or pass --checkpoint FILE)."
+            f"unknown model {name!r}; choose one of: {', '.join(model_names())}"
+            + (f" (aliases: {aliases})." if aliases else ".")
         )
     return spec

@@ -274,3 +274,50 @@ def test_download_progress_reports_on_stderr_only(monkeypatch, terminal, capsys)
     assert capsys.readouterr().out == ""
     with console_mod.download_progress(enabled=False) as callback:
         assert callback is None
+
+
+@pytest.mark.parametrize("label, total, calls, lines", [
+    ("a tenth each", 1_000_000, list(range(0, 1_000_001, 50_000)),
+     [f"  {p}% ({p * 10}.0 kB of 1.0 MB)" for p in range(10, 100, 10)]),
+    ("chunks larger than a tenth", 1_000_000, [0, 350_000, 700_000, 1_000_000],
+     ["  35% (350.0 kB of 1.0 MB)", "  70% (700.0 kB of 1.0 MB)"]),
+    ("size unknown: each 256 MiB", None, [0, 200 << 20, 300 << 20, 600 << 20],
+     ["  (314.6 MB of ?)", "  (629.1 MB of ?)"]),
+])
+def test_download_progress_in_a_log_says_it_is_alive(monkeypatch, label, total, calls, lines):
+    """Not a terminal (CI logs): the start line, then one line each tenth of the file."""
+    import io
+
+    from rich.console import Console
+
+    from samcli import console as console_mod
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=100, highlight=False)
+    monkeypatch.setattr(console_mod, "stderr_console", lambda: console)
+    with console_mod.download_progress("w") as callback:
+        for done in calls:
+            callback(done, total)
+    got = buffer.getvalue().splitlines()
+    assert got[0].startswith("Downloading w (") and got[1:] == lines, label
+
+
+def test_download_of_several_goes_on_after_one_fails(server, home, monkeypatch):
+    """The first model's server is unreachable: it is reported, the second is still fetched
+    (its path on stdout), and the command fails at the end."""
+    import dataclasses
+
+    from samcli.model import specs
+
+    body = state_bytes(tiny_state())
+    first = register_tiny(monkeypatch, "http://127.0.0.1:9/unreachable.pth", body)
+    second = dataclasses.replace(first, name="tiny2", filename="tiny2.pth",
+                                 url=server.add("/several/tiny2.pth", body))
+    monkeypatch.setitem(specs.MODELS, "tiny2", second)
+    result = run("models", "download", "tiny", "tiny2")
+    assert result.exit_code == 1
+    assert result.stdout == f"{home / 'tiny2.pth'}\n"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2 and "could not download tiny weights" in errors[0]
+    assert errors[1] == "Error: 1 of 2 models could not be downloaded (see above)"
+    assert (home / "tiny2.pth").read_bytes() == body and not (home / "tiny.pth").exists()

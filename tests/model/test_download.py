@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import os
 import socket
 import urllib.error
@@ -305,3 +306,122 @@ def test_an_official_sam2_file_downloads_verified_and_loads_strictly(server, hom
         download.download("tiny2")
     assert "1 key is missing (sam_mask_decoder.conv_s1.weight)" in str(info.value)
     assert leftovers(home) == []
+
+
+class Endless:
+    """A fake response: ``length`` as its Content-Length (None: no header), then ``chunk``
+    bytes per read, forever; counts the reads."""
+
+    def __init__(self, length: int | None, chunk: int = 1000) -> None:
+        self.headers = {} if length is None else {"Content-Length": str(length)}
+        self.status, self.chunk, self.reads = 200, chunk, 0
+
+    def read(self, n: int) -> bytes:
+        self.reads += 1
+        return b"x" * min(n, self.chunk)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_server_announcing_another_size_is_refused_before_the_body(home, monkeypatch):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    response = Endless(3 * len(body))
+    with pytest.raises(DownloadError, match=f"announces {3 * len(body)} bytes, but the "
+                                            f"official file has {len(body)} bytes"):
+        download.download("tiny", opener=lambda req, timeout=None: response)
+    assert response.reads == 0 and leftovers(home) == []
+
+
+def test_an_endless_body_stops_at_the_official_size(home, monkeypatch):
+    """No Content-Length and a body that never ends: reading stops at the first byte past
+    the official size (the disk is not filled)."""
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    monkeypatch.setattr(download, "CHUNK_BYTES", 1000)
+    response = Endless(None)
+    with pytest.raises(DownloadError, match=f"more than the official file's {len(body)} bytes"):
+        download.download("tiny", opener=lambda req, timeout=None: response)
+    assert response.reads == len(body) // 1000 + 1 and leftovers(home) == []
+
+
+def test_a_trickling_server_is_given_up(home, monkeypatch):
+    """A few bytes a read never trip the per-read timeout: under STALL_BYTES in STALL_S
+    seconds is a stall (a fake clock: each read takes 10 s)."""
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+    clock = itertools.count(0.0, 10.0)
+    monkeypatch.setattr(download.time, "monotonic", lambda: next(clock))
+    response = Endless(len(body), chunk=4)
+    with pytest.raises(DownloadError, match=r"stalled: \d+ bytes in the last 1[23]\d s"):
+        download.download("tiny", opener=lambda req, timeout=None: response)
+    assert response.reads < 20 and leftovers(home) == []
+
+
+@pytest.mark.parametrize("label, make, words", [
+    ("a folder at the file's name", lambda h: (h / "tiny.pth").mkdir(parents=True),
+     "a folder is in the way"),
+    ("the cache folder is a file", lambda h: h.write_text("x"), "a file, not a folder"),
+    ("the cache folder is a dangling symlink", lambda h: h.symlink_to(h.parent / "gone"),
+     "which does not exist"),
+])
+def test_what_is_in_the_way_is_said_before_any_download(home, monkeypatch, label, make, words):
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth")
+    make(home)
+
+    def never(request, timeout=None):
+        raise AssertionError("downloaded")
+
+    with pytest.raises(DownloadError, match=words) as info:
+        download.download("tiny", opener=never)
+    assert "\n" not in str(info.value), label
+
+
+def test_a_redirect_loop_is_one_short_reason(home, monkeypatch):
+    def loop(request, timeout=None):
+        raise urllib.error.HTTPError(request.full_url, 302, "The HTTP server returned a "
+                                     "redirect error that would lead to an infinite loop.\n"
+                                     "The last 30x error message was:\nFound", {}, None)
+
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth")
+    with pytest.raises(DownloadError) as info:
+        download.download("tiny", opener=loop)
+    assert "(too many redirects (HTTP 302))" in str(info.value)
+    assert "\n" not in str(info.value) and "\\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("code, advice", [(28, "Free some space or set SAMCLI_HOME"),
+                                          (30, "Set SAMCLI_HOME to another (writable)")])
+def test_write_errors_give_the_advice_that_fits(home, monkeypatch, code, advice):
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, "http://example.invalid/tiny.pth", body)
+
+    def refusing(folder, prefix, **kw):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(download, "create_exclusive", refusing)
+    with pytest.raises(DownloadError, match=re.escape(advice)) as info:
+        download.download("tiny", opener=lambda req, timeout=None: Endless(len(body)))
+    assert os.strerror(code) in str(info.value)
+
+
+def test_a_live_download_of_an_unseen_process_is_not_cleaned(server, home, monkeypatch):
+    """A partial file whose pid is not alive here (another container or host sharing the
+    cache) but whose lock is held is a live download: left alone; once unlocked, removed."""
+    import fcntl
+
+    body = state_bytes(tiny_state())
+    register_tiny(monkeypatch, server.add("/locked/tiny.pth", body), body)
+    home.mkdir()
+    part = home / "tiny.pth.part-999999999-abc123"  # no such pid here
+    part.write_bytes(b"someone else's download")
+    fd = os.open(part, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        download.download("tiny")
+        assert leftovers(home) == sorted(["tiny.pth", part.name])
+    finally:
+        os.close(fd)
+    download.download("tiny")
+    assert leftovers(home) == ["tiny.pth"]
