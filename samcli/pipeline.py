@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
 from samcli.console import stdout_was_closed
@@ -82,19 +82,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
         unit=work.unit, folders=[folder for _, folder in _output_folders(out)],
         image_of=work.image_of if isinstance(work, FromBoxesWork) else None,
-        companions=_georef_files(work) if out.geo else None))
+        companions=georef_sidecars if out.geo else None))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
-
-
-def _georef_files(work: Any) -> Callable[[InputItem], list[Path]]:
-    """--geo: the files beside each input's image its georeference can come from (world
-    file, .prj, .aux.xml; :func:`samcli.io.geo.georef_sidecars`), for the runner's resume
-    check. From-boxes label files: those of the image the label resolves to."""
-    def files(item: InputItem) -> list[Path]:
-        image = work.image_of(item) if isinstance(work, FromBoxesWork) else None
-        return georef_sidecars(image or item.path)
-
-    return files
 
 
 def _model_version(request: RunRequest) -> str:

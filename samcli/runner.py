@@ -44,7 +44,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError, SamcliError
 from samcli.executors import Executor, Outcome
-from samcli.fs import file_identity, remove_stale_temporaries, safe_line, text_of_path
+from samcli.fs import (NO_SPACE_ERRNOS, file_identity, remove_stale_temporaries, safe_line,
+                       text_of_path)
 from samcli.io.inputs import InputItem, Problem
 from samcli.io.outputs import STATE_DIR
 
@@ -200,10 +201,11 @@ class RunOptions:
     #: from-boxes with label files: the image a label resolves to now (None: none), so that a
     #: label whose image is now another file is redone, not resumed
     image_of: Callable[[InputItem], Path | None] | None = None
-    #: Other files an input's outputs depend on (--geo: its image's world file, .prj,
-    #: .aux.xml): their identities join the input's, so a change to any of them (added,
-    #: edited, removed) redoes the input on resume
-    companions: Callable[[InputItem], Sequence[Path]] | None = None
+    #: Other files an input's outputs depend on, found from its image (the file ``image_of``
+    #: gives, else the input itself; --geo: the image's world file, .prj, .aux.xml): their
+    #: identities join the input's, so a change to any of them (added, edited, removed)
+    #: redoes the input on resume
+    companions: Callable[[Path], Sequence[Path]] | None = None
 
 
 class Runner:
@@ -312,10 +314,10 @@ class Runner:
         # Resume: skip what the manifest says is done with the same parameters and inputs
         todo = []
         for item in items:
-            self._sources[item.rel] = source = self._identity(item)
+            image = self._image_now(item)
+            self._sources[item.rel] = source = self._identity(item, image)
             if (self.manifest is not None and not self.opts.overwrite
-                    and self.manifest.is_done(item.rel, self.opts.hash, source,
-                                              self._image_now(item))):
+                    and self.manifest.is_done(item.rel, self.opts.hash, source, image)):
                 summary.skipped += 1
             else:
                 todo.append(item)
@@ -335,14 +337,15 @@ class Runner:
                 with contextlib.suppress(OSError):
                     w.discard(name)
 
-    def _identity(self, item: InputItem) -> dict | None:
-        """The input's :func:`~samcli.fs.file_identity`, with its companions' (a list, in
-        the order given; a companion that cannot be read counts by its name alone)."""
+    def _identity(self, item: InputItem, image: Path | None) -> dict | None:
+        """The input's :func:`~samcli.fs.file_identity`, with its companions' (found from
+        ``image``, the file ``image_of`` gave, else from the input; a list, in the order
+        given; a companion that cannot be read counts by its name alone)."""
         source = file_identity(item.path)
         if source is None or self.opts.companions is None:
             return source
         try:
-            files = self.opts.companions(item)
+            files = self.opts.companions(image or item.path)
         except OSError:
             files = []
         return {**source, "companions": [file_identity(p) or {"path": text_of_path(str(p))}
@@ -394,7 +397,7 @@ class Runner:
                 "seconds": {"process": round(outcome.seconds, 3), "write": round(t2 - t1, 3)},
                 "hash": self.opts.hash, "outputs": outputs, "time": _now(),
                 "source": (self._sources[item.rel] if item.rel in self._sources
-                           else self._identity(item)),
+                           else self._identity(item, self._image_now(item))),
             }
             if Path(result.source) != Path(item.path):  # from-boxes: the label's image too
                 entry["image_source"] = file_identity(result.source)
@@ -462,8 +465,6 @@ def _now() -> str:
 # system or an I/O error stop the run instead: every later input would fail the same way.
 _ONE_INPUT_ERRORS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EEXIST, errno.ENOTDIR,
                      errno.EISDIR, errno.EACCES, errno.EPERM}
-# Errors of a full disk or quota: the run stops and says to free space
-_NO_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}
 
 
 def _naming(item: InputItem, message: str) -> str:
@@ -477,7 +478,7 @@ def _naming(item: InputItem, message: str) -> str:
 def _write_error(exc: OSError, path: Path | str | None = None) -> str:
     """One line for a write error that stops the run (a full disk, a read-only folder)."""
     where = path or exc.filename or "an output file"
-    fix = "free some space" if exc.errno in _NO_SPACE_ERRORS else "fix the folder"
+    fix = "free some space" if exc.errno in NO_SPACE_ERRNOS else "fix the folder"
     return (f"cannot write {where}: {exc.strerror or exc}. Every input recorded in the "
             f"manifest so far is complete; {fix} and run the same command again to go on")
 

@@ -246,8 +246,8 @@ def test_companions_join_the_input_identity(tmp_path, change, redone):
     items = _items("a", "b", folder=inputs)
     (inputs / "a.side").write_text("1")
 
-    def companions(item):
-        return sorted(inputs.glob(item.rel + ".*"))
+    def companions(path):
+        return sorted(path.parent.glob(path.name + ".*"))
 
     def run() -> list[str]:
         executor = FakeExecutor({"a": None, "b": None})
