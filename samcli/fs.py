@@ -83,6 +83,10 @@ def create_exclusive(folder: Path | str, prefix: str, mode: int = 0o644,
                           str(folder / f"{prefix}*{suffix}"))
 
 
+#: errno values of a full disk or quota: the fix is to free space (not so for other errors)
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: exclusive temp file in the same folder, fsync,
     rename. Creates missing parent folders. On any error the temporary file is removed and

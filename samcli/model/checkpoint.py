@@ -8,7 +8,8 @@ partial loads); every problem becomes one :class:`~samcli.errors.CheckpointError
 file. :func:`infer_model_name` recognises a state dict from the model table's architectures.
 
 This module imports only torch (when first needed), the standard library,
-:mod:`samcli.errors` and the model table (plus :mod:`samcli.model.build`, lazily).
+:mod:`samcli.errors`, :mod:`samcli.fs` and the model table (plus :mod:`samcli.model.build`,
+lazily).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samcli.errors import CheckpointError
+from samcli.fs import text_of_path
 from samcli.model._text import count as _count
 from samcli.model._text import listing as _listing
 from samcli.model._text import one_line as _one_line
@@ -85,14 +87,6 @@ def require_file(path: Path | str) -> Path:
     return p
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _unwrap(obj: Any) -> Any:
     """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped."""
     import torch
@@ -141,7 +135,7 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol chatter is not for users
-            if _utf8(str(path)):
+            if text_of_path(str(path)) == str(path):  # valid UTF-8
                 obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
             else:  # torch encodes a path as UTF-8: read bytes that are not through Python
                 with open(path, "rb") as fh:
@@ -348,9 +342,10 @@ def apply_state_dict(
     without the official file's video-only keys: :func:`network_state`)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     check_state_dict(state, expected, path, name)
-    _require_finite(network_state(state, name), path)
+    network = network_state(state, name)
+    _require_finite(network, path)
     try:
-        model.load_state_dict(network_state(state, name), strict=True)
+        model.load_state_dict(network, strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied
         raise CheckpointError(
             f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."

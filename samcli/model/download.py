@@ -33,7 +33,6 @@ table, cache and checkpoint modules (torch only when a download is verified).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.client
 import os
@@ -49,7 +48,7 @@ from typing import Any, BinaryIO, Optional
 from samcli.errors import CheckpointError, DownloadError
 from samcli.model import checkpoint
 from samcli.model._text import one_line as _one_line
-from samcli.fs import create_exclusive, fsync_dir
+from samcli.fs import NO_SPACE_ERRNOS, create_exclusive, fsync_dir
 from samcli.model.cache import cache_dir, record_digest
 from samcli.model.specs import ModelSpec, get_spec
 
@@ -327,7 +326,7 @@ def _write_error(spec: ModelSpec, part: Path, exc: OSError, create: bool = False
     doing = f"create a temporary file for {spec.name} weights in" if create else (
         f"write {spec.name} weights to"
     )
-    free = "Free some space or set" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Set"
+    free = "Free some space or set" if exc.errno in NO_SPACE_ERRNOS else "Set"
     return DownloadError(
         f"could not {doing} {part} ({_one_line(exc.strerror or exc)}). {free} SAMCLI_HOME "
         "to another (writable) folder, or pass --checkpoint FILE."
