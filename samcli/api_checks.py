@@ -18,6 +18,7 @@ from samcli.config import MAX_CLASS_ID
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.fs import text_of_path
 
+
 def typed_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` for the option dataclass ``cls``, each value of its field's type, NumPy
     scalars as Python ones; None (the default) left out. A value of another type is a
@@ -101,13 +102,11 @@ def boxes_xyxy(boxes: Any) -> np.ndarray:
 
 
 def _per_box(values: Any, n: int, what: str) -> list[Any]:
-    if isinstance(values, (str, bytes, dict)) or not isinstance(values, (Sequence, np.ndarray)):
-        try:
-            values = list(values)
-        except TypeError:
-            raise ConfigError(f"{what}: expected one per box ({n}), got {short(values)}"
-                              ) from None
-    values = list(values)
+    """``values`` as a list of ``n`` (ConfigError for anything that is not an iterable of n)."""
+    try:
+        values = list(values)
+    except TypeError:
+        raise ConfigError(f"{what}: expected one per box ({n}), got {short(values)}") from None
     if len(values) != n:
         raise ConfigError(f"{what}: one per box ({n}), got {len(values)}")
     return values

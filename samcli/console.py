@@ -76,8 +76,8 @@ def download_progress(
     """A progress callback for :func:`samcli.model.download.download` that reports on stderr.
 
     When a download starts, one ``Downloading <label> (<size>)`` line; then, on a terminal, a
-    rich progress bar (removed when done), elsewhere a line each tenth of the file. Nothing is printed when no download
-    happens. ``enabled=False`` yields None (quiet).
+    rich progress bar (removed when done), elsewhere a line each tenth of the file. Nothing
+    is printed when no download happens. ``enabled=False`` yields None (quiet).
     """
     if not enabled:
         yield None

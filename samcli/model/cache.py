@@ -289,9 +289,9 @@ def _write_record(resolved: Path, record: dict[str, Any]) -> None:
 def weights_digest(path: Path | str) -> str:
     """The SHA-256 (hex) of the weight file ``path``: the content identity of the weights.
 
-    Computed once per file identity (resolved path, size, mtime_ns, ctime_ns, inode) and remembered in
-    the cache folder's digest records, so later calls on the unchanged file read one small
-    JSON file instead of the whole file; for the official cached files this is the very
+    Computed once per file identity (resolved path, size, mtime_ns, ctime_ns, inode) and
+    remembered in the cache folder's digest records, so later calls on the unchanged file
+    read one small JSON file instead of the whole file; for the official cached files this is the very
     digest :func:`verify_cached` checked (and the download recorded). Replacing, rewriting or
     touching the file makes the next call hash it again. Raises CheckpointError for a
     missing or unreadable file.
