@@ -29,11 +29,9 @@ def golden_env(tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_outputs_unchanged(case, golden_env, tmp_path):
-    if "--ray" in case.args:
-        pytest.importorskip("ray.data")
     inputs, ckpt = golden_env
     got = run_case(case, inputs, ckpt, tmp_path)
-    expected = json.loads((EXPECTED / f"{case.same_as or case.name}.json").read_text())
+    expected = json.loads((EXPECTED / f"{case.name}.json").read_text())
     diffs = differences(expected, got)
     assert not diffs, f"{case.name}: {len(diffs)} difference(s):\n" + "\n".join(diffs[:20])
 

@@ -48,8 +48,7 @@ def _strip(path: Path, h: int, w: int, seed: int = 0) -> Path:
     ("a 1 x 3000 strip", (3000, 1), 0),
     ("a single pixel", (1, 1), 0),
     ("a single pixel, two crop layers (empty crops are left out)", (1, 1), 2),
-    ("a 64 x 1 row, two crop layers", (1, 64), 2),
-    ("5 x 5, two crop layers", (5, 5), 2),
+    ("a 64 x 1 row, one crop layer (two of its five crops are empty)", (1, 64), 1),
 ])
 def test_extreme_shapes_are_processed(tmp_path, mobile_ckpt, label, size, layers):
     image = _strip(tmp_path / "strip.png", *size)

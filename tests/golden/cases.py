@@ -7,11 +7,11 @@ Everything here is deterministic and independent of how the model package builds
 the checkpoints' tensors are drawn per key from a generator seeded by the key's name
 (:func:`_seeded`), so reordering module construction cannot change the weights.
 
-:func:`run_case` runs one command line in this process (Typer's test runner; ``--ray`` starts
-its own local Ray instance) and returns its outputs normalised for comparison
-(:func:`normalise`): records and JSON documents as parsed JSON, YOLO rows as numbers, PNG chips
-and JPEG previews as summaries of their pixels, the manifest reduced to what it promises
-(input, image, status, error, proposals, outputs relative to the run folder).
+:func:`run_case` runs one command line in this process (Typer's test runner) and returns its
+outputs normalised for comparison (:func:`normalise`): records and JSON documents as parsed
+JSON, YOLO rows as numbers, PNG chips and JPEG previews as summaries of their pixels, the
+manifest reduced to what it promises (input, image, status, error, proposals, outputs relative
+to the run folder). Ray runs are held to the plain run's outputs by tests/executors instead.
 
 Re-record (only when an output change is intended, saying why in the commit):
 ``python -m tests.golden.record``; it refuses to change a recording until
@@ -49,16 +49,14 @@ BOXES = ["--multimask", "-q"]
 @dataclass(frozen=True)
 class Case:
     """One command line. ``args`` may use {ckpt}, {in} (the input root) and {out} (a fresh
-    output folder), {crops}, {preview}; ``same_as`` names a case whose recording it must
-    equal (the --ray run equals the plain run)."""
+    output folder), {crops}, {preview}."""
 
     name: str
     args: tuple[str, ...]
-    same_as: str | None = None
 
 
-def _c(name: str, *args: str, same_as: str | None = None) -> Case:
-    return Case(name, tuple(args), same_as)
+def _c(name: str, *args: str) -> Case:
+    return Case(name, tuple(args))
 
 
 CASES: tuple[Case, ...] = (
@@ -95,8 +93,6 @@ CASES: tuple[Case, ...] = (
        "--format", "coco", "--use-m2m"),
     _c("sam2-single-mask", "automask", "{in}/imgs/a.png", "--checkpoint", "{sam2}", *FAST,
        "--no-multimask-output"),
-    _c("ray", "automask", "{in}/imgs", "--checkpoint", "{ckpt}", *FAST, "--ray-address", "local",
-       "--ray-actors", "1", same_as="stdout"),
 )
 
 
