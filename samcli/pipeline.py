@@ -66,8 +66,11 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
                            score="sam" if request.automask else request.task.score,
                            class_names={0: "object"} if request.automask else inputs.class_names,
                            model_version=_model_version(request))
-    _prepare_output_folders(request, inputs)
+    # (every refusal first: a refused run must leave no .samcli marker, by which later walks
+    # of an input folder would skip it)
+    _check_output_folders(request, inputs)
     _refuse_overwriting_inputs(writers, inputs)
+    _prepare_output_folders(request)
     for message in (request.task.warnings() if request.automask else []) + inputs.warnings:
         print(f"Warning: {message}", file=sys.stderr, flush=True)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
@@ -137,11 +140,9 @@ def _output_folders(out: OutputOptions) -> list[tuple[str, Path]]:
             (("-o", out.output), ("--crops", out.crops), ("--preview", out.preview)) if folder]
 
 
-def _prepare_output_folders(request: RunRequest, inputs: Inputs) -> None:
-    """Before any work (and before the model loads): every output folder exists, is a folder
-    and takes a new file, and none is an input folder. Each gets a ``.samcli`` marker folder,
-    by which folder walks recognise samcli's own outputs and skip them (so crops or label
-    files written inside an input tree are never read back as inputs)."""
+def _check_output_folders(request: RunRequest, inputs: Inputs) -> None:
+    """Before any work, touching no file: every output folder is a folder (or not there yet)
+    and none is an input folder."""
     roots = {os.path.realpath(item.root) for item in inputs.items if item.root is not None}
     cfg = request.task
     if not request.automask and cfg.images:
@@ -152,6 +153,14 @@ def _prepare_output_folders(request: RunRequest, inputs: Inputs) -> None:
         if os.path.realpath(folder) in roots:
             raise ConfigError(f"{option} {folder} is an input folder: samcli's files would be "
                               "mixed with (or overwrite) the inputs; choose another folder")
+
+
+def _prepare_output_folders(request: RunRequest) -> None:
+    """Before any work (and before the model loads), once every check passed: every output
+    folder exists and takes a new file. Each gets a ``.samcli`` marker folder, by which folder
+    walks recognise samcli's own outputs and skip them (so crops or label files written
+    inside an input tree are never read back as inputs)."""
+    for option, folder in _output_folders(request.output):
         try:
             (folder / STATE_DIR).mkdir(parents=True, exist_ok=True)
             fd, probe = create_exclusive(folder, ".samcli-write-test-")
@@ -177,6 +186,8 @@ def _refuse_overwriting_inputs(writers: list, inputs: Inputs) -> None:
 
 def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     inp = request.input
+    if not request.automask:
+        _check_images_folder(request.task.images)
     if request.automask:
         items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=stdin)
         if not items and not problems:
@@ -209,6 +220,20 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=list(names.warnings))
+
+
+def _check_images_folder(images: str | None) -> None:
+    """``--images DIR`` is an existing folder (else every input would fail alone, or an empty
+    value would silently mean the label rules)."""
+    if images is None:
+        return
+    if not images:
+        raise ConfigError("--images '': give the images' folder (or leave the option out to "
+                          "find images by the label rules)")
+    folder = Path(images)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "no such folder"
+        raise ConfigError(f"--images {images}: {what}")
 
 
 def _executor(request: RunRequest, work: Any, model: ModelLoader, runner: Runner) -> Executor:

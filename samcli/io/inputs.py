@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, TextIO
 
+from samcli.errors import ConfigError
 from samcli.fs import text_of_path
 from samcli.io.images import IMAGE_SUFFIXES
 
@@ -134,7 +135,15 @@ def _segment_regex(seg: str) -> str:
 
 
 def compile_glob(pattern: str) -> Callable[[str], bool]:
-    """A predicate on a POSIX ``rel`` path implementing the module's ``--glob`` rules."""
+    """A predicate on a POSIX ``rel`` path implementing the module's ``--glob`` rules; a
+    pattern no rule can read (a range such as ``[z-a]``) is a ConfigError."""
+    try:
+        return _compile_glob(pattern)
+    except re.error as exc:
+        raise ConfigError(f"--glob {pattern!r}: {exc.msg} in a [...] set") from None
+
+
+def _compile_glob(pattern: str) -> Callable[[str], bool]:
     pat = pattern.strip()
     while pat.startswith("./"):
         pat = pat[2:]

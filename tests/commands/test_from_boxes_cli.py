@@ -103,6 +103,23 @@ def test_yolo_dataset_for_ultralytics(tmp_path, mobile_ckpt):
                    "names": {0: "person", 1: "bicycle", 2: "car"}}
 
 
+@pytest.mark.parametrize("label, images, needle", [
+    ("missing", "nodir", "--images {images}: no such folder"),
+    ("a file", "data/labels/val/orphan.txt", "--images {images}: is not a folder"),
+    ("empty", "", "--images '': give the images' folder"),
+])
+def test_a_bad_images_folder_is_refused_before_any_work(dataset, tmp_path, monkeypatch,
+                                                        mobile_ckpt, label, images, needle):
+    """(Not one failure per input, and an empty value is not silently the label rules.)"""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("from-boxes", dataset / "labels", "--images", images, "--checkpoint",
+                    mobile_ckpt, "-q")
+    assert result.exit_code == 1, label
+    (error,) = error_lines(result.stderr)
+    assert error.startswith(f"Error: {needle.format(images=images)}"), label
+    assert result.stdout == ""
+
+
 def test_coco_output_keeps_categories(dataset, tmp_path, mobile_ckpt):
     out = tmp_path / "coco"
     invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST, "-o", out,

@@ -320,6 +320,8 @@ def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, mobile_ckpt, 
                   "--checkpoint", mobile_ckpt, "-q", "-o", ".", "--format", "yolo")
     assert lone.exit_code == 1 and "both an input and an output" in lone.stderr
     assert (labels / "a.txt").read_bytes() == before
+    # the refused run marked nothing: a later walk of the folder still finds its labels
+    assert not (labels / ".samcli").exists()
 
 
 def test_crops_inside_the_input_tree_are_not_read_back(tmp_path, mobile_ckpt):

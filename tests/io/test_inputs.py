@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from samcli.errors import ConfigError
 from samcli.io.inputs import InputItem, collect_images, compile_glob
 
 
@@ -175,6 +176,12 @@ def test_compile_glob_details():
     assert compile_glob("./cam1/*.jpg")("cam1/a.jpg")
     assert compile_glob("a[.]b")("a.b") and not compile_glob("a[.]b")("axb")
     assert compile_glob("*.jpg")("deep/in/a.jpg")
+
+
+@pytest.mark.parametrize("pattern", ["[z-a].png", "cam/[9-0]*.jpg"])
+def test_a_glob_no_rule_can_read_is_a_config_error(pattern):
+    with pytest.raises(ConfigError, match=r"--glob .*bad character range"):
+        compile_glob(pattern)
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
