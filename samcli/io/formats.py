@@ -32,7 +32,8 @@ from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
-from samcli.io.outputs import STATE_DIR, Writer, output_relpath, with_suffix
+from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier, output_relpath, part_names,
+                               with_suffix)
 from samcli.io.yolo_dataset import DATA_YAML, dataset_yaml, image_root, ultralytics_label_path
 from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
@@ -262,15 +263,25 @@ class YoloWriter(Writer):
     def outputs_for(self, image: str) -> list[Path]:
         rel = output_relpath(image)
         stem = PurePosixPath(rel.name).stem or rel.name
-        return [self.root.joinpath(*rel.parent.parts, stem + ".txt")]
+        return [self.root.joinpath(*rel.parent.parts, stem + ".txt"), self.part_path(image)]
+
+    def part_path(self, image: str) -> Path:
+        """What ``data.yaml`` needs of an image, kept for later runs into this folder: the
+        folder its path is relative to and its classes' names."""
+        return with_suffix(self.root / STATE_DIR / "yolo", image, ".json")
 
     def write(self, result: ImageResult) -> list[Path]:
         self._claim(result.image)
         path = self.outputs_for(result.image)[0]
-        self._note_layout(result, path)
-        return [atomic_write_text(path, yolo_label_text(result))]
+        root = self._note_layout(result, path)
+        classes = (int(r.get("class") or 0) for r in result.records)
+        # ASCII JSON: a root that is not UTF-8 keeps its undecodable bytes as \udcXX escapes
+        part = {"root": None if root is None else str(root),
+                "names": part_names(self.names, classes)}
+        return [atomic_write_text(path, yolo_label_text(result)),
+                atomic_write_text(self.part_path(result.image), json.dumps(part))]
 
-    def _note_layout(self, result: ImageResult, label: Path) -> None:
+    def _note_layout(self, result: ImageResult, label: Path) -> Path | None:
         root = image_root(result.source, result.image)
         if root is None:
             self._unknown_root = True
@@ -279,19 +290,38 @@ class YoloWriter(Writer):
         expected = ultralytics_label_path(Path(os.path.abspath(result.source)))
         if expected != Path(os.path.abspath(label)) and len(self._misplaced) < 3:
             self._misplaced.append((Path(result.source), expected))
+        return root
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         if not self._roots and not self._unknown_root:
             return []  # nothing written this run: the earlier data.yaml stands
         written = []
-        if self._roots and not self._unknown_root:
-            done = sorted(set(done_images))
-            text = dataset_yaml(list(self._roots), done, self.names, self._classes(done))
+        done = sorted(set(done_images))
+        roots, names = self._earlier(done)
+        self._unknown_root = self._unknown_root or None in roots
+        if not self._unknown_root:
+            text = dataset_yaml(sorted(r for r in roots if r is not None), done, names,
+                                self._classes(done))
             written.append(atomic_write_text(self.root / DATA_YAML, text))
         if self._misplaced or self._unknown_root:
             self._say(self._layout_message())
         self._roots, self._unknown_root, self._misplaced = {}, False, []
         return written
+
+    def _earlier(self, done: list[str]) -> tuple[set[Path | None], dict[int, str]]:
+        """The image folders of every done image (this run or before; None: one not known)
+        and the class names: this run's, then those the parts kept. An image done by an
+        older samcli has no part and adds nothing."""
+        roots: set[Path | None] = set(self._roots)
+        kept: list[dict] = []
+        for image in done:
+            try:
+                part = json.loads(self.part_path(image).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            roots.add(None if part.get("root") is None else Path(part["root"]))
+            kept.append(part.get("names") or {})
+        return roots, names_with_earlier(self.names, kept)
 
     def _classes(self, done: Iterable[str]) -> set[int]:
         """The class ids in the label files of every done image (this run or before)."""
@@ -344,7 +374,8 @@ class CocoWriter(Writer):
     then ``predicted_iou, stability_score, point, crop_box`` and the record's extra fields.
     ``category_id`` is the record's ``class`` when it has one (from-boxes), else the first
     category's id. ``categories`` come from the caller (default ``[{"id": 1, "name":
-    "object"}]``); a class used but not listed is added as ``{"id": c, "name": "<c>"}``.
+    "object"}]``); a class used but not listed is added with the name an earlier run's part
+    kept for it (each part keeps its classes' names), else as ``{"id": c, "name": "<c>"}``.
 
     ``results.json``: a JSON list of ``{"image_id", "category_id", "segmentation", "score"}``,
     one per annotation, in the same order: ``COCO(gt).loadRes("results.json")`` takes it as
@@ -431,17 +462,21 @@ def coco_part(result: ImageResult, categories: Sequence[dict] = DEFAULT_CATEGORI
         anns.append(ann)
     image: dict[str, Any] = {} if result.image_id is None else {"id": result.image_id}
     image.update(file_name=result.image, width=int(result.width), height=int(result.height))
-    return {"image": image, "annotations": anns}
+    names = {int(c["id"]): str(c["name"]) for c in categories if "name" in c}
+    return {"image": image, "annotations": anns,
+            "names": part_names(names, (a["category_id"] for a in anns))}
 
 
 def coco_documents(parts: Sequence[dict], categories: Sequence[dict] = DEFAULT_CATEGORIES
                    ) -> tuple[dict, list[dict]]:
     """``annotations.json``'s document and ``results.json``'s list from the images' parts
     (:func:`coco_part`) in order: image ids the parts' own, else ``1..N``; annotation ids
-    ``1..M``; a category used but not in ``categories`` is added as ``{"id": c, "name":
-    "<c>"}``."""
+    ``1..M``; a category used but not in ``categories`` is added with the name a part kept
+    for it (an earlier run's, :func:`~samcli.io.outputs.names_with_earlier`), else
+    ``{"id": c, "name": "<c>"}``."""
     images, annotations = [], []
     used: set[int] = set()
+    kept = names_with_earlier({}, (part.get("names", {}) for part in parts))
     for number, part in enumerate(parts, start=1):
         image_id = part["image"].get("id", number)
         images.append({"id": image_id, **part["image"]})
@@ -450,7 +485,7 @@ def coco_documents(parts: Sequence[dict], categories: Sequence[dict] = DEFAULT_C
             used.add(int(ann["category_id"]))
     cats = [jsonable(dict(c)) for c in categories]
     known = {int(c["id"]) for c in cats}
-    cats += [{"id": c, "name": str(c)} for c in sorted(used - known)]
+    cats += [{"id": c, "name": kept.get(c, str(c))} for c in sorted(used - known)]
     doc = {
         "info": {"description": "samcli mask proposals"},
         "images": images,

@@ -63,7 +63,7 @@ import numpy as np
 from samcli.errors import SamcliError
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
-from samcli.io.outputs import STATE_DIR, Writer, with_suffix
+from samcli.io.outputs import STATE_DIR, Writer, names_with_earlier, part_names, with_suffix
 from samcli.io.records import dumps, kept_indices, proposal_score
 from samcli.results import ImageResult
 
@@ -78,6 +78,10 @@ class LabelStudioWriter(Writer):
 
     ``names``: ``{class id: name}`` for records with a ``class`` (from-boxes; ``str(id)``
     for ids without a name); records without one are ``default_name`` (automask: "object").
+    Each part keeps its regions' class ids and their names, so the labels are given when the
+    files are made: this run's names first, then those earlier runs' parts kept (runs over
+    several folders into one output folder keep each folder's names; a renamed class is
+    renamed in every task). ``label_config.xml`` lists those names and every label used.
     """
 
     needs_geometry = True
@@ -108,11 +112,12 @@ class LabelStudioWriter(Writer):
         self._claim(result.image)
         ms, w, h = result.masks, int(result.width), int(result.height)
         key = hashlib.sha1(result.image.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        regions = []
+        regions, classes = [], []
         for rec, i in zip(result.records, kept_indices(ms)):
             points = _percent_ring(rec["segmentation"], w, h)
             if points is None:
                 continue
+            classes.append(None if rec.get("class") is None else int(rec["class"]))
             regions.append({
                 "id": f"{key}-{rec['id']}",
                 "type": "polygonlabels",
@@ -130,30 +135,41 @@ class LabelStudioWriter(Writer):
         if regions:
             prediction["score"] = round(float(np.mean([r["score"] for r in regions])), 6)
         prediction["result"] = regions
-        part = {"image": result.image, "predictions": [prediction]}  # the URL: at finish
+        # the URL is made at finish, and so are the class labels (from "classes", with the
+        # names of this run, then those the parts kept: one name per class in every task)
+        part = {"image": result.image, "predictions": [prediction], "classes": classes,
+                "names": part_names(self.names, (c for c in classes if c is not None))}
         return [atomic_write_text(self.part_path(result.image), dumps(part))]
 
     def image_url(self, image: str) -> str:
         return self.image_root_url + quote(image.encode("utf-8", "surrogateescape"), safe="/")
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        tasks = []
+        parts = []
         for image in sorted(set(done_images)):
             path = self.part_path(image)
             try:
-                part = json.loads(path.read_text(encoding="utf-8"))
-                tasks.append({"data": {"image": self.image_url(part["image"])},
-                              "predictions": part["predictions"]})
+                parts.append(json.loads(path.read_text(encoding="utf-8")))
             except FileNotFoundError:
                 raise SamcliError(f"Label Studio output: the part file for {image} ({path}) "
                                   "is missing; rerun with --overwrite to redo it") from None
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError) as exc:
                 raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
-        labels = dict.fromkeys(
-            [self.default_name] if not self.names else list(self.names.values()))
-        for task in tasks:
-            for region in task["predictions"][0]["result"]:
-                labels.update(dict.fromkeys(region["value"]["polygonlabels"]))
+        names = names_with_earlier(self.names, (p.get("names") or {} for p in parts))
+        labels = dict.fromkeys(names.values())
+        tasks = []
+        for path, part in zip(map(self.part_path, sorted(set(done_images))), parts):
+            try:
+                regions = part["predictions"][0]["result"]
+                for region, cid in zip(regions, part.get("classes") or []):
+                    if cid is not None:
+                        region["value"]["polygonlabels"] = [names.get(int(cid), str(cid))]
+                for region in regions:
+                    labels.update(dict.fromkeys(region["value"]["polygonlabels"]))
+                tasks.append({"data": {"image": self.image_url(part["image"])},
+                              "predictions": part["predictions"]})
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
         text = "[" + ",\n".join(dumps(t) for t in tasks) + "]\n"
         return [atomic_write_text(self.root / TASKS_FILE, text),
                 atomic_write_text(self.root / CONFIG_FILE, label_config(list(labels)))]

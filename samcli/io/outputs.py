@@ -33,7 +33,7 @@ whole-run files such as COCO's ``annotations.json``).
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from samcli.errors import InputError
 from samcli.io.inputs import OUTPUT_MARKER
@@ -111,6 +111,25 @@ class Writer:
             other = self._seen.setdefault(str(p), image)
             if other != image:
                 raise InputError(clash_message(other, image, p))
+
+
+def part_names(names: Mapping[int, str], classes: Iterable[int]) -> dict[str, str]:
+    """The names ``names`` gives the ``classes`` an image's proposals have, as a writer's
+    per-image part keeps them (JSON: the ids as text), so that whole-run files made by later
+    runs into the same folder still name them (:func:`names_with_earlier`)."""
+    return {str(c): names[c] for c in sorted(set(classes)) if c in names}
+
+
+def names_with_earlier(names: Mapping[int, str], kept: Iterable[Mapping[str, str]]
+                       ) -> dict[int, str]:
+    """This run's ``names``, then for ids it does not name the names the parts of done images
+    kept (:func:`part_names`; the first part in image order wins): runs over several input
+    folders into one output folder keep each folder's class names."""
+    merged = dict(names)
+    for part in kept:
+        for cid, name in part.items():
+            merged.setdefault(int(cid), name)
+    return merged
 
 
 def clash_message(a: str, b: str, path: Path) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping, Sequence
 
@@ -115,6 +116,13 @@ def dataset_yaml(roots: Sequence[Path], images: Iterable[str], names: Mapping[in
     return "\n".join(lines) + "\n"
 
 
+# Characters JSON leaves as they are but YAML reads as line breaks (U+0085, U+2028, U+2029:
+# a name would lose the blanks around them) or refuses as non-printable (DEL, C1 controls,
+# U+FFFE/U+FFFF, lone surrogates): written as \uXXXX escapes, which YAML reads back.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]")
+
+
 def _q(text: str) -> str:
     """A YAML double-quoted scalar (JSON's escapes are YAML's)."""
-    return json.dumps(text, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                            json.dumps(text, ensure_ascii=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,56 @@ def test_coco_output_keeps_categories(dataset, tmp_path, mobile_ckpt):
                                         {"id": 3, "name": "3"}]
     assert gt.getImgIds() == [1, 2]  # YOLO inputs: 1..N in path order
     assert {a["category_id"] for a in gt.loadAnns(gt.getAnnIds())} == {0, 3}
+
+
+def _whole_run_names(out: Path, fmt: str) -> dict[str, str]:
+    """{class id (text): name} as the whole-run file of ``fmt`` (coco, yolo) gives them."""
+    if fmt == "coco":
+        doc = json.loads((out / "annotations.json").read_text())
+        return {str(c["id"]): c["name"] for c in doc["categories"]}
+    lines = (out / "data.yaml").read_text().split("names:\n", 1)[1].splitlines()
+    return {k.strip(): json.loads(v) for k, v in (ln.split(":", 1) for ln in lines)}
+
+
+def _label_studio(out: Path) -> tuple[list[str], list[list[str]]]:
+    """label_config.xml's labels and the tasks' region labels, in order."""
+    tasks = json.loads((out / "tasks.json").read_text())
+    return (re.findall(r'<Label value="([^"]*)"', (out / "label_config.xml").read_text()),
+            [r["value"]["polygonlabels"] for t in tasks for r in t["predictions"][0]["result"]])
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "labelstudio"])
+def test_runs_over_two_folders_into_one_output_keep_each_folders_names(tmp_path, mobile_ckpt,
+                                                                       fmt):
+    """One folder names class 1 (classes.txt), the other's class 9 has no name: the second
+    run's whole-run files still name the first folder's class (each image's part keeps its
+    classes' names), and from-boxes' Label Studio config has no automask 'object' label."""
+    for folder, image, row in (("one", "a", "1"), ("two", "b", "9")):
+        write_image(tmp_path / folder / f"{image}.png", seed=len(image))
+        (tmp_path / folder / f"{image}.txt").write_text(f"{row} 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "one" / "classes.txt").write_text("zero\nfive\n")
+    out = tmp_path / "out"
+
+    def run(folder: str) -> None:
+        result = invoke("from-boxes", tmp_path / folder, "--checkpoint", mobile_ckpt,
+                        *BOX_FAST, "-o", out, "--format", fmt)
+        assert result.exit_code == 0, result.stderr
+
+    run("one")
+    run("two")
+    if fmt == "coco":
+        assert _whole_run_names(out, fmt) == {"1": "five", "9": "9"}
+    elif fmt == "yolo":
+        assert _whole_run_names(out, fmt) == {**{str(i): str(i) for i in range(10)},
+                                              "1": "five"}
+        text = (out / "data.yaml").read_text()
+        assert 'train: ["one", "two"]' in text, text  # both runs' image folders
+    else:
+        assert _label_studio(out) == (["five", "9"], [["five"], ["9"]])
+        # a class renamed in classes.txt is renamed in every task, with nothing redone
+        (tmp_path / "one" / "classes.txt").write_text("zero\nFIVE\n")
+        run("one")
+        assert _label_studio(out) == (["zero", "FIVE", "9"], [["FIVE"], ["9"]])
 
 
 @pytest.mark.parametrize(

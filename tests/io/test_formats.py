@@ -229,8 +229,9 @@ def _yolo_rows(path: Path) -> list[list[float]]:
 def test_yolo_rows(tmp_path):
     w = YoloWriter(tmp_path)
     res = make_result("x/a.jpg")
-    (path,) = w.write(with_records(res, records_of(res, 0.0, None)))
+    path, part = w.write(with_records(res, records_of(res, 0.0, None)))
     assert path == tmp_path / "x" / "a.txt"
+    assert part == tmp_path / ".samcli" / "yolo" / "x" / "a.jpg.json"
     rows = _yolo_rows(path)
     assert len(rows) == 4
     for row in rows:
@@ -249,7 +250,7 @@ def test_yolo_rows(tmp_path):
 
 def test_yolo_class_from_records(tmp_path):
     res = make_result("a.png", extras=box_extras(5))
-    (path,) = YoloWriter(tmp_path).write(with_records(res, records_of(res, 0.4, None)))
+    path, _ = YoloWriter(tmp_path).write(with_records(res, records_of(res, 0.4, None)))
     assert [int(r[0]) for r in _yolo_rows(path)] == [3, 4, 3, 3]
 
 
@@ -268,7 +269,7 @@ def test_yolo_same_stem_collision_is_an_input_error(tmp_path):
 
 def test_yolo_empty_image_gives_empty_file(tmp_path):
     res = make_result(masks=np.zeros((0, H, W), bool))
-    (p,) = YoloWriter(tmp_path).write(with_records(res, []))
+    p, _ = YoloWriter(tmp_path).write(with_records(res, []))
     assert p.read_text() == ""
 
 

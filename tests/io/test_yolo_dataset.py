@@ -175,3 +175,17 @@ def test_supervision_reads_the_dataset(tmp_path):
             grown[:, 1:] |= grown[:, :-1]
             assert not (want & ~mask).any()
             assert (mask & ~grown).sum() <= (max(H, W) if i == 1 else 0)
+
+
+@pytest.mark.parametrize("label, name", [
+    ("a line separator between blanks", "a \u2028 z"),
+    ("next line and paragraph separators", "x\x85 y\u2029 w"),
+    ("DEL and a C1 control", "d\x7f c\x9f"),
+    ("plain non-ASCII, a quote and a tab", "é \"q\"\t"),
+])
+def test_names_read_back_unchanged_by_a_yaml_reader(label, name):
+    """JSON leaves these characters raw; YAML reads some as line breaks (losing the blanks
+    beside them) and refuses others: they are written as escapes."""
+    text = dataset_yaml([Path("/d/images")], ["a.jpg"], {0: name})
+    assert yaml.safe_load(text)["names"] == {0: name}, label
+    assert parse_yaml_names(text, "data.yaml") == {0: name}, label
