@@ -54,7 +54,7 @@ def flag_of(f: dataclasses.Field) -> str:
 # Areas: "500" pixels or "0.5%" of the image
 
 
-_AREA_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
+_AREA_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(%?)\s*$")
 
 
 def parse_area(text: str, option: str) -> tuple[float, bool]:

@@ -46,6 +46,7 @@ def test_parse_area(label, text, expected):
 
 @pytest.mark.parametrize("text, error", [
     ("-5", UsageError), ("abc", UsageError), ("5px", UsageError),  # not an area: exit 2
+    ("\u0665\u0660\u0660", UsageError),  # Arabic-Indic digits: not ASCII, as label files
     ("150%", ConfigError),  # an area, out of range: exit 1
 ])
 def test_parse_area_rejects(text, error):

@@ -47,7 +47,8 @@ def _option(f: dataclasses.Field, annotation: Any, default: Any, base: Any) -> i
     flags = [config.flag_of(f)]
     if f.metadata.get("short"):
         flags.append(f.metadata["short"])
-    shown: bool | str = default is not None and base is not bool
+    # a bool flag pair (--multimask/--single-mask) shows the side that is the default
+    shown: bool | str = default is not None and (base is not bool or "/" in flags[0])
     if shown and f.metadata.get("default_text"):
         shown = f.metadata["default_text"]
     info = typer.Option(
