@@ -279,6 +279,8 @@ class Segmenter:
                               f"some of {', '.join(sorted(_BOX_OPTIONS | {'only_classes'}))}")
         cfg = FromBoxesConfig(classes=only_classes_text(only),
                               **typed_options(FromBoxesConfig, options)).validate()
+        for message in cfg.warnings():
+            warnings.warn(message, UserWarning, stacklevel=2)
         render = _render(polygons, simplify, max_vertices)
         xyxy = boxes_xyxy(boxes)
         n = len(xyxy)

@@ -65,6 +65,8 @@ def parse_area(text: str, option: str) -> tuple[float, bool]:
             f"{option} {text!r}: expected a pixel count like 500 or a percentage like 0.5%"
         )
     value, pct = float(m.group(1)), bool(m.group(2))
+    if not math.isfinite(value):  # 309 digits and more
+        raise ConfigError(f"{option}: {len(m.group(1))} digits is not an area")
     if pct and value > 100:
         raise ConfigError(f"{option} {text!r}: a percentage must be at most 100%")
     return value, pct
@@ -242,6 +244,8 @@ class AutomaskConfig:
             if getattr(self, name) <= 0:
                 out.append(f"{flag_of(_field(self, name))} {getattr(self, name):g}: every "
                            "overlapping pair is a duplicate, so only separate masks are kept")
+        if parse_area(self.max_area, "--max-area")[0] == 0:
+            out.append(f"--max-area {self.max_area}: every mask is larger, so none is kept")
         return out
 
 
@@ -400,6 +404,17 @@ class FromBoxesConfig:
         if self.score not in SCORES:
             raise UsageError(f"--score {self.score!r}: expected one of {', '.join(SCORES)}")
         return self
+
+    def warnings(self) -> list[str]:
+        """Values that work but are unlikely to be meant (shown before any work)."""
+        out = []
+        if self.min_conf > 1:
+            out.append(f"--min-conf {self.min_conf:g} is above 1: every box with a confidence "
+                       "is skipped (confidences are at most 1; rows without one are kept)")
+        if self.min_box_iou > 1:
+            out.append(f"--min-box-iou {self.min_box_iou:g} is above 1: every mask is "
+                       "dropped (a box IoU is at most 1)")
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     _check_output_folders(request, inputs)
     _refuse_overwriting_inputs(writers, inputs)
     _prepare_output_folders(request)
-    for message in (request.task.warnings() if request.automask else []) + inputs.warnings:
+    for message in request.task.warnings() + inputs.warnings:
         print(f"Warning: {message}", file=sys.stderr, flush=True)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))

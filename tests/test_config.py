@@ -202,3 +202,22 @@ def test_new_generation_options_validate_and_stay_out_of_old_hashes():
     assert set(params_of(plain)) - set(hash_params(plain)) == set(HASH_NEUTRAL)
     assert set(hash_params(cfg)) >= set(HASH_NEUTRAL)
     assert "pred_iou_thresh" in hash_params(plain)
+
+
+@pytest.mark.parametrize("label, cfg, needle", [
+    ("max area 0 pixels", AutomaskConfig(max_area="0"), "--max-area 0: every mask is larger"),
+    ("max area 0%", AutomaskConfig(max_area="0%"), "--max-area 0%: every mask is larger"),
+    ("min conf above 1", FromBoxesConfig(min_conf=2.0), "--min-conf 2 is above 1"),
+    ("min box IoU above 1", FromBoxesConfig(min_box_iou=1.5), "--min-box-iou 1.5 is above 1"),
+    ("defaults", AutomaskConfig(), None),
+    ("from-boxes defaults", FromBoxesConfig(), None),
+])
+def test_values_that_drop_everything_are_warned_about(label, cfg, needle):
+    said = cfg.validate().warnings()
+    assert (said == []) if needle is None else any(m.startswith(needle) for m in said), label
+
+
+def test_an_area_of_309_digits_is_refused():
+    with pytest.raises(ConfigError, match="--min-area: 309 digits is not an area"):
+        parse_area("9" * 309, "--min-area")
+

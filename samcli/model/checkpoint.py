@@ -74,6 +74,8 @@ def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
 def require_file(path: Path | str) -> Path:
     """``path`` (``~`` expanded) if it is a file; else CheckpointError saying what is there
     instead. Run before any work."""
+    if not os.fspath(path):  # Path("") is ".": the current folder
+        raise CheckpointError("checkpoint '': give a weights file")
     p = Path(path).expanduser()
     if p.is_dir():
         raise CheckpointError(f"checkpoint {path}: is a folder, not a weights file")

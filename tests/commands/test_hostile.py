@@ -506,3 +506,8 @@ def test_a_meaningless_threshold_is_warned_about(tmp_path, mobile_ckpt):
                     "--points-per-side", "2", "--pred-iou-thresh", "1.5", "-q")
     assert result.exit_code == 0
     assert "Warning: --pred-iou-thresh 1.5 is 1 or more" in result.stderr
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.5 0.5 0.9\n")
+    boxes = invoke("from-boxes", tmp_path / "a.txt", "--checkpoint", mobile_ckpt,
+                   "--min-conf", "2", "-q")
+    assert boxes.exit_code == 0 and boxes.stdout == ""
+    assert "Warning: --min-conf 2 is above 1" in boxes.stderr

@@ -65,6 +65,8 @@ def test_symlink_loop_and_special_files_say_what_they_are(tmp_path):
         checkpoint.require_file("/dev/null")
     with pytest.raises(CheckpointError, match="no such file"):
         checkpoint.require_file(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="checkpoint '': give a weights file"):
+        checkpoint.require_file("")  # not "the current folder"
 
 
 def test_a_file_name_that_is_not_utf8_loads(tmp_path):
