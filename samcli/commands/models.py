@@ -7,6 +7,7 @@ Downloads report through :func:`samcli.console.download_progress`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import typer
@@ -14,7 +15,8 @@ import typer
 from samcli.commands._common import fail, guarded
 from samcli.console import download_progress, human_bytes, stderr_console
 from samcli.errors import CheckpointError, SamcliError
-from samcli.model.cache import cache_state, cached_path, is_verified, verify_cached
+from samcli.model.cache import (cache_dir, cache_state, cached_path, is_verified,
+                                verify_cached)
 from samcli.model.download import download
 from samcli.model.specs import DEFAULT_MODEL, MODELS, ModelSpec, get_spec, model_names
 
@@ -26,6 +28,16 @@ models_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _warn_if_cache_is_not_a_folder() -> None:
+    """``list`` and ``path`` print where weights would go; when something other than a folder
+    is there, downloads cannot work: say so (stderr) instead of letting the paths look fine."""
+    folder = cache_dir()
+    if os.path.lexists(folder) and not folder.is_dir():
+        stderr_console().print(f"Warning: the model cache folder {folder} is not a folder: "
+                               "downloads will fail there. Set SAMCLI_HOME to a folder.",
+                               markup=False, soft_wrap=True)
 
 
 #: How `models list` shows each cache state (see samcli.model.cache.cache_state).
@@ -53,6 +65,7 @@ def list_models(
     "damaged (size)" or "damaged (SHA-256)" for a file known not to be the official one
     (`samcli models download NAME` replaces it), "no" when there is none. Nothing is hashed.
     """
+    _warn_if_cache_is_not_a_folder()
     rows = []
     for name in model_names():
         spec = get_spec(name)
@@ -170,6 +183,7 @@ def model_path(
 ) -> None:
     """Print where the weights of NAME live in the cache (whether or not they are there yet)."""
     spec = get_spec(name)
+    _warn_if_cache_is_not_a_folder()
     path = cached_path(spec.name)
     state = cache_state(spec.name) if check else "cached"
     if state == "missing":

@@ -97,6 +97,19 @@ def test_list_never_says_cached_for_a_damaged_file(home):
     assert "  yes  " in lines["mobile_sam"]
 
 
+@pytest.mark.parametrize("command", [("list",), ("path", "vit_b"), ("path", "vit_b", "--check")])
+def test_a_cache_folder_that_is_a_file_is_warned_about(home, command):
+    """The paths are printed as ever (they say where weights go), but not as if they could
+    be used: one Warning line (stderr) says downloads will fail there."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("not a folder")
+    result = run("models", *command)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: the model cache folder {home} is not a folder: downloads "
+                        "will fail there. Set SAMCLI_HOME to a folder."], result.stderr
+    assert result.exit_code == (1 if "--check" in command else 0)
+
+
 def test_path(home):
     result = run("models", "path", "vit_l")
     assert result.exit_code == 0
