@@ -35,7 +35,9 @@ Conversions to 8-bit RGB (by Pillow mode)
     ``I`` (32-bit signed int)     negative values -> 0; the bit depth is the TIFF's declared
                                   BitsPerSample when present, else 16 when every value fits in
                                   0..65535, else 32; then ``v >> (depth - 8)`` (a 32-bit signed
-                                  image uses its 31 value bits: ``v >> 23``).
+                                  image uses its 31 value bits: ``v >> 23``; a TIFF of unsigned
+                                  32-bit samples, which Pillow opens in this mode, all 32 bits:
+                                  ``v >> 24``, as the GeoTIFF path does).
     ``F`` (32-bit float)          NaN/inf -> 0; values all within [0, 1] -> ``round(v * 255)``;
                                   otherwise min-max stretched to 0..255 (a float image has no
                                   bit depth to scale by).
@@ -217,14 +219,20 @@ def _orientation(im: Image.Image) -> int:
 
 
 def _declared_bits(im: Image.Image) -> int | None:
+    return _tag(im, 258, None)  # BitsPerSample
+
+
+def _tag(im: Image.Image, tag: int, default: int | None) -> int | None:
+    """A TIFF tag's (first) value as an int; ``default`` for a TIFF without it; None for an
+    image that is not a TIFF or a value that is not a number."""
     tags = getattr(im, "tag_v2", None)
     if tags is None:
         return None
     try:
-        bits = tags.get(258)  # BitsPerSample
-        if isinstance(bits, (tuple, list)):
-            bits = bits[0] if bits else None
-        return int(bits) if bits else None
+        value = tags.get(tag)
+        if isinstance(value, (tuple, list)):
+            value = value[0] if value else None
+        return int(value) if value else default
     except Exception:  # noqa: BLE001
         return None
 
@@ -247,6 +255,9 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     if mode == "I":
         values = np.asarray(im)
         bits = _declared_bits(im)
+        if bits == 32 and _tag(im, 339, 1) == 1:  # SampleFormat: unsigned (the TIFF default)
+            # Pillow holds unsigned 32-bit samples in its signed mode: their own bits again
+            return pixels.gray3(pixels.scale_int(values.view(np.uint32), 32))
         if bits is None or not 8 < bits <= 32:
             bits = 16 if values.size == 0 or int(values.max()) <= 0xFFFF else 32
         if bits == 32:

@@ -144,11 +144,11 @@ def scale_float(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """Pillow ``LAB`` (L 0..255 for L* 0..100; a*, b* offset by 128) -> sRGB uint8 (D65)."""
-    v = lab.astype(np.float64)
-    L = v[..., 0] * (100.0 / 255.0)
-    a = v[..., 1] - 128.0
-    b = v[..., 2] - 128.0
+    """Pillow ``LAB`` (uint8 (..., 3): L 0..255 for L* 0..100; a*, b* signed bytes, as TIFF's
+    CIELab and LittleCMS's 8-bit Lab hold them) -> sRGB uint8 (D65)."""
+    L = lab[..., 0].astype(np.float64) * (100.0 / 255.0)
+    ab = np.ascontiguousarray(lab[..., 1:]).view(np.int8).astype(np.float64)
+    a, b = ab[..., 0], ab[..., 1]
     fy = (L + 16.0) / 116.0
     fx = fy + a / 500.0
     fz = fy - b / 200.0

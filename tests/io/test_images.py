@@ -209,15 +209,31 @@ def test_cmyk_tiff(tmp_path):
     np.testing.assert_array_equal(out[0, 0], [0, 255, 0])
 
 
-def test_lab_tiff(tmp_path):
-    a = np.zeros((2, 2, 3), np.uint8)
-    a[:, :, 1:] = 128  # a* = b* = 0
-    a[0, 0] = (255, 128, 128)  # white
-    a[1, 1] = (136, 128 + 80, 128 + 67)  # sRGB red, approximately
+@pytest.mark.parametrize("label, rgb", [
+    ("white", (255, 255, 255)), ("black", (0, 0, 0)), ("red", (255, 0, 0)),
+    ("blue (b* -108)", (0, 0, 255)), ("green", (0, 160, 60)), ("grey", (128, 128, 128)),
+])
+def test_lab_tiff(tmp_path, label, rgb):
+    """A CIELab TIFF (TIFF 6.0: L* scaled to 0..255, a* and b* signed bytes; D65, as
+    scikit-image's rgb2lab) of an sRGB colour reads back as that colour."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(np.array([[rgb]], np.uint8))[0, 0]
+    pixel = [round(lab[0] * 255 / 100), round(lab[1]) % 256, round(lab[2]) % 256]
+    a = np.tile(np.array(pixel, np.uint8), (2, 2, 1))
     out = read_image(save(Image.fromarray(a, "LAB"), tmp_path / "lab.tif"))
-    np.testing.assert_array_equal(out[0, 0], [255, 255, 255])
-    np.testing.assert_array_equal(out[0, 1], [0, 0, 0])
-    assert np.abs(out[1, 1].astype(int) - [255, 0, 0]).max() <= 6
+    assert np.abs(out.astype(int) - rgb).max() <= 3, (label, out[0, 0])
+
+
+def test_unsigned_32_bit_tiff_uses_all_its_bits(tmp_path):
+    """Pillow opens unsigned 32-bit samples in its signed mode I: the top values were
+    negative (black) and the rest shifted by the signed rule."""
+    tifffile = pytest.importorskip("tifffile")
+    values = np.array([[2**32 - 1, 2**31, 100 * 2**24, 0]], np.uint32)
+    tifffile.imwrite(tmp_path / "u32.tif", values)
+    assert read_image(tmp_path / "u32.tif")[0, :, 0].tolist() == [255, 128, 100, 0]
+    tifffile.imwrite(tmp_path / "i32.tif", np.array([[2**31 - 1, -5, 100 * 2**23]], np.int32))
+    assert read_image(tmp_path / "i32.tif")[0, :, 0].tolist() == [255, 0, 100]
 
 
 def test_multiframe_tiff_first_page(tmp_path):
