@@ -217,8 +217,11 @@ class AutomaskConfig:
             raise ConfigError(f"--min-area {self.min_area} is above --max-area {self.max_area}")
         if self.tile < 0 or 0 < self.tile < 64:
             raise ConfigError("--tile must be 0 (automatic) or at least 64 pixels")
-        if self.tile_overlap < 0 or self.tile_above < 0:
-            raise ConfigError("--tile-overlap and --tile-above must not be negative")
+        if self.tile_above < 0:
+            raise ConfigError("--tile-above must not be negative")
+        if self.tile_overlap < 1:  # tiles that only touch share no strip to join masks in
+            raise ConfigError(f"--tile-overlap {self.tile_overlap}: must be at least 1 pixel "
+                              "(objects cut by a seam are joined where the tiles overlap)")
         size = self.tile or DEFAULT_TILE
         if 2 * self.tile_overlap >= size:
             raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "

@@ -112,6 +112,9 @@ def test_tile_size_for(case, cfg, size, expected):
 @pytest.mark.parametrize("case, values, message", [
     ("tile too small", dict(tile=32), "--tile"),
     ("negative overlap", dict(tile_overlap=-1), "--tile-overlap"),
+    ("no overlap: seams could not be joined", dict(tile=64, tile_overlap=0),
+     "--tile-overlap 0: must be at least 1 pixel"),
+    ("negative tile-above", dict(tile_above=-1), "--tile-above"),
     ("overlap half the tile", dict(tile=256, tile_overlap=128), "half the tile size"),
     ("overlap vs default tile", dict(tile_overlap=600), "(1024)"),
 ])
