@@ -26,9 +26,10 @@ Two differences in how, not what:
 
 One difference in what, where the reference's output is degenerate: masks that are exactly
 equal to an earlier mask are dropped at the end. Box NMS removes such duplicates whenever their
-box has an area (IoU 1), so this changes nothing on ordinary images; on images a pixel tall or
-wide every box has zero area, NMS keeps everything, and a 1 x 1 image gave 17 copies of one
-pixel.
+box has an area (IoU 1), so this changes nothing on ordinary images while NMS is on; on
+images a pixel tall or wide every box has zero area, NMS keeps everything, and a 1 x 1 image
+gave 17 copies of one pixel. With NMS off (``box_nms_thresh`` >= 1) the reference keeps every
+copy; samcli still keeps one (README says so).
 
 Coordinates: points are (x, y) pixels; crop boxes are xyxy with exclusive ends in the image frame.
 """
