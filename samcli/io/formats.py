@@ -9,7 +9,8 @@ coco        ``DIR/annotations.json`` and ``DIR/results.json`` (detection results
             ``DIR/.samcli/coco/<image>.json``
 yolo        ``DIR/<image dir>/<image stem>.txt`` (the YOLO convention); two images whose
             labels would be the same file (``a.jpg`` + ``a.png``) are an ``InputError``;
-            ``DIR/data.yaml`` for ultralytics
+            ``DIR/data.yaml`` for ultralytics, built by ``finish`` with what the per-image
+            parts ``DIR/.samcli/yolo/<image>.json`` keep (image folder, class names)
 crops       ``CROPS/<image>/<id>.png``: RGBA chip of the mask's box, alpha = mask
 preview     ``PREVIEW/<image>.jpg``: the image with filled, outlined, numbered masks
 ==========  ==========================================================================
