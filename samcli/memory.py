@@ -34,6 +34,12 @@ _TUNED_LIMIT = 2**31 - 1
 # (peak RSS 1.8-1.9 GB instead of 1.5 GB on a 512 x 512 image, vit_b). Smaller encoder
 # blocks (the 50 MB MLP activations) stay in the heap: a 32 MB threshold cost 10% encoder time.
 ENCODER_MMAP_THRESHOLD = 64 * 2**20
+# MobileSAM's TinyViT allocates 64 MiB blocks (its first stage's 256-channel activations at
+# 256 x 256, float32) with little arithmetic on each: mmapped, faulting their pages in was a
+# quarter of its encoder time (0.3 of 1.2 s an image); kept in the heap they cost 80-100 MB
+# more peak RSS. vit_l's 64 MiB MLP blocks gained nothing from the heap (BENCHMARKS.md), so
+# only TinyViT's encoder uses this threshold.
+LIGHT_ENCODER_MMAP_THRESHOLD = 128 * 2**20
 
 
 def tune_cpu_allocator() -> bool:
@@ -109,12 +115,13 @@ def _resident_bytes() -> int:
 
 
 @contextlib.contextmanager
-def encoder_blocks_mapped() -> Iterator[None]:
-    """While the image encoder runs: start on a trimmed heap, mmap blocks from
-    :data:`ENCODER_MMAP_THRESHOLD` up, and hand its freed heap blocks back afterwards, so the
-    encoder's and the decoder's working sets do not add up in a tuned heap."""
+def encoder_blocks_mapped(threshold: int = ENCODER_MMAP_THRESHOLD) -> Iterator[None]:
+    """While the image encoder runs: start on a trimmed heap, mmap blocks from ``threshold``
+    bytes up (:data:`ENCODER_MMAP_THRESHOLD`; :data:`LIGHT_ENCODER_MMAP_THRESHOLD` for
+    MobileSAM's), and hand its freed heap blocks back afterwards, so the encoder's and the
+    decoder's working sets do not add up in a tuned heap."""
     release_cpu_memory()
-    _set_mmap_threshold(ENCODER_MMAP_THRESHOLD)
+    _set_mmap_threshold(threshold)
     try:
         yield
     finally:

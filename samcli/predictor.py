@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from samcli.errors import ConfigError, InputError, UsageError
-from samcli.memory import encoder_blocks_mapped, tune_cpu_allocator
+from samcli.memory import (ENCODER_MMAP_THRESHOLD, LIGHT_ENCODER_MMAP_THRESHOLD,
+                            encoder_blocks_mapped, tune_cpu_allocator)
 from samcli.model.sam import Sam
+from samcli.model.tiny_vit import TinyViT
 from samcli.mask_windows import AxisResize, WindowResize, axis_taps
 from samcli.model.transforms import ResizeLongestSide
 
@@ -242,7 +244,9 @@ class Predictor:
         self.reset_image()
         # The encoder's working set differs from the decoder's (see samcli.memory). Once per
         # image; about 2% of the run's time.
-        with encoder_blocks_mapped():
+        light = isinstance(self.model.image_encoder, TinyViT)
+        with encoder_blocks_mapped(LIGHT_ENCODER_MMAP_THRESHOLD if light
+                                   else ENCODER_MMAP_THRESHOLD):
             resized = self.transform.apply_image(image)
             x = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
             x = x.permute(2, 0, 1).unsqueeze(0)

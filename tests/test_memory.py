@@ -55,3 +55,24 @@ def test_release_cpu_memory_without_tuning_does_nothing(monkeypatch):
     monkeypatch.setattr(memory, "_LIBC", libc)
     memory.release_cpu_memory()
     assert libc.trims == 0
+
+
+def test_the_encoder_runs_with_its_own_mmap_threshold(monkeypatch, mobile_sam_pair,
+                                                      chelsea_image):
+    """MobileSAM's TinyViT runs with LIGHT_ENCODER_MMAP_THRESHOLD (its 64 MiB blocks stay in
+    the heap: a quarter of its encoder time, BENCHMARKS.md), the decoder after it with the
+    tuned limit again; the other encoders keep ENCODER_MMAP_THRESHOLD (the default)."""
+    import numpy as np
+
+    from samcli.predictor import Predictor
+
+    set_to: list[int] = []
+    monkeypatch.setattr(memory, "_set_mmap_threshold", set_to.append)
+    monkeypatch.setattr(memory, "release_cpu_memory", lambda slack=0: None)
+    Predictor(mobile_sam_pair[0], tune_allocator=False).set_image(chelsea_image[:64, :64])
+    assert set_to == [memory.LIGHT_ENCODER_MMAP_THRESHOLD, memory._TUNED_LIMIT]
+    assert memory.LIGHT_ENCODER_MMAP_THRESHOLD > 64 * 2**20 >= memory.ENCODER_MMAP_THRESHOLD
+    set_to.clear()
+    with memory.encoder_blocks_mapped():
+        np.zeros(1)
+    assert set_to == [memory.ENCODER_MMAP_THRESHOLD, memory._TUNED_LIMIT]
