@@ -13,9 +13,11 @@ resolution and maps the masks back to the image:
 3. **Seams.** For every pair of overlapping tiles, each mask is cut to the shared strip and the
    cut masks are compared (mask IoU inside the strip). Mutually best pairs with IoU >=
    :data:`SEAM_IOU` are the same object: an object cut by a seam (truncated in both tiles) or
-   one seen whole in both (a duplicate). Pairs are joined transitively, so an object across
-   four tiles becomes one proposal: the union of its masks, scores averaged by area, the point
-   of its largest piece, and ``tiles`` listing every tile it came from.
+   one seen whole in both (a duplicate). Pieces that one tile cut off and that together make
+   one mask of the other (a U whose arms are apart in one tile) join that mask too
+   (:func:`_pieces`). Joins are transitive, so an object across four tiles becomes one
+   proposal: the union of its masks, scores averaged by area, the point of its largest piece,
+   and ``tiles`` listing every tile it came from.
 
 Coordinates: tile and crop boxes are xyxy with exclusive ends in image pixels; masks' boxes are
 xyxy inclusive, as everywhere in :class:`~samcli.maskset.MaskSet`.
@@ -37,6 +39,11 @@ from samcli.rle import encode_window
 
 #: Mask IoU, inside the strip two tiles share, from which two masks are one object.
 SEAM_IOU = 0.5
+#: A piece cut off by its tile joins a mask of the neighbouring tile holding this much of it
+#: (inside the strip), when it overlaps the pieces that mask already took by at most
+#: SEAM_OVERLAP of its area (see :func:`_pieces`).
+SEAM_INSIDE = 0.9
+SEAM_OVERLAP = 0.1
 
 Box = tuple[int, int, int, int]
 
@@ -141,9 +148,18 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
         cut_b = [mask_utils.merge([masks.rles[i], strip_rle], intersect=True) for i in ib]
         iou = np.asarray(mask_utils.iou(cut_a, cut_b, [0] * len(cut_b))).reshape(len(ia), len(ib))
         best_b, best_a = iou.argmax(axis=1), iou.argmax(axis=0)
+        partner: dict[int, int] = {}  # mutually best pairs: index in ia -> index in ib
         for j, k in enumerate(best_b):
             if best_a[k] == j and iou[j, k] >= iou_thresh:
                 parent[root(int(ia[j]))] = root(int(ib[k]))
+                partner[j] = int(k)
+        # Several pieces of one tile that together are one mask of the other (the arms of a
+        # U, apart in one tile and joined in the next)
+        for j, k in _pieces(cut_a, cut_b, iou, partner, _cut_off(masks, ia, tiles[a]), iou_thresh):
+            parent[root(int(ia[j]))] = root(int(ib[k]))
+        back = {k: j for j, k in partner.items()}
+        for k, j in _pieces(cut_b, cut_a, iou.T, back, _cut_off(masks, ib, tiles[b]), iou_thresh):
+            parent[root(int(ib[k]))] = root(int(ia[j]))
 
     # One mask per group: the union, area-weighted scores, the largest piece's point
     groups: dict[int, list[int]] = {}
@@ -154,6 +170,64 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
         merged.tiles = []
     order = np.argsort(-merged.predicted_iou, kind="stable")
     return merged[order]
+
+
+def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
+            eligible: np.ndarray, iou_thresh: float) -> list[tuple[int, int]]:
+    """(piece, other) joins beyond the mutually best pairs, all inside one strip: a piece
+    without a partner, cut off by its own tile's edge (``eligible``), goes to the other tile's
+    mask holding at least :data:`SEAM_INSIDE` of it (the best-matching such mask); each mask
+    then takes its pieces, largest first, while they overlap what it already took by at most
+    :data:`SEAM_OVERLAP` of their area and raise the IoU of their union with it, and keeps them
+    when that union has IoU >= ``iou_thresh``. A part beside its whole overlaps the whole and
+    an object inside a neighbour's hole is not cut off by its tile's edge: neither is joined.
+    ``iou``: (len(cuts), len(others)) IoU of the cuts; ``partner``: piece -> other."""
+    area = np.asarray(mask_utils.area(cuts), np.float64)
+    other_area = np.asarray(mask_utils.area(others), np.float64)
+    inter = iou * (area[:, None] + other_area[None, :]) / (1.0 + iou)  # from IoU and areas
+    taken: dict[int, list[int]] = {}
+    for j in np.flatnonzero(eligible):
+        if j in partner or area[j] == 0:
+            continue
+        holds = np.flatnonzero(inter[j] >= SEAM_INSIDE * area[j])
+        if len(holds):
+            taken.setdefault(int(holds[np.argmax(iou[j, holds])]), []).append(int(j))
+    owner = {k: j for j, k in partner.items()}
+    joins = []
+    for k, candidates in taken.items():
+        kept = [owner[k]] if k in owner else []
+        union = mask_utils.merge([cuts[j] for j in kept]) if kept else None
+        score = _iou(union, others[k]) if kept else 0.0
+        added = []
+        for j in sorted(candidates, key=lambda j: -area[j]):
+            if union is not None and _area(mask_utils.merge([union, cuts[j]], intersect=True)) \
+                    > SEAM_OVERLAP * area[j]:
+                continue
+            grown = cuts[j] if union is None else mask_utils.merge([union, cuts[j]])
+            if _iou(grown, others[k]) > score:
+                union, score = grown, _iou(grown, others[k])
+                added.append(j)
+        if score >= iou_thresh:
+            joins += [(j, k) for j in added]
+    return joins
+
+
+def _iou(a: dict, b: dict) -> float:
+    return float(np.asarray(mask_utils.iou([a], [b], [0])).ravel()[0])
+
+
+def _area(rle: dict) -> float:
+    return float(mask_utils.area(rle))
+
+
+def _cut_off(masks: MaskSet, idx: np.ndarray, tile: Box) -> np.ndarray:
+    """Which of the masks ``idx`` reach an edge of their ``tile`` that is not the image's
+    (objects the tile cut off)."""
+    h, w = masks.image_size
+    x0, y0, x1, y1 = tile
+    b = masks.boxes[idx]
+    return (((b[:, 0] <= x0) & (x0 > 0)) | ((b[:, 2] >= x1 - 1) & (x1 < w))
+            | ((b[:, 1] <= y0) & (y0 > 0)) | ((b[:, 3] >= y1 - 1) & (y1 < h)))
 
 
 def _overlapping_pairs(tiles: list[Box]) -> list[tuple[int, int, Box]]:
