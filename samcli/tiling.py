@@ -204,8 +204,9 @@ def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
                     > SEAM_OVERLAP * area[j]:
                 continue
             grown = cuts[j] if union is None else mask_utils.merge([union, cuts[j]])
-            if _iou(grown, others[k]) > score:
-                union, score = grown, _iou(grown, others[k])
+            grown_score = _iou(grown, others[k])
+            if grown_score > score:
+                union, score = grown, grown_score
                 added.append(j)
         if score >= iou_thresh:
             joins += [(j, k) for j in added]

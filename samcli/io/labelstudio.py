@@ -145,20 +145,20 @@ class LabelStudioWriter(Writer):
         return self.image_root_url + quote(image.encode("utf-8", "surrogateescape"), safe="/")
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        parts = []
+        parts = []  # (path, part) of every done image, in image order
         for image in sorted(set(done_images)):
             path = self.part_path(image)
             try:
-                parts.append(json.loads(path.read_text(encoding="utf-8")))
+                parts.append((path, json.loads(path.read_text(encoding="utf-8"))))
             except FileNotFoundError:
                 raise SamcliError(f"Label Studio output: the part file for {image} ({path}) "
                                   "is missing; rerun with --overwrite to redo it") from None
             except (OSError, ValueError) as exc:
                 raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
-        names = names_with_earlier(self.names, (p.get("names") or {} for p in parts))
+        names = names_with_earlier(self.names, (p.get("names") or {} for _, p in parts))
         labels = dict.fromkeys(names.values())
         tasks = []
-        for path, part in zip(map(self.part_path, sorted(set(done_images))), parts):
+        for path, part in parts:
             try:
                 regions = part["predictions"][0]["result"]
                 for region, cid in zip(regions, part.get("classes") or []):
