@@ -376,16 +376,16 @@ def test_upscaler_first_product_from_the_image_history(mobile_sam_predictors, mo
     coords = torch.tensor([[[float(30 + 50 * i), float(20 + 30 * i)]] for i in range(5)])
     labels = torch.ones(5, 1, dtype=torch.int64)
     made = []
-    real = decoder_module._first_upscale_product
+    real = decoder_module.first_upscale_product
 
     def spy(*args):
         made.append(args[0])
         return real(*args)
 
-    monkeypatch.setattr(decoder_module, "_first_upscale_product", spy)
+    monkeypatch.setattr(decoder_module, "first_upscale_product", spy)
     low, iou = mixed.predict(coords, labels)
     assert made and len(made[0].updates) == 2, "the history route did not run"
-    monkeypatch.setattr(decoder_module, "_first_upscale_product", lambda *args: None)
+    monkeypatch.setattr(decoder_module, "first_upscale_product", lambda *args: None)
     plain_low, plain_iou = mixed.predict(coords, labels)
     assert not torch.equal(low, plain_low)  # another summation, so other rounding
     torch.testing.assert_close(low, plain_low, atol=2e-5 * plain_low.abs().max().item(), rtol=0)

@@ -191,6 +191,35 @@ def test_bfloat16_encoder_close_to_float32(sam2_tiny_pair, predictors, coffee_im
     assert (a_iou - b_iou).abs().max().item() <= 0.03
 
 
+@pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "dynamic single"])
+def test_upscaler_first_product_from_the_image_history(predictors, monkeypatch, multimask):
+    """Mixed decoder on the CPU: the upscaler's first product (high-resolution features
+    added) is made from the image tokens' low-rank history, as for SAM 1: the same logits as
+    the plain product of the final tokens, to float32 rounding."""
+    import samcli.model.sam2.mask_decoder as decoder_module
+
+    ours, _ = predictors
+    mixed = Sam2Predictor(copy.deepcopy(ours.model), decoder_products=torch.bfloat16)
+    mixed._features, mixed._dense_pe = ours._features, ours._dense_pe
+    mixed.original_size = ours.original_size
+    coords, labels, _ = _prompts("points", ours.original_size)
+    made = []
+    real = decoder_module.first_upscale_product
+
+    def spy(*args):
+        made.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(decoder_module, "first_upscale_product", spy)
+    low, iou = mixed.predict(coords, labels, multimask_output=multimask)
+    assert made and len(made[0].updates) == 2, "the history route did not run"
+    monkeypatch.setattr(decoder_module, "first_upscale_product", lambda *args: None)
+    plain_low, plain_iou = mixed.predict(coords, labels, multimask_output=multimask)
+    assert not torch.equal(low, plain_low)  # another summation, so other rounding
+    _close(low, plain_low, "low-res logits", FLOAT32_ROUNDING * plain_low.abs().max().item())
+    assert torch.equal(iou, plain_iou)
+
+
 def test_bad_inputs(predictors, sam2_tiny_pair):
     ours, _ = predictors
     with pytest.raises(InputError):

@@ -16,7 +16,7 @@ products (each 2x2 stride-2 transposed convolution is exactly that), so the Laye
 the fused kernel and the final hypernetwork product reads contiguous memory. Each prompt is
 upscaled in bands of grid rows, so the intermediates stay small (cache-sized). In mixed
 precision on the CPU the upscaler's first product is assembled from the image tokens' low-rank
-history instead (see ``_first_upscale_product``).
+history instead (see ``first_upscale_product``).
 """
 
 from __future__ import annotations
@@ -145,12 +145,7 @@ class MaskDecoder(nn.Module):
         src = image_embeddings + dense  # (1 or B, C, h, w)
         _, c, h, w = src.shape
 
-        # Mixed precision on the CPU: keep the image tokens' history for the upscaler's first
-        # product (see _first_upscale_product)
-        trace = None
-        if (product_dtype is not None and src.shape[0] == 1 and b > 1
-                and not _batched_upscale(src.device) and not torch.is_grad_enabled()):
-            trace = ImageTrace()
+        trace = image_trace(src, b, product_dtype)
         hs, keys = self.transformer(src, image_pe, tokens, product_dtype, trace=trace)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
@@ -171,7 +166,7 @@ class MaskDecoder(nn.Module):
         """keys (B, h*w, C) row-major grid, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
         With ``trace`` (the CPU, float32 decoder, shared image) the first product is made
-        from the image tokens' history instead of ``keys`` (see _first_upscale_product).
+        from the image tokens' history instead of ``keys`` (see first_upscale_product).
         ``wanted``: per prompt, whether its masks are needed (:func:`upscale_plan`). A pass
         (one prompt on the CPU, a group on accelerators) with none wanted is skipped and its
         logits left NaN."""
@@ -210,7 +205,7 @@ class MaskDecoder(nn.Module):
         # pixels, at 32-64 channels) are 1-2 MB instead of 67 MB for 8 whole prompts; every
         # value is the same (each row is computed on its own).
         rows = max(1, min(h, _UPSCALE_PIXELS // w))
-        first = _first_upscale_product(trace, w1, b1) if trace is not None and trace.updates \
+        first = first_upscale_product(trace, w1, b1) if trace is not None and trace.updates \
             else None
         for i in range(b):
             if skip_unwanted(out, wanted, i, i + 1):
@@ -253,8 +248,24 @@ def skip_unwanted(out: torch.Tensor, wanted: list[bool] | None, start: int, end:
     return True
 
 
-def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor):
-    """The upscaler's first product ``keys @ w1 + b1`` from the image tokens' history.
+def image_trace(src: torch.Tensor, b: int, product_dtype: torch.dtype | None
+                ) -> ImageTrace | None:
+    """An empty :class:`ImageTrace` for the transformer to fill when the upscaler's first
+    product is to be made from the image tokens' history (:func:`first_upscale_product`),
+    else None. That is mixed precision on the CPU (products in ``product_dtype``), one image
+    ``src`` (1, C, h, w) shared by ``b`` > 1 prompts, no autograd: the float32 decoder keeps
+    the reference's formulation of that product."""
+    if (product_dtype is not None and src.shape[0] == 1 and b > 1
+            and not _batched_upscale(src.device) and not torch.is_grad_enabled()):
+        return ImageTrace()
+    return None
+
+
+def first_upscale_product(trace: ImageTrace, w1: torch.Tensor, added: torch.Tensor):
+    """The upscaler's first product ``keys @ w1 + added`` from the image tokens' history.
+
+    ``added``: the product's added term, the bias (4 c1,) or per-pixel rows (HW, 4 c1) (SAM 2
+    adds its high-resolution features there).
 
     The final keys are the shared image tokens S (HW, C) after L blocks, each adding a
     rank-R update and applying a LayerNorm per pixel: r_k = keys_{k-1} + A_k^T V_k,
@@ -275,7 +286,7 @@ def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor
     p = w1
     rights: list[torch.Tensor] = []
     lefts: list[torch.Tensor] = []
-    tail = layers[-1].norm.bias @ w1 + b1  # beta_L P_L + b1: added at the end
+    tail = layers[-1].norm.bias @ w1 + added  # beta_L P_L + added: added at the end
     for k in range(len(layers) - 1, -1, -1):
         upd = layers[k]
         q = upd.norm.weight[:, None] * p  # (C, 4 c1)
@@ -298,6 +309,6 @@ def _first_upscale_product(trace: ImageTrace, w1: torch.Tensor, b1: torch.Tensor
         for k in range(1, len(layers)):
             x.mul_(rstds[k - 1][i, p0:p1])
             x.addmm_(lefts[k][i, :, p0:p1].t(), rights[k][i])
-        return torch.addcmul(tail, x, rstds[-1][i, p0:p1])
+        return torch.addcmul(tail if tail.dim() == 1 else tail[p0:p1], x, rstds[-1][i, p0:p1])
 
     return first

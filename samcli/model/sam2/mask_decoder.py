@@ -25,7 +25,9 @@ object-pointer token in SAM 2's video tracker; it is recorded here and not used.
 The upscaler runs channels-last as per-pixel matrix products (a 2x2 stride-2 transposed
 convolution is exactly that), on bands of grid rows per prompt on the CPU so the intermediates
 stay cache-sized, and on groups of prompts at once on accelerators (as
-:mod:`samcli.model.mask_decoder` does).
+:mod:`samcli.model.mask_decoder` does). In mixed precision on the CPU its first product, with
+the high-resolution features as its added term, is assembled from the image tokens' low-rank
+history as SAM 1's is (:func:`samcli.model.mask_decoder.first_upscale_product`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import MLP, LayerNorm2d
-from ..mask_decoder import skip_unwanted, upscale_plan
+from ..mask_decoder import first_upscale_product, image_trace, skip_unwanted, upscale_plan
+from ..transformer import ImageTrace
 
 # Grid pixels per band of the CPU upscaling path (16 rows of the 64-wide grid).
 _UPSCALE_PIXELS = 1024
@@ -150,7 +153,8 @@ class Sam2MaskDecoder(nn.Module):
             dense = dense[:1]  # one map broadcast to every prompt: add it once
         src = image_embeddings + dense
         _, _, h, w = src.shape
-        hs, keys = self.transformer(src, image_pe, tokens, product_dtype)
+        trace = image_trace(src, b, product_dtype)
+        hs, keys = self.transformer(src, image_pe, tokens, product_dtype, trace=trace)
 
         iou_pred = self.iou_prediction_head(hs[:, s])  # (B, num_mask_tokens)
         if self.pred_obj_scores:
@@ -170,7 +174,7 @@ class Sam2MaskDecoder(nn.Module):
 
         def masks_for(hyper: torch.Tensor, iou: torch.Tensor) -> torch.Tensor:
             wanted = upscale_plan(iou, iou_floor)
-            return self._upscale_and_project(keys, hyper, (h, w), s0, s1, wanted)
+            return self._upscale_and_project(keys, hyper, (h, w), s0, s1, wanted, trace)
 
         if multimask_output:
             iou = iou_pred[:, 1:]
@@ -206,6 +210,7 @@ class Sam2MaskDecoder(nn.Module):
         s0: torch.Tensor | None,
         s1: torch.Tensor | None,
         wanted: list[bool] | None = None,
+        trace: ImageTrace | None = None,
     ) -> torch.Tensor:
         """keys (B, h*w, C) row-major image tokens, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
@@ -237,6 +242,10 @@ class Sam2MaskDecoder(nn.Module):
             s0.to(dtype).reshape(-1, c2, h, 2, 2, w, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)
             .reshape(-1, hw, 16 * c2) + b2.repeat(4))
         prompts, rows = _upscale_plan(keys.device, h, w)
+        first = None
+        if trace is not None and trace.updates and prompts == 1 and (
+                add1.dim() == 1 or add1.shape[0] == 1):
+            first = first_upscale_product(trace, w1, add1 if add1.dim() == 1 else add1[0])
         out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
         for p0 in range(0, b, prompts):
             p1 = min(b, p0 + prompts)
@@ -247,8 +256,11 @@ class Sam2MaskDecoder(nn.Module):
                 r1 = min(h, r0 + rows)
                 band = slice(r0 * w, r1 * w)
                 px = (r1 - r0) * w
-                x = torch.baddbmm(_rows(add1, p0, p1, band, b, 1), keys[p0:p1, band],
-                                  w1.expand(n, -1, -1))  # (n, px, [a, c] x c1)
+                if first is None:
+                    x = torch.baddbmm(_rows(add1, p0, p1, band, b, 1), keys[p0:p1, band],
+                                      w1.expand(n, -1, -1))  # (n, px, [a, c] x c1)
+                else:
+                    x = first(p0, band.start, band.stop)
                 x = act1(F.layer_norm(x.view(-1, c1), (c1,), ln_w, ln_b, norm.eps))
                 x = torch.baddbmm(_rows(add2, p0, p1, band, b, 4), x.view(n, px * 4, c1),
                                   w2.expand(n, -1, -1))  # (n, px * 4, [e, f] x c2)
