@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
 from samcli.console import stdout_was_closed
@@ -196,12 +196,12 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     cfg = request.task
     if cfg.coco_dets:
         # COCO detection results: one work item per image
-        try:  # an unreadable detections file or image map stops the run before any work
-            dets = parse_coco_dets(Path(cfg.coco_dets))
-            image_map = read_image_map(cfg.image_map) if cfg.image_map else None
-            found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), image_map)
-        except InputError as exc:
-            raise ConfigError(str(exc)) from None
+        # an unreadable detections file or image map stops the run before any work; the
+        # message names the option (the file's own name may not say which it was)
+        dets = _read_option_file("--coco-dets", parse_coco_dets, Path(cfg.coco_dets))
+        image_map = (_read_option_file("--image-map", read_image_map, cfg.image_map)
+                     if cfg.image_map else None)
+        found, problems = resolve_coco_images(dets.keys(), Path(cfg.images), image_map)
         if not found and not problems:
             raise ConfigError(f"no detections in {cfg.coco_dets}")
         items = sorted(found.values(), key=lambda it: it.rel)
@@ -220,6 +220,15 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=list(names.warnings))
+
+
+def _read_option_file(option: str, read: Callable[[Any], Any], path: Any) -> Any:
+    """``read(path)`` for the file an option names; its InputError (which names the file)
+    becomes a ConfigError that also names the option: ``--coco-dets dets.json: ...``."""
+    try:
+        return read(path)
+    except InputError as exc:
+        raise ConfigError(f"{option} {exc}") from None
 
 
 def _check_images_folder(images: str | None) -> None:

@@ -295,13 +295,31 @@ def test_coco_dets_without_a_ground_truth_keep_the_detections_ids(tmp_path, mobi
     assert doc["categories"] == [{"id": 3, "name": "3"}]
 
 
-def test_broken_coco_dets_file_is_an_error_before_any_work(tmp_path, mobile_ckpt):
-    (tmp_path / "dets.json").write_text('[{"image_id": 1, "bbox": [0, 0, "x", 4]}]')
-    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", tmp_path,
-                    "--checkpoint", mobile_ckpt)
-    assert result.exit_code == 1
+GOOD_DETS = '[{"image_id": 1, "category_id": 0, "bbox": [0, 0, 4, 4], "score": 0.9}]'
+
+
+@pytest.mark.parametrize("label, dets, image_map, needle", [
+    ("a box with a string", '[{"image_id": 1, "bbox": [0, 0, "x", 4]}]', None,
+     "--coco-dets {dets}: entry 0"),
+    ("no detections file", None, None, "--coco-dets {dets}: no such file"),
+    ("no image map file", GOOD_DETS, "absent", "--image-map {map}: no such file"),
+    ("an image map that is not JSON", GOOD_DETS, "{", "--image-map {map}:1: not valid JSON"),
+])
+def test_broken_coco_dets_or_map_is_an_error_before_any_work(tmp_path, mobile_ckpt, label, dets,
+                                                             image_map, needle):
+    """One Error line naming the option and its file (exit 1), no work, no output."""
+    paths = {"dets": tmp_path / "dets.json", "map": tmp_path / "map.json"}
+    if dets is not None:
+        paths["dets"].write_text(dets)
+    if image_map not in (None, "absent"):
+        paths["map"].write_text(image_map)
+    extra = [] if image_map is None else ["--image-map", paths["map"]]
+    result = invoke("from-boxes", "--coco-dets", paths["dets"], "--images", tmp_path, *extra,
+                    "--checkpoint", mobile_ckpt, "-o", tmp_path / "out")
+    assert result.exit_code == 1, (label, result.stderr)
     (err,) = error_lines(result.stderr)
-    assert "dets.json" in err and "entry 0" in err
+    assert err.startswith("Error: " + needle.format(**paths)), (label, err)
+    assert result.stdout == "" and not (tmp_path / "out").exists(), label
 
 
 @pytest.mark.parametrize("label, dets, labels, code, needle", [
