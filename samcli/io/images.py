@@ -379,11 +379,19 @@ def image_size(path: Path | str) -> tuple[int, int]:
 
     EXIF orientation 5-8 swaps the two. Cheap: no pixel data is decoded (except for a PNG
     whose EXIF block comes after its image data, where the orientation is not looked for).
-    Raises :class:`InputError` like :func:`read_image`; no pixel limit is applied.
+    Raises :class:`InputError` like :func:`read_image`; no pixel limit is applied. A TIFF that
+    Pillow cannot open is measured by rasterio, as :func:`read_image` reads it.
     """
     path = Path(path)
     _check_file(path)
-    im = _open(path)
+    try:
+        im = _open(path)
+    except InputError:
+        # a TIFF that read_image reads with rasterio (the geo extra)
+        size = raster.raster_size(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        if size is None:
+            raise
+        return size
     try:
         with im:
             tags = getattr(im, "tag_v2", None)

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from samcli.errors import InputError
-from samcli.io.pixels import apply_orientation, check_size, scale_float
+from samcli.io.pixels import apply_orientation, check_size, oriented_size, scale_float
 
 INSTALL_HINT = "pip install 'samcli[geo]'"
 
@@ -148,6 +148,20 @@ def tiff_orientation(path: Path | str) -> int | None:
             return value if 1 <= value <= 8 else 1
     except (OSError, struct.error, ValueError):
         return 1
+
+
+def raster_size(path: Path | str) -> tuple[int, int] | None:
+    """``(width, height)`` of a TIFF as :func:`read_raster_rgb` returns it (orientation
+    applied), from the header; None when rasterio is missing or GDAL cannot open it."""
+    rasterio = rasterio_or_none()
+    if rasterio is None:
+        return None
+    ds = open_dataset(rasterio, Path(path), ("GTiff",))
+    if ds is None:
+        return None
+    with ds:
+        size = (ds.width, ds.height)
+    return oriented_size(size, tiff_orientation(path) or 1)
 
 
 # --------------------------------------------------------------------------- pixels

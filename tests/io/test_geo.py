@@ -21,7 +21,7 @@ from samcli.errors import ConfigError, InputError  # noqa: E402
 from samcli.io import raster  # noqa: E402
 from samcli.io.geo import (GeoRef, georef_sidecars, image_georef, read_georef,  # noqa: E402
                            transform_geometry)
-from samcli.io.images import read_image, stored_orientation  # noqa: E402
+from samcli.io.images import image_size, read_image, stored_orientation  # noqa: E402
 from samcli.io.raster import read_raster_rgb  # noqa: E402
 from samcli.io.formats import GeoJsonWriter  # noqa: E402
 from samcli.io.writers import make_writers  # noqa: E402
@@ -324,6 +324,7 @@ def test_orientation_tag_is_read_and_refused_for_geo(tmp_path):
     # the pixels are read re-oriented, as every other image is
     expected = np.rot90(np.moveaxis(data[:3], 0, -1) >> 8, k=-1).astype(np.uint8)
     np.testing.assert_array_equal(read_image(o6), expected)
+    assert image_size(o6) == (20, 30)  # (width, height) as read, from the header
 
 
 def test_orientation_of_a_jpeg(tmp_path):
@@ -354,6 +355,7 @@ def test_uint16_four_bands_use_bands_1_to_3_high_byte(tmp_path):
     p = write_tif(tmp_path / "u16.tif", data, "EPSG:32633", NORTH_UP)
     out = read_image(p)
     assert out.dtype == np.uint8 and out.shape == (20, 30, 3) and out.flags.c_contiguous
+    assert image_size(p) == (30, 20)  # Pillow cannot open it: the header read by rasterio
     np.testing.assert_array_equal(out, _rgb(data[:3] >> 8).astype(np.uint8))
 
 
