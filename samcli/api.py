@@ -38,8 +38,9 @@ import numpy as np
 
 from samcli.api_checks import (boxes_xyxy, class_ids, confidences_array, is_int,
                                only_classes_text, path_text, record_name, short, typed_options)
-from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_SIMPLIFY, SCORES, AutomaskConfig,
-                           FromBoxesConfig, ModelOptions, PolygonOptions, preset_config)
+from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, SCORES,
+                           AutomaskConfig, FromBoxesConfig, ModelOptions, PolygonOptions,
+                           preset_config)
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
@@ -97,7 +98,7 @@ class Proposals(Sequence[Proposal]):
     """The proposals of one image, in output order, with converters to samcli's formats.
 
     ``image`` (the records' ``image`` field), ``width``/``height`` (pixels, after EXIF
-    orientation), ``records`` (the JSON Lines records, SPEC schema), ``masks`` (the
+    orientation), ``records`` (the JSON Lines records, README's "Output formats"), ``masks`` (the
     :class:`~samcli.maskset.MaskSet`), ``warnings`` (what the command line would print as
     ``Warning:`` lines for this image), ``result`` (the :class:`~samcli.results.ImageResult`
     the writers take), ``score`` (how the COCO converters score a mask by default, as
@@ -224,7 +225,7 @@ class Segmenter:
         self.family = model_family(model, checkpoint)
         self._lock = threading.Lock()
 
-    def automask(self, image: Image, *, preset: str = "sam", polygons: bool = True,
+    def automask(self, image: Image, *, preset: str = DEFAULT_PRESET, polygons: bool = True,
                  simplify: float = DEFAULT_SIMPLIFY, max_vertices: int = 0,
                  name: str | None = None, **options: Any) -> Proposals:
         """Everything-mode on one image.
@@ -263,11 +264,11 @@ class Segmenter:
         """Box prompts on one image: one mask per box.
 
         ``boxes``: (N, 4) **xyxy** in image pixels (pixel corners); boxes are clipped to the
-        image, and empty, sub-pixel or non-finite ones are dropped with a warning
-        (``.warnings``), as the command does. ``classes``/``confidences``: per box (default
-        class 0, no confidence); class ids are integers from 0 to 2^31-1 and confidences
-        numbers from 0 to 1 (None or NaN: none), as in label files; they become each record's
-        ``class`` and ``box_confidence``. ``options``: the command's box options
+        image (an infinite coordinate to its edge), and empty, sub-pixel or NaN ones are
+        dropped with a warning (``.warnings``), as the command does.
+        ``classes``/``confidences``: per box (default class 0, no confidence); class ids are
+        integers from 0 to 2^31-1 and confidences numbers from 0 to 1 (None or NaN: none), as
+        in label files; they become each record's ``class`` and ``box_confidence``. ``options``: the command's box options
         (``min_conf``, ``multimask``, ``min_box_iou``, ``min_region_area``,
         ``boxes_per_batch``, ``score``: also the COCO converters' default) and
         ``only_classes`` (its ``--classes``: a list of ids, or its text form ``"0,3"``).

@@ -13,7 +13,7 @@ app = typer.Typer(
     name="samcli",
     help="Batch mask proposals from Segment Anything (SAM): everything-mode over folders of "
     "images, or detector boxes turned into masks; written as polygons (JSON Lines on stdout, "
-    "or COCO, YOLO-seg, GeoJSON files).",
+    "or COCO, YOLO-seg, GeoJSON, Label Studio files).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

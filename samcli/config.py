@@ -174,7 +174,7 @@ class AutomaskConfig:
     )
     max_proposals: int = opt(
         0, "Keep at most K masks per image, ranked by mean of predicted IoU and stability "
-        "(0 = no limit).", POST
+        "(0 = no limit).", POST, metavar="K"
     )
 
     # Tiling: images much larger than SAM's 1024-pixel input.
@@ -307,6 +307,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "merge_iou": 0.85,
     },
 }
+
+#: The preset of a run that names none.
+DEFAULT_PRESET = "sam"
 
 PRESET_HELP = (
     "Starting values: 'sam' (the reference generator's defaults: SAM 2 models get "
@@ -482,6 +485,10 @@ class PolygonOptions:
 FORMATS = ("jsonl", "coco", "yolo", "geojson", "labelstudio")
 
 
+#: What goes before an image's path in Label Studio task URLs (its local-files handler).
+DEFAULT_IMAGE_ROOT_URL = "/data/local-files/?d="
+
+
 @dataclass(frozen=True)
 class OutputOptions:
     """Where results go."""
@@ -499,7 +506,7 @@ class OutputOptions:
         "rasterio (samcli's optional 'geo' extra).", OUT)
     image_root_url: str | None = opt(
         None, "With --format labelstudio: what goes before each image's path (relative to its "
-        "input folder) in the tasks' image URLs; default '/data/local-files/?d=' (Label "
+        f"input folder) in the tasks' image URLs; default '{DEFAULT_IMAGE_ROOT_URL}' (Label "
         "Studio's local files).", OUT, metavar="URL"
     )
     crops: str | None = opt(
@@ -510,7 +517,8 @@ class OutputOptions:
         None, "Also write each image with its proposals drawn (coloured, outlined, with ids) "
         "under this folder.", OUT, metavar="DIR"
     )
-    overwrite: bool = opt(False, "Redo images the manifest says are already done.", OUT)
+    overwrite: bool = opt(False, "Redo inputs (images, or label files for from-boxes) the "
+                          "manifest says are already done.", OUT)
     quiet: bool = opt(False, "No progress bar or summary on stderr (errors still shown).", OUT,
                       short="-q")
 
@@ -540,8 +548,9 @@ class InputOptions:
     """Which files, and what to do with bad ones."""
 
     glob: str | None = opt(
-        None, "Only images in folders whose relative path or name matches this pattern "
-        "(e.g. '*.png', 'cam1/**').", INP, metavar="PATTERN"
+        None, "Only input files (images; label files for from-boxes) in folders whose "
+        "relative path or name matches this pattern (e.g. '*.png', 'cam1/**'; '*.txt').", INP,
+        metavar="PATTERN"
     )
     max_pixels: int = opt(
         DEFAULT_MAX_PIXELS, "Refuse images with more pixels than this (decompression-bomb "
@@ -590,13 +599,14 @@ class ScaleOptions:
     """Where the work runs: this process (the default) or a Ray cluster."""
 
     ray: bool = opt(
-        False, "Run on Ray Data (needs samcli's 'ray' extra): a local Ray instance started for "
-        "the run, or the cluster in $RAY_ADDRESS. Same outputs, manifest and resume.", SCALE
+        False, "Run on Ray Data (needs samcli's 'ray' extra): the cluster in $RAY_ADDRESS, "
+        "else one started with 'ray start' on this machine, else a local Ray instance started "
+        "for the run. Same outputs, manifest and resume.", SCALE
     )
     ray_address: str | None = opt(
         None, "Run on this Ray cluster (implies --ray): 'auto' (the cluster this machine "
-        "belongs to), 'ray://HEAD:10001' (Ray Client) or 'local' (always a new local "
-        "instance). Images, checkpoint and -o are paths on this machine; the workers must "
+        "belongs to), 'HOST:PORT' (a cluster's head), 'ray://HEAD:10001' (Ray Client) or "
+        "'local' (always a new local instance). Images, checkpoint and -o are paths on this machine; the workers must "
         "see the images and checkpoint at the same paths.", SCALE, metavar="ADDRESS"
     )
     ray_actors: int = opt(

@@ -6,7 +6,7 @@ kilobytes rather than gigabytes. Per-mask arrays are numpy:
 
 - ``boxes``: float64 (N, 4), tight box of the mask, **xyxy** in image pixels where x2/y2 are the
   last covered column/row (inclusive), exactly as the reference ``batched_mask_to_box``;
-  (the SPEC's ``bbox`` is derived as ``[x1, y1, x2 - x1 + 1, y2 - y1 + 1]``).
+  (the records' ``bbox`` is derived as ``[x1, y1, x2 - x1 + 1, y2 - y1 + 1]``).
 - ``predicted_iou``: float32 (N,), the decoder's IoU estimate.
 - ``stability_score``: float32 (N,).
 - ``points``: float64 (N, 2), the prompt point (x, y) in image pixels, NaN when there is none.

@@ -76,3 +76,21 @@ def test_shell_examples_use_only_real_options(argv, helps):
     missing = [f for f in flags if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])",
                                                  helps[key])]
     assert not missing, f"{' '.join(argv)}: {missing} not in samcli {' '.join(key)} --help"
+
+
+@pytest.mark.parametrize("name", ["dense", "proposals"])
+def test_preset_descriptions_list_exactly_their_values(name):
+    """README's ``--preset NAME`` paragraph lists every option the preset sets, with its value
+    (the first backquoted flag list after the preset's name)."""
+    import dataclasses
+
+    from samcli import config
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    after = text.split(f"`--preset {name}`", 1)[1]
+    listed = re.search(r"\(`(--[^`]*)`\)", after).group(1).split()
+    described = dict(zip(listed[::2], listed[1::2]))
+    flags = {f.name: config.flag_of(f) for f in dataclasses.fields(config.AutomaskConfig)}
+    expected = {flags[key]: value for key, value in config.PRESETS[name].items()}
+    assert {k: float(v) for k, v in described.items()} == \
+        {k: float(v) for k, v in expected.items()}

@@ -9,8 +9,9 @@ import typer
 
 from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make, take
-from samcli.config import (GEN, PRESET_HELP, AutomaskConfig, InputOptions, ModelOptions,
-                           OutputOptions, PolygonOptions, ScaleOptions, preset_config)
+from samcli.config import (DEFAULT_PRESET, GEN, PRESET_HELP, PRESETS, AutomaskConfig,
+                           InputOptions, ModelOptions, OutputOptions, PolygonOptions,
+                           ScaleOptions, preset_config)
 from samcli.request import RunRequest
 
 #: The line ``samcli --help`` lists (one line: HELP's first paragraph has its own breaks)
@@ -56,8 +57,8 @@ _LEADING = [
     ),
     inspect.Parameter(
         "preset", inspect.Parameter.KEYWORD_ONLY, annotation=str,
-        default=typer.Option("sam", "--preset", help=PRESET_HELP, metavar="sam|dense|proposals",
-                             rich_help_panel=GEN),
+        default=typer.Option(DEFAULT_PRESET, "--preset", help=PRESET_HELP,
+                             metavar="|".join(PRESETS), rich_help_panel=GEN),
     ),
 ]
 

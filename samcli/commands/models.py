@@ -55,8 +55,8 @@ def list_models(
     as_json: bool = typer.Option(
         False,
         "--json",
-        help="Print a JSON array (name, file, url, size, sha256, cached, path, description, "
-        "status, verified).",
+        help="Print a JSON array, one object per model (name, filename, url, size_bytes, sha256, "
+        "cached, path, description, status, verified).",
     ),
 ) -> None:
     """List the known models, their size, and whether their weights are cached.

@@ -47,14 +47,18 @@ def _option(f: dataclasses.Field, annotation: Any, default: Any, base: Any) -> i
     flags = [config.flag_of(f)]
     if f.metadata.get("short"):
         flags.append(f.metadata["short"])
-    # a bool flag pair (--multimask/--single-mask) shows the side that is the default
-    shown: bool | str = default is not None and (base is not bool or "/" in flags[0])
+    shown: bool | str = default is not None and base is not bool
     if shown and f.metadata.get("default_text"):
         shown = f.metadata["default_text"]
+    help = f.metadata["help"]
+    if default is not None and base is bool and "/" in flags[0]:
+        # a flag pair (--multimask/--single-mask) names the flag in force, as the presettable
+        # options' help does (Typer's own text would drop its dashes)
+        help += escape(f" [default: {default_text(f)}]")
     info = typer.Option(
         default,
         *flags,
-        help=f.metadata["help"],
+        help=help,
         rich_help_panel=f.metadata["panel"],
         show_default=shown,
         metavar=metavar_of(f, base),

@@ -1,6 +1,6 @@
 """Masks <-> polygons in pixel space.
 
-Conventions (the SPEC's; every function here keeps them):
+Conventions (every function here keeps them):
 
 - **Pixel corners.** Pixel ``(col, row)`` is the unit square ``[col, col+1] x [row, row+1]``,
   x to the right, y down. A mask of the single pixel ``(0, 0)`` is the ring

@@ -60,6 +60,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from samcli.config import DEFAULT_IMAGE_ROOT_URL
 from samcli.errors import SamcliError
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
@@ -69,7 +70,6 @@ from samcli.results import ImageResult
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
-DEFAULT_IMAGE_ROOT_URL = "/data/local-files/?d="
 FROM_NAME, TO_NAME = "label", "image"
 
 

@@ -1,6 +1,6 @@
-"""Proposal records: the SPEC's JSON Lines schema, made in exactly one place.
+"""Proposal records: the JSON Lines schema (README, "Output formats"), made in exactly one place.
 
-:func:`proposal_records` is the one place where the SPEC's JSON Lines records are made. Keys, in
+:func:`proposal_records` is the one place where the JSON Lines records are made. Keys, in
 this order: ``image, width, height, id, bbox, area, predicted_iou, stability_score, point,
 crop_box, segmentation``, then ``tiles`` (tiled runs only: the tile boxes ``[x, y, w, h]`` the
 proposal came from), then the ``ImageResult.extras`` keys in their order. Masks with no

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence, TextIO
 
 from samcli.config import OutputOptions
 from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
-from samcli.io.labelstudio import DEFAULT_IMAGE_ROOT_URL, LabelStudioWriter
+from samcli.io.labelstudio import LabelStudioWriter
 from samcli.io.outputs import Writer
 from samcli.io.visuals import CropsWriter, PreviewWriter
 

@@ -41,7 +41,7 @@ def test_usage_and_placeholders():
         assert needle in text, needle
     boxes = re.sub(r"[\s│]+", " ", _help(["from-boxes"]))
     assert "LABELS..." in boxes and "--images DIR" in boxes and "--classes IDS" in boxes
-    assert "[default: single-mask]" in boxes  # a flag pair shows its default side
+    assert "[default: --single-mask]" in boxes  # a flag pair names the flag in force
 
 
 def test_command_list_gives_each_command_one_line():
