@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
-from samcli.config import OutputOptions
+from samcli.config import DEFAULT_IMAGE_ROOT_URL, OutputOptions
 from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
 from samcli.io.labelstudio import LabelStudioWriter
 from samcli.io.outputs import Writer
