@@ -71,7 +71,12 @@ def create_exclusive(folder: Path | str, prefix: str, mode: int = 0o644,
     for extra in ("O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):
         flags |= getattr(os, extra, 0)
     room = _name_max(folder) - _RANDOM_CHARS - len(os.fsencode(suffix))
-    prefix = _fit(prefix, room)
+    fitted = _fit(prefix, room)
+    if fitted != prefix and prefix.endswith("."):
+        # keep the separator before the random part: it is how a leftover temporary file is
+        # recognised (remove_stale_temporaries)
+        fitted = _fit(prefix[:-1], room - 1) + "."
+    prefix = fitted
     for _ in range(TEMP_ATTEMPTS):
         path = folder / f"{prefix}{_token()}{suffix}"
         try:
@@ -108,7 +113,9 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None:  # a full disk: name the file
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            # (a full disk, or the rename onto a folder): name the file wanted, not the
+            # temporary one
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     fsync_dir(path.parent)

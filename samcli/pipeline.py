@@ -19,7 +19,7 @@ from samcli.console import stdout_was_closed
 from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
-from samcli.fs import create_exclusive
+from samcli.fs import create_exclusive, text_of_path
 from samcli.io.geo import georef_sidecars
 from samcli.io.inputs import InputItem, Problem, collect_images
 from samcli.io.outputs import STATE_DIR
@@ -28,8 +28,9 @@ from samcli.io.labels import (CocoImage, collect_class_names, collect_label_file
 from samcli.io.writers import make_writers
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
+from samcli.manifest import params_hash
 from samcli.request import RunRequest
-from samcli.runner import RunOptions, Runner, Summary, params_hash
+from samcli.runner import RunOptions, Runner, Summary
 
 
 @dataclass
@@ -70,6 +71,7 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     # of an input folder would skip it)
     _check_output_folders(request, inputs)
     _refuse_overwriting_inputs(writers, inputs)
+    Runner.check_output_clashes(writers, inputs.items)
     _prepare_output_folders(request)
     for message in request.task.warnings() + inputs.warnings:
         print(f"Warning: {message}", file=sys.stderr, flush=True)
@@ -111,14 +113,21 @@ OUTPUT_REVISION = 4
 def manifest_hash(request: RunRequest, model: ModelLoader) -> str:
     """The hash of everything that changes an input's outputs (the manifest's resume key):
     samcli's :data:`OUTPUT_REVISION`, the model's identity, the task's parameters, polygons and
-    the output options. Where the work runs (Ray or not) changes nothing, so it is not part
-    of it."""
+    the output options (the --crops and --preview folders by their resolved paths). Where
+    the work runs (Ray or not) changes nothing, so it is not part of it."""
     out = request.output
     params = {"revision": OUTPUT_REVISION,
               "job": request.command, "model": model.identity, "cfg": hash_params(request.task),
               "polygon": params_of(request.polygon), "format": out.format,
-              "crops": bool(out.crops), "preview": bool(out.preview), "geo": bool(out.geo)}
+              "crops": _folder_key(out.crops), "preview": _folder_key(out.preview),
+              "geo": bool(out.geo)}
     return params_hash(params)
+
+
+def _folder_key(folder: str | None) -> str | bool:
+    """An optional output folder in the resume key: its resolved path (chips asked for in
+    another folder than before redo their inputs), False when not asked for."""
+    return text_of_path(os.path.realpath(folder)) if folder else False
 
 
 def _model(request: RunRequest) -> ModelLoader:

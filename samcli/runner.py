@@ -11,10 +11,12 @@ One run at a time per output folder (:class:`OutputLock`): a second run stops be
 naming the first.
 
 Crash safety: an input's output files are written atomically first, then one manifest line is
-appended and fsynced. A run killed at any point leaves only complete files; the rerun redoes
-inputs without a ``done`` line and overwrites their files atomically, so it ends with the same
-outputs as an uninterrupted run. Ctrl-C and SIGTERM also write the whole-run files (COCO's
-``annotations.json``) for what is done before the process exits.
+appended and fsynced (an input whose last line says ``done`` first gets a ``started`` line,
+so that replacing its files is never half-done under a ``done``). A run killed at any point
+leaves only complete files; the rerun redoes inputs without a ``done`` line and overwrites
+their files atomically, so it ends with the same outputs as an uninterrupted run. Ctrl-C and
+SIGTERM also write the whole-run files (COCO's ``annotations.json``) for what is done before
+the process exits; one that arrives while they are written waits until they are complete.
 
 Resume: an input counts as done when its last line says ``done`` with the run's parameter
 hash (model identity, precision, every option that changes an output) *and* the input file is
@@ -28,11 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,129 +51,10 @@ from samcli.fs import (NO_SPACE_ERRNOS, file_identity, remove_stale_temporaries,
                        text_of_path)
 from samcli.io.inputs import InputItem, Problem
 from samcli.io.outputs import STATE_DIR
+from samcli.manifest import MANIFEST, Manifest, params_hash, text_json
 
-MANIFEST = "manifest.jsonl"
-
-
-def params_hash(params: dict[str, Any]) -> str:
-    """A short stable hash of everything that changes an image's outputs."""
-    text = json.dumps(params, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class Manifest:
-    """``manifest.jsonl`` in the output folder: one JSON line per finished or failed input.
-
-    Entries are keyed by ``input`` (the work item's relative path: an image for automask, a
-    label file for from-boxes); ``image`` is the record's image path the writers used. The last
-    line for an input wins. Lines that cannot be trusted are ignored, so their input is simply
-    done again: a torn last line (a process killed mid-write), a line that is not a JSON
-    object, or one whose ``input``, ``image``, ``status`` or ``hash`` is missing or not a
-    string (a hand edit). A manifest that is a folder, a symlink or unreadable is a
-    :class:`~samcli.errors.ConfigError` before any work; lines are appended through a
-    descriptor opened without following symlinks.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / MANIFEST
-        self.entries: dict[str, dict] = {}
-        self._torn = False  # last line cut by a killed run: start the next on a new line
-        if os.path.lexists(self.path):
-            if self.path.is_symlink() or not self.path.is_file():
-                kind = "a symlink" if self.path.is_symlink() else "not a file"
-                raise ConfigError(f"{self.path} is {kind}; samcli keeps its run record there: "
-                                  "move it away or use another -o folder")
-            try:
-                data = self.path.read_bytes()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-            self._torn = bool(data) and not data.endswith(b"\n")
-            for line in data.decode("utf-8", errors="replace").splitlines():
-                entry = _entry(line)
-                if entry is not None:
-                    self.entries[entry["input"]] = entry
-
-    def check_writable(self) -> None:
-        """ConfigError now, before any work, when an existing manifest cannot be appended to
-        (its permissions, a read-only file system), instead of after the first input's work."""
-        if not os.path.lexists(self.path):
-            return  # created by the first append, in a folder the lock showed is writable
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            raise ConfigError(f"cannot write {self.path}: {exc.strerror or exc} (samcli "
-                              "records each input there; fix its permissions or use another "
-                              "-o folder)") from None
-        os.close(fd)
-
-    def is_done(self, key: str, hash_: str, source: dict | None = None,
-                image: Path | str | None = None) -> bool:
-        """Whether ``key`` is done with these parameters (``hash_``) and, when ``source`` (its
-        :func:`~samcli.fs.file_identity` now) is given, from the same input file: the recorded
-        identity must equal it, and a recorded ``image_source`` (from-boxes: the label's image)
-        must be ``image`` (the file the label resolves to now; None: none) and still match
-        its file. An unreadable input is never taken as done."""
-        e = self.entries.get(key)
-        if not e or e.get("status") != "done" or e.get("hash") != hash_:
-            return False
-        if source is None or e.get("source") != source:
-            return False
-        recorded = e.get("image_source")
-        if recorded is not None:
-            path = recorded.get("path") if isinstance(recorded, dict) else None
-            if (not isinstance(path, str) or image is None
-                    or text_of_path(os.path.realpath(image)) != path
-                    or file_identity(path) != recorded):
-                return False
-        return True
-
-    def done_images(self, hash_: str) -> list[str]:
-        """The record image paths of every input done with these parameters, sorted (for
-        whole-run files, which cover this run's and earlier runs' images)."""
-        return sorted(e["image"] for e in self.entries.values()
-                      if e.get("status") == "done" and e.get("hash") == hash_)
-
-    def append(self, entry: dict) -> None:
-        """Add one line (fsynced); it wins over earlier lines for its input."""
-        self.entries[entry["input"]] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.path, flags, 0o666)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            if self._torn:
-                fh.write("\n")
-                self._torn = False
-            fh.write(json.dumps(_text(entry), ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-_ENTRY_STRINGS = ("input", "image", "status", "hash")
-
-
-def _text(value: Any) -> Any:
-    """Every string in ``value`` as valid Unicode (file names that are not UTF-8 included)."""
-    if isinstance(value, str):
-        return text_of_path(value)
-    if isinstance(value, dict):
-        return {k: _text(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_text(v) for v in value]
-    return value
-
-
-def _entry(line: str) -> dict | None:
-    """A manifest line as an entry, or None when it cannot be trusted (see Manifest)."""
-    try:
-        entry = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(entry, dict):
-        return None
-    if not all(isinstance(entry.get(k), str) for k in _ENTRY_STRINGS):
-        return None
-    return entry
-
+__all__ = ["MANIFEST", "Manifest", "OutputLock", "RunOptions", "Runner", "Summary",
+           "params_hash"]
 
 @dataclass
 class Summary:
@@ -232,9 +116,18 @@ class Runner:
         """Report and record one input's failure (``key``: its manifest key)."""
         summary.failed.append(key)
         self.report(f"Error: {message}", "red")
-        if self.manifest is not None:
-            self.manifest.append({"input": key, "image": key, "status": "failed",
-                                  "error": message, "hash": self.opts.hash, "time": _now()})
+        self._append({"input": key, "image": key, "status": "failed", "error": message,
+                      "hash": self.opts.hash, "time": _now()})
+
+    def _append(self, entry: dict) -> None:
+        """One manifest line (none without an output folder); a failed write stops the run
+        with one line naming the manifest."""
+        if self.manifest is None:
+            return
+        try:
+            self.manifest.append(entry)
+        except OSError as exc:
+            raise SamcliError(_write_error(exc, self.manifest.path)) from None
 
     def run(self, items: Iterable[InputItem], executor: Executor,
             pre_failed: Sequence[Problem | str] = ()) -> Summary:
@@ -297,17 +190,13 @@ class Runner:
         summary = Summary()
         self._t0 = time.perf_counter()
 
-        # Outputs of two inputs must not land on the same file (checked before any work)
-        try:
-            for w in self.writers:
-                w.check_inputs([item.rel for item in items])
-        except InputError as exc:
-            raise ConfigError(str(exc)) from None
+        self.check_output_clashes(self.writers, items)
 
         # Problems found while collecting inputs (missing paths, unsupported files)
         for problem in pre_failed:
-            key = problem.input if isinstance(problem, Problem) else str(problem)
-            self.fail_item(summary, text_of_path(key), str(problem))
+            key = text_of_path(problem.input if isinstance(problem, Problem) else str(problem))
+            self._discard(key)  # (a named input done before and now gone, say)
+            self.fail_item(summary, key, str(problem))
             if self.opts.fail_fast:
                 return None, summary
 
@@ -323,15 +212,27 @@ class Runner:
                 todo.append(item)
         return todo, summary
 
-    def _discard(self, item: InputItem, image: str | None = None) -> None:
-        """A failed input: remove its per-image files, those an earlier run recorded as done
-        (the manifest's image) and any this run began writing (``image``), so that no file
-        outlives the records it came from. Failures to remove are left alone: the manifest
-        line says the input failed either way."""
+    @staticmethod
+    def check_output_clashes(writers: Sequence[Any], items: Sequence[InputItem]) -> None:
+        """ConfigError when the outputs of two inputs would land on the same file (the
+        pipeline asks before it makes any output folder; :meth:`start` asks again for
+        callers that drive their own loop)."""
+        try:
+            for w in writers:
+                w.check_inputs([item.rel for item in items])
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def _discard(self, key: str, image: str | None = None) -> None:
+        """A failed input (``key``: its manifest key): remove its per-image files, those an
+        earlier run recorded (the manifest's image) and any this run began writing
+        (``image``), so that no file outlives the records it came from. Failures to remove
+        are left alone: the manifest line says the input failed either way."""
         images = {image} if image else set()
-        earlier = self.manifest.entries.get(item.rel) if self.manifest is not None else None
-        if earlier and earlier.get("status") == "done" and isinstance(earlier.get("image"), str):
-            images.add(earlier["image"])
+        earlier = self.manifest.entries.get(key) if self.manifest is not None else None
+        if earlier and earlier.get("status") in ("done", "started"):
+            images.update(name for name in (earlier["image"], earlier.get("replaces"))
+                          if isinstance(name, str))
         for name in images:
             for w in self.writers:
                 with contextlib.suppress(OSError):
@@ -359,6 +260,18 @@ class Runner:
         except OSError:
             return None
 
+    def _replacing(self, item: InputItem, image: str) -> None:
+        """Before an input's files are replaced: if its last line says ``done``, a
+        ``started`` line first, so that a run stopped while replacing them (killed, or a
+        write error) leaves that input not done, whatever parameters the earlier files had:
+        a later run redoes it instead of taking a mix of old and new files as done. The line
+        keeps the files' names (the earlier ``image`` and this one) for :meth:`_discard`."""
+        earlier = self.manifest.entries.get(item.rel) if self.manifest is not None else None
+        if not earlier or earlier.get("status") != "done":
+            return
+        self._append({"input": item.rel, "image": image, "status": "started",
+                      "replaces": earlier["image"], "hash": self.opts.hash, "time": _now()})
+
     def record(self, outcome: Outcome, summary: Summary) -> bool:
         """One outcome: its files written (atomically), then its manifest line; or its error
         reported and recorded. A writer's InputError, or a file name the file system refuses,
@@ -366,23 +279,24 @@ class Runner:
         file), leaving every input recorded so far complete. Returns whether it is done."""
         item, result = outcome.item, outcome.result
         if result is None:
-            self._discard(item)
+            self._discard(item.rel)
             self.fail_item(summary, item.rel, _naming(item, outcome.error or "failed"))
             return False
         for message in result.warnings:
             self.report(f"Warning: {message}", "yellow")
+        self._replacing(item, result.image)
         t1 = time.perf_counter()
         try:
             outputs: list[str] = []
             for w in self.writers:
                 outputs += [str(p) for p in w.write(result) or []]
         except InputError as exc:
-            self._discard(item, result.image)
+            self._discard(item.rel, result.image)
             self.fail_item(summary, item.rel, _naming(item, str(exc)))
             return False
         except OSError as exc:
             if exc.errno in _ONE_INPUT_ERRORS:
-                self._discard(item, result.image)
+                self._discard(item.rel, result.image)
                 self.fail_item(summary, item.rel, f"{item.rel}: cannot write its output "
                                f"{exc.filename}: {exc.strerror or exc}")
                 return False
@@ -401,10 +315,7 @@ class Runner:
             }
             if Path(result.source) != Path(item.path):  # from-boxes: the label's image too
                 entry["image_source"] = file_identity(result.source)
-            try:
-                self.manifest.append(entry)
-            except OSError as exc:
-                raise SamcliError(_write_error(exc, self.manifest.path)) from None
+            self._append(entry)
         return True
 
     def finish(self, summary: Summary) -> Summary:
@@ -418,8 +329,9 @@ class Runner:
     def _finish_files(self) -> None:
         done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
         try:
-            for w in self.writers:
-                w.finish(done_images)
+            with _signals_held():  # all of them or, after a crash, the same as before
+                for w in self.writers:
+                    w.finish(done_images)
         except OSError as exc:
             raise SamcliError(_write_error(exc)) from None
 
@@ -519,8 +431,14 @@ class OutputLock:
                               ) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
                 "command": " ".join(sys.argv)}
-        os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps(_text(info), ensure_ascii=False) + "\n").encode("utf-8"))
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, (text_json(info) + "\n").encode("utf-8"))
+        except OSError as exc:  # (a full disk: the file is empty, and its first block is new)
+            os.close(fd)
+            fix = "free some space" if exc.errno in NO_SPACE_ERRNOS else "fix the folder"
+            raise ConfigError(f"cannot write {self.path}: {exc.strerror or exc}; {fix} and "
+                              "run the same command again") from None
         self._fd = fd
         return self
 
@@ -545,3 +463,26 @@ def _read_holder(fd: int) -> str:
 @contextlib.contextmanager
 def _no_lock() -> Iterator[None]:
     yield
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving in the block take effect when it ends (the whole-run files
+    are written in full: COCO's annotations.json with its results.json). Only in the main
+    thread, and only for signals whose handler Python set (the others are left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # now handled as it would have been

@@ -55,6 +55,39 @@ def test_a_folder_refusing_the_temporary_file_names_the_file_wanted(tmp_path, mo
                                                        str(tmp_path / "out" / "a.json"))
 
 
+def test_a_rename_onto_a_folder_names_the_file_wanted(tmp_path):
+    """The output path is a folder (an input folder named like an output): the rename fails
+    and the error names the output, not the temporary file; none is left."""
+    import errno
+    import os
+
+    (tmp_path / "a.json").mkdir()
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+    assert info.value.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST)
+    assert info.value.filename == str(tmp_path / "a.json")
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+@pytest.mark.parametrize("label, name", [
+    ("a short name", "a.json"),
+    ("a name at the file system's limit: the prefix is cut", "n" * 250 + ".json"),
+    ("multi-byte characters cut whole", "\u00fc" * 125 + ".json"),
+])
+def test_a_killed_writes_temporary_file_is_recognised(tmp_path, label, name):
+    """The temporary file of any output name (the prefix shortened for long ones) matches
+    what remove_stale_temporaries removes after a killed run, and only it is removed."""
+    import os
+
+    import samcli.fs as fs
+
+    fd, tmp = fs.create_exclusive(tmp_path, f".{name}.", suffix=".tmp")
+    os.close(fd)
+    (tmp_path / "keep.tmp").write_bytes(b"")
+    assert fs.remove_stale_temporaries(tmp_path) == 1, (label, tmp.name)
+    assert os.listdir(tmp_path) == ["keep.tmp"], label
+
+
 @pytest.mark.parametrize("label, text, shown", [
     ("plain text and non-ASCII letters stay", "sub ü#1/a b.png", "sub ü#1/a b.png"),
     ("a tab stays", "a\tb.png", "a\tb.png"),

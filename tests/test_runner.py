@@ -33,89 +33,6 @@ def _write_manifest(folder: Path, lines: list) -> None:
     (folder / MANIFEST).write_text(text)
 
 
-@pytest.mark.parametrize("label, lines, done", [
-    ("plain", [_done("a"), _done("b")], ["a", "b"]),
-    ("last line wins: failed after done", [_done("a"), {**_done("a"), "status": "failed"}], []),
-    ("last line wins: done after failed", [{**_done("a"), "status": "failed"}, _done("a")],
-     ["a"]),
-    ("other parameters: not done", [_done("a", hash_="other")], []),
-    ("not JSON", ["{nope", _done("b")], ["b"]),
-    ("not an object", ["[1, 2]", "3", "null", _done("b")], ["b"]),
-    ("no image", [{k: v for k, v in _done("a").items() if k != "image"}], []),
-    ("no input", [{k: v for k, v in _done("a").items() if k != "input"}], []),
-    ("input not a string", [{**_done("a"), "input": 7}], []),
-    ("hash not a string", [{**_done("a"), "hash": ["h"]}], []),
-    ("status not a string", [{**_done("a"), "status": True}], []),
-    ("deeply nested junk", ["[" * 100_000, _done("b")], ["b"]),
-])
-def test_manifest_lines(tmp_path, label, lines, done):
-    _write_manifest(tmp_path, lines)
-    m = Manifest(tmp_path)
-    assert m.done_images(HASH) == done, label
-    assert [k for k in ("a", "b") if m.is_done(k, HASH, SOURCE)] == done, label
-
-
-@pytest.mark.parametrize("label, entry, now, done", [
-    ("same file", _done("a"), SOURCE, True),
-    ("another file at the same path (size)", _done("a"), {**SOURCE, "size": 4}, False),
-    ("touched", _done("a"), {**SOURCE, "mtime_ns": 2}, False),
-    ("same size and time, other content", _done("a"), {**SOURCE, "head_tail_sha256": "cd"},
-     False),
-    ("another folder, same names", _done("a"), {**SOURCE, "path": "/other/x"}, False),
-    ("line of an older samcli (no source)", {k: v for k, v in _done("a").items()
-                                             if k != "source"}, SOURCE, False),
-    ("input unreadable now", _done("a"), None, False),
-])
-def test_done_means_the_same_input_file(tmp_path, label, entry, now, done):
-    _write_manifest(tmp_path, [entry])
-    assert Manifest(tmp_path).is_done("a", HASH, now) is done, label
-
-
-def test_from_boxes_also_checks_the_labels_image(tmp_path):
-    image = tmp_path / "a.png"
-    image.write_bytes(b"pixels")
-    from samcli.fs import file_identity
-
-    _write_manifest(tmp_path / "out", [_done("a.txt", image_source=file_identity(image))])
-    assert Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, image)
-    # the label resolves to another image now (an a.jpg the lookup prefers), or to none
-    other = tmp_path / "a.jpg"
-    other.write_bytes(b"pixels")
-    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, other)
-    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, None)
-    image.write_bytes(b"other pixels")
-    assert not Manifest(tmp_path / "out").is_done("a.txt", HASH, SOURCE, image)
-
-
-def test_torn_last_line_is_ignored_and_the_next_line_starts_fresh(tmp_path):
-    _write_manifest(tmp_path, [_done("a")])
-    with open(tmp_path / MANIFEST, "a") as fh:
-        fh.write(json.dumps(_done("b"))[:25])  # killed mid-line
-    m = Manifest(tmp_path)
-    assert m.done_images(HASH) == ["a"]
-    m.append(_done("c"))
-    again = Manifest(tmp_path)
-    assert again.done_images(HASH) == ["a", "c"]
-    assert (tmp_path / MANIFEST).read_text().splitlines()[-1] == json.dumps(_done("c"))
-
-
-def test_undecodable_bytes_do_not_stop_the_reading(tmp_path):
-    (tmp_path / MANIFEST).write_bytes(b"\xff\xfe junk\n" + json.dumps(_done("a")).encode()
-                                      + b"\n")
-    assert Manifest(tmp_path).done_images(HASH) == ["a"]
-
-
-@pytest.mark.parametrize("label, make", [
-    ("a folder", lambda p: p.mkdir()),
-    ("a symlink", lambda p: p.symlink_to(p.parent / "elsewhere.jsonl")),
-])
-def test_manifest_that_is_not_a_file_is_refused_before_any_work(tmp_path, label, make):
-    make(tmp_path / MANIFEST)
-    with pytest.raises(ConfigError, match=MANIFEST):
-        Manifest(tmp_path)
-    assert not (tmp_path / "elsewhere.jsonl").exists(), label
-
-
 @pytest.mark.parametrize("label, code", [("permissions", errno.EACCES),
                                          ("read-only file system", errno.EROFS)])
 def test_manifest_that_cannot_be_appended_to_is_refused_before_any_work(tmp_path, monkeypatch,
@@ -361,3 +278,99 @@ def test_stdout_records_and_stderr_summary_are_apart(capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("samcli: 1 images done; 2 proposals")
 
+
+
+class StoppingWriter(FakeWriter):
+    """Writes what it is given; its write of ``image`` fails with a full disk (the run stops
+    there, after that input's files may have been partly replaced)."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__()
+        self.image = image
+
+    def write(self, result):
+        if result.image == self.image:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"/out/{result.image}")
+        return super().write(result)
+
+
+def test_a_run_stopped_while_replacing_a_done_inputs_files_leaves_it_not_done(tmp_path):
+    """b was done with other parameters; this run stops while writing b's new files: b's
+    last line says started (with the names of the files it may have replaced), so no later
+    run, with either parameters, takes a mix of old and new files as done."""
+    items = _items("a", "b", folder=tmp_path / "in")
+    _runner(tmp_path, FakeWriter()).run(items, FakeExecutor({"a": None, "b": None}))
+    runner = Runner([StoppingWriter("b")], RunOptions(hash="o" * 16, output_dir=tmp_path,
+                                                      quiet=True, overwrite=True))
+    with pytest.raises(SamcliError, match="No space left"):
+        runner.run(items, FakeExecutor({"a": None, "b": None}))
+    entries = Manifest(tmp_path).entries
+    assert entries["b"]["status"] == "started" and entries["b"]["replaces"] == "b"
+    executor = FakeExecutor({"a": None, "b": None})
+    _runner(tmp_path, FakeWriter()).run(items, executor)
+    assert executor.asked == ["a", "b"]  # a: other parameters now; b: not done either way
+    # a started input that then fails loses the files it may have left
+    writer = FakeWriter()
+    runner = Runner([StoppingWriter("b")], RunOptions(hash="o" * 16, output_dir=tmp_path,
+                                                      quiet=True, overwrite=True))
+    with pytest.raises(SamcliError):
+        runner.run(items, FakeExecutor({"a": None, "b": None}))
+    _runner(tmp_path, writer).run(items, FakeExecutor({"a": None, "b": "b: corrupt"}))
+    assert writer.discarded == ["b"]
+
+
+def test_an_input_gone_since_it_was_done_loses_its_files(tmp_path, capsys):
+    """A named input that is missing now fails (a collection problem), and the per-image
+    files an earlier run wrote for it are removed, as for any done input that fails."""
+    _write_manifest(tmp_path, [_done("x")])
+    writer = FakeWriter()
+    summary = _runner(tmp_path, writer).run([], FakeExecutor({}),
+                                            pre_failed=[Problem("x", "x: no such file")])
+    assert summary.failed == ["x"] and writer.discarded == ["x"]
+
+
+def test_a_full_disk_at_a_failure_line_is_one_error(tmp_path, monkeypatch):
+    def full(self, entry):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Manifest, "append", full)
+    with pytest.raises(SamcliError) as err:
+        _runner(tmp_path, FakeWriter()).run([], FakeExecutor({}),
+                                            pre_failed=[Problem("x", "x: no such file")])
+    assert str(err.value).startswith(f"cannot write {tmp_path / MANIFEST}: No space left")
+    assert "free some space" in str(err.value)
+
+
+def test_a_full_disk_at_the_lock_is_one_error(tmp_path, monkeypatch):
+    """The lock file is emptied by each run that ends: writing the holder's details needs a
+    new block, which a full disk refuses."""
+    import samcli.runner as runner_module
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runner_module.os, "write", full)
+    executor = FakeExecutor({"a": None})
+    with pytest.raises(ConfigError, match="lock: No space left on device; free some space"):
+        _runner(tmp_path, FakeWriter()).run(_items("a"), executor)
+    assert executor.asked == []
+
+
+class InterruptedWriter(FakeWriter):
+    """Sends this process SIGINT in its finish, as a Ctrl-C there would."""
+
+    def finish(self, done):
+        import signal
+
+        signal.raise_signal(signal.SIGINT)
+        return super().finish(done)
+
+
+def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path):
+    """Every writer finishes its whole-run files (COCO: annotations.json and results.json),
+    then the Ctrl-C takes effect."""
+    first, second = InterruptedWriter(), FakeWriter()
+    runner = Runner([first, second], RunOptions(hash=HASH, output_dir=tmp_path, quiet=True))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(_items("a"), FakeExecutor({"a": None}))
+    assert first.finished == second.finished == [["a"]]

@@ -243,8 +243,9 @@ class YoloWriter(Writer):
     distinct points after rounding is left out. An image without proposals gets an empty file.
 
     :meth:`finish` writes ``data.yaml`` (``path``, ``train``/``val``, ``names`` from ``names``,
-    else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels (a resumed run
-    with nothing left to do keeps the earlier file), and warns once (``warn``; default a
+    else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels or there is none
+    yet for the done images (a resumed run with nothing left to do keeps the earlier file),
+    and warns once (``warn``; default a
     ``Warning:`` line on stderr) when ultralytics would not find the labels: its rule puts the
     label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
     """
@@ -294,13 +295,16 @@ class YoloWriter(Writer):
         return root
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        if not self._roots and not self._unknown_root:
-            return []  # nothing written this run: the earlier data.yaml stands
-        written = []
         done = sorted(set(done_images))
+        if not self._roots and not self._unknown_root and (
+                not done or os.path.lexists(self.root / DATA_YAML)):
+            # nothing written this run: the earlier data.yaml stands (one that a stopped run
+            # never got to write is made now, from the done images' parts)
+            return []
+        written = []
         roots, names = self._earlier(done)
         self._unknown_root = self._unknown_root or None in roots
-        if not self._unknown_root:
+        if not self._unknown_root and roots:
             text = dataset_yaml(sorted(r for r in roots if r is not None), done, names,
                                 self._classes(done))
             written.append(atomic_write_text(self.root / DATA_YAML, text))

@@ -324,6 +324,21 @@ def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, mobile_ckpt, 
     assert not (labels / ".samcli").exists()
 
 
+def test_a_run_refused_for_an_output_clash_marks_no_folder(tmp_path, mobile_ckpt):
+    """a.png and a.jpg would share a.txt: refused before any folder is made or marked, so a
+    later walk of the tree still finds the images in the -o folder given."""
+    write_image(tmp_path / "data" / "cam1" / "a.png")
+    write_image(tmp_path / "data" / "cam1" / "a.jpg")
+    write_image(tmp_path / "data" / "cam2" / "b.png")
+    out = tmp_path / "data" / "cam2"
+    result = invoke("automask", tmp_path / "data" / "cam1", "--checkpoint", mobile_ckpt, *FAST,
+                    "-o", out, "--format", "yolo", "--crops", tmp_path / "chips")
+    assert result.exit_code == 1, result.stderr
+    (error,) = error_lines(result.stderr)
+    assert "a.txt" in error
+    assert not (out / ".samcli").exists() and not (tmp_path / "chips").exists()
+
+
 def test_crops_inside_the_input_tree_are_not_read_back(tmp_path, mobile_ckpt):
     root = tmp_path / "in"
     write_image(root / "a.png")
@@ -432,6 +447,31 @@ def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, coco_reference):
     doc = json.loads((out / "annotations.json").read_text())  # written for what is done
     assert [i["file_name"] for i in doc["images"]] == ["0.png", "1.png"]
     assert sorted(_manifest(out)) == ["0.png", "1.png"]
+
+
+def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path, coco_reference):
+    """Ctrl-C inside the fifth write (the three images' COCO parts, annotations.json, then
+    results.json): exit 130 once results.json is written too; both as the uninterrupted run's."""
+    out = tmp_path / "out"
+    proc = run_interrupted("write", 5, "INT", *coco_reference.args, "-o", out)
+    assert proc.returncode == 130, proc.stderr
+    assert error_lines(proc.stderr) == ["Error: interrupted"]
+    assert _files(out) == _files(coco_reference.full)
+
+
+def test_other_crops_folder_redoes_the_images(tmp_path, mobile_ckpt):
+    """--crops names another folder than the run before: the images are redone, so their
+    chips are there (the resume key holds the folder, not only whether there is one)."""
+    image = write_image(tmp_path / "in" / "a.png")
+    args = ["automask", image.parent, "--checkpoint", mobile_ckpt, *FAST, "-o", tmp_path / "out"]
+    assert invoke(*args, "--crops", tmp_path / "chips1").exit_code == 0
+    result = invoke(*args, "--crops", tmp_path / "chips2")
+    assert result.exit_code == 0, result.stderr
+    chips = sorted(p.name for p in (tmp_path / "chips2").rglob("*.png"))
+    assert chips and chips == sorted(p.name for p in (tmp_path / "chips1").rglob("*.png"))
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().count("\n")
+    assert invoke(*args, "--crops", tmp_path / "chips2").exit_code == 0
+    assert (tmp_path / "out" / "manifest.jsonl").read_text().count("\n") == lines  # skipped
 
 
 def test_a_closed_pipe_ends_the_run_quietly(tmp_path, mobile_ckpt):

@@ -150,6 +150,20 @@ def test_resumed_yolo_run_with_nothing_to_do_keeps_data_yaml(tmp_path):
     assert (out / "data.yaml").read_text() == before
 
 
+def test_resumed_yolo_run_makes_a_data_yaml_a_stopped_run_never_wrote(tmp_path):
+    """The run that wrote the labels stopped before data.yaml (killed, or data.yaml was a
+    folder then): a resumed run with nothing left to do makes it from the images' parts."""
+    results = _dataset(tmp_path / "ds")
+    out = tmp_path / "ds" / "labels"
+    _run(YoloWriter(out, {2: "cat"}, warn=print), results)
+    before = (out / "data.yaml").read_text()
+    (out / "data.yaml").unlink()
+    assert YoloWriter(out, {2: "cat"}, warn=print).finish([r.image for r in results]) == [
+        out / "data.yaml"]
+    assert (out / "data.yaml").read_text() == before
+    assert YoloWriter(out, warn=print).finish([]) == []  # no done images: none made
+
+
 def test_supervision_reads_the_dataset(tmp_path):
     """A real client: supervision's YOLO loader takes the labels and data.yaml as written."""
     sv = pytest.importorskip("supervision")
