@@ -8,7 +8,9 @@ left out of every timing. Times are the process's CPU seconds, best of ``--repea
 
 1. Decoder: ``predict`` on ``--prompts`` random point prompts (multimask), per precision:
    float32, and the ``--dtype bfloat16`` default on the CPU (bfloat16 encoder, float32
-   decoder with bfloat16 products: "mixed").
+   decoder with bfloat16 products: "mixed"), the latter also with the upscaler's first
+   product made plainly from the final image tokens instead of their low-rank history
+   (``samcli.model.mask_decoder.first_upscale_product``), to show what that saves.
 2. Everything-mode (float32, SAM 2's defaults, ``--points-per-side``) at each
    ``--pred-iou-thresh``: the default run, where a prompt none of whose masks passes the
    IoU filter is not upscaled (``samcli.model.mask_decoder.upscale_plan``), against the same
@@ -79,14 +81,18 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     coords = torch.rand(args.prompts, 1, 2, generator=gen) * torch.tensor(img.shape[1::-1])
     labels = torch.ones(args.prompts, 1, dtype=torch.int64)
+    mixed = dict(dtype=torch.bfloat16, decoder_dtype=decoder, decoder_products=products)
     print("| decoder | ms a prompt |\n|---|---|")
-    for label, kwargs in (("float32", {}),
-                          ("mixed (--dtype bfloat16)", dict(dtype=torch.bfloat16,
-                                                            decoder_dtype=decoder,
-                                                            decoder_products=products))):
+    for label, kwargs, plain_first in (
+            ("float32", {}, False),
+            ("mixed (--dtype bfloat16)", mixed, False),
+            ("mixed, first upscaler product from the final tokens", mixed, True)):
         predictor = Sam2Predictor(copy.deepcopy(model), **kwargs)
         predictor.set_image(img)
-        seconds, _ = _best_cpu(lambda: predictor.predict(coords, labels), args.repeats)
+        with pytest.MonkeyPatch.context() as mp:
+            if plain_first:
+                mp.setattr(decoder_module, "first_upscale_product", lambda *a: None)
+            seconds, _ = _best_cpu(lambda: predictor.predict(coords, labels), args.repeats)
         print(f"| {label} | {seconds / args.prompts * 1000:.2f} |")
 
     predictor = Sam2Predictor(copy.deepcopy(model))
