@@ -79,8 +79,8 @@ class RunOptions:
     fail_fast: bool = False
     quiet: bool = False
     unit: str = "images"
-    #: Output folders whose stale temporary files (left by a killed run) are removed at the
-    #: start, once this run holds the lock.
+    #: Output folders besides -o (all of them, in the pipeline's runs): locked for the run
+    #: as -o is, and cleared of a killed run's temporary files once locked.
     folders: Sequence[Path] = ()
     #: from-boxes with label files: the image a label resolves to now (None: none), so that a
     #: label whose image is now another file is redone, not resumed
@@ -132,14 +132,17 @@ class Runner:
     def run(self, items: Iterable[InputItem], executor: Executor,
             pre_failed: Sequence[Problem | str] = ()) -> Summary:
         """Process every item with ``executor``; ``pre_failed`` are problems found while
-        collecting inputs. With an output folder, the folder is locked for the whole run (a
-        second run on it stops at once, naming this one)."""
-        with OutputLock(self.opts.output_dir) if self.opts.output_dir else _no_lock():
+        collecting inputs. The output folder and the other ``folders`` (--crops, --preview)
+        are locked for the whole run (a second run on any of them stops at once, naming
+        this one), then cleared of a killed run's temporary files."""
+        with contextlib.ExitStack() as locks:
+            for folder in self._folders():
+                locks.enter_context(OutputLock(folder))
             if self.opts.output_dir is not None:
                 self.manifest = Manifest(self.opts.output_dir)
                 self.manifest.check_writable()
-                for folder in self.opts.folders:
-                    remove_stale_temporaries(folder)
+            for folder in self.opts.folders:
+                remove_stale_temporaries(folder)
             todo, summary = self.start(items, pre_failed)
             if todo is None:
                 return summary
@@ -149,6 +152,14 @@ class Runner:
                 self._finish_files()
                 raise
             return self.finish(summary)
+
+    def _folders(self) -> list[Path]:
+        """The folders this run writes in, each once (by resolved path): -o, then ``folders``."""
+        seen: dict[str, Path] = {}
+        for folder in ([self.opts.output_dir] if self.opts.output_dir else []) + list(
+                self.opts.folders):
+            seen.setdefault(os.path.realpath(folder), Path(folder))
+        return list(seen.values())
 
     def _process(self, todo: list[InputItem], executor: Executor, summary: Summary) -> None:
         if not todo:
@@ -458,11 +469,6 @@ def _read_holder(fd: int) -> str:
                 f"{info['command']}")
     except (OSError, ValueError, KeyError, TypeError):
         return "its details could not be read"
-
-
-@contextlib.contextmanager
-def _no_lock() -> Iterator[None]:
-    yield
 
 
 @contextlib.contextmanager
