@@ -42,6 +42,41 @@ def guard_standard_streams() -> None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     if 0 in CLOSED_AT_START or sys.stdin is None:
         sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+    if not isinstance(sys.stderr, QuietWhenGone):
+        sys.stderr = QuietWhenGone(sys.stderr)
+
+
+class QuietWhenGone:
+    """stderr that goes quiet when its reader goes away (``2>&1 | head``): later messages are
+    lost and the run goes on, as with a stderr closed at the start, instead of stopping
+    between an input's message and its manifest line. Everything else is the stream's."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        # descriptor 2 onto /dev/null: what is still buffered, and the interpreter's own last
+        # writes at exit, go nowhere instead of raising again
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def stdout_was_closed() -> bool:

@@ -439,6 +439,29 @@ def test_closed_stderr_keeps_stdout_clean(tmp_path, mobile_ckpt):
                                         result.stdout.splitlines())
 
 
+def test_stderr_whose_reader_is_gone_loses_messages_and_the_run_goes_on(tmp_path, mobile_ckpt):
+    """``2>&1 | head``, the reader gone before the first message: the broken inputs' errors
+    are lost, every input is still done or recorded as failed, and the whole-run files are
+    written (exit 3: inputs failed)."""
+    root = tmp_path / "in"
+    for name in ("0bad.png", "1bad.png"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("not an image")
+    write_image(root / "2.png")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "samcli", "automask", str(root),
+                             "--checkpoint", str(mobile_ckpt), *FAST, "-o", str(out),
+                             "--format", "coco"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    proc.stderr.close()  # no reader: the first message meets a broken pipe
+    assert proc.wait(timeout=600) == 3
+    manifest = _manifest(out)
+    assert {k: e["status"] for k, e in manifest.items()} == {
+        "0bad.png": "failed", "1bad.png": "failed", "2.png": "done"}
+    assert [i["file_name"] for i in json.loads((out / "annotations.json").read_text())[
+        "images"]] == ["2.png"]
+
+
 # ------------------------------------------------------------------ 7. signals and pipes
 
 
