@@ -244,17 +244,6 @@ def test_killed_run_resumes_to_identical_outputs(tmp_path, coco_reference, label
         assert (part / rel).read_bytes() == (full / rel).read_bytes(), (label, rel)
 
 
-def test_ctrl_c_exits_130_and_keeps_what_was_written(tmp_path, coco_reference, mobile_ckpt):
-    out = tmp_path / "out"
-    proc = run_interrupted("record", 2, "INT", "automask", coco_reference.tree, "--checkpoint",
-                           mobile_ckpt, *FAST, "-o", out)
-    assert proc.returncode == 130, proc.stderr
-    assert error_lines(proc.stderr) == ["Error: interrupted"]
-    assert "Traceback" not in proc.stderr
-    done = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert len(done) == 2 and all((out / f"{e['image']}.jsonl").is_file() for e in done)
-
-
 def test_crops_and_preview(tree, tmp_path, mobile_ckpt):
     crops, preview = tmp_path / "chips", tmp_path / "look"
     result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *FAST,

@@ -485,21 +485,6 @@ def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path, c
     assert _files(out) == _files(coco_reference.full)
 
 
-def test_other_crops_folder_redoes_the_images(tmp_path, mobile_ckpt):
-    """--crops names another folder than the run before: the images are redone, so their
-    chips are there (the resume key holds the folder, not only whether there is one)."""
-    image = write_image(tmp_path / "in" / "a.png")
-    args = ["automask", image.parent, "--checkpoint", mobile_ckpt, *FAST, "-o", tmp_path / "out"]
-    assert invoke(*args, "--crops", tmp_path / "chips1").exit_code == 0
-    result = invoke(*args, "--crops", tmp_path / "chips2")
-    assert result.exit_code == 0, result.stderr
-    chips = sorted(p.name for p in (tmp_path / "chips2").rglob("*.png"))
-    assert chips and chips == sorted(p.name for p in (tmp_path / "chips1").rglob("*.png"))
-    lines = (tmp_path / "out" / "manifest.jsonl").read_text().count("\n")
-    assert invoke(*args, "--crops", tmp_path / "chips2").exit_code == 0
-    assert (tmp_path / "out" / "manifest.jsonl").read_text().count("\n") == lines  # skipped
-
-
 def test_a_closed_pipe_ends_the_run_quietly(tmp_path, mobile_ckpt):
     """``samcli automask dir | head -1``: the reader goes away after the first line; samcli
     ends at its next write (the second image's records) with exit 141 and nothing on
