@@ -10,8 +10,9 @@ def one_line(text: object, limit: int = 200) -> str:
 
 
 def count(n: int, noun: str, verb: bool = True) -> str:
-    """``1 key is`` / ``3 keys are`` (or without the verb)."""
-    text = f"{n} {noun}" + ("" if n == 1 else "s")
+    """``1 key is`` / ``3 keys are`` / ``2 entries are`` (or without the verb)."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    text = f"{n} {noun if n == 1 else plural}"
     if verb:
         text += " is" if n == 1 else " are"
     return text

@@ -90,15 +90,39 @@ def require_file(path: Path | str) -> Path:
 
 
 def _unwrap(obj: Any) -> Any:
-    """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped."""
-    import torch
-
-    if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+    """A state dict wrapped by a training loop under "model" / "state_dict" is unwrapped
+    (whatever else the wrapper holds: an optimizer, an epoch as a tensor; no SAM state dict
+    has a key named so)."""
+    if isinstance(obj, Mapping):
         for key in ("model", "state_dict"):
             inner = obj.get(key)
             if isinstance(inner, Mapping):
                 return inner
     return obj
+
+
+#: Prefixes that wrappers put before every key: DataParallel / DistributedDataParallel
+#: (``module.``), torch.compile (``_orig_mod.``), a LightningModule holding the model as
+#: ``self.model`` (``model.``).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+def _strip_wrapper_prefixes(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``state`` without a wrapper's prefix on every key (:data:`WRAPPER_PREFIXES`, nested
+    ones too), when what is left is a SAM state dict (it has mask decoder keys); else as it
+    is. The tensors are not touched, and the strict key and shape check still follows."""
+    keys = [k for k in state if isinstance(k, str)]
+    depth = ""
+    while keys and len(keys) == len(state):
+        prefix = next((p for p in WRAPPER_PREFIXES
+                       if all(k.startswith(depth + p) for k in keys)), None)
+        if prefix is None:
+            break
+        depth += prefix
+    if not depth or not any(k[len(depth):].startswith(("mask_decoder.", "sam_mask_decoder."))
+                            for k in keys):
+        return state
+    return {k[len(depth):]: v for k, v in state.items()}
 
 
 def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, torch.Tensor]:
@@ -156,6 +180,8 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
             f"({_load_reason(exc)}).{again}"
         ) from None
     state = _unwrap(obj)
+    if isinstance(state, Mapping):
+        state = _strip_wrapper_prefixes(state)
     if not isinstance(state, Mapping) or not state:
         kind = "an empty dict" if isinstance(state, Mapping) else f"a {type(state).__name__}"
         raise CheckpointError(
@@ -163,12 +189,32 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
         )
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        shown = ", ".join(repr(k) for k in bad[:3])
         raise CheckpointError(
-            f"{subject} does not hold a model state dict: {len(bad)} entries are not "
-            f"named tensors ({shown}{', ...' if len(bad) > 3 else ''})."
+            f"{subject} does not hold a model state dict: {_count(len(bad), 'entry')} not "
+            f"named tensors ({_listing([repr(k) for k in bad])})."
         )
+    for key, value in state.items():
+        kind = _storage_kind(value)
+        if kind is not None:
+            raise CheckpointError(f"{subject}: tensor {key} is {kind}; samcli loads dense "
+                                  "tensors with their values in the file.")
     return dict(state)
+
+
+def _storage_kind(value: torch.Tensor) -> str | None:
+    """What keeps a tensor from being loaded as weights (None: nothing): no values (the meta
+    device), a sparse layout, quantized or complex values."""
+    import torch
+
+    if value.device.type == "meta":
+        return "on the meta device (a shape without values)"
+    if value.layout != torch.strided:
+        return f"stored {str(value.layout).replace('torch.', '')}"
+    if value.is_quantized:
+        return f"quantized ({str(value.dtype).replace('torch.', '')})"
+    if value.is_complex():
+        return f"complex ({str(value.dtype).replace('torch.', '')})"
+    return None
 
 
 #: How torch's safe unpickler names what it refused, across its wordings (2.4 to 2.14):
@@ -286,14 +332,19 @@ def check_state_dict(
         return
     parts = []
     guess = infer_model_name(whole)
+    if guess is not None and name in MODELS and MODELS[guess].arch == MODELS[name].arch:
+        guess = name  # (SAM 2.0 and 2.1 files of one size: the same network)
     if guess is not None and guess != name:
         parts.append(
             f"{subject} does not fit {model}: it looks like a {guess} checkpoint "
             f"(pass --model {guess}, or leave --model out to infer it)."
         )
-    elif guess is not None:  # the model's own layout, but not all of its tensors
+    elif guess is not None and (missing or wrong):  # the model's own layout, damaged
         parts.append(f"{subject} does not fit {model}: it has that model's layout but not "
                      "all of its tensors (a truncated or modified file?).")
+    elif guess is not None:  # every tensor of the model, and more
+        parts.append(f"{subject} does not fit {model}: it has all of that model's tensors "
+                     "and more (a variant of it, such as SAM-HQ, which samcli does not run).")
     else:
         parts.append(f"{subject} does not fit {model}; it looks like a different model.")
     if missing:
@@ -315,9 +366,11 @@ def check_state_dict(
 def _require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None:
     """CheckpointError naming the first floating-point tensor with a NaN or an infinity: a
     damaged or badly converted file, whose every mask would be NaN logits (empty) and every
-    score null. Trained SAM weights are all finite. A float32 sum per tensor finds any NaN
-    or infinity (0.03 s for SAM 2.1 large's 224M weights, against 0.65 s for an element-wise
-    test, which only confirms a non-finite sum: a finite tensor's sum may overflow)."""
+    score null. Trained SAM weights are all finite. ``state``: the tensors as the model holds
+    them (a float64 value beyond float32's range is an infinity there). A float32 sum per
+    tensor finds any NaN or infinity (0.03 s for SAM 2.1 large's 224M weights, against 0.65 s
+    for an element-wise test, which only confirms a non-finite sum: a finite tensor's sum may
+    overflow)."""
     import torch
 
     for key, value in state.items():
@@ -325,7 +378,22 @@ def _require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None
                 and not bool(torch.isfinite(torch.sum(value, dtype=torch.float32)))
                 and not bool(torch.isfinite(value).all())):
             raise CheckpointError(f"checkpoint {path}: tensor {key} holds NaN or infinite "
-                                  "values (a damaged or badly converted file?).")
+                                  "values as the model's weights (a damaged or badly "
+                                  "converted file?).")
+
+
+def _require_kinds(state: Mapping[str, torch.Tensor], model_state: Mapping[str, Any],
+                   path: Path | str) -> None:
+    """CheckpointError naming the first tensor whose values the model's tensor cannot take
+    without losing their meaning: integers or booleans where the model has floating point
+    (torch would copy them silently). Any floating-point precision is fine (float16,
+    bfloat16 or float64 files load as the model's precision)."""
+    for key, value in state.items():
+        target = model_state.get(key)
+        if target is not None and target.is_floating_point() and not value.is_floating_point():
+            dtype = str(value.dtype).replace("torch.", "")
+            raise CheckpointError(f"checkpoint {path}: tensor {key} is {dtype}, the model's is "
+                                  "floating point (a damaged or foreign file?).")
 
 
 def load_checkpoint(model: torch.nn.Module, path: Path | str, name: str | None = None) -> None:
@@ -342,13 +410,16 @@ def apply_state_dict(
 ) -> None:
     """Check ``state`` against ``model`` (keys, shapes) and load it strictly (for a SAM 2 row,
     without the official file's video-only keys: :func:`network_state`)."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    model_state = model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in model_state.items()}
     check_state_dict(state, expected, path, name)
     network = network_state(state, name)
-    _require_finite(network, path)
+    _require_kinds(network, model_state, path)
     try:
         model.load_state_dict(network, strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied
         raise CheckpointError(
             f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."
         ) from None
+    loaded = model.state_dict()
+    _require_finite({k: loaded[k] for k in network}, path)

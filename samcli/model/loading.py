@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from samcli.errors import CheckpointError
 from samcli.model import checkpoint as ckpt  # `checkpoint` is a parameter name here
+from samcli.model._text import count as _count
 from samcli.model._text import listing as _listing
 from samcli.model.cache import cache_state, cached_path, verify_cached
 from samcli.model.download import ProgressCallback, download
@@ -67,8 +68,9 @@ def infer_checkpoint_name(state: dict[str, Any], path: Path | str) -> str:
     inferred = ckpt.infer_model_name(state)
     if inferred is None:
         raise CheckpointError(
-            f"cannot tell which SAM model checkpoint {path} is for ({len(state)} "
-            f"tensors, e.g. {_listing(list(state))}); pass --model "
+            f"cannot tell which SAM model checkpoint {path} is for "
+            f"({_count(len(state), 'tensor', verb=False)}, e.g. {_listing(list(state))}); "
+            "pass --model "
             f"{'|'.join(model_names())}."
         )
     return inferred

@@ -216,7 +216,8 @@ def test_non_finite_weights_are_refused(tmp_path, label, value, dtype):
     path = tmp_path / "bad.pth"
     torch.save(state, path)
     assert _error(path) == (f"checkpoint {path}: tensor head.weight holds NaN or infinite "
-                            "values (a damaged or badly converted file?).")
+                            "values as the model's weights (a damaged or badly converted "
+                            "file?).")
 
 
 def test_finite_weights_whose_sum_overflows_still_load(tmp_path):
@@ -229,6 +230,86 @@ def test_finite_weights_whose_sum_overflows_still_load(tmp_path):
     model = Tiny()
     checkpoint.load_checkpoint(model, path)
     assert torch.equal(model.head.weight, state["head.weight"])
+
+
+def test_float64_values_beyond_float32_are_refused(tmp_path):
+    """1e300 is finite in the file's float64 but an infinity as the model's float32."""
+    state = {k: v.double() for k, v in tiny_state().items()}
+    state["head.weight"][0, 0] = 1e300
+    path = tmp_path / "big64.pth"
+    torch.save(state, path)
+    assert _error(path) == (f"checkpoint {path}: tensor head.weight holds NaN or infinite "
+                            "values as the model's weights (a damaged or badly converted "
+                            "file?).")
+
+
+@pytest.mark.parametrize("label, make, needle", [
+    ("integers", lambda t: t.long(), "tensor head.weight is int64, the model's is floating"),
+    ("booleans", lambda t: t.bool(), "tensor head.weight is bool, the model's is floating"),
+    ("complex values", lambda t: t.to(torch.complex64),
+     "tensor head.weight is complex (complex64)"),
+    ("no values (meta device)", lambda t: torch.empty(t.shape, device="meta"),
+     "tensor head.weight is on the meta device"),
+    ("a sparse tensor", lambda t: t.to_sparse(), "tensor head.weight is stored sparse_coo"),
+    ("quantized values", lambda t: torch.quantize_per_tensor(t, 0.1, 0, torch.qint8),
+     "tensor head.weight is quantized (qint8)"),
+])
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+def test_tensors_the_weights_cannot_be_made_of_are_refused(tmp_path, label, make, needle):
+    """Torch would copy integers or booleans silently, drop imaginary parts with a warning,
+    or fail on meta values with a traceback: each is one error naming the tensor."""
+    state = tiny_state()
+    state["head.weight"] = make(state["head.weight"])
+    path = tmp_path / "odd.pth"
+    torch.save(state, path)
+    assert needle in _error(path), label
+
+
+def _prefixed(state: dict, prefix: str) -> dict:
+    return {prefix + k: v for k, v in state.items()}
+
+
+def _sam_keys() -> dict[str, torch.Tensor]:
+    """A SAM-like state dict (it has mask decoder keys): tiny_state's tensors renamed."""
+    return {f"mask_decoder.{k}": v for k, v in tiny_state().items()}
+
+
+@pytest.mark.parametrize("label, saved, expected", [
+    ("DataParallel", lambda: _prefixed(_sam_keys(), "module."), _sam_keys),
+    ("torch.compile inside DataParallel", lambda: _prefixed(_sam_keys(), "module._orig_mod."),
+     _sam_keys),
+    ("Lightning: the model as self.model, under state_dict",
+     lambda: {"state_dict": _prefixed(_sam_keys(), "model."), "epoch": torch.tensor(3)},
+     _sam_keys),
+    ("a wrapper holding a tensor beside the weights",
+     lambda: {"model": _sam_keys(), "step": torch.tensor(7)}, _sam_keys),
+    ("not SAM-like: kept as it is", lambda: _prefixed(tiny_state(), "module."),
+     lambda: _prefixed(tiny_state(), "module.")),
+    ("not every key prefixed: kept as it is",
+     lambda: {**_prefixed(_sam_keys(), "module."), "extra": torch.zeros(1)},
+     lambda: {**_prefixed(_sam_keys(), "module."), "extra": torch.zeros(1)}),
+])
+def test_training_wrappers_are_taken_off(tmp_path, label, saved, expected):
+    """Fine-tuned checkpoints as training code saves them: the wrapper dict and the
+    wrapper's key prefix come off when what is left is a SAM state dict (the strict check
+    then runs on it as on any file)."""
+    path = tmp_path / "tuned.pth"
+    torch.save(saved(), path)
+    state = checkpoint.read_state_dict(path)
+    want = expected()
+    assert list(state) == list(want), label
+    assert all(torch.equal(state[k], want[k]) for k in want), label
+
+
+def test_extra_tensors_only_are_called_a_variant():
+    expected = {k: tuple(v.shape) for k, v in _sam_like(768, 12).items()}
+    state = {**_sam_like(768, 12), "mask_decoder.hf_token.weight": torch.empty(1, 256,
+                                                                              device="meta")}
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.check_state_dict(state, expected, "hq.pth", "vit_b")
+    text = str(info.value)
+    assert "has all of that model's tensors and more" in text
+    assert "1 key is unexpected (mask_decoder.hf_token.weight)" in text
 
 
 def _sam_like(embed: int, depth: int) -> dict[str, torch.Tensor]:

@@ -204,3 +204,21 @@ def test_a_file_of_the_other_version_loads_as_the_same_network():
     with pytest.raises(CheckpointError, match="looks like a sam2_hiera_small checkpoint"):
         checkpoint.check_state_dict(old, checkpoint.expected_shapes("sam2.1_hiera_tiny"),
                                     "old.pt", "sam2.1_hiera_tiny")
+
+
+@pytest.mark.parametrize("label, corrupt, key", [
+    ("a missing tensor", _drop, "sam_mask_decoder.iou_token.weight"),
+    ("a tensor of the wrong shape", _reshape, "sam_mask_decoder.conv_s1.weight"),
+])
+def test_a_damaged_file_of_the_other_version_is_called_damaged(label, corrupt, key):
+    """A damaged 2.0 file given as 2.1 of its size (the same network): the message says the
+    file is damaged, not that --model should be the other version (which would fail too)."""
+    from samcli.model import checkpoint
+
+    state = corrupt(official_state("sam2_hiera_tiny"), key)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.check_state_dict(state, checkpoint.expected_shapes("sam2.1_hiera_tiny"),
+                                    "old.pt", "sam2.1_hiera_tiny")
+    text = str(info.value)
+    assert "has that model's layout but not all of its tensors" in text, label
+    assert "--model" not in text and key in text, label
