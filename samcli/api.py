@@ -268,10 +268,11 @@ class Segmenter:
         dropped with a warning (``.warnings``), as the command does.
         ``classes``/``confidences``: per box (default class 0, no confidence); class ids are
         integers from 0 to 2^31-1 and confidences numbers from 0 to 1 (None or NaN: none), as
-        in label files; they become each record's ``class`` and ``box_confidence``. ``options``: the command's box options
-        (``min_conf``, ``multimask``, ``min_box_iou``, ``min_region_area``,
-        ``boxes_per_batch``, ``score``: also the COCO converters' default) and
-        ``only_classes`` (its ``--classes``: a list of ids, or its text form ``"0,3"``).
+        in label files; they become each record's ``class`` and ``box_confidence``.
+        ``options``: the command's box options (``min_conf``, ``multimask``, ``min_box_iou``,
+        ``min_region_area``, ``boxes_per_batch``, ``score``: also the COCO converters'
+        default) and ``only_classes`` (its ``--classes``: a list of ids, or its text form
+        ``"0,3"``).
         """
         only = options.pop("only_classes", None)
         unknown = sorted(set(options) - _BOX_OPTIONS)

@@ -606,8 +606,9 @@ class ScaleOptions:
     ray_address: str | None = opt(
         None, "Run on this Ray cluster (implies --ray): 'auto' (the cluster this machine "
         "belongs to), 'HOST:PORT' (a cluster's head), 'ray://HEAD:10001' (Ray Client) or "
-        "'local' (always a new local instance). Images, checkpoint and -o are paths on this machine; the workers must "
-        "see the images and checkpoint at the same paths.", SCALE, metavar="ADDRESS"
+        "'local' (always a new local instance). Images, checkpoint and -o are paths on this "
+        "machine; the workers must see the images and checkpoint at the same paths.", SCALE,
+        metavar="ADDRESS"
     )
     ray_actors: int = opt(
         0, "Model replicas (Ray actors). 0 = automatic: one per GPU of the cluster, else one "

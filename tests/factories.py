@@ -87,3 +87,20 @@ def precision_gaps(exact, approx, prompts: list[dict]) -> list[tuple[float, floa
         union = (m_e | m_a).flatten(2).sum(-1).float().clamp(min=1)
         gaps.append(((inter / union).min().item(), (iou_e - iou_a).abs().max().item()))
     return gaps
+
+
+def note_image_histories(mp, decoder_module) -> list:
+    """Spy on ``decoder_module.first_upscale_product`` (through the MonkeyPatch ``mp``): the
+    returned list gets the image-token history (an ``ImageTrace``) of every call given one,
+    calling through; the mixed decoder's route for the upscaler's first product ran when it
+    is not empty."""
+    traces: list = []
+    real = decoder_module.first_upscale_product
+
+    def noted(trace, *args):
+        if trace is not None:
+            traces.append(trace)
+        return real(trace, *args)
+
+    mp.setattr(decoder_module, "first_upscale_product", noted)
+    return traces

@@ -10,7 +10,7 @@ import torch
 
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.predictor import Predictor, resolve_device, resolve_dtype
-from tests.factories import precision_gaps
+from tests.factories import note_image_histories, precision_gaps
 
 # Agreement promised between two float32 evaluations of the same decoder that differ only in
 # how prompts are batched (relative to the largest logit; float32 epsilon times the length of
@@ -375,14 +375,7 @@ def test_upscaler_first_product_from_the_image_history(mobile_sam_predictors, mo
     mixed.original_size, mixed.input_size = predictor32.original_size, predictor32.input_size
     coords = torch.tensor([[[float(30 + 50 * i), float(20 + 30 * i)]] for i in range(5)])
     labels = torch.ones(5, 1, dtype=torch.int64)
-    made = []
-    real = decoder_module.first_upscale_product
-
-    def spy(*args):
-        made.append(args[0])
-        return real(*args)
-
-    monkeypatch.setattr(decoder_module, "first_upscale_product", spy)
+    made = note_image_histories(monkeypatch, decoder_module)
     low, iou = mixed.predict(coords, labels)
     assert made and len(made[0].updates) == 2, "the history route did not run"
     monkeypatch.setattr(decoder_module, "first_upscale_product", lambda *args: None)

@@ -21,6 +21,7 @@ import torch
 
 from samcli.errors import InputError
 from samcli.predictor_sam2 import Sam2Predictor
+from tests.factories import note_image_histories
 from tests.sam2_factories import quiet, reference_with_connected_components
 
 ATOL = 1e-4
@@ -203,14 +204,7 @@ def test_upscaler_first_product_from_the_image_history(predictors, monkeypatch, 
     mixed._features, mixed._dense_pe = ours._features, ours._dense_pe
     mixed.original_size = ours.original_size
     coords, labels, _ = _prompts("points", ours.original_size)
-    made = []
-    real = decoder_module.first_upscale_product
-
-    def spy(*args):
-        made.append(args[0])
-        return real(*args)
-
-    monkeypatch.setattr(decoder_module, "first_upscale_product", spy)
+    made = note_image_histories(monkeypatch, decoder_module)
     low, iou = mixed.predict(coords, labels, multimask_output=multimask)
     assert made and len(made[0].updates) == 2, "the history route did not run"
     monkeypatch.setattr(decoder_module, "first_upscale_product", lambda *args: None)

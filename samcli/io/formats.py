@@ -245,9 +245,8 @@ class YoloWriter(Writer):
     :meth:`finish` writes ``data.yaml`` (``path``, ``train``/``val``, ``names`` from ``names``,
     else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels or there is none
     yet for the done images (a resumed run with nothing left to do keeps the earlier file),
-    and warns once (``warn``; default a
-    ``Warning:`` line on stderr) when ultralytics would not find the labels: its rule puts the
-    label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
+    and warns once (``warn``; default a ``Warning:`` line on stderr) when ultralytics would not
+    find the labels: its rule puts the label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
     """
 
     needs_geometry = True

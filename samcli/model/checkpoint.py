@@ -209,12 +209,17 @@ def _storage_kind(value: torch.Tensor) -> str | None:
     if value.device.type == "meta":
         return "on the meta device (a shape without values)"
     if value.layout != torch.strided:
-        return f"stored {str(value.layout).replace('torch.', '')}"
+        return f"stored {_torch_name(value.layout)}"
     if value.is_quantized:
-        return f"quantized ({str(value.dtype).replace('torch.', '')})"
+        return f"quantized ({_torch_name(value.dtype)})"
     if value.is_complex():
-        return f"complex ({str(value.dtype).replace('torch.', '')})"
+        return f"complex ({_torch_name(value.dtype)})"
     return None
+
+
+def _torch_name(thing: Any) -> str:
+    """A torch dtype or layout as messages show it: ``int64``, not ``torch.int64``."""
+    return str(thing).removeprefix("torch.")
 
 
 #: How torch's safe unpickler names what it refused, across its wordings (2.4 to 2.14):
@@ -391,9 +396,9 @@ def _require_kinds(state: Mapping[str, torch.Tensor], model_state: Mapping[str, 
     for key, value in state.items():
         target = model_state.get(key)
         if target is not None and target.is_floating_point() and not value.is_floating_point():
-            dtype = str(value.dtype).replace("torch.", "")
-            raise CheckpointError(f"checkpoint {path}: tensor {key} is {dtype}, the model's is "
-                                  "floating point (a damaged or foreign file?).")
+            raise CheckpointError(f"checkpoint {path}: tensor {key} is "
+                                  f"{_torch_name(value.dtype)}, the model's is floating point "
+                                  "(a damaged or foreign file?).")
 
 
 def load_checkpoint(model: torch.nn.Module, path: Path | str, name: str | None = None) -> None:
@@ -421,5 +426,5 @@ def apply_state_dict(
         raise CheckpointError(
             f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."
         ) from None
-    loaded = model.state_dict()
-    _require_finite({k: loaded[k] for k in network}, path)
+    # (model_state's tensors share the model's storage: they hold the loaded values now)
+    _require_finite({k: model_state[k] for k in network}, path)

@@ -205,8 +205,7 @@ class MaskDecoder(nn.Module):
         # pixels, at 32-64 channels) are 1-2 MB instead of 67 MB for 8 whole prompts; every
         # value is the same (each row is computed on its own).
         rows = max(1, min(h, _UPSCALE_PIXELS // w))
-        first = first_upscale_product(trace, w1, b1) if trace is not None and trace.updates \
-            else None
+        first = first_upscale_product(trace, w1, b1)
         for i in range(b):
             if skip_unwanted(out, wanted, i, i + 1):
                 continue
@@ -261,8 +260,9 @@ def image_trace(src: torch.Tensor, b: int, product_dtype: torch.dtype | None
     return None
 
 
-def first_upscale_product(trace: ImageTrace, w1: torch.Tensor, added: torch.Tensor):
-    """The upscaler's first product ``keys @ w1 + added`` from the image tokens' history.
+def first_upscale_product(trace: ImageTrace | None, w1: torch.Tensor, added: torch.Tensor):
+    """The upscaler's first product ``keys @ w1 + added`` from the image tokens' history;
+    None without one (no trace, or a transformer of depth 0: no update to push w1 through).
 
     ``added``: the product's added term, the bias (4 c1,) or per-pixel rows (HW, 4 c1) (SAM 2
     adds its high-resolution features there).
@@ -280,6 +280,8 @@ def first_upscale_product(trace: ImageTrace, w1: torch.Tensor, added: torch.Tens
     product (the same values in real arithmetic; float32 rounding differs). Returns
     ``first(i, p0, p1)``: the (p1 - p0, 4 c1) product for prompt i and pixels [p0, p1).
     """
+    if trace is None or not trace.updates:
+        return None
     layers = trace.updates
     b = layers[0].weights.shape[0]
     # Push w1 back through the LayerNorms: Q_k, then the per-prompt right factors

@@ -243,8 +243,7 @@ class Sam2MaskDecoder(nn.Module):
             .reshape(-1, hw, 16 * c2) + b2.repeat(4))
         prompts, rows = _upscale_plan(keys.device, h, w)
         first = None
-        if trace is not None and trace.updates and prompts == 1 and (
-                add1.dim() == 1 or add1.shape[0] == 1):
+        if prompts == 1 and (add1.dim() == 1 or add1.shape[0] == 1):  # (rows shared by all)
             first = first_upscale_product(trace, w1, add1 if add1.dim() == 1 else add1[0])
         out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
         for p0 in range(0, b, prompts):
