@@ -449,7 +449,9 @@ class ModelOptions:
         "scores and border pixels may then differ).", MODEL, metavar="DEVICE"
     )
     dtype: str = opt(
-        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16.", MODEL,
+        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16. "
+        "bfloat16 pays on a CPU with fast bfloat16 arithmetic (AMX, or AMD's AVX-512 bf16); "
+        "on an Intel CPU without AMX it ran slower than float32.", MODEL,
         metavar="DTYPE"
     )
     decoder_dtype: str = opt(
