@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import MLP, LayerNorm2d
-from ..mask_decoder import first_upscale_product, image_trace, skip_unwanted, upscale_plan
+from ..mask_decoder import (first_upscale_product, image_trace, place_mask_pixels, skip_unwanted,
+                            upscale_plan)
 from ..transformer import ImageTrace
 
 # Grid pixels per band of the CPU upscaling path (16 rows of the 64-wide grid).
@@ -265,8 +266,7 @@ class Sam2MaskDecoder(nn.Module):
                                   w2.expand(n, -1, -1))  # (n, px * 4, [e, f] x c2)
                 x = act2(x).view(n, px * 16, c2)
                 proj = torch.bmm(hyper_in[p0:p1], x.transpose(1, 2))  # (n, M, px * 16)
-                out[p0:p1, :, r0:r1] = proj.view(n, m, r1 - r0, w, 2, 2, 2, 2).permute(
-                    0, 1, 2, 4, 6, 3, 5, 7)  # (n, M, i, a, e, j, c, f)
+                place_mask_pixels(out[p0:p1, :, r0:r1], proj)  # (n, M, i, a, e, j, c, f)
         return out.view(b, m, 4 * h, 4 * w)
 
 
