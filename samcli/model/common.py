@@ -33,6 +33,21 @@ class LayerNorm2d(nn.Module):
         return torch.addcmul(self.bias[:, None, None], normed, self.weight[:, None, None])
 
 
+def activate(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``act(x)`` for ``x`` a fresh result that nothing else holds (a layer's output).
+
+    Without autograd a GELU or ReLU overwrites ``x`` (the same kernel, the same values)
+    instead of allocating a second tensor of its size: the encoders' MLP hidden layers are
+    50-150 MB on the first grids, and each new one of those is fresh pages faulted in.
+    """
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        if type(act) is nn.GELU:
+            return torch.ops.aten.gelu_(x, approximate=act.approximate)
+        if type(act) is nn.ReLU:
+            return x.relu_()
+    return act(x)
+
+
 class MLPBlock(nn.Module):
     """Two linear layers with an activation between them: (..., D) -> (..., mlp_dim) -> (..., D).
 
@@ -46,7 +61,7 @@ class MLPBlock(nn.Module):
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        return self.lin2(activate(self.act, self.lin1(x)))
 
 
 class MLP(nn.Module):

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerNorm2d
+from .common import LayerNorm2d, activate
 from .image_encoder import attend
 
 
@@ -113,10 +113,10 @@ class MBConv(nn.Module):
         self.drop_path = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act1(self.conv1(x))
-        y = self.act2(self.conv2(y))
+        y = activate(self.act1, self.conv1(x))
+        y = activate(self.act2, self.conv2(y))
         y = self.conv3(y)
-        return self.act3(y + x)
+        return activate(self.act3, y + x)
 
 
 class PatchMerging(nn.Module):
@@ -147,8 +147,8 @@ class PatchMerging(nn.Module):
         if x.ndim == 3:
             h, w = self.input_resolution
             x = x.view(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
+        x = activate(self.act, self.conv1(x))
+        x = activate(self.act, self.conv2(x))
         x = self.conv3(x)
         return x.flatten(2).transpose(1, 2)
 
@@ -207,7 +207,7 @@ class TokenMlp(nn.Module):
         self.act = act_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(x))))
+        return self.fc2(activate(self.act, self.fc1(self.norm(x))))
 
 
 def offset_bias_index(rows: int, cols: int) -> torch.Tensor:

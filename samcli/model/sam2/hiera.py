@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import activate
+
 
 class Mlp(nn.Module):
     """Linear layers with an activation between them, stored in ``layers`` (reference layout).
@@ -59,7 +61,7 @@ class Mlp(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < last:
-                x = self.act(x)
+                x = activate(self.act, x)
         return x
 
 
