@@ -238,7 +238,7 @@ def place_mask_pixels(dst: torch.Tensor, proj: torch.Tensor) -> None:
     src = proj.view(n, m, rows, w, 2, 2, 2, 2).permute(0, 1, 2, 4, 6, 3, 5, 7)
     pair = {2: torch.int32, 4: torch.int64}.get(proj.element_size())
     if (pair is None or proj.dtype != dst.dtype or not _pairs_viewable(dst)
-            or not _pairs_viewable(proj)):
+            or not _pairs_viewable(src)):
         dst.copy_(src)
         return
     dst.view(pair).copy_(src.view(pair))
