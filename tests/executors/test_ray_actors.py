@@ -67,27 +67,6 @@ def _manifest(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
 
 
-def test_ray_run_gives_the_plain_runs_records(tree, mobile_ckpt, ray_cluster, plain):
-    """The installed CLI, as a separate driver joining the cluster by address: the same
-    records, byte for byte and in input order; stdout holds JSON Lines only, even at the
-    file-descriptor level where Ray's own processes could write."""
-    args = [sys.executable, "-m", "samcli", "automask", str(tree), "--checkpoint",
-            str(mobile_ckpt), *FAST, "--ray-address", ray_cluster, "--ray-actors", "1"]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    on_ray = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
-    assert on_ray.returncode == 3, on_ray.stderr
-
-    records = jsonl(on_ray.stdout)
-    assert records, "the confident test model should give proposals"
-    assert {r["image"] for r in records} == {"a.png", "sub ü#1/a.png"}
-    assert records == jsonl(plain.stdout)  # same ids, polygons, scores, order
-    assert on_ray.stdout == plain.stdout
-
-    (error,) = error_lines(on_ray.stderr)
-    assert "broken.png" in error and error_lines(plain.stderr) == [error]
-    assert "Traceback" not in on_ray.stderr
-
-
 def test_names_ray_cannot_read_fail_alone(tmp_path, mobile_ckpt, ray_cluster):
     """Ray Data loses names with undecodable bytes or line breaks (its read used to fail the
     whole run with a traceback): each such file is its input's error; the rest are done."""
@@ -124,7 +103,8 @@ main()
 
 def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mobile_ckpt,
                                                             ray_cluster, plain, monkeypatch):
-    """Ctrl-C on a Ray driver, then a --ray rerun in this process: the plain run's files.
+    """Ctrl-C on a Ray driver, then a --ray rerun in this process: the plain run's files,
+    and the broken file's error line. (A Ray run's stdout, byte for byte: the cluster tests.)
     The rerun's driver only writes: with a spy on the polygon builder in this (the driver's)
     process, its files still hold the plain run's polygons and the spy is never called; a
     plain run in this process calls it."""
@@ -151,6 +131,9 @@ def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mob
     again = invoke(*[a for a in base if a != "-q"])
     assert again.exit_code == 3, again.stderr
     assert "1 images done, 1 skipped (already done), 1 failed" in again.stderr
+    (error,) = error_lines(again.stderr)  # the broken file, named as a plain run names it
+    assert "broken.png" in error and error_lines(plain.stderr) == [error]
+    assert "Traceback" not in again.stderr
     assert calls == [], "polygons were built on the driver"
     done = [e["image"] for e in _manifest(tmp_path) if e["status"] == "done"]
     assert done[0] == first and sorted(done) == ["a.png", "sub ü#1/a.png"]

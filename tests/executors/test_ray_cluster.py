@@ -5,8 +5,9 @@ each its own raylet with its own resources and object store; the drivers are sep
 ``samcli`` processes joining by address, as on a real cluster. The nodes are started with
 this checkout on ``PYTHONPATH``, so every actor imports the samcli under test. What is held:
 
-- a driver killed mid-run and rerun, alternating Ray and plain runs, ends with the plain
-  run's files and one manifest line per image;
+- runs killed mid-run, a plain one and then a Ray driver on the cluster (which skips what
+  the plain run wrote), and a plain run that finishes, end with the plain run's files and one
+  manifest line per image: Ray and plain runs resume each other;
 - a driver on the whole cluster plans a model replica on every worker node, and prints the
   plain run's records, byte for byte and in input order (the actors run the model with the
   driver's torch thread count: :mod:`samcli.threads`), even when a worker node is lost
@@ -103,11 +104,6 @@ def plain(tree, mobile_ckpt):
     return result.stdout
 
 
-def _samcli(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "samcli", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=WAIT_S, **kwargs)
-
-
 def _files_equal_plain(out: Path, plain: str) -> None:
     """Each image's file holds the plain run's records of it; one manifest line per image."""
     lines = plain.splitlines(keepends=True)
@@ -130,23 +126,24 @@ def _first_difference(image: str, got: str, expected: str) -> str:
     return f"{image}, line {n + 1}, column {at}: {a[lo:at + 60]!r} != {b[lo:at + 60]!r}"
 
 
-def test_killed_drivers_resume_across_ray_and_plain_runs(cluster, tree, mobile_ckpt, plain,
+def test_killed_drivers_resume_across_plain_and_ray_runs(cluster, tree, mobile_ckpt, plain,
                                                          tmp_path):
-    """kill -9 of a Ray driver after its first image, then of a plain run after its first,
-    then a Ray run finishes: the plain run's files, every image written once."""
+    """kill -9 of a plain run after its first image, then of a Ray driver on the cluster after
+    its first (it skips the plain run's image), then a plain run finishes: the plain run's
+    files, every image written once."""
     c, _ = cluster
     base = ["automask", tree, "--checkpoint", mobile_ckpt, *ARGS, "-q", "-o", tmp_path]
-    ray_args = [*base, "--ray-address", c.address, "--ray-actors", "2"]
 
-    killed = run_interrupted("record", 1, "KILL", *ray_args)
-    assert killed.returncode == -9, killed.stderr
     killed = run_interrupted("record", 1, "KILL", *base)
+    assert killed.returncode == -9, killed.stderr
+    killed = run_interrupted("record", 1, "KILL", *base, "--ray-address", c.address,
+                             "--ray-actors", "2")
     assert killed.returncode == -9, killed.stderr
     manifest = (tmp_path / "manifest.jsonl").read_text()
     assert manifest.count('"status": "done"') == 2, manifest  # each killed run wrote one
 
-    again = _samcli(*[a for a in ray_args if a != "-q"])
-    assert again.returncode == 0, again.stderr
+    again = invoke(*[a for a in base if a != "-q"])
+    assert again.exit_code == 0, again.stderr
     assert "1 images done, 2 skipped (already done)" in again.stderr, again.stderr
     _files_equal_plain(tmp_path, plain)
 
