@@ -15,7 +15,7 @@ Input: normalised, padded image (B, 3, 1024, 1024) float.
 * ``neck``: as in SAM's ViT -> image embedding (B, 256, 64, 64).
 
 Token tensors are (B, L, C) with L = H * W in row-major order. On the CPU the convolutions
-run on channels-last maps (:func:`cpu_channels_last`): the same values, about twice as fast. Windowed attention pads the
+run on channels-last maps (:func:`cpu_channels_last`): the same values up to rounding, faster. Windowed attention pads the
 token grid with zeros on the bottom/right (before the attention's own LayerNorm, like the
 reference). Every attention adds a learned per-head bias indexed by the (|dy|, |dx|) offset
 between query and key inside the window. ``norm_head`` and ``head`` (the ImageNet classifier)
@@ -35,11 +35,11 @@ from .image_encoder import attend
 def cpu_channels_last(x: torch.Tensor) -> torch.Tensor:
     """A (B, C, H, W) map laid out channels-last on the CPU, unchanged elsewhere.
 
-    oneDNN's depthwise and 1x1 convolutions run about twice as fast on channels-last maps as
-    on contiguous ones (the 1024 x 1024 encoder: 1.3 -> 1.0 s on 2 cores, BENCHMARKS.md),
-    and a token grid (B, H, W, C) permuted to (B, C, H, W) is already laid out that way: no
-    copy in or out of the attention stages' local convolutions. GPUs keep the contiguous
-    layout (not measured there)."""
+    oneDNN's depthwise and 1x1 convolutions are faster on channels-last maps than on
+    contiguous ones (BENCHMARKS.md, "channels-last convolutions"), and a token grid
+    (B, H, W, C) permuted to (B, C, H, W) is already laid out that way: no copy in or out of
+    the attention stages' local convolutions. GPUs keep the contiguous layout (not measured
+    there)."""
     if x.device.type != "cpu":
         return x
     return x.contiguous(memory_format=torch.channels_last)
