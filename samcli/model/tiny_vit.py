@@ -14,9 +14,9 @@ Input: normalised, padded image (B, 3, 1024, 1024) float.
 * ``layers[3]``: two blocks (10 heads, 7 x 7 windows) at 64 x 64.
 * ``neck``: as in SAM's ViT -> image embedding (B, 256, 64, 64).
 
-Token tensors are (B, L, C) with L = H * W in row-major order. On the CPU the convolutions
-run on channels-last maps (:func:`cpu_channels_last`): the same values up to rounding, faster. Windowed attention pads the
-token grid with zeros on the bottom/right (before the attention's own LayerNorm, like the
+Token tensors are (B, L, C) with L = H * W in row-major order; on the CPU the convolutions
+run on channels-last maps (:func:`conv_layout`). Windowed attention pads the token grid with
+zeros on the bottom/right (before the attention's own LayerNorm, like the
 reference). Every attention adds a learned per-head bias indexed by the (|dy|, |dx|) offset
 between query and key inside the window. ``norm_head`` and ``head`` (the ImageNet classifier)
 are kept only so the official ``mobile_sam.pt`` state dict loads with ``strict=True``.
@@ -32,17 +32,18 @@ from .common import LayerNorm2d, activate
 from .image_encoder import attend
 
 
-def cpu_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A (B, C, H, W) map laid out channels-last on the CPU, unchanged elsewhere.
+def conv_layout(x: torch.Tensor) -> torch.Tensor:
+    """A (B, C, H, W) map in the memory layout its convolution runs on: channels-last on the
+    CPU, contiguous elsewhere (a copy only where ``x`` is in the other layout).
 
     oneDNN's depthwise and 1x1 convolutions are faster on channels-last maps than on
     contiguous ones (BENCHMARKS.md, "channels-last convolutions"), and a token grid
     (B, H, W, C) permuted to (B, C, H, W) is already laid out that way: no copy in or out of
     the attention stages' local convolutions. GPUs keep the contiguous layout (not measured
     there)."""
-    if x.device.type != "cpu":
-        return x
-    return x.contiguous(memory_format=torch.channels_last)
+    if x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
 
 
 class ConvNorm(nn.Module):
@@ -347,12 +348,8 @@ class TinyViTBlock(nn.Module):
             y = y.view(b, nh, nw, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
             y = y[:, :h, :w].reshape(b, tokens, c)
         x = x + y
-        if x.device.type == "cpu":  # (B, H, W, C) seen as channels-last (B, C, H, W): no copy
-            x = self.local_conv(x.view(b, h, w, c).permute(0, 3, 1, 2))
-            x = x.permute(0, 2, 3, 1).reshape(b, tokens, c)
-        else:
-            x = self.local_conv(x.transpose(1, 2).reshape(b, c, h, w))
-            x = x.view(b, c, tokens).transpose(1, 2)
+        x = self.local_conv(conv_layout(x.view(b, h, w, c).permute(0, 3, 1, 2)))
+        x = x.permute(0, 2, 3, 1).reshape(b, tokens, c)  # a view when channels-last
         return x + self.mlp(x)
 
 
@@ -473,7 +470,7 @@ class TinyViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, S, S) -> (B, 256, S/16, S/16)."""
-        x = self.patch_embed(cpu_channels_last(x))
+        x = self.patch_embed(conv_layout(x))
         for layer in self.layers:
             x = layer(x)
         b, _, c = x.shape

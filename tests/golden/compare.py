@@ -63,19 +63,17 @@ def _record_differs_by_pixels(a: dict, b: dict, where: str, diffs: list[str],
     behind their stability score (and the allowance is not used up): counted as equal.
     False: compare field by field as usual."""
     geometry_keys = {"segmentation", "area", "bbox"}
-    pixel_keys = geometry_keys | {"stability_score"}
+    pixel_keys = geometry_keys | {"stability_score"}  # compared below, not field by field
     sub: list[str] = []
     _compare({k: v for k, v in a.items() if k not in pixel_keys},
              {k: v for k, v in b.items() if k not in pixel_keys}, where, sub, _Slack(0))
-    if sub or all(_same(a.get(k), b.get(k)) for k in pixel_keys) or slack.left <= 0:
+    sa, sb = a.get("stability_score"), b.get("stability_score")
+    same_geometry = all(_same(a[k], b[k]) for k in geometry_keys)
+    if sub or slack.left <= 0 or (same_geometry and _same(sa, sb)):
         return False
-    stability = a.get("stability_score"), b.get("stability_score")
-    if None in stability:
-        if stability[0] is not stability[1]:
-            return False
-    elif abs(stability[0] - stability[1]) > STABILITY_TOL:
+    if (sa is None) != (sb is None) or (sa is not None and abs(sa - sb) > STABILITY_TOL):
         return False
-    if not all(_same(a[k], b[k]) for k in geometry_keys):
+    if not same_geometry:
         if "width" not in a:  # a COCO annotation: no frame to rasterise its polygon in
             return False
         if _raster_iou(a["segmentation"], b["segmentation"], a["height"], a["width"]) < 0.99:
