@@ -23,7 +23,7 @@ SOURCE = {"path": "/in/x", "size": 3, "mtime_ns": 1, "head_tail_sha256": "ab"}
 
 def _done(name: str, hash_: str = HASH, **extra) -> dict:
     return {"input": name, "image": name, "status": "done", "error": None, "hash": hash_,
-            "source": SOURCE, **extra}
+            "proposals": 2, "source": SOURCE, **extra}
 
 
 def _write_manifest(folder: Path, lines: list) -> None:
@@ -66,6 +66,10 @@ class FakeWriter:
         self.finished: list[list[str]] = []
         self.discarded: list[str] = []
         self.fail = fail
+        self.gone: set[str] = set()  # images whose files were deleted since
+
+    def files_present(self, image, proposals):
+        return image not in self.gone
 
     def check_inputs(self, images):
         pass
@@ -147,6 +151,36 @@ def test_run_writes_records_resumes_and_finishes(tmp_path, capsys):
     _runner(tmp_path, FakeWriter(), overwrite=True).run(_items("a", "b", "c", folder=inputs),
                                                         executor)
     assert executor.asked == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("label, edit, gone, redone", [
+    ("all there", None, set(), []),
+    ("a's files deleted", None, {"a"}, ["a"]),
+    ("no proposal count", {"proposals": None}, set(), ["a"]),
+    ("a count that is text", {"proposals": "2"}, set(), ["a"]),
+    ("a negative count", {"proposals": -1}, set(), ["a"]),
+    ("a count that is a bool", {"proposals": True}, set(), ["a"]),
+])
+def test_a_done_input_is_skipped_only_with_all_its_files(tmp_path, label, edit, gone, redone):
+    """Resume asks every writer whether a done input's per-image files are all still there
+    (with the proposal count its line gives); one deleted since, or a line whose count cannot
+    be trusted, redoes that input (a ``started`` line first, as for any done input whose
+    files are replaced), and only it."""
+    inputs = tmp_path / "in"
+    items = _items("a", "b", folder=inputs)
+    _runner(tmp_path, FakeWriter()).run(items, FakeExecutor({"a": None, "b": None}))
+    if edit is not None:
+        entry = {**json.loads((tmp_path / MANIFEST).read_text().splitlines()[0]), **edit}
+        with open(tmp_path / MANIFEST, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    writer, executor = FakeWriter(), FakeExecutor({"a": None, "b": None})
+    writer.gone = gone
+    summary = _runner(tmp_path, writer).run(items, executor)
+    assert executor.asked == redone, label
+    assert summary.skipped == 2 - len(redone), label
+    lines = [json.loads(line) for line in (tmp_path / MANIFEST).read_text().splitlines()]
+    assert [(e["input"], e["status"]) for e in lines[2 + (edit is not None):]] == [
+        (name, status) for name in redone for status in ("started", "done")], label
 
 
 @pytest.mark.parametrize("change,redone", [

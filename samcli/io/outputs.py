@@ -23,7 +23,9 @@ Writer interface
 ``check_inputs(images)`` (optional, before any work: name clashes), ``outputs_for(image)``
 (the paths the writer owns for that image), ``write(result) -> [paths written]`` (once per
 image; the records are ``result.records``), ``discard(image)`` (an input that failed: the
-per-image files an earlier run wrote for it, which no longer describe it, are removed) and
+per-image files an earlier run wrote for it, which no longer describe it, are removed),
+``files_present(image, proposals)`` (whether a done image's per-image files are all still
+there; the runner redoes one whose files were deleted) and
 ``finish(done_images)`` (once per run, with every image done so far, this run or earlier, for
 whole-run files such as COCO's ``annotations.json``).
 ``needs_rgb`` asks the unit of work to keep the decoded image in ``ImageResult.rgb``, and
@@ -93,6 +95,13 @@ class Writer:
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         """Whole-run outputs from every image done (this run or before); returns files written."""
         return []
+
+    def files_present(self, image: str, proposals: int) -> bool:
+        """Whether every per-image file this writer wrote for ``image`` when it was done
+        (with ``proposals`` records) is still there: the runner redoes a done image whose
+        files were deleted since, instead of skipping it (or failing on a missing part at
+        the end of the run). What the files hold is not looked at."""
+        return all(p.is_file() for p in self.outputs_for(image))
 
     def discard(self, image: str) -> None:
         """Remove ``image``'s per-image files (its input failed this time, so files an earlier

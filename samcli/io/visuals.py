@@ -73,6 +73,10 @@ class CropsWriter(Writer):
         self._remove_chips(folder, keep={p.name for p in written})
         return written
 
+    def files_present(self, image: str, proposals: int) -> bool:
+        folder = self.outputs_for(image)[0]  # one chip per record, named by its id
+        return all((folder / f"{i}.png").is_file() for i in range(proposals))
+
     def discard(self, image: str) -> None:
         folder = self.outputs_for(image)[0]
         if self._not_anothers(folder, image):

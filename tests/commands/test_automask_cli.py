@@ -107,10 +107,16 @@ def test_rerun_skips_done_and_overwrite_redoes(tree, tmp_path, mobile_ckpt):
     before = (out / "a.png.jsonl").read_bytes()
     again = invoke(*base)
     assert again.exit_code == 0 and "1 skipped" in again.stderr
+    (out / "a.png.jsonl").unlink()  # deleted by hand: redone, not skipped
+    deleted = invoke(*base)
+    assert deleted.exit_code == 0 and "1 images done" in deleted.stderr, deleted.stderr
+    assert "skipped" not in deleted.stderr and (out / "a.png.jsonl").read_bytes() == before
     changed = invoke(*base, "--points-per-side", "1")  # new parameters: new hash, redone
     assert "1 images done" in changed.stderr and "skipped" not in changed.stderr
     assert invoke(*base, "--overwrite").exit_code == 0
     assert (out / "a.png.jsonl").read_bytes() == before
+    statuses = [json.loads(line)["status"] for line in (out / "manifest.jsonl").open()]
+    assert statuses == ["done", "started", "done", "started", "done", "started", "done"]
 
 
 def _bad_inputs(root: Path) -> None:

@@ -75,3 +75,40 @@ def test_discard_removes_only_the_images_own_files(tmp_path):
     w._seen[str(tmp_path / "c.png.jsonl")] = "other/c.png"
     w.discard("c.png")
     assert (tmp_path / "c.png.jsonl").exists()
+
+
+@pytest.mark.parametrize("label, kw, written", [
+    ("jsonl", {"output": "OUT"}, ["OUT/x/a.jpg.jsonl"]),
+    ("geojson", {"output": "OUT", "format": "geojson"}, ["OUT/x/a.jpg.geojson"]),
+    ("yolo: the label and its part", {"output": "OUT", "format": "yolo"},
+     ["OUT/x/a.txt", "OUT/.samcli/yolo/x/a.jpg.json"]),
+    ("coco: the part", {"output": "OUT", "format": "coco"}, ["OUT/.samcli/coco/x/a.jpg.json"]),
+    ("a chip a record, the preview", {"output": "OUT", "crops": "C", "preview": "P"},
+     ["OUT/x/a.jpg.jsonl", "C/x/a.jpg/0.png", "C/x/a.jpg/3.png", "P/x/a.jpg.jpg"]),
+])
+def test_files_present_notices_each_file_deleted(tmp_path, label, kw, written):
+    """After writing x/a.jpg and y/a.jpg, every writer has all files of both; deleting any
+    one of x/a.jpg's files (named in ``written``, a sample) is noticed for x/a.jpg, and
+    only for it. An image without records has no chips to look for."""
+    kw = {k: tmp_path / v if k != "format" else v for k, v in kw.items()}
+    ws = make_writers(_opts(**kw))
+    counts = {}
+    for image in ["x/a.jpg", "y/a.jpg"]:
+        res = make_result(image, with_rgb=True)
+        res = with_records(res, records_of(res, 0.4, None))
+        counts[image] = len(res.records)
+        for w in ws:
+            w.write(res)
+
+    def present(image):
+        return all(w.files_present(image, counts[image]) for w in ws)
+
+    assert present("x/a.jpg") and present("y/a.jpg"), label
+    for name in written:
+        path = tmp_path / name
+        data = path.read_bytes()
+        path.unlink()
+        assert not present("x/a.jpg") and present("y/a.jpg"), (label, name)
+        path.write_bytes(data)
+        assert present("x/a.jpg"), (label, name)
+    assert all(w.files_present("z/none.jpg", 0) for w in ws if type(w).__name__ == "CropsWriter")
