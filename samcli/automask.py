@@ -193,10 +193,12 @@ def _process_batch(predictor: PromptModel, points: np.ndarray, crop: Crop,
     coords = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
     labels = torch.ones(len(points), 1, dtype=torch.int64)
     # (the IoU filter below is the last word on these masks unless m2m refines them first:
-    # then prompts none of whose masks pass it are not upscaled)
+    # then prompts none of whose masks pass it are not upscaled, and only the logits the
+    # upscaling reads are made; m2m feeds the whole logits back as mask prompts)
     floor = cfg.pred_iou_thresh if cfg.pred_iou_thresh > 0.0 else None
     low_res, iou = predictor.predict(coords, labels, multimask_output=cfg.multimask_output,
-                                     iou_floor=None if cfg.use_m2m else floor)
+                                     iou_floor=None if cfg.use_m2m else floor,
+                                     upscaled_only=not cfg.use_m2m)
     n_out = low_res.shape[1]
     low_res = low_res.flatten(0, 1)
     iou = iou.flatten(0, 1).float().cpu()
@@ -250,7 +252,8 @@ def refine_with_m2m(predictor: PromptModel, points: np.ndarray, low_res: torch.T
     for s in range(0, len(points), batch):
         low, iou = predictor.predict(coords[s:s + batch], labels[s:s + batch],
                                      mask_input=prompt[s:s + batch, None],
-                                     multimask_output=False, iou_floor=iou_floor)
+                                     multimask_output=False, iou_floor=iou_floor,
+                                     upscaled_only=True)
         lows.append(low[:, 0])
         ious.append(iou[:, 0].float().cpu())
     if not lows:

@@ -135,7 +135,7 @@ def _decode(predictor: PromptModel, xyxy: np.ndarray, image_size: tuple[int, int
             multimask: bool, min_region_area: int, max_chunk_bytes: int) -> MaskSet:
     h, w = image_size
     low_res, iou = predictor.predict(boxes=torch.as_tensor(xyxy, dtype=torch.float32),
-                                     multimask_output=multimask)
+                                     multimask_output=multimask, upscaled_only=True)
     # Best of the candidates by predicted IoU (a no-op for single-mask output)
     best = iou.argmax(dim=1)
     rows = torch.arange(len(best), device=best.device)

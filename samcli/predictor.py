@@ -45,15 +45,15 @@ class PromptModel(Protocol):
     Optional members, read with ``getattr`` so that oracles may leave them out: ``family``
     (``"sam"`` when absent; ``"sam2"`` switches everything-mode to SAM 2's recipe, see
     :mod:`samcli.automask`) and ``as_mask_input(low_res)`` (low-res logits as a mask prompt
-    for mask-to-mask refinement; unchanged when absent). ``predict``'s ``iou_floor`` is a
-    hint: an oracle may compute every mask.
+    for mask-to-mask refinement; unchanged when absent). ``predict``'s ``iou_floor`` and
+    ``upscaled_only`` are hints: an oracle may compute every mask, and every pixel.
     """
 
     def set_image(self, image: np.ndarray) -> None: ...
 
     def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                multimask_output: bool = True, iou_floor: float | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]: ...
+                multimask_output: bool = True, iou_floor: float | None = None,
+                upscaled_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def upscale(self, low_res_logits: torch.Tensor) -> torch.Tensor: ...
 
@@ -285,6 +285,7 @@ class Predictor:
         mask_input: torch.Tensor | np.ndarray | None = None,
         multimask_output: bool = True,
         iou_floor: float | None = None,
+        upscaled_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode a batch of B prompts in one decoder call.
 
@@ -298,6 +299,11 @@ class Predictor:
             iou_floor: a promise that masks whose predicted IoU is not above it will be
                 dropped unread (everything-mode's filter): a prompt none of whose masks pass
                 is not upscaled, and its logits come back NaN. None: all computed.
+            upscaled_only: a promise that the logits will be read only through
+                :meth:`upscale` or :meth:`window_resize` (not fed back as mask prompts):
+                on the CPU the decoder then skips the input frame's padding, the low-res
+                rows and columns beyond those two read (see :meth:`read_extent`), whose
+                logits come back NaN. False: all computed, as the reference.
 
         Returns:
             low_res_logits float32 (B, C, 256, 256) and iou_predictions float32 (B, C),
@@ -353,6 +359,10 @@ class Predictor:
             # prompts go through it in sub-batches: per-prompt results are the same to float
             # rounding, and so is the time per prompt.
             parts = []
+            extent = None
+            if upscaled_only:
+                low = 4 * self._features.shape[-2]  # the upscaler's output side
+                extent = self.read_extent((low, 4 * self._features.shape[-1]))
             for s, e in _sub_batches(sparse.shape[0], self.decoder_batch):
                 low_res, iou = self.model.mask_decoder(
                     image_embeddings=self._features,
@@ -362,6 +372,7 @@ class Predictor:
                     multimask_output=multimask_output,
                     product_dtype=self.decoder_products,
                     iou_floor=iou_floor,
+                    extent=extent,
                 )
                 parts.append((low_res.float(), iou.float()))
         if len(parts) == 1:
@@ -374,19 +385,33 @@ class Predictor:
         are for feeding back)."""
         return low_res_logits
 
-    def window_resize(self, low_size: tuple[int, int]) -> WindowResize | None:
-        """:meth:`upscale` as per-axis taps (rows first: x4 to the 1024 frame, then the kept
-        part to the original size), from low-res logits of ``low_size`` (h, w), for upscaling
-        windows of it (:mod:`samcli.mask_windows`: the same values, mask by mask); None for
-        the shapes :meth:`upscale` hands to the reference's own function."""
+    def read_extent(self, low_size: tuple[int, int]) -> tuple[int, int] | None:
+        """The low-res rows and columns (from the top left) that :meth:`upscale` and
+        :meth:`window_resize` read of logits of ``low_size`` (h, w): those of the unpadded
+        input area, and one more (output row y < h' reads low-res rows <= ceil(h' /
+        factor); the spare one keeps the kept rows clear of the edge clamp, so the values
+        are those of the full-size passes). None: all (shapes handed to the reference's
+        own function)."""
         if self.original_size is None or self.input_size is None:
             raise RuntimeError("no image set: call set_image() first")
         frame, low = self.model.img_size, low_size[-1]
         factor = frame // low
         if low_size[0] != low or factor * low != frame:
             return None
+        h, w = self.input_size
+        return min(low, -(-h // factor) + 1), min(low, -(-w // factor) + 1)
+
+    def window_resize(self, low_size: tuple[int, int]) -> WindowResize | None:
+        """:meth:`upscale` as per-axis taps (rows first: x4 to the 1024 frame, then the kept
+        part to the original size), from low-res logits of ``low_size`` (h, w), for upscaling
+        windows of it (:mod:`samcli.mask_windows`: the same values, mask by mask); None for
+        the shapes :meth:`upscale` hands to the reference's own function."""
+        extent = self.read_extent(low_size)
+        if extent is None:
+            return None
+        rows, cols = extent
+        factor = self.model.img_size // low_size[-1]
         (h, w), (out_h, out_w) = self.input_size, self.original_size
-        rows, cols = min(low, -(-h // factor) + 1), min(low, -(-w // factor) + 1)
         return WindowResize(
             rows=AxisResize((axis_taps(rows, rows * factor), axis_taps(h, out_h))),
             cols=AxisResize((axis_taps(cols, cols * factor), axis_taps(w, out_w))),
@@ -413,10 +438,7 @@ class Predictor:
             return self.model.postprocess_masks(x, self.input_size, self.original_size)
         h, w = self.input_size
         out_h, out_w = self.original_size
-        # Output row y < h reads low-res rows <= ceil(h / factor); keep one spare row so the
-        # kept rows never hit the edge clamp (the values are those of the full-size passes).
-        rows = min(low, -(-h // factor) + 1)
-        cols = min(low, -(-w // factor) + 1)
+        rows, cols = self.read_extent(x.shape[-2:])
         b, c = x.shape[:2]
         x = x[..., :rows, :cols].reshape(b * c, rows, cols)
         # Bounded passes (each mask is resized on its own, so chunking changes no value);

@@ -125,6 +125,7 @@ class Sam2Predictor:
         mask_input: torch.Tensor | np.ndarray | None = None,
         multimask_output: bool = True,
         iou_floor: float | None = None,
+        upscaled_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode a batch of B prompts (``SAM2ImagePredictor._predict`` up to the low-res
         logits).
@@ -140,6 +141,9 @@ class Sam2Predictor:
             iou_floor: a promise that masks whose predicted IoU is not above it will be
                 dropped unread (everything-mode's filter): a prompt none of whose masks pass
                 is not upscaled, and its logits come back NaN. None: all computed.
+            upscaled_only: SAM 1's promise that only the upscaled area will be read (see
+                ``Predictor.predict``); no effect here: SAM 2's input frame is the whole
+                image, stretched, with no padding to skip.
 
         Returns:
             low_res_logits float32 (B, C, 256, 256), not clamped, and iou_predictions float32

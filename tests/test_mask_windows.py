@@ -140,7 +140,7 @@ class BlobPredictor:
         self.original_size = image.shape[:2]
 
     def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                multimask_output=True, iou_floor=None):  # the floor: a hint
+                multimask_output=True, iou_floor=None, upscaled_only=False):  # (hints)
         h, w = self.original_size
         gen = torch.Generator().manual_seed(self.seed + int(point_coords.sum()))
         n = point_coords.shape[0]

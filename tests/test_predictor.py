@@ -402,3 +402,37 @@ def test_mixed_decoder_batch_equals_one_by_one(mobile_sam_predictors):
         bound = BFLOAT16_HALF_ULP * low[i].abs().max().item()
         torch.testing.assert_close(low_i, low[i : i + 1], atol=bound, rtol=0)
         torch.testing.assert_close(iou_i, iou[i : i + 1], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("label, size, mixed, skipped", [
+    ("landscape: rows below the image skipped", (300, 451), False, "rows"),
+    ("portrait: columns right of it skipped", (451, 300), False, "cols"),
+    ("square: nothing to skip", (500, 500), False, None),
+    ("landscape, mixed decoder (first product from the history)", (300, 451), True, "rows"),
+    ("portrait, mixed decoder", (451, 300), True, "cols"),
+])
+def test_upscaled_only_skips_the_padding(mobile_sam_predictors, monkeypatch, label, size, mixed,
+                                          skipped):
+    """``predict(upscaled_only=True)`` (the promise everything-mode and from-boxes make) upscales
+    only the grid rows and columns whose logits ``upscale`` reads: those logits are bitwise
+    the ones of a plain ``predict`` (each band row is computed on its own), everything past
+    the grid pixels that hold them is NaN, and the upscaled masks are bitwise the same."""
+    predictor, _ = mobile_sam_predictors
+    if mixed:
+        p = Predictor(_model_copy(predictor), decoder_products=torch.bfloat16)
+        p._features, p._dense_pe = predictor._features, predictor._dense_pe
+        predictor = p
+    monkeypatch.setattr(predictor, "original_size", size)
+    monkeypatch.setattr(predictor, "input_size", predictor.transform.input_size(size))
+    coords = torch.tensor([[[float(3 + 7 * i) % size[1], float(5 + 11 * i) % size[0]]]
+                           for i in range(3)])
+    labels = torch.ones(3, 1, dtype=torch.int64)
+    plain_low, plain_iou = predictor.predict(coords, labels)
+    low, iou = predictor.predict(coords, labels, upscaled_only=True)
+    rows, cols = predictor.read_extent(low.shape[-2:])
+    assert (rows < 256, cols < 256) == (skipped == "rows", skipped == "cols"), label
+    kept_rows, kept_cols = -(-rows // 4) * 4, -(-cols // 4) * 4  # whole grid pixels
+    assert torch.equal(low[..., :kept_rows, :kept_cols], plain_low[..., :kept_rows, :kept_cols])
+    assert low[..., kept_rows:, :].isnan().all() and low[..., :, kept_cols:].isnan().all()
+    assert torch.equal(iou, plain_iou)
+    assert torch.equal(predictor.upscale(low), predictor.upscale(plain_low)), label

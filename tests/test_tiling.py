@@ -31,7 +31,7 @@ class OraclePredictor:
         self.labels = label_regions(colour + 1, background=1, connectivity=1)  # 0 = background
 
     def predict(self, point_coords, point_labels, boxes=None, mask_input=None,
-                multimask_output=True, iou_floor=None):  # the floor: a hint
+                multimask_output=True, iou_floor=None, upscaled_only=False):  # (hints)
         xy = np.asarray(point_coords)[:, 0, :].astype(np.int64)
         ids = self.labels[xy[:, 1], xy[:, 0]].astype(np.float32)
         low_res = torch.from_numpy(ids)[:, None, None, None].expand(-1, 3, 1, 1).clone()

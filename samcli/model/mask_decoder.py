@@ -95,13 +95,14 @@ class MaskDecoder(nn.Module):
         multimask_output: bool,
         product_dtype: torch.dtype | None = None,
         iou_floor: float | None = None,
+        extent: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns mask logits (B, M, 4h, 4w) and IoU predictions (B, M); see module docs.
 
         ``product_dtype``: run the transformer's products with the per-prompt image tokens
         in this (lower) precision, everything else in the decoder's (mixed precision; see
         :mod:`samcli.model.transformer`). None: all in the decoder's dtype.
-        ``iou_floor``: see :func:`upscale_plan`.
+        ``iou_floor``: see :func:`upscale_plan`. ``extent``: see :func:`upscale_extent`.
         """
         selected = (
             list(range(1, self.num_mask_tokens)) if multimask_output else [0]
@@ -114,6 +115,7 @@ class MaskDecoder(nn.Module):
             selected=selected,
             product_dtype=product_dtype,
             iou_floor=iou_floor,
+            extent=extent,
         )
 
     def predict_masks(
@@ -125,6 +127,7 @@ class MaskDecoder(nn.Module):
         selected: list[int] | None = None,
         product_dtype: torch.dtype | None = None,
         iou_floor: float | None = None,
+        extent: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks (B, len(selected), 4h, 4w) and IoU (B, len(selected)) for mask tokens
         ``selected`` (default: all ``num_mask_tokens``)."""
@@ -156,12 +159,13 @@ class MaskDecoder(nn.Module):
         )  # (B, M, C/8)
         iou_pred = self.iou_prediction_head(iou_token_out)[:, selected]
         masks = self._upscale_and_project(keys, hyper_in, (h, w), trace,
-                                          upscale_plan(iou_pred, iou_floor))
+                                          upscale_plan(iou_pred, iou_floor), extent)
         return masks, iou_pred
 
     def _upscale_and_project(
         self, keys: torch.Tensor, hyper_in: torch.Tensor, size: tuple[int, int],
         trace: ImageTrace | None = None, wanted: list[bool] | None = None,
+        extent: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """keys (B, h*w, C) row-major grid, hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
@@ -169,7 +173,8 @@ class MaskDecoder(nn.Module):
         from the image tokens' history instead of ``keys`` (see first_upscale_product).
         ``wanted``: per prompt, whether its masks are needed (:func:`upscale_plan`). A pass
         (one prompt on the CPU, a group on accelerators) with none wanted is skipped and its
-        logits left NaN."""
+        logits left NaN. ``extent``: on the CPU, only the grid rows and columns that cover
+        it are upscaled (:func:`upscale_extent`); the others' logits are left NaN."""
         up1, norm, act1, up2, act2 = self.output_upscaling
         b, hw, c = keys.shape
         h, w = size
@@ -200,6 +205,10 @@ class MaskDecoder(nn.Module):
                 place_mask_pixels(out[s:e].view(e - s, m, h, 2, 2, w, 2, 2), proj)
             return out
         out = torch.empty(b, m, h, 2, 2, w, 2, 2, dtype=dtype, device=keys.device)
+        gh, gw = upscale_extent(extent, h, w)
+        if gh < h or gw < w:  # (never read: NaN, as for prompts not wanted)
+            out[:, :, gh:] = float("nan")
+            out[:, :, :gh, :, :, gw:] = float("nan")
         # CPU: one prompt and a band of grid rows at a time: the band's intermediates (16x its
         # pixels, at 32-64 channels) are 1-2 MB instead of 67 MB for 8 whole prompts; every
         # value is the same (each row is computed on its own).
@@ -208,19 +217,39 @@ class MaskDecoder(nn.Module):
         for i in range(b):
             if skip_unwanted(out, wanted, i, i + 1):
                 continue
-            for r0 in range(0, h, rows):
-                r1 = min(h, r0 + rows)
+            for r0 in range(0, gh, rows):
+                r1 = min(gh, r0 + rows)
                 if first is None:
-                    x = torch.addmm(b1, keys[i, r0 * w : r1 * w], w1)  # (px, [a, c] x c1)
-                else:
-                    x = first(i, r0 * w, r1 * w)
+                    x = torch.addmm(b1, _columns(keys[i, r0 * w : r1 * w], w, gw), w1)
+                else:  # (px, [a, c] x c1)
+                    x = _columns(first(i, r0 * w, r1 * w), w, gw)
                 x = x.view(-1, c1)
                 x = act1(F.layer_norm(x, (c1,), ln_w, ln_b, norm.eps))
                 x = act2(torch.addmm(b2, x, w2)).view(-1, c2)  # (px*4, [e, f] x c2)
                 # rows: (i, j, a, c, e, f) -> contract channels with the hypernetwork weights
                 proj = torch.mm(hyper_in[i], x.t())  # (M, px * 16)
-                place_mask_pixels(out[i : i + 1, :, r0:r1], proj[None])
+                place_mask_pixels(out[i : i + 1, :, r0:r1, :, :, :gw], proj[None])
         return out.view(b, m, 4 * h, 4 * w)
+
+
+def upscale_extent(extent: tuple[int, int] | None, h: int, w: int) -> tuple[int, int]:
+    """The grid rows and columns (of the decoder's h x w grid) to upscale for ``extent``:
+    the (rows, columns) of low-res logits (4h x 4w) that will be read, from the top left
+    (SAM 1's padding is at the bottom and right of its input frame, and its upscaling to
+    the image reads only the logits of the unpadded area, see ``Predictor.upscale``); each
+    grid pixel makes 4 x 4 low-res pixels. None: all of them."""
+    if extent is None:
+        return h, w
+    rows, cols = extent
+    return min(h, max(1, -(-rows // 4))), min(w, max(1, -(-cols // 4)))
+
+
+def _columns(band: torch.Tensor, w: int, gw: int) -> torch.Tensor:
+    """The first ``gw`` columns of a band of whole grid rows (pixels, N) (row-major, ``w``
+    wide): the band itself when ``gw`` is all of them, else a copy (pixels', N)."""
+    if gw == w:
+        return band
+    return band.view(-1, w, band.shape[-1])[:, :gw].reshape(-1, band.shape[-1])
 
 
 def place_mask_pixels(dst: torch.Tensor, proj: torch.Tensor) -> None:

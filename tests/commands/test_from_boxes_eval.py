@@ -36,7 +36,7 @@ class BoxOracle:
         self.labels = label_regions(colour + 1, background=1, connectivity=1)  # 0 = background
 
     def predict(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                multimask_output=True, iou_floor=None):  # the floor: a hint
+                multimask_output=True, iou_floor=None, upscaled_only=False):  # (hints)
         ids = []
         for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64):
             inside = self.labels[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))]
