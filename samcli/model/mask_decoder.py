@@ -9,7 +9,9 @@ Shapes
   embedding), which is then applied once instead of per prompt.
 
 Outputs: mask logits (B, M, 4h, 4w) (256 x 256, in the padded 1024 input frame scaled by
-1/4) and predicted IoU (B, M), with M = 3 (multimask) or 1.
+1/4) and predicted IoU (B, M), with M = 3 (multimask) or 1. Given an ``extent`` (the logits
+that will be read, see ``upscale_extent``), the CPU path upscales only the grid pixels that
+cover it and leaves the rest NaN: the frame's padding costs nothing.
 
 The transposed-convolution upscaler is evaluated channels-last as two per-pixel matrix
 products (each 2x2 stride-2 transposed convolution is exactly that), so the LayerNorm runs on

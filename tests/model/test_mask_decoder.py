@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samcli.model.mask_decoder import place_mask_pixels
+from samcli.model.mask_decoder import place_mask_pixels, upscale_extent
 
 
 def _expected_pixels(proj: np.ndarray, rows: int, w: int) -> np.ndarray:
@@ -52,3 +52,17 @@ def test_place_mask_pixels_converts_another_dtype_by_value():
     place_mask_pixels(out, proj)
     want = _expected_pixels(proj.double().numpy(), 1, 1)
     np.testing.assert_array_equal(out.view(1, 3, 4, 4).double().numpy(), want)
+
+
+@pytest.mark.parametrize("label, extent, grid", [
+    ("no extent: the whole grid", None, (64, 64)),
+    ("whole grid pixels", (172, 256), (43, 64)),
+    ("a part of a grid pixel rounds up", (173, 256), (44, 64)),
+    ("columns", (256, 1), (64, 1)),
+    ("nothing asked still makes one", (0, 0), (1, 1)),
+    ("more than the grid", (300, 999), (64, 64)),
+])
+def test_upscale_extent_covers_the_logits_read(label, extent, grid):
+    """Each grid pixel makes a 4 x 4 block of low-res logits: the grid rows and columns to
+    upscale are the fewest whose blocks cover the extent, within the grid."""
+    assert upscale_extent(extent, 64, 64) == grid, label
