@@ -20,12 +20,15 @@ The same unit of work as the command line does the image's journey
 prints for the same image and options, byte for byte once encoded (:meth:`Proposals.to_jsonl`).
 
 Errors are :class:`samcli.errors.SamcliError` (bad options: ``UsageError``/``ConfigError``; an
-unreadable image: ``InputError``), the exceptions the command line turns into ``Error: ...``.
+unreadable image: ``InputError``), the exceptions the command line turns into ``Error: ...``,
+with the messages in the library's terms: an option is named by its keyword
+(``points_per_side``), not by the command's flag.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 import warnings
@@ -36,12 +39,13 @@ from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
-from samcli.api_checks import (boxes_xyxy, class_ids, confidences_array, is_int,
-                               only_classes_text, path_text, record_name, short, typed_options)
+from samcli.api_checks import (COMMAND_ONLY_BOX_OPTIONS, api_terms, boxes_xyxy, class_ids,
+                               confidences_array, is_int, only_classes_text, path_text,
+                               record_name, short, typed_options)
 from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, SCORES,
                            AutomaskConfig, FromBoxesConfig, ModelOptions, PolygonOptions,
                            preset_config)
-from samcli.errors import ConfigError, InputError, UsageError
+from samcli.errors import ConfigError, InputError, SamcliError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
 from samcli.io.images import read_image
@@ -184,9 +188,24 @@ def _proposal(rec: dict, rle: dict) -> Proposal:
         extras={k: v for k, v in rec.items() if k not in RECORD_KEYS})
 
 
+def _in_api_terms(method):
+    """``method``'s samcli errors with the options they name as keywords, not flags
+    (:func:`samcli.api_checks.api_terms`; the options' checks are the command's own)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SamcliError as exc:
+            exc.args = (api_terms(str(exc)),)
+            raise
+
+    return call
+
+
 _AUTOMASK_OPTIONS = frozenset(f.name for f in fields(AutomaskConfig))
-_BOX_OPTIONS = frozenset(f.name for f in fields(FromBoxesConfig)) - {
-    "images", "coco_dets", "image_map", "classes"}
+_BOX_OPTIONS = (frozenset(f.name for f in fields(FromBoxesConfig)) - COMMAND_ONLY_BOX_OPTIONS
+                - {"classes"})  # (given as only_classes)
 
 
 class Segmenter:
@@ -204,6 +223,7 @@ class Segmenter:
     command's, so that records are the command's), torch's own setting restored after it.
     """
 
+    @_in_api_terms
     def __init__(self, model: str | None = None, checkpoint: str | os.PathLike | None = None,
                  device: str = "auto", dtype: str = "auto", decoder_dtype: str = "auto",
                  max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
@@ -225,6 +245,7 @@ class Segmenter:
         self.family = model_family(model, checkpoint)
         self._lock = threading.Lock()
 
+    @_in_api_terms
     def automask(self, image: Image, *, preset: str = DEFAULT_PRESET, polygons: bool = True,
                  simplify: float = DEFAULT_SIMPLIFY, max_vertices: int = 0,
                  name: str | None = None, **options: Any) -> Proposals:
@@ -248,13 +269,14 @@ class Segmenter:
         cfg: AutomaskConfig = preset_config(preset, typed_options(AutomaskConfig, options),
                                             self.family)
         for message in cfg.warnings():  # the command's "Warning:" lines before any work
-            warnings.warn(message, UserWarning, stacklevel=2)
+            warnings.warn(api_terms(message), UserWarning, stacklevel=3)  # (past the wrapper)
         render = _render(polygons, simplify, max_vertices)
         rgb, source, label = self._read(image, name)
         with self._model_turn():
             masks = AutomaskWork(cfg, render).segment(self.loader, rgb)
         return Proposals(finish(label, source, rgb, masks, render))
 
+    @_in_api_terms
     def from_boxes(self, image: Image, boxes: Sequence[Sequence[float]] | np.ndarray, *,
                    classes: Sequence[int] | None = None,
                    confidences: Sequence[float | None] | None = None,
@@ -282,7 +304,7 @@ class Segmenter:
         cfg = FromBoxesConfig(classes=only_classes_text(only),
                               **typed_options(FromBoxesConfig, options)).validate()
         for message in cfg.warnings():
-            warnings.warn(message, UserWarning, stacklevel=2)
+            warnings.warn(api_terms(message), UserWarning, stacklevel=3)  # (past the wrapper)
         render = _render(polygons, simplify, max_vertices)
         xyxy = boxes_xyxy(boxes)
         n = len(xyxy)

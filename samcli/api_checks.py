@@ -7,14 +7,18 @@ work: :class:`~samcli.errors.UsageError` for a value of the wrong kind,
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
+import re
 import typing
 from typing import Any, Sequence
 
 import numpy as np
 
-from samcli.config import MAX_CLASS_ID
+from samcli.config import (MAX_CLASS_ID, AutomaskConfig, FromBoxesConfig, ModelOptions,
+                           PolygonOptions, flag_of)
 from samcli.errors import ConfigError, InputError, UsageError
 from samcli.fs import text_of_path
 
@@ -45,6 +49,47 @@ def typed_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
                       str: "text or a number"}[kind]
             raise UsageError(f"{key}={short(value)}: expected {wanted}")
     return out
+
+
+#: An option flag in a message: ``--points-per-side`` (not the middle of a word or path),
+#: with the placeholder of its value when one follows (``--checkpoint FILE``)
+_FLAG = re.compile(r"(?<![\w/-])(--[a-z0-9][a-z0-9-]*)(?![\w-])( [A-Z]+\b(?![\w-]))?")
+
+
+#: from-boxes options of the command alone: the library is given the image and its boxes
+COMMAND_ONLY_BOX_OPTIONS = frozenset({"images", "coco_dets", "image_map"})
+
+
+@functools.lru_cache(maxsize=1)
+def _keywords() -> dict[str, str]:
+    """Every option flag the library's calls take, as its keyword: each field of the
+    option dataclasses by its flags (both of a ``--x/--no-x`` pair), and the two that
+    are named otherwise in Python."""
+    names = {}
+    for cls in (ModelOptions, AutomaskConfig, FromBoxesConfig, PolygonOptions):
+        for f in dataclasses.fields(cls):
+            if cls is FromBoxesConfig and f.name in COMMAND_ONLY_BOX_OPTIONS:
+                continue
+            for flag in flag_of(f).split("/"):
+                names[flag] = f.name
+    names.update({"--classes": "only_classes", "--preset": "preset"})
+    return names
+
+
+def api_terms(message: str) -> str:
+    """A message written for the command line in the library's terms: each option flag it
+    names that a library call takes as a keyword becomes that keyword (``--points-per-side``
+    -> ``points_per_side``, ``--classes`` -> ``only_classes``, ``--checkpoint FILE`` ->
+    ``checkpoint=FILE``); the rest is unchanged."""
+    names = _keywords()
+
+    def keyword(m: re.Match) -> str:
+        name = names.get(m.group(1))
+        if name is None:
+            return m.group(0)
+        return name + ("=" + m.group(2)[1:] if m.group(2) else "")
+
+    return _FLAG.sub(keyword, message)
 
 
 def is_int(value: Any) -> bool:

@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from samcli.api_checks import (boxes_xyxy, class_ids, confidences_array, only_classes_text,
-                               path_text, record_name, typed_options)
+from samcli.api_checks import (api_terms, boxes_xyxy, class_ids, confidences_array,
+                               only_classes_text, path_text, record_name, typed_options)
 from samcli.config import AutomaskConfig, FromBoxesConfig
 from samcli.errors import ConfigError, InputError, UsageError
 
@@ -110,3 +110,27 @@ def test_paths_and_record_names(tmp_path):
     assert record_name("caf\udcff.png") == "caf\\xff.png"
     assert record_name("x\ud800") == "x\\ud800"  # a lone surrogate not from a file name
     assert record_name("plain ü.png") == "plain ü.png"
+
+
+@pytest.mark.parametrize("label, message, expected", [
+    ("a flag becomes its keyword", "--points-per-side must be at least 1",
+     "points_per_side must be at least 1"),
+    ("two in one message", "--min-area 500 is above --max-area 20",
+     "min_area 500 is above max_area 20"),
+    ("both flags of a pair", "--no-use-m2m and --use-m2m", "use_m2m and use_m2m"),
+    ("a flag named otherwise in Python", "--classes 'x': expected ids",
+     "only_classes 'x': expected ids"),
+    ("the preset", "--preset 'fast': expected one of", "preset 'fast': expected one of"),
+    ("model options, a value's placeholder", "pass --checkpoint FILE or --decoder-dtype "
+     "float32", "pass checkpoint=FILE or decoder_dtype float32"),
+    ("a placeholder of a flag the library does not take", "use --images DIR",
+     "use --images DIR"),
+    ("a capital word that is not a placeholder", "--dtype A100s", "dtype A100s"),
+    ("a flag the library does not take stays", "--overwrite redoes them",
+     "--overwrite redoes them"),
+    ("not inside a word or a path", "/data/--points-per-side/x and a--points-per-side",
+     "/data/--points-per-side/x and a--points-per-side"),
+    ("not a prefix of a longer flag", "--points-per-side-x", "--points-per-side-x"),
+])
+def test_api_terms_name_options_by_keyword(label, message, expected):
+    assert api_terms(message) == expected, label
