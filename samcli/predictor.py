@@ -428,17 +428,14 @@ class Predictor:
         time, since the 1024 x 1024 frame is never built. Only the low-res rows/columns that
         influence the kept area are read.
         """
-        if self.original_size is None or self.input_size is None:
-            raise RuntimeError("no image set: call set_image() first")
+        extent = self.read_extent(low_res_logits.shape[-2:])  # (no image set: RuntimeError)
         x = low_res_logits.to(device=self.device, dtype=torch.float32)
-        frame = self.model.img_size
-        low = x.shape[-1]
-        factor = frame // low
-        if x.shape[-2] != low or factor * low != frame:
+        if extent is None:
             return self.model.postprocess_masks(x, self.input_size, self.original_size)
+        rows, cols = extent
+        factor = self.model.img_size // x.shape[-1]
         h, w = self.input_size
         out_h, out_w = self.original_size
-        rows, cols = self.read_extent(x.shape[-2:])
         b, c = x.shape[:2]
         x = x[..., :rows, :cols].reshape(b * c, rows, cols)
         # Bounded passes (each mask is resized on its own, so chunking changes no value);

@@ -218,17 +218,16 @@ class Runner:
             self._sources[item.rel] = source = self._identity(item, image)
             if (self.manifest is not None and not self.opts.overwrite
                     and self.manifest.is_done(item.rel, self.opts.hash, source, image)
-                    and self._files_present(item.rel)):
+                    and self._files_present(self.manifest.entries[item.rel])):
                 summary.skipped += 1
             else:
                 todo.append(item)
         return todo, summary
 
-    def _files_present(self, key: str) -> bool:
-        """Whether every per-image file of a done input (``key``) is still there, for every
-        writer (a file deleted by hand since: the input is redone, not skipped). A line
-        without a valid proposal count (a hand edit) is not trusted."""
-        entry = self.manifest.entries[key] if self.manifest is not None else {}
+    def _files_present(self, entry: dict) -> bool:
+        """Whether every per-image file of a done input (its manifest ``entry``) is still
+        there, for every writer (a file deleted by hand since: the input is redone, not
+        skipped). A line without a valid proposal count (a hand edit) is not trusted."""
         count = entry.get("proposals")
         if type(count) is not int or count < 0:
             return False
