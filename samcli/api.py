@@ -107,18 +107,27 @@ class Proposals(Sequence[Proposal]):
     ``Warning:`` lines for this image), ``result`` (the :class:`~samcli.results.ImageResult`
     the writers take), ``score`` (how the COCO converters score a mask by default, as
     ``--score``: ``sam`` for automask, ``from_boxes``'s ``score`` option, default
-    ``detector``)."""
+    ``detector``), ``categories`` (the COCO converters' default categories, as the command's:
+    automask's one ``object``; none for from-boxes, whose classes are added as used, each
+    named by its id).
 
-    def __init__(self, result: ImageResult, score: str = "sam") -> None:
+    ``records`` is a copy on each access (like each :class:`Proposal`, changing it changes
+    nothing here); ``result`` and ``masks`` are the writers' own objects, not to be changed.
+    """
+
+    def __init__(self, result: ImageResult, score: str = "sam",
+                 categories: Sequence[dict] = DEFAULT_CATEGORIES, boxes: bool = False) -> None:
         self.result = result
         self.score = score
+        self.categories = [dict(c) for c in categories]
+        self._boxes = boxes  # from box prompts: the detector's confidence can score them
         rles = [result.masks.rles[int(i)] for i in kept_indices(result.masks)]
         self._items = [_proposal(rec, rle) for rec, rle in zip(result.records, rles)]
 
     image = property(lambda self: self.result.image)
     width = property(lambda self: self.result.width)
     height = property(lambda self: self.result.height)
-    records = property(lambda self: self.result.records)
+    records = property(lambda self: copy.deepcopy(self.result.records))
     masks = property(lambda self: self.result.masks)
     warnings = property(lambda self: self.result.warnings)
 
@@ -136,7 +145,7 @@ class Proposals(Sequence[Proposal]):
 
     def to_jsonl(self) -> str:
         """The JSON Lines text ``samcli ... `` prints for this image (one record a line)."""
-        return "".join(dumps(r) + "\n" for r in self.records)
+        return "".join(dumps(r) + "\n" for r in self.result.records)
 
     def to_geojson(self) -> dict:
         """A GeoJSON FeatureCollection in pixel coordinates (``--format geojson``)."""
@@ -148,34 +157,41 @@ class Proposals(Sequence[Proposal]):
         self._need_polygons("to_yolo")
         return yolo_label_text(self.result)
 
-    def to_coco(self, categories: Sequence[dict] = DEFAULT_CATEGORIES, score: str | None = None
+    def to_coco(self, categories: Sequence[dict] | None = None, score: str | None = None
                 ) -> dict:
         """``annotations.json`` for this image alone (``--format coco``): image id 1 (or the
-        input's own), annotation ids 1..n. ``categories``: ``[{"id": int, "name": str}, ...]``;
+        input's own), annotation ids 1..n. ``categories``: ``[{"id": int, "name": str}, ...]``
+        (default: :attr:`categories`; a class used but not listed is added, named by its id);
         ``score``: ``sam``, ``detector`` or ``product`` (as ``--score``; default: the
-        proposals' own, :attr:`score`)."""
-        doc, _ = coco_documents([self._coco_part(categories, score)], categories)
-        return doc
+        proposals' own, :attr:`score`; automask's proposals have no detector confidence, so
+        only ``sam``)."""
+        return self._coco(categories, score)[0]
 
-    def to_coco_results(self, categories: Sequence[dict] = DEFAULT_CATEGORIES,
+    def to_coco_results(self, categories: Sequence[dict] | None = None,
                         score: str | None = None) -> list[dict]:
-        """COCO detection results (``results.json``: what ``COCO.loadRes`` takes)."""
-        _, results = coco_documents([self._coco_part(categories, score)], categories)
-        return results
+        """COCO detection results (``results.json``: what ``COCO.loadRes`` takes); arguments
+        as :meth:`to_coco`'s."""
+        return self._coco(categories, score)[1]
 
-    def _coco_part(self, categories: Sequence[dict], score: str | None) -> dict:
+    def _coco(self, categories: Sequence[dict] | None, score: str | None
+              ) -> tuple[dict, list[dict]]:
+        categories = self.categories if categories is None else categories
         score = self.score if score is None else score
         if score not in SCORES:
             raise UsageError(f"score {score!r}: expected one of {', '.join(SCORES)}")
+        if score != "sam" and not self._boxes:
+            raise UsageError(f"score {score!r}: automask's proposals have no detector "
+                             "confidence; they are scored by SAM alone (score='sam')")
         if not isinstance(categories, (list, tuple)) or not all(
                 isinstance(c, dict) and is_int(c.get("id")) and isinstance(c.get("name"), str)
                 for c in categories):
             raise ConfigError("categories: expected a list of {'id': int, 'name': str}, got "
                               f"{short(categories)}")
-        return coco_part(self.result, categories, score)
+        return coco_documents([coco_part(self.result, categories, score)], categories)
 
     def _need_polygons(self, what: str) -> None:
-        if self.records and "segmentation" not in self.records[0]:
+        records = self.result.records
+        if records and "segmentation" not in records[0]:
             raise ConfigError(f"{what} needs polygons: make the proposals with polygons=True")
 
 
@@ -316,7 +332,8 @@ class Segmenter:
         with self._model_turn():
             masks, extras, said = segment_boxes(self.loader, rgb, clipped, cls, conf, cfg,
                                                 label)
-        return Proposals(finish(label, source, rgb, masks, render, extras, said), cfg.score)
+        return Proposals(finish(label, source, rgb, masks, render, extras, said), cfg.score,
+                         categories=(), boxes=True)
 
     @contextmanager
     def _model_turn(self) -> Iterator[None]:

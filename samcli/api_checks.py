@@ -63,8 +63,8 @@ COMMAND_ONLY_BOX_OPTIONS = frozenset({"images", "coco_dets", "image_map"})
 @functools.lru_cache(maxsize=1)
 def _keywords() -> dict[str, str]:
     """Every option flag the library's calls take, as its keyword: each field of the
-    option dataclasses by its flags (both of a ``--x/--no-x`` pair), and the two that
-    are named otherwise in Python."""
+    option dataclasses by its flags (both of a ``--x/--no-x`` pair), and the three that
+    are not in them or are named otherwise in Python."""
     names = {}
     for cls in (ModelOptions, AutomaskConfig, FromBoxesConfig, PolygonOptions):
         for f in dataclasses.fields(cls):
@@ -72,7 +72,8 @@ def _keywords() -> dict[str, str]:
                 continue
             for flag in flag_of(f).split("/"):
                 names[flag] = f.name
-    names.update({"--classes": "only_classes", "--preset": "preset"})
+    names.update({"--classes": "only_classes", "--preset": "preset",
+                  "--max-pixels": "max_pixels"})
     return names
 
 

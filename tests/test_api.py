@@ -103,6 +103,20 @@ def test_proposals_are_typed_views_of_their_records(props):
                                                      rec["segmentation"])
 
 
+def test_records_are_a_copy(seg, image):
+    """Like each Proposal, ``records`` is the caller's to change: the converters keep to the
+    proposals as made."""
+    props = seg.automask(image, name="a.png", **FAST_OPTIONS)
+    coco, jsonl_text = props.to_coco(), props.to_jsonl()
+    records = props.records
+    records[0]["area"] = -1
+    records[0]["bbox"][0] = -1
+    records.pop()
+    assert props.records[0]["area"] == props[0].area > 0
+    assert len(props.records) == len(props)
+    assert props.to_coco() == coco and props.to_jsonl() == jsonl_text
+
+
 def test_arrays_give_the_same_proposals_as_their_files(seg, image, props):
     rgb = np.asarray(Image.open(image).convert("RGB"))
     from_array = seg.automask(rgb, name="a.png", **FAST_OPTIONS)
@@ -238,7 +252,16 @@ BAD_CALLS = [
     ("boxes per batch fractional", lambda s, i, t: s.from_boxes(RGB, BOX, boxes_per_batch=1.5),
      UsageError, "boxes_per_batch"),
     ("bad score", lambda s, i, t: s.from_boxes(RGB, BOX, score="iou"), UsageError, "^score 'iou'"),
+    ("a file over max_pixels", lambda s, i, t: _limited(s, 100).automask(i), InputError,
+     r"over the limit of 100 \(raise it with max_pixels, 0 for no limit\)$"),
+    ("an array over max_pixels", lambda s, i, t: _limited(s, 10).automask(RGB), InputError,
+     "more than max_pixels=10$"),
 ]
+
+
+def _limited(seg: Segmenter, max_pixels: int) -> Segmenter:
+    seg.max_pixels = max_pixels
+    return seg
 
 
 @pytest.mark.parametrize("label, call, error, match", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
@@ -292,6 +315,12 @@ def test_from_boxes_score_is_the_coco_converters_default(seg, tmp_path, mobile_c
         assert scored.score == mode
         assert scored.to_coco() == props.to_coco(score=mode)
         assert scored.to_coco_results() == props.to_coco_results(score=mode)
+    doc = json.loads((out / "annotations.json").read_text())
+    named = seg.from_boxes(img, xyxy, classes=[3, 1], confidences=[0.9, None], multimask=True,
+                           name=doc["images"][0]["file_name"])
+    assert named.to_coco() == doc  # categories too: the classes used, named by their ids
+    assert [c["id"] for c in doc["categories"]] == [1, 3]
+    assert named.to_coco_results() == json.loads((out / "results.json").read_text())
     sam = [(r["predicted_iou"] + r["stability_score"]) / 2 for r in props.records]
     assert [a["score"] for a in props.to_coco(score="sam")["annotations"]] == pytest.approx(
         sam, abs=1e-6)
@@ -306,7 +335,11 @@ def test_from_boxes_score_is_the_coco_converters_default(seg, tmp_path, mobile_c
      ConfigError, "categories"),
     ("categories a dict", lambda p: p.to_coco(categories={"id": 1}), ConfigError,
      "categories"),
-    ("categories None", lambda p: p.to_coco(categories=None), ConfigError, "categories"),
+    ("categories text", lambda p: p.to_coco(categories="object"), ConfigError, "categories"),
+    ("automask scored by a detector", lambda p: p.to_coco(score="detector"), UsageError,
+     "no detector confidence"),
+    ("automask results scored by a product", lambda p: p.to_coco_results(score="product"),
+     UsageError, "no detector confidence"),
 ])
 def test_bad_converter_arguments(props, label, call, error, match):
     with pytest.raises(error, match=match):
