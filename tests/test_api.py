@@ -103,18 +103,22 @@ def test_proposals_are_typed_views_of_their_records(props):
                                                      rec["segmentation"])
 
 
-def test_records_are_a_copy(seg, image):
-    """Like each Proposal, ``records`` is the caller's to change: the converters keep to the
-    proposals as made."""
+def test_records_and_proposals_are_the_callers_copies(seg, image):
+    """``records`` and each Proposal are the caller's to change: the converters keep to the
+    proposals as made, and neither copy changes with the other."""
     props = seg.automask(image, name="a.png", **FAST_OPTIONS)
     coco, jsonl_text = props.to_coco(), props.to_jsonl()
+    n, area, x = len(props), props[0].area, props[0].bbox[0]
     records = props.records
     records[0]["area"] = -1
     records[0]["bbox"][0] = -1
-    records.pop()
-    assert props.records[0]["area"] == props[0].area > 0
-    assert len(props.records) == len(props)
+    records.append({"id": 99})
+    props[0].bbox[0] = -2
+    props[0].polygon["coordinates"].clear()
+    assert props.records is records  # one copy, kept
+    assert (len(props), props[0].area, records[0]["bbox"][0]) == (n, area, -1)
     assert props.to_coco() == coco and props.to_jsonl() == jsonl_text
+    assert json.loads(jsonl_text.splitlines()[0])["bbox"][0] == x
 
 
 def test_arrays_give_the_same_proposals_as_their_files(seg, image, props):
