@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from samcli.errors import ConfigError, InputError
 from samcli.fs import file_identity, text_of_path
@@ -94,11 +94,13 @@ class Manifest:
                 return False
         return True
 
-    def done_images(self, hash_: str) -> list[str]:
+    def done_images(self, hash_: str, inputs: Collection[str] | None = None) -> list[str]:
         """The record image paths of every input done with these parameters, sorted (for
-        whole-run files, which cover this run's and earlier runs' images)."""
-        return sorted(e["image"] for e in self.entries.values()
-                      if e.get("status") == "done" and e.get("hash") == hash_)
+        whole-run files, which cover this run's and earlier runs' images), or of those among
+        ``inputs`` (manifest keys) only."""
+        return sorted(e["image"] for key, e in self.entries.items()
+                      if e.get("status") == "done" and e.get("hash") == hash_
+                      and (inputs is None or key in inputs))
 
     def append(self, entry: dict) -> None:
         """Add one line (fsynced); it wins over earlier lines for its input."""

@@ -87,8 +87,26 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         overwrite=out.overwrite, fail_fast=request.input.fail_fast, quiet=out.quiet,
         unit=work.unit, folders=[folder for _, folder in _output_folders(out)],
         image_of=work.image_of if isinstance(work, FromBoxesWork) else None,
-        companions=georef_sidecars if out.geo else None))
+        companions=georef_sidecars if out.geo else None,
+        content_of=_coco_content(inputs) if inputs.coco is not None else None,
+        whole_run_is_this_run=inputs.coco is not None))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
+
+
+def _coco_content(inputs: Inputs) -> Callable[[InputItem], str]:
+    """An image's share of --coco-dets and --image-map, as a digest for its identity: its
+    detections as read (image id spelling, class, box, score; not their positions in the
+    file, which other images' entries move) and its image-map entry (id, file name, size)."""
+    coco, images = inputs.coco or {}, inputs.coco_images or {}
+
+    def content(item: InputItem) -> str:
+        dets = [(d.image_id, d.category_id, d.bbox, d.score) for d in coco.get(item.rel, ())]
+        image = images.get(item.rel)
+        entry = None if image is None else (image.id, image.file_name, image.width,
+                                             image.height)
+        return params_hash({"detections": repr(dets), "image": repr(entry)})
+
+    return content
 
 
 def _model_version(request: RunRequest) -> str:

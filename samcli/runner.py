@@ -90,6 +90,14 @@ class RunOptions:
     #: identities join the input's, so a change to any of them (added, edited, removed)
     #: redoes the input on resume
     companions: Callable[[Path], Sequence[Path]] | None = None
+    #: What else an input's outputs depend on, as a digest (from-boxes with --coco-dets: the
+    #: image's detections and image-map entry, which live in files shared by every input):
+    #: joins the input's identity, so editing them redoes that input on resume
+    content_of: Callable[[InputItem], str] | None = None
+    #: Whole-run files (COCO, Label Studio) cover this run's inputs only, not also those an
+    #: earlier run into the folder did (--coco-dets: the detections file names the whole set,
+    #: so an image it no longer names, or an id mapped to another file now, is left out)
+    whole_run_is_this_run: bool = False
 
 
 class Runner:
@@ -264,7 +272,11 @@ class Runner:
         ``image``, the file ``image_of`` gave, else from the input; a list, in the order
         given; a companion that cannot be read counts by its name alone)."""
         source = file_identity(item.path)
-        if source is None or self.opts.companions is None:
+        if source is None:
+            return None
+        if self.opts.content_of is not None:
+            source["content"] = self.opts.content_of(item)
+        if self.opts.companions is None:
             return source
         try:
             files = self.opts.companions(image or item.path)
@@ -340,7 +352,8 @@ class Runner:
         return True
 
     def finish(self, summary: Summary) -> Summary:
-        """Whole-run files (COCO) from every image done, in this run or before; the summary."""
+        """Whole-run files (COCO) from every image done, in this run or before (only this
+        run's inputs with ``whole_run_is_this_run``); the summary."""
         self._finish_files()
         summary.seconds = time.perf_counter() - self._t0
         if not self.opts.quiet:
@@ -348,7 +361,8 @@ class Runner:
         return summary
 
     def _finish_files(self) -> None:
-        done_images = self.manifest.done_images(self.opts.hash) if self.manifest else []
+        inputs = set(self._sources) if self.opts.whole_run_is_this_run else None
+        done_images = self.manifest.done_images(self.opts.hash, inputs) if self.manifest else []
         try:
             with _signals_held():  # all of them or, after a crash, the same as before
                 for w in self.writers:

@@ -337,3 +337,58 @@ def test_coco_dets_refusals(tmp_path, mobile_ckpt, label, dets, labels, code, ne
     assert result.exit_code == code, (label, result.stderr)
     assert needle in " ".join(result.stderr.replace("│", " ").split()), label  # Typer's box
     assert result.stdout == "", label
+
+
+def _dets(*entries: tuple[int, list[float]]) -> str:
+    return json.dumps([{"image_id": i, "category_id": 3, "bbox": box, "score": 0.9}
+                       for i, box in entries])
+
+
+DETS_1_2 = _dets((1, [5, 5, 20, 20]), (2, [10, 10, 30, 20]))
+MAP_1_2 = {"1": "1.jpg", "2": "2.jpg"}
+
+
+@pytest.mark.parametrize("label, dets, image_map, summary, expected", [
+    ("nothing changed", DETS_1_2, MAP_1_2, "0 images done, 2 skipped",
+     [(1, "1.jpg", [5, 5, 25, 25]), (2, "2.jpg", [10, 10, 40, 30])]),
+    ("image 1's box edited", _dets((1, [0, 0, 20, 20]), (2, [10, 10, 30, 20])), MAP_1_2,
+     "1 images done, 1 skipped",
+     [(1, "1.jpg", [0, 0, 20, 20]), (2, "2.jpg", [10, 10, 40, 30])]),
+    ("image 1's boxes moved after image 2's", _dets((2, [10, 10, 30, 20]), (1, [5, 5, 20, 20])),
+     MAP_1_2, "0 images done, 2 skipped",
+     [(1, "1.jpg", [5, 5, 25, 25]), (2, "2.jpg", [10, 10, 40, 30])]),
+    ("image 2 no longer named", _dets((1, [5, 5, 20, 20])), MAP_1_2,
+     "0 images done, 1 skipped", [(1, "1.jpg", [5, 5, 25, 25])]),
+    ("id 1 mapped to another file", DETS_1_2, {"1": "x.png", "2": "2.jpg"},
+     "1 images done, 1 skipped", [(2, "2.jpg", [10, 10, 40, 30]), (1, "x.png", [5, 5, 25, 25])]),
+])
+def test_coco_dets_edited_between_runs(tmp_path, mobile_ckpt, label, dets, image_map, summary,
+                                       expected):
+    """The detections file and the image map are shared by every image: an image whose
+    detections or map entry changed is redone, one untouched is skipped, and annotations.json
+    holds this run's images only (in path order), each id once (not an earlier run's image
+    for the id)."""
+    images = tmp_path / "imgs"
+    for seed, name in enumerate(("1.jpg", "2.jpg", "x.png")):
+        write_image(images / name, seed=seed)
+    paths = {"dets": tmp_path / "dets.json", "map": tmp_path / "map.json"}
+    out = tmp_path / "out"
+    args = ["from-boxes", "--coco-dets", paths["dets"], "--images", images, "--image-map",
+            paths["map"], "--checkpoint", mobile_ckpt, "--multimask", "-o", out, "--format",
+            "coco"]
+    paths["dets"].write_text(DETS_1_2)
+    paths["map"].write_text(json.dumps(MAP_1_2))
+    first = invoke(*args)
+    assert first.exit_code == 0, first.stderr
+    paths["dets"].write_text(dets)
+    paths["map"].write_text(json.dumps(image_map))
+    again = invoke(*args)
+    assert again.exit_code == 0, again.stderr
+    assert summary in again.stderr, (label, again.stderr)
+    doc = json.loads((out / "annotations.json").read_text())
+    names = {i["id"]: i["file_name"] for i in doc["images"]}
+    assert len(names) == len(doc["images"]), label  # each image id once
+    assert [(a["image_id"], names[a["image_id"]], a["prompt_box"])
+            for a in doc["annotations"]] == expected, label
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == len(expected), label
