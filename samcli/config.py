@@ -84,6 +84,7 @@ def area_pixels(text: str, option: str, image_area: int) -> float:
 # Tile side for images tiled automatically (above --tile-above): SAM's own input size, so a
 # tile is segmented at full resolution.
 DEFAULT_TILE = 1024
+DEFAULT_TILE_OVERLAP = 256  # pixels shared by neighbouring tiles (objects up to this size seen whole)
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,10 @@ class AutomaskConfig:
         f"{DEFAULT_TILE}-pixel tiles.", TILE, metavar="SIZE"
     )
     tile_overlap: int = opt(
-        256, "Pixels shared by neighbouring tiles: objects up to about this size are seen whole "
-        "in a tile; larger ones are merged across the seam.", TILE, metavar="PX"
+        DEFAULT_TILE_OVERLAP, "Pixels shared by neighbouring tiles: objects up to about this "
+        "size are seen whole in a tile; larger ones are merged across the seam. Default "
+        f"{DEFAULT_TILE_OVERLAP}, or a quarter of a --tile of {2 * DEFAULT_TILE_OVERLAP} or "
+        "less.", TILE, metavar="PX"
     )
     tile_above: int = opt(
         36_000_000, "Tile images with more pixels than this even without --tile "
@@ -224,8 +227,10 @@ class AutomaskConfig:
                               "(objects cut by a seam are joined where the tiles overlap)")
         size = self.tile or DEFAULT_TILE
         if 2 * self.tile_overlap >= size:
+            which = (f"--tile {size}" if self.tile else
+                     f"{size}, the tiles of images above --tile-above")
             raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "
-                              f"tile size ({size})")
+                              f"tile size ({which})")
         if self.containment not in ("keep", "drop"):
             raise UsageError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
         if not 0 < self.containment_ratio <= 1:
@@ -327,7 +332,11 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
         raise UsageError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
     values = dict(FAMILY_DEFAULTS.get(family, {}))
     values.update(PRESETS[name])
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(given)
+    tile = values.get("tile", 0)
+    if "tile_overlap" not in given and tile and 2 * DEFAULT_TILE_OVERLAP >= tile:
+        values["tile_overlap"] = max(1, tile // 4)  # the default, scaled to a small tile
     return AutomaskConfig(**values).validate()
 
 

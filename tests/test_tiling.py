@@ -116,11 +116,26 @@ def test_tile_size_for(case, cfg, size, expected):
      "--tile-overlap 0: must be at least 1 pixel"),
     ("negative tile-above", dict(tile_above=-1), "--tile-above"),
     ("overlap half the tile", dict(tile=256, tile_overlap=128), "half the tile size"),
-    ("overlap vs default tile", dict(tile_overlap=600), "(1024)"),
+    ("overlap vs default tile", dict(tile_overlap=600),
+     "(1024, the tiles of images above --tile-above)"),
+    ("overlap given and too large for a small tile", dict(tile=128, tile_overlap=256),
+     "(--tile 128)"),
 ])
 def test_tile_options_validated(case, values, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         preset_config("sam", values)
+
+
+@pytest.mark.parametrize("case, values, overlap", [
+    ("untiled: the default", {}, 256),
+    ("a large tile: the default", dict(tile=1024), 256),
+    ("just above twice the default", dict(tile=513), 256),
+    ("twice the default: a quarter", dict(tile=512), 128),
+    ("the smallest tile", dict(tile=64), 16),
+    ("given: kept", dict(tile=512, tile_overlap=200), 200),
+])
+def test_the_default_overlap_fits_small_tiles(case, values, overlap):
+    assert preset_config("sam", values).tile_overlap == overlap, case
 
 
 def test_to_image_frame_moves_masks_and_tags_the_tile():
