@@ -36,7 +36,8 @@ from samcli.from_boxes import BoxPrompts, segment_image
 from samcli.io.images import read_image
 from samcli.io.inputs import InputItem
 from samcli.io.labels import (CocoDet, CocoImage, ImageId, PixelBoxes, boxes_to_pixels,
-                              coco_dets_to_xyxy, find_image_for_label, parse_yolo_labels)
+                              coco_dets_to_xyxy, coco_id_stems, find_image_for_label,
+                              parse_yolo_labels, rival_images, rivals_warning)
 from samcli.io.records import proposal_records
 from samcli.loader import ModelLoader
 from samcli.maskset import MaskSet
@@ -128,6 +129,8 @@ class FromBoxesWork:
             conf = np.array([np.nan if d.score is None else d.score for d in dets])
             image_path, image_rel = item.path, item.rel
             image_id, size_warnings = self._coco_image(item, dets, w, h)
+            if not self.cfg.image_map and dets:  # found by its id: the only lookup by rule
+                size_warnings = self._coco_rivals(item, dets[0].image_id) + size_warnings
         else:
             labels = parse_yolo_labels(item.path)
             image_path = self._image_of(item)
@@ -137,7 +140,8 @@ class FromBoxesWork:
             cls = np.array([b.cls for b in labels])
             conf = np.array([np.nan if b.conf is None else b.conf for b in labels])
             image_rel = str(PurePosixPath(item.rel).with_suffix(image_path.suffix))
-            image_id, size_warnings = None, []
+            image_id = None
+            size_warnings = rivals_warning(item.path, image_path, rival_images(image_path))
         masks, extras, warnings = self._segment(model, rgb, boxes, cls, conf, item)
         if image_id is not None:
             extras = [{**e, "image_id": image_id} for e in extras]
@@ -159,6 +163,15 @@ class FromBoxesWork:
                 f"is {w}x{h} (after EXIF orientation): masks have the image's size, so "
                 "evaluation against that ground truth will not line up"]
         return entry.id, []
+
+    def _coco_rivals(self, item: InputItem, image_id: ImageId) -> list[str]:
+        """A warning when other files match ``image_id`` too (``139.png``, or
+        ``000000000139.jpg``; see :func:`~samcli.io.labels.coco_id_stems`)."""
+        stems = [Path(self.cfg.images or ".") / stem for stem in coco_id_stems(image_id)]
+        return rivals_warning(f"image_id {image_id!r}", item.path,
+                              rival_images(item.path, stems),
+                              "the id's own name first, then its 12-digit form; each in "
+                              "suffix order; --image-map names the file")
 
     def image_of(self, item: InputItem) -> Path | None:
         """The image a label file input resolves to now (None: none; with ``coco`` the input

@@ -392,3 +392,48 @@ def test_coco_dets_edited_between_runs(tmp_path, mobile_ckpt, label, dets, image
             for a in doc["annotations"]] == expected, label
     results = json.loads((out / "results.json").read_text())
     assert len(results) == len(expected), label
+
+
+@pytest.mark.parametrize("label, files, used, others", [
+    ("one image", ["x.jpg"], "x.jpg", []),
+    ("three suffixes", ["x.webp", "x.png", "x.jpg"], "x.jpg", ["x.png", "x.webp"]),
+    ("an upper-case suffix counts as its own", ["x.png", "x.JPG"], "x.JPG", ["x.png"]),
+])
+def test_a_label_matching_several_images_says_which_is_used(tmp_path, mobile_ckpt, label, files,
+                                                           used, others):
+    for seed, name in enumerate(files):
+        write_image(tmp_path / "images" / name, seed=seed)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    result = invoke("from-boxes", tmp_path / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 0, result.stderr
+    assert {r["image"] for r in jsonl(result.stdout)} == {used}, label
+    said = [line for line in result.stderr.splitlines() if "images match" in line]
+    if not others:
+        assert said == [], label
+        return
+    (line,) = said
+    assert line == (f"Warning: {tmp_path / 'labels' / 'x.txt'}: {len(others) + 1} images match "
+                    f"({', '.join([used] + others)}); {used} is used (the first in suffix "
+                    "order: .jpg .jpeg .png .bmp .tif .tiff .webp)"), label
+
+
+def test_a_coco_id_matching_several_images_says_which_is_used(tmp_path, mobile_ckpt):
+    images = tmp_path / "imgs"
+    write_image(images / "1.jpg")
+    write_image(images / "000000000001.png", seed=1)
+    write_image(images / "2.jpg", seed=2)
+    (tmp_path / "dets.json").write_text(_dets((1, [5, 5, 20, 20]), (2, [5, 5, 20, 20])))
+    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", images,
+                    "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 0, result.stderr
+    assert [r["image"] for r in jsonl(result.stdout)] == ["1.jpg", "2.jpg"]
+    said = [line for line in result.stderr.splitlines() if "images match" in line]
+    assert said == ["Warning: image_id 1: 2 images match (1.jpg, 000000000001.png); 1.jpg is "
+                    "used (the id's own name first, then its 12-digit form; each in suffix "
+                    "order; --image-map names the file)"]
+    mapped = tmp_path / "map.json"
+    mapped.write_text(json.dumps({"1": "000000000001.png", "2": "2.jpg"}))
+    result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", images,
+                    "--image-map", mapped, "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 0 and "images match" not in result.stderr, result.stderr

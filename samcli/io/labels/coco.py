@@ -360,6 +360,13 @@ def _map_index(mapping: Mapping[Any, str]) -> dict[ImageId, tuple[ImageId, str] 
     return out
 
 
+def coco_id_stems(image_id: ImageId) -> list[str]:
+    """The file stems an image id is looked for by without an image map, in order: the id as
+    written, then for an integer id its 12-digit form (COCO's ``000000000139``)."""
+    key = image_id_key(image_id)
+    return [str(image_id)] + ([f"{key:012d}"] if isinstance(key, int) else [])
+
+
 def resolve_coco_images(
     image_ids: Iterable[ImageId],
     images_dir: Path | str,
@@ -428,10 +435,9 @@ def resolve_coco_images(
                 continue
             found[image_id] = InputItem(path=path, rel=rel, root=images_dir)
             continue
-        stems = [str(image_id)]
-        if isinstance(key, int):
-            stems.append(f"{key:012d}")
-        elif "\\" in stems[0] or any(part in ("", ".", "..") for part in stems[0].split("/")):
+        stems = coco_id_stems(image_id)
+        if not isinstance(key, int) and (
+                "\\" in stems[0] or any(part in ("", ".", "..") for part in stems[0].split("/"))):
             # '/etc/x', '../x', '.' (-> '<DIR>.jpg') would leave DIR
             problem(image_id, f"not a file name under {images_dir} (give an image map to name "
                     "the files)")

@@ -8,7 +8,8 @@ Finding the image of a label file (:func:`find_image_for_label`)
     ``/data/labels/train/a.txt`` -> ``/data/images/train/a.jpg``), then beside the label file.
     When several files match, the first in suffix order wins: ``.jpg .jpeg .png .bmp .tif
     .tiff .webp``, each tried in lower case, then upper case (``.JPG``); mixed-case suffixes
-    (``.Jpg``) are not looked for.
+    (``.Jpg``) are not looked for. The unit of work warns naming them all
+    (:func:`rival_images`).
 
 Label folders (:func:`collect_label_files`)
     ``.txt`` files, walked like image folders (see :mod:`samcli.io.inputs`); ``classes.txt``
@@ -19,12 +20,16 @@ Label folders (:func:`collect_label_files`)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from samcli.io.images import IMAGE_SUFFIXES
 from samcli.io.inputs import InputItem, Problem, walk_inputs
 from samcli.io.labels.text import _is_file
+
+#: Why one of several images with a label's stem is used (warnings say it).
+SUFFIX_RULE = "the first in suffix order: .jpg .jpeg .png .bmp .tif .tiff .webp"
 
 #: Files skipped when walking label folders (case-insensitive).
 LABEL_SKIP_NAMES: tuple[str, ...] = ("classes.txt", "predefined_classes.txt")
@@ -37,6 +42,24 @@ def image_candidates(stem_path: Path) -> list[Path]:
     for suf in IMAGE_SUFFIXES:
         out.append(Path(base + suf))
         out.append(Path(base + suf.upper()))
+    return out
+
+
+def image_files(stem_path: Path) -> list[Path]:
+    """The image files ``stem_path`` + an image suffix that exist, in preference order, each
+    file once (``a.jpg`` and ``a.JPG`` are one file on a case-insensitive file system)."""
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for cand in image_candidates(stem_path):
+        if not _is_file(cand):
+            continue
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append(cand)
     return out
 
 
@@ -87,6 +110,31 @@ def find_image_for_label(
                 return hit
             break  # the given path had a labels component: don't try its absolute form
     return _first_existing(_strip_suffix(label_path))
+
+
+def rival_images(image: Path, stems: Sequence[Path] = ()) -> list[Path]:
+    """Other image files the same lookup found besides ``image`` (the one used): same folder
+    and stem with another image suffix, and files for the other ``stems`` (paths without
+    suffix: a COCO id's ``139`` and ``000000000139``). For a warning: the choice was by rule,
+    and the user may have meant another."""
+    found: list[Path] = []
+    for stem in (_strip_suffix(image), *stems):
+        found += [p for p in image_files(stem) if p not in found]
+    try:
+        return [p for p in found if not os.path.samefile(p, image)]
+    except OSError:
+        return [p for p in found if p != image]
+
+
+def rivals_warning(source: Path | str, image: Path, rivals: Sequence[Path],
+                   rule: str = SUFFIX_RULE) -> list[str]:
+    """The warning for a lookup that had several matches (none when ``rivals`` is empty):
+    ``source`` the input that looked, ``rule`` why ``image`` won."""
+    if not rivals:
+        return []
+    names = ", ".join([image.name] + [p.name for p in rivals])
+    return [f"{source}: {len(rivals) + 1} images match ({names}); {image.name} is used "
+            f"({rule})"]
 
 
 def collect_label_files(
