@@ -168,18 +168,30 @@ def _output_folders(out: OutputOptions) -> list[tuple[str, Path]]:
 
 
 def _check_output_folders(request: RunRequest, inputs: Inputs) -> None:
-    """Before any work, touching no file: every output folder is a folder (or not there yet)
-    and none is an input folder."""
-    roots = {os.path.realpath(item.root) for item in inputs.items if item.root is not None}
+    """Before any work, touching no file: every output folder is a folder (or not there yet),
+    none is an input folder, and none holds an input (a file named directly, or an input
+    folder): its files would be mixed with the inputs, and its ``.samcli`` marker would make
+    later walks of a folder above skip those inputs."""
+    roots = {os.path.realpath(item.root): item.root for item in inputs.items
+             if item.root is not None}
     cfg = request.task
     if not request.automask and cfg.images:
-        roots.add(os.path.realpath(cfg.images))
+        roots[os.path.realpath(cfg.images)] = cfg.images
+    lone = {os.path.realpath(item.path): item.path for item in inputs.items if item.root is None}
     for option, folder in _output_folders(request.output):
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{option} {folder}: exists and is not a folder")
-        if os.path.realpath(folder) in roots:
+        real = os.path.realpath(folder)
+        if real in roots:
             raise ConfigError(f"{option} {folder} is an input folder: samcli's files would be "
                               "mixed with (or overwrite) the inputs; choose another folder")
+        inside = real.rstrip(os.sep) + os.sep
+        held = next((str(given) for real_path, given in [*sorted(roots.items()), *lone.items()]
+                     if real_path.startswith(inside)), None)
+        if held is not None:
+            raise ConfigError(f"{option} {folder} holds the input {held}: samcli's files would "
+                              "be mixed with the inputs (and read back as inputs by a later "
+                              "run over the folder); choose another folder")
 
 
 def _prepare_output_folders(request: RunRequest) -> None:

@@ -296,7 +296,7 @@ def test_bad_tile_option_is_one_error_line(tmp_path, mobile_ckpt):
                     "--tile-overlap", "200")
     assert result.exit_code == 1
     assert error_lines(result.stderr) == [
-        "Error: --tile-overlap 200 must be less than half the tile size (256)"]
+        "Error: --tile-overlap 200 must be less than half the tile size (--tile 256)"]
     assert result.stdout == ""
 
 

@@ -321,7 +321,9 @@ def test_outputs_that_would_overwrite_inputs_are_refused(tmp_path, mobile_ckpt, 
     monkeypatch.chdir(labels)  # a lone file's outputs mirror its path as given: a.txt -> ./a.txt
     lone = invoke("from-boxes", "a.txt", "--images", tmp_path / "data" / "images",
                   "--checkpoint", mobile_ckpt, "-q", "-o", ".", "--format", "yolo")
-    assert lone.exit_code == 1 and "both an input and an output" in lone.stderr
+    assert lone.exit_code == 1 and error_lines(lone.stderr) == [
+        "Error: -o . holds the input a.txt: samcli's files would be mixed with the inputs (and "
+        "read back as inputs by a later run over the folder); choose another folder"]
     assert (labels / "a.txt").read_bytes() == before
     # the refused run marked nothing: a later walk of the folder still finds its labels
     assert not (labels / ".samcli").exists()
@@ -562,3 +564,41 @@ def test_a_meaningless_threshold_is_warned_about(tmp_path, mobile_ckpt):
                    "--min-conf", "2", "-q")
     assert boxes.exit_code == 0 and boxes.stdout == ""
     assert "Warning: --min-conf 2 is above 1" in boxes.stderr
+
+
+@pytest.mark.parametrize("label, args, held", [
+    ("--preview into the folder of a file named directly",
+     ["automask", "data/imgs/a.png", "--preview", "data/imgs"], "data/imgs/a.png"),
+    ("-o above an input folder", ["automask", "data/imgs", "-o", "data"], "data/imgs"),
+    ("--crops above a file named directly", ["automask", "data/imgs/a.png", "-o", "out",
+                                             "--crops", "data"], "data/imgs/a.png"),
+    ("-o on a label file's folder", ["from-boxes", "data/labels/a.txt", "-o", "data/labels",
+                                     "--format", "yolo"], "data/labels/a.txt"),
+])
+def test_output_folders_holding_inputs_are_refused(tmp_path, mobile_ckpt, monkeypatch, label,
+                                                   args, held):
+    """Outputs mirrored into a folder that holds an input would be read back by a later run
+    over that folder (and its marker would hide the inputs from walks above it): refused
+    before any work, marking nothing."""
+    write_image(tmp_path / "data" / "imgs" / "a.png")
+    (tmp_path / "data" / "labels").mkdir(parents=True)
+    (tmp_path / "data" / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    monkeypatch.chdir(tmp_path)
+    options = FAST if args[0] == "automask" else ["-q"]
+    result = invoke(*args, "--checkpoint", mobile_ckpt, *options)
+    assert result.exit_code == 1, (label, result.stderr)
+    (error,) = error_lines(result.stderr)
+    assert f"holds the input {held}: samcli's files would be mixed with the inputs" in error, \
+        label
+    assert not list(tmp_path.rglob(".samcli")), label
+
+
+def test_outputs_inside_an_input_folder_are_still_allowed(tmp_path, mobile_ckpt):
+    """The other way round is fine: the output folder's marker keeps later walks out of it."""
+    write_image(tmp_path / "imgs" / "a.png")
+    first = invoke("automask", tmp_path / "imgs", "--checkpoint", mobile_ckpt, *FAST,
+                   "--preview", tmp_path / "imgs" / "previews", "-o", tmp_path / "out")
+    assert first.exit_code == 0, first.stderr
+    again = invoke("automask", tmp_path / "imgs", "--checkpoint", mobile_ckpt, *FAST)
+    assert again.exit_code == 0, again.stderr
+    assert {r["image"] for r in jsonl(again.stdout)} == {"a.png"}
