@@ -84,6 +84,14 @@ def stdout_was_closed() -> bool:
     return 1 in CLOSED_AT_START
 
 
+def warn(message: str) -> None:
+    """One ``Warning:`` line on stderr, outside a run's reporter (which escapes its lines the
+    same way): file names' undecodable bytes as ``\\xNN``, control characters escaped."""
+    from samcli.fs import safe_line
+
+    print(f"Warning: {safe_line(message)}", file=sys.stderr, flush=True)
+
+
 def stderr_console() -> Console:
     """A rich console on stderr."""
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
-from samcli.console import stdout_was_closed
+from samcli.console import stdout_was_closed, warn
 from samcli.errors import ConfigError, InputError
 from samcli.executors import Executor
 from samcli.executors.local import InProcess
@@ -74,7 +74,7 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     Runner.check_output_clashes(writers, inputs.items)
     _prepare_output_folders(request)
     for message in request.task.warnings() + inputs.warnings:
-        print(f"Warning: {message}", file=sys.stderr, flush=True)
+        warn(message)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))
     max_pixels = request.input.max_pixels or None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from samcli.fs import atomic_write_bytes, atomic_write_text, safe_line
@@ -101,3 +103,22 @@ def test_a_killed_writes_temporary_file_is_recognised(tmp_path, label, name):
 def test_safe_line(label, text, shown):
     assert safe_line(text) == shown, label
     assert "\n" not in safe_line(text) and "\r" not in safe_line(text), label
+
+
+def test_warnings_outside_a_run_are_escaped_as_its_lines_are(capsys):
+    """Run-level warnings (collection, whole-run files) print as the runner's lines do: a
+    file name's undecodable bytes as \\xNN (README's rule), controls escaped."""
+    from samcli.console import warn
+
+    warn("caf\udcff.jpg: one\nWarning: forged")
+    assert capsys.readouterr().err == "Warning: caf\\xff.jpg: one\\nWarning: forged\n"
+
+
+def test_every_warning_line_goes_through_an_escaping_printer():
+    """No module prints its own ``Warning:`` line (it would skip the escaping above)."""
+    import samcli
+
+    root = Path(samcli.__file__).parent
+    raw = [str(p.relative_to(root)) for p in root.rglob("*.py")
+           if p.name != "console.py" and 'print(f"Warning:' in p.read_text()]
+    assert raw == []

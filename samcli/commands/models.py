@@ -13,7 +13,7 @@ import sys
 import typer
 
 from samcli.commands._common import fail, guarded
-from samcli.console import download_progress, human_bytes, stderr_console
+from samcli.console import download_progress, human_bytes, stderr_console, warn
 from samcli.errors import CheckpointError, SamcliError
 from samcli.model.cache import (cache_dir, cache_state, cached_path, is_verified,
                                 verify_cached)
@@ -35,9 +35,8 @@ def _warn_if_cache_is_not_a_folder() -> None:
     is there, downloads cannot work: say so (stderr) instead of letting the paths look fine."""
     folder = cache_dir()
     if os.path.lexists(folder) and not folder.is_dir():
-        stderr_console().print(f"Warning: the model cache folder {folder} is not a folder: "
-                               "downloads will fail there. Set SAMCLI_HOME to a folder.",
-                               markup=False, soft_wrap=True)
+        warn(f"the model cache folder {folder} is not a folder: downloads will fail there. "
+             "Set SAMCLI_HOME to a folder.")
 
 
 #: How `models list` shows each cache state (see samcli.model.cache.cache_state).

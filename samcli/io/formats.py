@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
+from samcli.console import warn
 from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
@@ -147,10 +148,7 @@ class GeoJsonWriter(_TextFileWriter):
             listed = ", ".join(names[:3]) + more
             message = (f"--geo: {len(names)} image(s) without a georeference (CRS and "
                        f"geotransform) written in pixel coordinates: {listed}")
-            if self._warn is not None:
-                self._warn(message)
-            else:
-                print(f"Warning: {message}", file=sys.stderr, flush=True)
+            (self._warn or warn)(message)
             self._pixel_only = []
         return []
 
@@ -353,10 +351,7 @@ class YoloWriter(Writer):
         return "; ".join(said)
 
     def _say(self, message: str) -> None:
-        if self._warn is not None:
-            self._warn(message)
-        else:
-            print(f"Warning: {message}", file=sys.stderr, flush=True)
+        (self._warn or warn)(message)
 
 
 class CocoWriter(Writer):
