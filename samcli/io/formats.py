@@ -256,7 +256,7 @@ class YoloWriter(Writer):
         self.names = dict(names) if names is not None else {0: "object"}
         self._warn = warn
         self._roots: dict[Path, None] = {}
-        self._unknown_root = False
+        self._unknown_root: tuple[str, Path] | bool = False  # (image, source) of the first
         self._misplaced: list[tuple[Path, Path]] = []
 
     def outputs_for(self, image: str) -> list[Path]:
@@ -283,7 +283,7 @@ class YoloWriter(Writer):
     def _note_layout(self, result: ImageResult, label: Path) -> Path | None:
         root = image_root(result.source, result.image)
         if root is None:
-            self._unknown_root = True
+            self._unknown_root = self._unknown_root or (result.image, Path(result.source))
         else:
             self._roots.setdefault(root)
         expected = ultralytics_label_path(Path(os.path.abspath(result.source)))
@@ -339,9 +339,15 @@ class YoloWriter(Writer):
     def _layout_message(self) -> str:
         said = []
         if self._unknown_root:
-            said.append(f"{self.root / DATA_YAML} not written: some images were found outside "
-                        "the label tree's mirror (--images DIR flat), so their image folders "
-                        "are unknown")
+            example = ""
+            if isinstance(self._unknown_root, tuple):
+                image, source = self._unknown_root
+                example = f" (such as {source}, whose record path is {image})"
+            said.append(f"{self.root / DATA_YAML} not written: the folder that some images' "
+                        f"record paths are relative to is not known{example}: an absolute or "
+                        "'..' path, a name that is not UTF-8, a label file named directly, or "
+                        "an image found flat under --images DIR. Name the images' (or labels') "
+                        "folder as the input for a data.yaml")
         if self._misplaced:
             source, expected = self._misplaced[0]
             said.append(f"ultralytics will not find these YOLO labels: it looks for the label "

@@ -140,6 +140,8 @@ def test_yolo_images_outside_the_mirror_get_no_data_yaml(tmp_path):
     said: list[str] = []
     assert _run(YoloWriter(tmp_path / "out", warn=said.append), [flat]) == []
     assert len(said) == 1 and "data.yaml not written" in said[0]
+    assert f"such as {res.source}, whose record path is elsewhere/train1.png" in said[0]
+    assert "--images DIR flat" not in said[0]  # one cause among several, not the only one
 
 
 def test_resumed_yolo_run_with_nothing_to_do_keeps_data_yaml(tmp_path):
