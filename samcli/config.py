@@ -254,6 +254,19 @@ class AutomaskConfig:
                            "overlapping pair is a duplicate, so only separate masks are kept")
         if parse_area(self.max_area, "--max-area")[0] == 0:
             out.append(f"--max-area {self.max_area}: every mask is larger, so none is kept")
+        low, low_pct = parse_area(self.min_area, "--min-area")
+        if not low_pct and 0 < low < 1:
+            out.append(f"--min-area {self.min_area} is under one pixel, so it drops nothing; "
+                       f"for a share of the image write {self.min_area}%")
+        if self.stability_score_offset <= 0:
+            out.append(f"--stability-score-offset {self.stability_score_offset:g}: the "
+                       "stability score compares the mask at its threshold plus and minus this; "
+                       + ("0 makes every score 1" if self.stability_score_offset == 0 else
+                          "a negative offset gives scores above 1"))
+        default_ratio = _field(self, "containment_ratio").default
+        if self.containment == "keep" and self.containment_ratio != default_ratio:
+            out.append(f"--containment-ratio {self.containment_ratio:g} has no effect with "
+                       "--containment keep (the default); add --containment drop")
         return out
 
 

@@ -209,10 +209,22 @@ def test_new_generation_options_validate_and_stay_out_of_old_hashes():
     ("max area 0%", AutomaskConfig(max_area="0%"), "--max-area 0%: every mask is larger"),
     ("min conf above 1", FromBoxesConfig(min_conf=2.0), "--min-conf 2 is above 1"),
     ("min box IoU above 1", FromBoxesConfig(min_box_iou=1.5), "--min-box-iou 1.5 is above 1"),
+    ("min area under a pixel", AutomaskConfig(min_area="0.5"),
+     "--min-area 0.5 is under one pixel, so it drops nothing; for a share of the image write "
+     "0.5%"),
+    ("zero stability offset", AutomaskConfig(stability_score_offset=0.0),
+     "--stability-score-offset 0: the stability score"),
+    ("negative stability offset", AutomaskConfig(stability_score_offset=-1.0),
+     "--stability-score-offset -1: the stability score"),
+    ("containment ratio without drop", AutomaskConfig(containment_ratio=0.5),
+     "--containment-ratio 0.5 has no effect with --containment keep"),
+    ("min area 0.5%", AutomaskConfig(min_area="0.5%"), None),
+    ("containment ratio with drop", AutomaskConfig(containment="drop", containment_ratio=0.5),
+     None),
     ("defaults", AutomaskConfig(), None),
     ("from-boxes defaults", FromBoxesConfig(), None),
 ])
-def test_values_that_drop_everything_are_warned_about(label, cfg, needle):
+def test_values_that_do_nothing_or_drop_everything_are_warned_about(label, cfg, needle):
     said = cfg.validate().warnings()
     assert (said == []) if needle is None else any(m.startswith(needle) for m in said), label
 
