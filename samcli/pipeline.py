@@ -23,8 +23,9 @@ from samcli.fs import create_exclusive, text_of_path
 from samcli.io.geo import georef_sidecars
 from samcli.io.inputs import InputItem, Problem, collect_images
 from samcli.io.outputs import STATE_DIR
-from samcli.io.labels import (CocoImage, collect_class_names, collect_label_files,
-                              parse_coco_dets, read_image_map, resolve_coco_images)
+from samcli.io.labels import (LABEL_SKIP_NAMES, CocoImage, collect_class_names,
+                              collect_label_files, parse_coco_dets, read_image_map,
+                              resolve_coco_images)
 from samcli.io.writers import make_writers
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
@@ -254,11 +255,17 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
                       dict(gt.categories) if gt is not None else {})
     # YOLO label files: one work item per label file
     items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=stdin)
+    # a class-names file named directly (a shell glob, labels/*.txt) is not a label file
+    skipped = [item for item in items
+               if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES]
+    items = [item for item in items if item not in skipped]
     if not items and not problems:
         raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}")
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
-                  warnings=list(names.warnings))
+                  warnings=[f"{item.path}: a class-names file, not labels: skipped (read for "
+                            "the class names of the labels beside it)" for item in skipped]
+                  + list(names.warnings))
 
 
 def _read_option_file(option: str, read: Callable[[Any], Any], path: Any) -> Any:

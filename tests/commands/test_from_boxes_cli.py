@@ -437,3 +437,19 @@ def test_a_coco_id_matching_several_images_says_which_is_used(tmp_path, mobile_c
     result = invoke("from-boxes", "--coco-dets", tmp_path / "dets.json", "--images", images,
                     "--image-map", mapped, "--checkpoint", mobile_ckpt, *BOX_FAST)
     assert result.exit_code == 0 and "images match" not in result.stderr, result.stderr
+
+
+def test_a_class_names_file_named_directly_is_skipped_with_a_warning(dataset, tmp_path,
+                                                                     mobile_ckpt):
+    """``labels/train/*.txt`` from a shell names classes.txt too: not read as labels (it would
+    fail as one), said once; its names still name the classes."""
+    train = dataset / "labels" / "train"
+    out = tmp_path / "out"
+    result = invoke("from-boxes", train / "a.txt", train / "classes.txt", "--checkpoint",
+                    mobile_ckpt, *BOX_FAST, "-o", out, "--format", "coco")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"Warning: {train / 'classes.txt'}: a class-names file, not labels: skipped (read for "
+        "the class names of the labels beside it)"]
+    doc = json.loads((out / "annotations.json").read_text())
+    assert {c["id"]: c["name"] for c in doc["categories"]}[0] == "cat"

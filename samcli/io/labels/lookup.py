@@ -14,8 +14,8 @@ Finding the image of a label file (:func:`find_image_for_label`)
 Label folders (:func:`collect_label_files`)
     ``.txt`` files, walked like image folders (see :mod:`samcli.io.inputs`); ``classes.txt``
     and ``predefined_classes.txt`` (class-name lists written by LabelImg and YOLO exporters
-    next to the labels) are skipped while walking, as are hidden files; named directly they
-    are read like any label file.
+    next to the labels) are skipped while walking, as are hidden files; the command skips
+    them with a warning when they are named directly (a shell's ``labels/*.txt``).
 """
 
 from __future__ import annotations
