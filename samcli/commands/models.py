@@ -60,9 +60,10 @@ def list_models(
 ) -> None:
     """List the known models, their size, and whether their weights are cached.
 
-    CACHED is "yes" for a file of the official size (its SHA-256 is checked on first use),
-    "damaged (size)" or "damaged (SHA-256)" for a file known not to be the official one
-    (`samcli models download NAME` replaces it), "no" when there is none. Nothing is hashed.
+    CACHED is "yes" for a file of the official size (its SHA-256 is checked
+    on first use), "damaged (size)" or "damaged (SHA-256)" for a file known
+    not to be the official one (`samcli models download NAME` replaces it),
+    "no" when there is none. Nothing is hashed.
     """
     _warn_if_cache_is_not_a_folder()
     rows = []
@@ -109,18 +110,21 @@ def download_models(
     names: list[str] = typer.Argument(
         ...,
         help=f"Model name(s): {', '.join(MODELS)}.",
-        metavar="NAME",
+        metavar="NAME...",
         show_default=False,
     ),
     force: bool = typer.Option(
         False, "--force", "-f", help="Download again even when the weights are already cached."
     ),
 ) -> None:
-    """Download model weights into the cache (verified, then moved into place); print the path.
+    """Download model weights into the cache (verified, then moved into place).
 
-    Weights already cached are checked (size, and SHA-256 once per file) and kept when they
-    are the official file; a damaged or replaced file is downloaded again. With several
-    names, one that fails is reported and the others are still fetched (exit 1 at the end).
+    Prints each file's path. Weights already cached are checked (size, and
+    SHA-256 once per file) and kept when they are the official file; a
+    damaged or replaced file is downloaded again. Every name is checked
+    before any download (an unknown one is a usage error, exit 2); with
+    several names, one that fails to download is reported and the others
+    are still fetched (exit 1 at the end).
     """
     specs = [get_spec(name) for name in names]  # every name checked before any work
     failed: list[SamcliError] = []
@@ -180,7 +184,10 @@ def model_path(
         "are known to be damaged (wrong size; no hashing).",
     ),
 ) -> None:
-    """Print where the weights of NAME live in the cache (whether or not they are there yet)."""
+    """Print where the weights of NAME live in the cache.
+
+    The path is printed whether or not the file is there yet (see --check).
+    """
     spec = get_spec(name)
     _warn_if_cache_is_not_a_folder()
     path = cached_path(spec.name)

@@ -54,3 +54,22 @@ def test_command_list_gives_each_command_one_line():
     assert len(rows) == len(commands) + 2  # + --version and --help, nothing wrapped
     for row in commands:
         assert row.endswith((".", ").")), row
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "samcli")
+def test_help_paragraphs_fit_an_80_column_terminal(args):
+    """Typer keeps the line breaks of a help text's later paragraphs: a source line longer
+    than the 80-column layout leaves a ragged one- or two-word line after it."""
+    import os
+    import subprocess
+    import sys
+
+    # (a process of its own: Typer reads the width once, when its help module is imported)
+    env = {**os.environ, "COLUMNS": "80", "TERMINAL_WIDTH": "80"}
+    result = subprocess.run([sys.executable, "-m", "samcli", *args, "--help"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    prose = [line.strip() for line in result.stdout.split("╭", 1)[0].splitlines()[3:]]
+    for before, line in zip(prose, prose[1:]):
+        assert not (len(before) > 70 and 0 < len(line) < 25 and line[0].islower()), (
+            f"{before!r} wraps to {line!r}")
