@@ -292,11 +292,15 @@ def walk_inputs(
         rel = text_of_path(rel)
         other = named.setdefault(rel, path)
         if other != path:  # records, outputs and the manifest are keyed by rel
-            shown = text_of_path(str(path))
+            shown, first = text_of_path(str(path)), text_of_path(str(other))
+            if shown == first:  # one name is not UTF-8, the other spells its \xNN escape
+                advice = ("one of the two names is not UTF-8 (its bytes shown as \\xNN) and "
+                          "the other is written with those very characters; rename one")
+            else:
+                advice = "give the folder above both, or run them into separate -o folders"
             problems.append(Problem(shown, (
-                f"{shown}: goes by the name {rel}, as {text_of_path(str(other))} already does, "
-                "and their records, outputs and manifest lines would mix; give the folder "
-                "above both, or run them into separate -o folders")))
+                f"{shown}: goes by the name {rel}, as {first} already does, and their "
+                f"records, outputs and manifest lines would mix; {advice}")))
             return
         items.append(InputItem(path=path, rel=rel, root=root))
 

@@ -112,7 +112,11 @@ def test_two_files_with_one_rel_are_a_problem(tmp_path, label, names):
         inputs = [str(tmp_path / "cam1")]
     items, problems = collect_images(inputs)
     assert len(problems) == 1, label
-    assert "separate -o folders" in problems[0].message
+    escaped = label == "an undecodable byte and its escaped spelling"
+    advice = ("one of the two names is not UTF-8 (its bytes shown as \\xNN) and the other is "
+              "written with those very characters; rename one" if escaped else
+              "give the folder above both, or run them into separate -o folders")
+    assert problems[0].message.endswith(advice), label
     assert problems[0].message.startswith(problems[0].input + ": goes by the name ")
     assert len({i.rel for i in items}) == len(items), label
     if label.startswith("one name"):
