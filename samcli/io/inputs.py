@@ -33,7 +33,7 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
   writes their undecodable bytes as ``\\xNN`` (:func:`samcli.fs.text_of_path`), so records,
   output names and the manifest stay valid UTF-8 text.
 - Problems (a missing path, a directly named file with an unsupported suffix, an unreadable
-  folder) are returned as :class:`Problem` values, not raised: the caller reports them and
+  folder, a symbolic link with a wanted suffix whose target is gone) are returned as :class:`Problem` values, not raised: the caller reports them and
   exits with 3. Nothing found at all is not a problem here: the caller decides.
 """
 
@@ -190,9 +190,11 @@ def _walk_folder(
     skip_names: frozenset[str],
     visited: set[tuple[int, int]],
     problems: list[Problem],
-) -> list[tuple[tuple[str, ...], Path]]:
-    """Files under ``root`` as ``(rel parts, path)``, depth-first with sorted entries."""
-    found: list[tuple[tuple[str, ...], Path]] = []
+) -> list[tuple[tuple[str, ...], Path, bool]]:
+    """Files under ``root`` as ``(rel parts, path, broken)``, depth-first with sorted
+    entries; ``broken``: a symbolic link with a wanted name whose target is missing (a
+    problem to report, once the caller's glob keeps it)."""
+    found: list[tuple[tuple[str, ...], Path, bool]] = []
     try:
         st = os.stat(root)
         key = (st.st_dev, st.st_ino)
@@ -236,16 +238,27 @@ def _walk_folder(
                 is_file = entry.is_file()
             except OSError:
                 continue
-            if not is_file:
-                continue  # broken link, socket, fifo...
             if name.lower() in skip_names:
                 continue
             if os.path.splitext(name)[1].lower() not in suffixes:
                 continue
-            found.append((relparts + (name,), folder / name))
+            if not is_file:  # a socket, a fifo... or a link to a file that is gone
+                if entry.is_symlink() and not os.path.lexists(os.path.realpath(folder / name)):
+                    found.append((relparts + (name,), folder / name, True))
+                continue
+            found.append((relparts + (name,), folder / name, False))
         stack.extend(reversed(subdirs))
     found.sort(key=lambda t: t[0])
     return found
+
+
+def _broken_link(path: Path) -> Problem:
+    shown = text_of_path(str(path))
+    try:
+        target = f" (its target {text_of_path(os.readlink(path))} is gone)"
+    except OSError:
+        target = ""
+    return Problem(shown, f"{shown}: broken symbolic link{target}")
 
 
 def _is_samcli_output(folder: Path) -> bool:
@@ -321,9 +334,12 @@ def walk_inputs(
             problems.append(Problem(s, f"{s}: {what}"))
             continue
         if is_dir:
-            for parts, path in _walk_folder(p, wanted, skip, visited, problems):
+            for parts, path, broken in _walk_folder(p, wanted, skip, visited, problems):
                 rel = "/".join(parts)
                 if match is not None and not match(rel):
+                    continue
+                if broken:
+                    problems.append(_broken_link(path))
                     continue
                 add(path, rel, p)
             continue

@@ -198,8 +198,11 @@ def test_symlink_loop_and_links_followed(tmp_path):
     os.symlink(tmp_path / "ext", root / "a" / "ext")  # a folder outside the root
     os.symlink(root / "other" / "o.png", root / "file_link.png")
     os.symlink(root / "missing.png", root / "broken.png")
+    os.symlink(root / "missing.txt", root / "broken.txt")  # not an image name: not looked at
     items, problems = collect_images([str(root)])
-    assert problems == []
+    assert [p.message for p in problems] == [
+        f"{root / 'broken.png'}: broken symbolic link (its target {root / 'missing.png'} is gone)"]
+    assert collect_images([str(root)], glob="*.jpg")[1] == []  # a glob leaving it out
     # other/ is reached (and marked) from the root before a/alias; file_link.png and
     # other/o.png are the same file: the first in sorted order is kept.
     assert rels(items) == ["a/ext/e.jpg", "a/img.jpg", "file_link.png"]
