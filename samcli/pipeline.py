@@ -231,7 +231,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     if request.automask:
         items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=stdin)
         if not items and not problems:
-            raise ConfigError(f"no images found in {', '.join(request.inputs)}")
+            raise ConfigError(f"no images found in {', '.join(request.inputs)}"
+                              + _glob_note(inp.glob))
         return Inputs(items, problems)
     cfg = request.task
     if cfg.coco_dets:
@@ -260,12 +261,22 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
                if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES]
     items = [item for item in items if item not in skipped]
     if not items and not problems:
-        raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}")
+        raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}"
+                          + _glob_note(inp.glob))
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=[f"{item.path}: a class-names file, not labels: skipped (read for "
                             "the class names of the labels beside it)" for item in skipped]
                   + list(names.warnings))
+
+
+def _glob_note(glob: str | None) -> str:
+    """What an empty result owes to --glob (matched against paths relative to each folder
+    given, case-sensitively)."""
+    if not glob:
+        return ""
+    return (f" matching --glob {glob!r} (matched against each file's path relative to the "
+            "folder given, case-sensitively)")
 
 
 def _read_option_file(option: str, read: Callable[[Any], Any], path: Any) -> Any:

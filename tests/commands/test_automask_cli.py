@@ -182,7 +182,8 @@ def test_fail_fast_stops_at_first_failure(tmp_path, mobile_ckpt):
         ("float16 decoder on CPU", ["--device", "cpu", "--decoder-dtype", "float16"], 1,
          "--decoder-dtype float16 is not supported on the CPU"),
         ("bad decoder dtype", ["--decoder-dtype", "half-ish"], 2, "unknown --decoder-dtype"),
-        ("no images", ["--glob", "*.nothing"], 1, "no images found"),
+        ("no images", ["--glob", "*.nothing"], 1,
+         "no images found in TREE matching --glob '*.nothing' (matched"),
     ],
 )
 def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):
@@ -191,6 +192,7 @@ def test_errors_before_any_work(tree, tmp_path, label, args, code, needle):
     result = invoke("automask", tree, *args)
     assert result.exit_code == code, (label, result.stderr)
     errors = error_lines(result.stderr)
+    needle = needle.replace("TREE", str(tree))
     assert len(errors) == 1 and needle in errors[0], (label, result.stderr)
     assert result.stdout == ""
 
