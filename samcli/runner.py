@@ -387,17 +387,22 @@ class Runner:
         )
 
     def _summary(self, s: Summary) -> None:
-        parts = [f"{s.done} {self.opts.unit} done"]
+        parts = [f"{_counted(s.done, self.opts.unit)} done"]
         if s.skipped:
             parts.append(f"{s.skipped} skipped (already done)")
         if s.failed:
             parts.append(f"{len(s.failed)} failed")
         rate = f" ({s.done / s.seconds:.2f}/s)" if s.done and s.seconds > 0 else ""
-        self.report(f"samcli: {', '.join(parts)}; {s.proposals} proposals in "
+        self.report(f"samcli: {', '.join(parts)}; {_counted(s.proposals, 'proposals')} in "
                     f"{s.seconds:.1f} s{rate}")
         if s.failed:
             self.report(f"{len(s.failed)} input(s) failed; see the errors above"
                         + (" and the manifest" if self.manifest else ""))
+
+
+def _counted(n: int, plural: str) -> str:
+    """``1 image``, ``2 images`` (``plural``: a noun whose plural ends in s)."""
+    return f"{n} {plural[:-1] if n == 1 else plural}"
 
 
 def _now() -> str:

@@ -310,7 +310,7 @@ def test_stdout_records_and_stderr_summary_are_apart(capsys):
     runner = Runner([FakeWriter()], RunOptions(hash=HASH))
     runner.run(_items("a"), FakeExecutor({"a": None}))
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("samcli: 1 images done; 2 proposals")
+    assert out == "" and err.startswith("samcli: 1 image done; 2 proposals")
 
 
 
@@ -408,3 +408,13 @@ def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         runner.run(_items("a"), FakeExecutor({"a": None}))
     assert first.finished == second.finished == [["a"]]
+
+
+@pytest.mark.parametrize("n, plural, shown", [
+    (0, "images", "0 images"), (1, "images", "1 image"), (2, "images", "2 images"),
+    (1, "label files", "1 label file"), (1, "proposals", "1 proposal"),
+])
+def test_the_summary_counts_in_words(n, plural, shown):
+    from samcli.runner import _counted
+
+    assert _counted(n, plural) == shown

@@ -59,7 +59,7 @@ def test_summary_on_stderr_without_quiet(tree, mobile_ckpt):
     args = [a for a in FAST if a != "-q"]
     result = invoke("automask", tree / "a.png", "--checkpoint", mobile_ckpt, *args)
     assert result.exit_code == 0
-    assert "1 images done" in result.stderr
+    assert "1 image done" in result.stderr
     assert all(line.startswith("{") for line in result.stdout.splitlines())
 
 
@@ -109,10 +109,10 @@ def test_rerun_skips_done_and_overwrite_redoes(tree, tmp_path, mobile_ckpt):
     assert again.exit_code == 0 and "1 skipped" in again.stderr
     (out / "a.png.jsonl").unlink()  # deleted by hand: redone, not skipped
     deleted = invoke(*base)
-    assert deleted.exit_code == 0 and "1 images done" in deleted.stderr, deleted.stderr
+    assert deleted.exit_code == 0 and "1 image done" in deleted.stderr, deleted.stderr
     assert "skipped" not in deleted.stderr and (out / "a.png.jsonl").read_bytes() == before
     changed = invoke(*base, "--points-per-side", "1")  # new parameters: new hash, redone
-    assert "1 images done" in changed.stderr and "skipped" not in changed.stderr
+    assert "1 image done" in changed.stderr and "skipped" not in changed.stderr
     assert invoke(*base, "--overwrite").exit_code == 0
     assert (out / "a.png.jsonl").read_bytes() == before
     statuses = [json.loads(line)["status"] for line in (out / "manifest.jsonl").open()]
@@ -322,3 +322,4 @@ def test_help_lists_every_option_with_its_default():
     assert "(grid of N x N). [default: 32]" in text
     assert "[default: 0; --preset may change it]" in text  # --crop-n-layers
     assert "[default: 36000000]" in text  # --tile-above
+

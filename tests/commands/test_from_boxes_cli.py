@@ -352,7 +352,7 @@ MAP_1_2 = {"1": "1.jpg", "2": "2.jpg"}
     ("nothing changed", DETS_1_2, MAP_1_2, "0 images done, 2 skipped",
      [(1, "1.jpg", [5, 5, 25, 25]), (2, "2.jpg", [10, 10, 40, 30])]),
     ("image 1's box edited", _dets((1, [0, 0, 20, 20]), (2, [10, 10, 30, 20])), MAP_1_2,
-     "1 images done, 1 skipped",
+     "1 image done, 1 skipped",
      [(1, "1.jpg", [0, 0, 20, 20]), (2, "2.jpg", [10, 10, 40, 30])]),
     ("image 1's boxes moved after image 2's", _dets((2, [10, 10, 30, 20]), (1, [5, 5, 20, 20])),
      MAP_1_2, "0 images done, 2 skipped",
@@ -360,7 +360,7 @@ MAP_1_2 = {"1": "1.jpg", "2": "2.jpg"}
     ("image 2 no longer named", _dets((1, [5, 5, 20, 20])), MAP_1_2,
      "0 images done, 1 skipped", [(1, "1.jpg", [5, 5, 25, 25])]),
     ("id 1 mapped to another file", DETS_1_2, {"1": "x.png", "2": "2.jpg"},
-     "1 images done, 1 skipped", [(2, "2.jpg", [10, 10, 40, 30]), (1, "x.png", [5, 5, 25, 25])]),
+     "1 image done, 1 skipped", [(2, "2.jpg", [10, 10, 40, 30]), (1, "x.png", [5, 5, 25, 25])]),
 ])
 def test_coco_dets_edited_between_runs(tmp_path, mobile_ckpt, label, dets, image_map, summary,
                                        expected):

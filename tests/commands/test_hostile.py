@@ -176,7 +176,7 @@ def test_resume_redoes_changed_inputs(tmp_path, mobile_ckpt):
     assert invoke("automask", first, *base).exit_code == 0
     assert "1 skipped" in invoke("automask", first, *base).stderr
     other = invoke("automask", second, *base)
-    assert "1 images done" in other.stderr, other.stderr
+    assert "1 image done" in other.stderr, other.stderr
     assert _manifest(out)["a.bmp"]["source"]["path"] == os.path.realpath(second / "a.bmp")
     # the same size and timestamp, other pixels
     st = (second / "a.bmp").stat()
@@ -185,7 +185,7 @@ def test_resume_redoes_changed_inputs(tmp_path, mobile_ckpt):
     (second / "a.bmp").write_bytes(replaced)
     os.utime(second / "a.bmp", ns=(st.st_atime_ns, st.st_mtime_ns))
     again = invoke("automask", second, *base)
-    assert "1 images done" in again.stderr, again.stderr
+    assert "1 image done" in again.stderr, again.stderr
 
 
 def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, mobile_ckpt,
@@ -204,7 +204,7 @@ def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, m
     torch.save(state, ckpt)
     assert ckpt.stat().st_size == size
     again = invoke(*base)
-    assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
+    assert "1 image done" in again.stderr and "skipped" not in again.stderr, again.stderr
 
 
 def test_resume_redoes_a_label_whose_image_is_now_another_file(tmp_path, mobile_ckpt):
@@ -242,7 +242,7 @@ def test_resume_redoes_the_outputs_of_an_earlier_samcli(tmp_path, mobile_ckpt, m
     monkeypatch.setattr(samcli.pipeline, "OUTPUT_REVISION", samcli.pipeline.OUTPUT_REVISION + 1)
     again = invoke(*base)
     assert again.exit_code == 0
-    assert "1 images done" in again.stderr and "skipped" not in again.stderr, again.stderr
+    assert "1 image done" in again.stderr and "skipped" not in again.stderr, again.stderr
     assert _manifest(tmp_path / "o")["a.png"]["hash"] != first
 
 

@@ -277,7 +277,7 @@ def test_rerun_skips_only_what_is_done_the_same_way(done, ckpt, ckpt_copy, rando
     assert result.exit_code == 0, (label, result.stderr)
     assert result.stdout == "", label
     if redone:
-        assert len(calls) == 1 and "1 images done" in result.stderr, (label, result.stderr)
+        assert len(calls) == 1 and "1 image done" in result.stderr, (label, result.stderr)
         assert (out / "cat.png.jsonl").read_bytes() == b"", label
     else:
         assert calls == [] and "1 skipped" in result.stderr, (label, result.stderr)

@@ -130,7 +130,7 @@ def test_interrupted_ray_run_resumes_to_the_plain_runs_files(tree, tmp_path, mob
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     again = invoke(*[a for a in base if a != "-q"])
     assert again.exit_code == 3, again.stderr
-    assert "1 images done, 1 skipped (already done), 1 failed" in again.stderr
+    assert "1 image done, 1 skipped (already done), 1 failed" in again.stderr
     (error,) = error_lines(again.stderr)  # the broken file, named as a plain run names it
     assert "broken.png" in error and error_lines(plain.stderr) == [error]
     assert "Traceback" not in again.stderr

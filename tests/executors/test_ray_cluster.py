@@ -144,7 +144,7 @@ def test_killed_drivers_resume_across_plain_and_ray_runs(cluster, tree, mobile_c
 
     again = invoke(*[a for a in base if a != "-q"])
     assert again.exit_code == 0, again.stderr
-    assert "1 images done, 2 skipped (already done)" in again.stderr, again.stderr
+    assert "1 image done, 2 skipped (already done)" in again.stderr, again.stderr
     _files_equal_plain(tmp_path, plain)
 
 
