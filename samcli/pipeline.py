@@ -26,7 +26,7 @@ from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import (LABEL_SKIP_NAMES, CocoImage, collect_class_names,
                               collect_label_files, parse_coco_dets, read_image_map,
                               resolve_coco_images)
-from samcli.io.writers import make_writers
+from samcli.io.writers import make_writers, other_formats_files
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
 from samcli.manifest import params_hash
@@ -73,8 +73,11 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     _check_output_folders(request, inputs)
     _refuse_overwriting_inputs(writers, inputs)
     Runner.check_output_clashes(writers, inputs.items)
+    left = [f"{path}: left by an earlier --format {fmt} run into this folder; this run "
+            f"(--format {out.format}) does not update it" for path, fmt in
+            other_formats_files(out)]  # (before the marker is made: samcli's files only)
     _prepare_output_folders(request)
-    for message in request.task.warnings() + inputs.warnings:
+    for message in request.task.warnings() + inputs.warnings + left:
         warn(message)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))

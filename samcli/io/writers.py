@@ -8,9 +8,15 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from samcli.config import DEFAULT_IMAGE_ROOT_URL, OutputOptions
-from samcli.io.formats import CocoWriter, GeoJsonWriter, JsonlStdoutWriter, JsonlWriter, YoloWriter
-from samcli.io.labelstudio import LabelStudioWriter
-from samcli.io.outputs import Writer
+from samcli.io.formats import (COCO_FILE, RESULTS_FILE, CocoWriter, GeoJsonWriter,
+                               JsonlStdoutWriter, JsonlWriter, YoloWriter)
+from samcli.io.labelstudio import CONFIG_FILE, TASKS_FILE, LabelStudioWriter
+from samcli.io.outputs import STATE_DIR, Writer
+from samcli.io.yolo_dataset import DATA_YAML
+
+#: The whole-run files each format writes at the top of -o (the others are per image).
+WHOLE_RUN_FILES = {"coco": (COCO_FILE, RESULTS_FILE), "yolo": (DATA_YAML,),
+                   "labelstudio": (TASKS_FILE, CONFIG_FILE)}
 from samcli.io.visuals import CropsWriter, PreviewWriter
 
 
@@ -43,3 +49,13 @@ def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
     if out.preview:
         writers.append(PreviewWriter(Path(out.preview)))
     return writers
+
+
+def other_formats_files(out: OutputOptions) -> list[tuple[Path, str]]:
+    """Whole-run files of other formats that an earlier samcli run left in ``-o`` (the
+    folder holds samcli's marker): ``(path, format)``. This run does not update them, so
+    they describe that run, not this one."""
+    if out.output is None or not (Path(out.output) / STATE_DIR).is_dir():
+        return []
+    return [(Path(out.output) / name, fmt) for fmt, names in WHOLE_RUN_FILES.items()
+            if fmt != out.format for name in names if (Path(out.output) / name).is_file()]

@@ -323,3 +323,23 @@ def test_help_lists_every_option_with_its_default():
     assert "[default: 0; --preset may change it]" in text  # --crop-n-layers
     assert "[default: 36000000]" in text  # --tile-above
 
+
+def test_whole_run_files_of_another_format_are_named_once(tmp_path, mobile_ckpt):
+    """Switching --format in one -o leaves the earlier run's annotations.json: said, since
+    this run does not update it. A folder samcli never wrote into is not looked at."""
+    write_image(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    args = ["automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST, "-o", out]
+    assert invoke(*args, "--format", "coco").exit_code == 0
+    again = invoke(*args, "--format", "jsonl")
+    assert again.exit_code == 0, again.stderr
+    assert [line for line in again.stderr.splitlines() if line.startswith("Warning:")] == [
+        f"Warning: {out / name}: left by an earlier --format coco run into this folder; this "
+        "run (--format jsonl) does not update it" for name in ("annotations.json",
+                                                                "results.json")]
+    theirs = tmp_path / "dataset"
+    theirs.mkdir()
+    (theirs / "data.yaml").write_text("names: [a]\n")
+    fresh = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST, "-o", theirs,
+                   "--format", "coco")
+    assert fresh.exit_code == 0 and "Warning" not in fresh.stderr, fresh.stderr
