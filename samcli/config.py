@@ -557,6 +557,9 @@ class OutputOptions:
         if self.geo and self.format != "geojson":
             raise ConfigError("--geo writes GeoJSON in each image's CRS: it needs --format "
                               "geojson (and -o DIR)")
+        if self.image_root_url == "":  # '--image-root-url "$URL"' with URL unset
+            raise ConfigError("--image-root-url '': an empty URL prefix; give one or leave the "
+                              f"option out (default '{DEFAULT_IMAGE_ROOT_URL}')")
         if self.image_root_url is not None and self.format != "labelstudio":
             raise ConfigError("--image-root-url sets the image URLs of Label Studio tasks: it "
                               "needs --format labelstudio (and -o DIR)")

@@ -541,12 +541,16 @@ def test_a_manifest_that_is_a_folder_is_one_error_line(tmp_path, mobile_ckpt):
     ("-o '' (an unset $OUT: no files beside the inputs)", ["-o", ""], "-o ''"),
     ("--crops ''", ["--crops", ""], "--crops ''"),
     ("--preview ''", ["--preview", ""], "--preview ''"),
+    ("--image-root-url '' (not the default silently)",
+     ["-o", "OUT", "--format", "labelstudio", "--image-root-url", ""],
+     "--image-root-url '': an empty URL prefix"),
     ("--min-area above --max-area (no mask could pass)", ["--min-area", "10", "--max-area", "5"],
      "--min-area 10 is above --max-area 5"),
     ("the same in percent", ["--min-area", "2%", "--max-area", "1%"], "--min-area 2%"),
 ])
 def test_bad_option_values_fail_before_any_work(tmp_path, label, args, needle):
     write_image(tmp_path / "a.png")
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
     result = invoke("automask", tmp_path / "a.png", "--checkpoint", tmp_path / "none.pt", *args)
     assert result.exit_code == 1, (label, result.stderr)
     (error,) = error_lines(result.stderr)
