@@ -84,7 +84,8 @@ def area_pixels(text: str, option: str, image_area: int) -> float:
 # Tile side for images tiled automatically (above --tile-above): SAM's own input size, so a
 # tile is segmented at full resolution.
 DEFAULT_TILE = 1024
-DEFAULT_TILE_OVERLAP = 256  # pixels shared by neighbouring tiles (objects up to this size seen whole)
+# Pixels shared by neighbouring tiles: objects up to this size are seen whole in one.
+DEFAULT_TILE_OVERLAP = 256
 
 
 @dataclass(frozen=True)

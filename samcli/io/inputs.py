@@ -33,8 +33,9 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
   writes their undecodable bytes as ``\\xNN`` (:func:`samcli.fs.text_of_path`), so records,
   output names and the manifest stay valid UTF-8 text.
 - Problems (a missing path, a directly named file with an unsupported suffix, an unreadable
-  folder, a symbolic link with a wanted suffix whose target is gone) are returned as :class:`Problem` values, not raised: the caller reports them and
-  exits with 3. Nothing found at all is not a problem here: the caller decides.
+  folder, a symbolic link with a wanted suffix whose target is gone) are returned as
+  :class:`Problem` values, not raised: the caller reports them and exits with 3. Nothing
+  found at all is not a problem here: the caller decides.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ Each module's docstring states its rules.
 """
 
 from samcli.io.labels.coco import (MAX_IMAGE_ID, CocoDet, CocoImage, ImageId, ImageMap,
-                                   coco_dets_to_xyxy, coco_id_stems, image_id_key, load_coco_categories,
-                                   load_coco_images, load_image_map, parse_coco_dets,
-                                   read_image_map, resolve_coco_images)
+                                   coco_dets_to_xyxy, coco_id_stems, image_id_key,
+                                   load_coco_categories, load_coco_images, load_image_map,
+                                   parse_coco_dets, read_image_map, resolve_coco_images)
 from samcli.io.labels.lookup import (LABEL_SKIP_NAMES, collect_label_files, find_image_for_label,
                                      image_candidates, rival_images, rivals_warning)
 from samcli.io.labels.names import (CLASSES_TXT, DATASET_YAML_NAMES, ClassNames,
