@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
 from samcli.console import stdout_was_closed, warn
@@ -236,7 +236,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
         if not items and not problems:
             raise ConfigError(f"no images found in {', '.join(request.inputs)}"
                               + _glob_note(inp.glob))
-        return Inputs(items, problems)
+        return Inputs(items, problems, warnings=_empty_folders(request.inputs, items, "images",
+                                                                inp.glob))
     cfg = request.task
     if cfg.coco_dets:
         # COCO detection results: one work item per image
@@ -270,7 +271,22 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=[f"{item.path}: a class-names file, not labels: skipped (read for "
                             "the class names of the labels beside it)" for item in skipped]
+                  + _empty_folders(request.inputs, items, "label files (.txt)", inp.glob)
                   + list(names.warnings))
+
+
+def _empty_folders(given: Sequence[str], items: Sequence[InputItem], what: str,
+                   glob: str | None) -> list[str]:
+    """A warning for each folder named on the command line that gave no input while others
+    did (a mistyped or wrong folder among several would pass unnoticed)."""
+    roots = {os.path.realpath(item.root) for item in items if item.root is not None}
+
+    def reached(folder: str) -> bool:  # its files came through it, or a folder above it
+        real = os.path.realpath(folder)
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    return [f"{folder}: no {what} found in this folder{_glob_note(glob)}" for folder in given
+            if folder != "-" and os.path.isdir(folder) and not reached(folder)]
 
 
 def _glob_note(glob: str | None) -> str:

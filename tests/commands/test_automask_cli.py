@@ -343,3 +343,23 @@ def test_whole_run_files_of_another_format_are_named_once(tmp_path, mobile_ckpt)
     fresh = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST, "-o", theirs,
                    "--format", "coco")
     assert fresh.exit_code == 0 and "Warning" not in fresh.stderr, fresh.stderr
+
+
+@pytest.mark.parametrize("label, folders, warned", [
+    ("an empty folder among others", ["in", "empty"], ["empty"]),
+    ("a folder of other files", ["in", "texts"], ["texts"]),
+    ("a folder inside another given one", ["in", "in/sub"], []),
+    ("the same folder twice", ["in", "in"], []),
+])
+def test_a_folder_that_gives_no_image_is_named(tmp_path, mobile_ckpt, monkeypatch, label,
+                                               folders, warned):
+    write_image(tmp_path / "in" / "sub" / "a.png")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "notes.txt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("automask", *folders, "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 0, (label, result.stderr)
+    assert [line for line in result.stderr.splitlines() if line.startswith("Warning:")] == [
+        f"Warning: {folder}: no images found in this folder" for folder in warned], label
+    assert [r["image"] for r in jsonl(result.stdout)][:1] == ["sub/a.png"], label
