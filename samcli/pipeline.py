@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable, Sequence, TextIO
 
 from samcli.config import OutputOptions, hash_params, params_of
@@ -189,9 +189,8 @@ def _check_output_folders(request: RunRequest, inputs: Inputs) -> None:
         if real in roots:
             raise ConfigError(f"{option} {folder} is an input folder: samcli's files would be "
                               "mixed with (or overwrite) the inputs; choose another folder")
-        inside = real.rstrip(os.sep) + os.sep
         held = next((str(given) for real_path, given in [*sorted(roots.items()), *lone.items()]
-                     if real_path.startswith(inside)), None)
+                     if _within(real_path, real)), None)  # (the folder itself: refused above)
         if held is not None:
             raise ConfigError(f"{option} {folder} holds the input {held}: samcli's files would "
                               "be mixed with the inputs (and read back as inputs by a later "
@@ -282,11 +281,15 @@ def _empty_folders(given: Sequence[str], items: Sequence[InputItem], what: str,
     roots = {os.path.realpath(item.root) for item in items if item.root is not None}
 
     def reached(folder: str) -> bool:  # its files came through it, or a folder above it
-        real = os.path.realpath(folder)
-        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+        return any(_within(os.path.realpath(folder), root) for root in roots)
 
     return [f"{folder}: no {what} found in this folder{_glob_note(glob)}" for folder in given
             if folder != "-" and os.path.isdir(folder) and not reached(folder)]
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both resolved, by path components)."""
+    return PurePath(path).is_relative_to(folder)
 
 
 def _glob_note(glob: str | None) -> str:
