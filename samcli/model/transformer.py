@@ -323,6 +323,12 @@ def _to_tokens(x: Tensor) -> Tensor:
     return out
 
 
+# Image-token rows per band when per-prompt keys are summed with their positional encoding
+# and rounded to a lower precision on the CPU: 1 MB of float32 at C = 256, so the band stays
+# in cache, in few enough bands that the loop's own cost is small.
+_ROUNDING_ROWS = 1024
+
+
 def _image_keys(keys: Tensor, key_pe: Tensor, batch: int, product_dtype: torch.dtype | None
                 ) -> Tensor:
     """Image tokens plus their positional encoding: keys (Bi, HW, C) + key_pe (1, HW, C).
@@ -333,10 +339,22 @@ def _image_keys(keys: Tensor, key_pe: Tensor, batch: int, product_dtype: torch.d
     """
     if product_dtype is None or product_dtype == keys.dtype or keys.shape[0] != batch:
         return keys + key_pe
-    # The sum in the keys' dtype, then one rounding copy: the same values as an add with
-    # its output in product_dtype (which also sums in the wider dtype), but on the CPU that
-    # mixed-dtype add is slower than these two vectorised passes together
-    return (keys + key_pe).to(product_dtype)
+    if keys.device.type != "cpu" or torch.is_grad_enabled():  # (out= has no autograd)
+        return (keys + key_pe).to(product_dtype)
+    # The sum in the keys' dtype, then one rounding copy: the same values as an add with its
+    # output in product_dtype (which also sums in the wider dtype), but on the CPU that
+    # mixed-dtype add is slower than the two vectorised passes. Band by band, so the wide
+    # sum is rounded while it is still in cache instead of going through memory as a
+    # (B, HW, C) tensor of its own.
+    out = torch.empty(keys.shape, dtype=product_dtype)
+    rows = min(_ROUNDING_ROWS, keys.shape[1])
+    scratch = keys.new_empty((rows, keys.shape[2]))
+    for b in range(keys.shape[0]):
+        for r0 in range(0, keys.shape[1], rows):
+            r1 = min(keys.shape[1], r0 + rows)
+            band = torch.add(keys[b, r0:r1], key_pe[0, r0:r1], out=scratch[: r1 - r0])
+            out[b, r0:r1].copy_(band)
+    return out
 
 
 def _logits(folded: Tensor, image: Tensor, bias: Tensor | None, scale: float) -> Tensor:
