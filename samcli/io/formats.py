@@ -256,7 +256,8 @@ class YoloWriter(Writer):
         self.names = dict(names) if names is not None else {0: "object"}
         self._warn = warn
         self._roots: dict[Path, None] = {}
-        self._unknown_root: tuple[str, Path] | bool = False  # (image, source) of the first
+        # (image, source) of this run's first image whose image folder is not known
+        self._unknown_root: tuple[str, Path] | None = None
         self._misplaced: list[tuple[Path, Path]] = []
 
     def outputs_for(self, image: str) -> list[Path]:
@@ -293,21 +294,21 @@ class YoloWriter(Writer):
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         done = sorted(set(done_images))
-        if not self._roots and not self._unknown_root and (
+        if not self._roots and self._unknown_root is None and (
                 not done or os.path.lexists(self.root / DATA_YAML)):
             # nothing written this run: the earlier data.yaml stands (one that a stopped run
             # never got to write is made now, from the done images' parts)
             return []
         written = []
         roots, names = self._earlier(done)
-        self._unknown_root = self._unknown_root or None in roots
-        if not self._unknown_root and roots:
+        unknown = self._unknown_root is not None or None in roots
+        if not unknown and roots:
             text = dataset_yaml(sorted(r for r in roots if r is not None), done, names,
                                 self._classes(done))
             written.append(atomic_write_text(self.root / DATA_YAML, text))
-        if self._misplaced or self._unknown_root:
-            self._say(self._layout_message())
-        self._roots, self._unknown_root, self._misplaced = {}, False, []
+        if self._misplaced or unknown:
+            self._say(self._layout_message(unknown))
+        self._roots, self._unknown_root, self._misplaced = {}, None, []
         return written
 
     def _earlier(self, done: list[str]) -> tuple[set[Path | None], dict[int, str]]:
@@ -336,11 +337,13 @@ class YoloWriter(Writer):
             used.update(int(line.split(" ", 1)[0]) for line in text.splitlines() if line)
         return used
 
-    def _layout_message(self) -> str:
+    def _layout_message(self, unknown: bool) -> str:
+        """``unknown``: some done image's folder is not known (this run's, or an earlier
+        run's by its kept part)."""
         said = []
-        if self._unknown_root:
+        if unknown:
             example = ""
-            if isinstance(self._unknown_root, tuple):
+            if self._unknown_root is not None:
                 image, source = self._unknown_root
                 example = f" (such as {source}, whose record path is {image})"
             said.append(f"{self.root / DATA_YAML} not written: the folder that some images' "

@@ -12,12 +12,12 @@ from samcli.io.formats import (COCO_FILE, RESULTS_FILE, CocoWriter, GeoJsonWrite
                                JsonlStdoutWriter, JsonlWriter, YoloWriter)
 from samcli.io.labelstudio import CONFIG_FILE, TASKS_FILE, LabelStudioWriter
 from samcli.io.outputs import STATE_DIR, Writer
+from samcli.io.visuals import CropsWriter, PreviewWriter
 from samcli.io.yolo_dataset import DATA_YAML
 
 #: The whole-run files each format writes at the top of -o (the others are per image).
 WHOLE_RUN_FILES = {"coco": (COCO_FILE, RESULTS_FILE), "yolo": (DATA_YAML,),
                    "labelstudio": (TASKS_FILE, CONFIG_FILE)}
-from samcli.io.visuals import CropsWriter, PreviewWriter
 
 
 def make_writers(out: OutputOptions, categories: Sequence[dict] | None = None,
