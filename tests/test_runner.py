@@ -400,7 +400,18 @@ class InterruptedWriter(FakeWriter):
         return super().finish(done)
 
 
-def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler for the test: a pytest started in the background by a
+    shell (``cmd &``) inherits SIGINT ignored, and the runner leaves ignored signals alone."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path, ctrl_c_raises):
     """Every writer finishes its whole-run files (COCO: annotations.json and results.json),
     then the Ctrl-C takes effect."""
     first, second = InterruptedWriter(), FakeWriter()
