@@ -35,7 +35,9 @@ TILE = "Tiling (large images)"
 #: polygons). Douglas-Peucker runs on the ring through the pixel edges' midpoints (see
 #: :func:`samcli.geometry.mask_to_geometry`), >= 0.35 px from every pixel centre: up to 0.35 px
 #: the polygon still rasterizes to the exact mask; 0.4 px keeps about half the vertices at IoU
-#: >= 0.996 on blobs, >= 0.98 on 1-3 px strokes (tests/geometry; 0.45 px: ~0.90 on thin masks).
+#: >= 0.996 on blobs, >= 0.98 on 8-connected 1-3 px strokes (tests/geometry; 0.45 px: ~0.90 on
+#: thin masks). 4-connected strokes one or two pixels wide could drop to 0.83 (pycocotools):
+#: under 1 px, a polygon that does not rasterize back at IoU >= 0.97 is kept exact instead.
 DEFAULT_SIMPLIFY = 0.4
 
 
@@ -492,7 +494,9 @@ class PolygonOptions:
 
     simplify: float = opt(
         DEFAULT_SIMPLIFY,
-        "Polygon simplification tolerance in pixels (0 = exact pixel-edge polygons).",
+        "Polygon simplification tolerance in pixels (0 = exact pixel-edge polygons). Under "
+        "1 px a simplified polygon must rasterize back to its mask at IoU >= 0.97 (pixel "
+        "centres and pycocotools), else the mask keeps its exact polygon.",
         POLY,
     )
     max_vertices: int = opt(0, "Simplify further until a polygon has at most N vertices "

@@ -7,8 +7,17 @@ import shapely
 
 from samcli.geometry.fit import fit_vertices
 from samcli.geometry.geojson import exact_geojson, finish, n_geojson_vertices
+from samcli.geometry.raster import geometry_to_mask, pycocotools_mask
 from samcli.geometry.simplify import simplify_parts, smoothed_flat
 from samcli.geometry.tracing import trace_flat
+
+#: Below this tolerance (px) simplification promises pixel fidelity: a simplified geometry
+#: that rasterizes to IoU < ROUND_TRIP_IOU with its mask, at pixel centres or as pycocotools
+#: does, is replaced by the exact one (if it fits ``max_vertices``). Tolerances of a pixel
+#: and more ask for coarser shapes, and only the half-the-pixels floor holds there.
+FAITHFUL_BELOW = 1.0
+#: SPEC's polygon -> mask round-trip bound at the default simplification.
+ROUND_TRIP_IOU = 0.97
 
 
 def mask_to_geometry(
@@ -33,8 +42,12 @@ def mask_to_geometry(
     A simplified geometry never covers less than half the mask's pixels nor less than one
     pixel: for tiny or thin masks, where smoothing and Douglas-Peucker shrink a pixel to a
     diamond of area 0.5 or a line to a sliver, the exact polygon is returned instead (within
-    ``max_vertices`` when that fits). Masks of a few hundred pixels and more never come near
-    this bound at the tolerances samcli uses (IoU >= 0.97 with the mask).
+    ``max_vertices`` when that fits). Below ``FAITHFUL_BELOW`` (1 px) the bound is fidelity:
+    the simplified geometry must rasterize back to the mask at IoU >= 0.97, both by pixel
+    centres (:func:`~samcli.geometry.raster.geometry_to_mask`) and as pycocotools does, or
+    the exact polygon is returned instead. Ordinary shapes pass with room to spare (IoU >=
+    0.99 at 0.4 px); the bound catches strokes one or two pixels wide, whose smoothed outline
+    passes 0.35 px from the pixel centres, so that a 0.4 px tolerance may cut them off.
     """
     m = np.asarray(mask)
     if m.ndim != 2:
@@ -57,12 +70,14 @@ def mask_to_geometry(
     if simplify == 0 and (max_vertices is None or n_exact <= max_vertices):
         return exact_geojson(flat)
     pixels = int(np.count_nonzero(sub))
+    window = (sub, c0 + int(offset[0]), r0 + int(offset[1]))
     if max_vertices is None:
         info: dict = {}
         out = simplify_parts(smoothed_flat(flat), float(simplify), info, inputs_valid=True)
         if _too_small(out, pixels):
             return exact_geojson(flat)
-        return finish(out, flat, known_valid=info["valid"])
+        geom = finish(out, flat, known_valid=info["valid"])
+        return geom if _faithful(geom, simplify, *window) else exact_geojson(flat)
     limit = int(max_vertices)
     for _ in range(4):
         out = fit_vertices(flat, float(simplify), limit)
@@ -73,6 +88,8 @@ def mask_to_geometry(
         if excess <= 0:
             break
         limit = max(4, limit - excess)  # the final repair added vertices: aim lower
+    if n_exact <= max_vertices and not _faithful(geom, simplify, *window):
+        return exact_geojson(flat)
     return geom
 
 
@@ -80,3 +97,21 @@ def _too_small(parts: list, pixels: int) -> bool:
     """Whether simplified ``parts`` cover less than half of ``pixels`` or less than one."""
     area = float(shapely.area(np.asarray(parts, dtype=object)).sum()) if len(parts) else 0.0
     return area < max(1.0, 0.5 * pixels)
+
+
+def _faithful(geom: dict, simplify: float, sub: np.ndarray, x0: int, y0: int) -> bool:
+    """Whether ``geom`` keeps the round-trip bound with the mask window ``sub`` (its top-left
+    pixel at image (x0, y0)); always true from ``FAITHFUL_BELOW`` on. The check covers the
+    window grown by a pixel each side, where a tolerance under 1 px can reach."""
+    if simplify >= FAITHFUL_BELOW:
+        return True
+    h, w = sub.shape[0] + 2, sub.shape[1] + 2
+    mask = np.zeros((h, w), bool)
+    mask[1:-1, 1:-1] = sub
+    pixels = int(np.count_nonzero(sub))
+    for rasterize in (geometry_to_mask, pycocotools_mask):
+        drawn = rasterize(geom, h, w, origin=(x0 - 1, y0 - 1))
+        both = int(np.count_nonzero(drawn & mask))
+        if both < ROUND_TRIP_IOU * (pixels + int(np.count_nonzero(drawn)) - both):
+            return False
+    return True

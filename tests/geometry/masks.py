@@ -130,6 +130,23 @@ def blob_suite(seed: int = 0):
 BLOBS = blob_suite()
 
 
+def thin_strokes(seed: int = 11, n: int = 24):
+    """Masks of >= 200 px drawn as 4-connected lines one or two pixels wide (wires, cracks):
+    their smoothed outline passes 0.35 px from the pixel centres, closer than the default
+    tolerance, so Douglas-Peucker can cut centres off (the issue 15 review's finding)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    while len(out) < n:
+        length, angle = rng.uniform(150, 300), rng.uniform(0, np.pi / 2)
+        end = (int(5 + length * np.cos(angle)), int(5 + length * np.sin(angle)))
+        width = 1 + len(out) % 2
+        m = np.zeros((int(length) + 12, int(length) + 12), np.uint8)
+        cv2.line(m, (5, 5), end, 1, width, lineType=cv2.LINE_4)
+        if m.sum() >= 200:
+            out[f"{width} px to {end}"] = m.astype(bool)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # fragmented masks
 

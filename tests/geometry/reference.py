@@ -274,13 +274,44 @@ def finish(out: list[Polygon], exact: list[Polygon]) -> dict | None:
     return geom if geom is not None else parts_geojson(exact, True)
 
 
+def centre_mask(geom: dict, h: int, w: int) -> np.ndarray:
+    """Pixels whose centre is inside by the crossing rule, row by row: (col, row) is inside
+    when an odd number of ring edges cross the line y = row + 0.5 at x <= col + 0.5 (an edge
+    covers the rows whose centre y lies in [its lower y, its upper y))."""
+    rings = [np.asarray(r, float) for poly in _polygons(geom) for r in poly]
+    a = np.concatenate([r[:-1] for r in rings])
+    b = np.concatenate([r[1:] for r in rings])
+    out = np.zeros((h, w), bool)
+    centres = np.arange(w) + 0.5
+    for row in range(h):
+        y = row + 0.5
+        on = (np.minimum(a[:, 1], b[:, 1]) <= y) & (y < np.maximum(a[:, 1], b[:, 1]))
+        xa, ya, xb, yb = a[on, 0], a[on, 1], b[on, 0], b[on, 1]
+        xs = np.sort(xa + (y - ya) * (xb - xa) / (yb - ya))
+        out[row] = np.searchsorted(xs, centres, side="right") % 2 == 1
+    return out
+
+
+def _polygons(geom: dict) -> list:
+    return [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+
+
+def rasterizes_back(geom: dict, mask: np.ndarray) -> bool:
+    """SPEC's round trip at IoU >= 0.97, by pixel centres and by pycocotools."""
+    from tests.geometry.masks import coco_rasterize, iou
+
+    h, w = mask.shape
+    return min(iou(centre_mask(geom, h, w), mask), iou(coco_rasterize(geom, h, w), mask)) >= 0.97
+
+
 def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
     """What samcli.geometry.mask_to_geometry returns (without max_vertices), the slow way:
     trace, replace each ring by its edge-midpoint ring (part by part, repaired if that made
     it invalid), one joint topology-preserving ``shapely.simplify`` of all parts, repair,
     format; a result that rounding made invalid is repaired once more, and if nothing is left,
     the exact parts are returned. A simplified result covering less than half the mask's
-    pixels, or less than one pixel, is replaced by the exact parts."""
+    pixels, or less than one pixel, is replaced by the exact parts; so is one that does not
+    rasterize back (:func:`rasterizes_back`) when the tolerance is under 1 px."""
     exact = trace(mask)
     if simplify == 0 or not exact:
         return exact_geojson(exact)
@@ -288,7 +319,10 @@ def mask_to_geometry(mask: np.ndarray, simplify: float = 0.0) -> dict | None:
     simple = simplified(smoothed(parts), simplify)
     if sum(p.area for p in simple) < max(1.0, 0.5 * int(np.asarray(mask, bool).sum())):
         return exact_geojson(exact)
-    return finish(simple, parts)
+    geom = finish(simple, parts)
+    if simplify < 1 and not rasterizes_back(geom, np.asarray(mask, bool)):
+        return exact_geojson(exact)
+    return geom
 
 
 # --------------------------------------------------------------------------------------------

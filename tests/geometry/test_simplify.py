@@ -27,6 +27,7 @@ from tests.geometry.masks import (
     polygons,
     ring_ok,
     speckled,
+    thin_strokes,
 )
 
 
@@ -43,6 +44,28 @@ def test_default_simplify_keeps_iou_and_saves_vertices():
         ratios.append(n_vertices(geom) / n_vertices(exact))
     assert min(ious) >= 0.975
     assert np.mean(ratios) < 0.75  # it does simplify
+
+
+THIN = thin_strokes()
+
+
+@pytest.mark.parametrize("label", list(THIN))
+@pytest.mark.parametrize("max_vertices", [None, 100_000])
+def test_default_simplify_keeps_thin_strokes(label, max_vertices):
+    """SPEC's 0.97 round trip holds for strokes one or two pixels wide too, by pixel centres
+    and by pycocotools: where simplifying cuts centres off, the exact polygon is kept."""
+    m = THIN[label]
+    geom = mask_to_geometry(m, DEFAULT_SIMPLIFY, max_vertices)
+    assert shapely.is_valid(shape(geom))
+    assert iou(geometry_to_mask(geom, *m.shape), m) >= 0.97, label
+    assert iou(coco_rasterize(geom, *m.shape), m) >= 0.97, label
+
+
+def test_thin_strokes_keep_being_simplified_where_that_is_faithful():
+    """The fallback is per mask, not a blanket: most strokes still lose vertices."""
+    simplified = [n_vertices(mask_to_geometry(m, DEFAULT_SIMPLIFY)) < n_vertices(
+        mask_to_geometry(m)) for m in THIN.values()]
+    assert sum(simplified) >= len(simplified) // 2
 
 
 def test_simplify_up_to_035_px_is_lossless():
