@@ -7,6 +7,7 @@ import signal
 import typer
 
 from samcli import __version__
+from samcli.commands._common import guarded
 from samcli.errors import Terminated
 
 app = typer.Typer(
@@ -57,12 +58,28 @@ def get_app() -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point: standard streams made safe, SIGTERM handled like Ctrl-C
-    (exit 143), then the app."""
+    (exit 143), then the app.
+
+    The commands are imported under the same error boundary as they run, so a Ctrl-C or
+    SIGTERM while they load ends the run as one during a command does (130 or 143, one
+    ``Error:`` line). Once the exit status is decided, both signals are ignored: a second
+    Ctrl-C during the interpreter's teardown (torch's exit hooks) would otherwise print a
+    traceback and replace that status. Only for this process's entry point: the app that
+    :func:`get_app` returns leaves signal handling to its caller.
+    """
     from samcli.console import guard_standard_streams
 
     guard_standard_streams()
     signal.signal(signal.SIGTERM, _terminated)
-    get_app()()
+    try:
+        try:
+            command = guarded(get_app)()
+        except typer.Exit as exc:
+            raise SystemExit(exc.exit_code) from None
+        command()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _terminated(signum, frame) -> None:

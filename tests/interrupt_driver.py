@@ -4,7 +4,9 @@
 
 - ``POINT`` ``record``: after the runner has recorded the N-th finished input (its files and
   its manifest line written); ``write``: inside the N-th atomic file write, after the
-  temporary file is complete and before it is renamed into place.
+  temporary file is complete and before it is renamed into place; ``startup``: while the
+  commands are being imported (N = 1); ``exit``: in an exit hook, during the interpreter's
+  teardown after the command has ended (N = 1; a second Ctrl-C while torch's hooks run).
 - ``SIGNAL``: ``KILL``, ``INT``, ``TERM``, or ``STOP`` (the process freezes there until a
   SIGCONT: a run that holds its lock at a known point).
 
@@ -57,6 +59,20 @@ def main() -> None:
                 return replace(src, dst)
 
         fs.os = _Os()
+    elif point == "startup":
+        import samcli.cli
+
+        register = samcli.cli._register
+
+        def fire_then_register():
+            fire()
+            register()
+
+        samcli.cli._register = fire_then_register
+    elif point == "exit":
+        import atexit
+
+        atexit.register(fire)  # registered first, so it runs last
     else:
         raise SystemExit(f"unknown point {point!r}")
     sys.argv = ["samcli", *sys.argv[5:]]

@@ -477,6 +477,27 @@ def test_sigterm_is_like_ctrl_c_with_exit_143(tmp_path, coco_reference):
     assert sorted(_manifest(out)) == ["0.png", "1.png"]
 
 
+@pytest.mark.parametrize("signal_name, code, line", [
+    ("TERM", 143, "Error: terminated (SIGTERM)"),
+    ("INT", 130, "Error: interrupted"),
+])
+def test_a_signal_while_the_commands_load_ends_as_during_a_command(signal_name, code, line):
+    proc = run_interrupted("startup", 1, signal_name, "models", "list")
+    assert (proc.returncode, error_lines(proc.stderr)) == (code, [line]), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("signal_name", ["INT", "TERM"])
+def test_a_signal_during_teardown_keeps_the_exit_status(tmp_path, coco_reference, signal_name):
+    """A second Ctrl-C (or a SIGTERM) while the interpreter shuts down, torch's exit hooks
+    included, after the command has ended: ignored, no traceback, the run's own status."""
+    out = tmp_path / "out"
+    proc = run_interrupted("exit", 1, signal_name, *coco_reference.args, "-o", out)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert _files(out) == _files(coco_reference.full)
+
+
 def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path, coco_reference):
     """Ctrl-C inside the fifth write (the three images' COCO parts, annotations.json, then
     results.json): exit 130 once results.json is written too; both as the uninterrupted run's."""
