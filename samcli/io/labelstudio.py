@@ -25,6 +25,14 @@ Files (``-o DIR``)
     ``PolygonLabels`` named ``label`` with one ``Label`` per category): paste it into the
     project's *Labeling Interface* (Code) before importing.
 
+Labels
+    A class name is the label as it is, in ``tasks.json`` and ``label_config.xml`` alike
+    (tab, line feed and carriage return included: the config writes them as character
+    references, which XML parsers keep). Characters XML 1.0 cannot hold (the other control
+    characters, U+FFFE, U+FFFF, lone surrogates) are written as text, in both files
+    (:func:`label_text`: ``car\\x01``, ``\\ufffe``, an undecodable byte as ``\\xNN``), so
+    the config always parses and names every label the regions use.
+
 Holes and parts
     Label Studio's polygons are single rings: they cannot hold a hole or a second part. A
     proposal with holes or several parts is one region whose ring joins them by zero-width
@@ -53,6 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import quote
@@ -91,12 +100,12 @@ class LabelStudioWriter(Writer):
                  model_version: str = "samcli", default_name: str = "object") -> None:
         super().__init__()
         self.root = Path(root)
-        self.names = dict(names or {})
+        self.names = {k: label_text(v) for k, v in (names or {}).items()}
         self.score = score
         proposal_score(score, 0.0, 0.0)  # an unknown mode fails now, not after the work
         self.image_root_url = image_root_url
         self.model_version = model_version
-        self.default_name = default_name
+        self.default_name = label_text(default_name)
 
     def part_path(self, image: str) -> Path:
         return with_suffix(self.root / STATE_DIR / "labelstudio", image, ".json")
@@ -156,6 +165,7 @@ class LabelStudioWriter(Writer):
             except (OSError, ValueError) as exc:
                 raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
         names = names_with_earlier(self.names, (p.get("names") or {} for _, p in parts))
+        names = {k: label_text(v) for k, v in names.items()}  # parts of earlier versions
         labels = dict.fromkeys(names.values())
         tasks = []
         for path, part in parts:
@@ -165,7 +175,9 @@ class LabelStudioWriter(Writer):
                     if cid is not None:
                         region["value"]["polygonlabels"] = [names.get(int(cid), str(cid))]
                 for region in regions:
-                    labels.update(dict.fromkeys(region["value"]["polygonlabels"]))
+                    value = region["value"]
+                    value["polygonlabels"] = [label_text(n) for n in value["polygonlabels"]]
+                    labels.update(dict.fromkeys(value["polygonlabels"]))
                 tasks.append({"data": {"image": self.image_url(part["image"])},
                               "predictions": part["predictions"]})
             except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -176,13 +188,41 @@ class LabelStudioWriter(Writer):
 
 
 def label_config(labels: list[str]) -> str:
-    """The labeling configuration for the tasks: an image and polygon labels."""
+    """The labeling configuration for the tasks: an image and polygon labels, one ``Label``
+    per distinct :func:`label_text` of ``labels``. The file is well-formed XML 1.0 and an XML
+    parser reads each ``value`` back as that label (tab, LF and CR as character references,
+    which attribute-value normalization keeps)."""
     lines = ["<View>", f'  <Image name="{TO_NAME}" value="$image" zoom="true"/>',
              f'  <PolygonLabels name="{FROM_NAME}" toName="{TO_NAME}" strokeWidth="2" '
              'opacity="0.4">']
-    lines += [f'    <Label value="{escape(name, {chr(34): "&quot;"})}"/>' for name in labels]
+    lines += [f'    <Label value="{escape(name, _ATTRIBUTE)}"/>'
+              for name in dict.fromkeys(map(label_text, labels))]
     lines += ["  </PolygonLabels>", "</View>"]
     return "\n".join(lines) + "\n"
+
+
+#: Beyond ``& < >``: what an attribute value in double quotes must escape to read back as is
+_ATTRIBUTE = {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+#: Characters XML 1.0 cannot hold, even as character references
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _spelling(match: re.Match) -> str:
+    o = ord(match.group())
+    if o < 0x20:
+        return f"\\x{o:02x}"
+    if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte kept by surrogateescape, as text_of_path
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\u{o:04x}"
+
+
+def label_text(name: str) -> str:
+    """``name`` as a label both files can hold: characters XML 1.0 cannot hold (control
+    characters but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates) written as ``\\xNN``
+    (an undecodable byte kept by surrogateescape as that byte, like
+    :func:`samcli.fs.text_of_path`) or ``\\uXXXX``; any other name unchanged. Applying it
+    again changes nothing."""
+    return _NOT_XML.sub(_spelling, name)
 
 
 def _percent_ring(geometry: dict, w: int, h: int) -> list[list[float]] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +92,89 @@ def test_class_names_and_scores(tmp_path):
 
 
 def test_label_config_quotes_names():
-    import xml.etree.ElementTree as ET
-
     names = ['a "b" & <c>', "it's", "ü"]
     root = ET.fromstring(label_config(names))
     assert [e.get("value") for e in root.iter("Label")] == names
+
+
+# (name in classes.txt, label in both files): kept as is where XML can hold it (tab, LF and
+# CR as character references), else the characters XML 1.0 cannot hold spelled as text
+LABEL_CASES = {
+    "ordinary": ("car", "car"),
+    "non-ASCII": ("café", "café"),
+    "space": ("traffic light", "traffic light"),
+    "tab": ("with\ttab", "with\ttab"),
+    "newline": ("two\nlines", "two\nlines"),
+    "CR": ("cr\rhere", "cr\rhere"),
+    "CRLF and blanks": (" a\r\n\tb ", " a\r\n\tb "),
+    "ampersand": ("salt & pepper", "salt & pepper"),
+    "less than": ("<b>", "<b>"),
+    "quotes": ('say "hi" \'x\'', 'say "hi" \'x\''),
+    "entity-like": ("&amp;&#9;", "&amp;&#9;"),
+    "SOH": ("car\x01", "car\\x01"),
+    "ESC": ("\x1b[31mred", "\\x1b[31mred"),
+    "form feed": ("a\x0cb", "a\\x0cb"),
+    "DEL and C1 (allowed)": ("a\x7f\x85b", "a\x7f\x85b"),
+    "U+FFFE": ("x\ufffe", "x\\ufffe"),
+    "U+FFFF": ("\uffffy", "\\uffffy"),
+    "undecodable byte": ("caf\udce9", "caf\\xe9"),
+    "lone surrogate": ("s\ud800", "s\\ud800"),
+    "astral": ("🐈 cat", "🐈 cat"),
+}
+
+
+def _config_labels(root: Path) -> list[str]:
+    return [e.get("value") for e in ET.parse(root / "label_config.xml").iter("Label")]
+
+
+def _region_labels(tasks: list) -> set[str]:
+    return {label for t in tasks for r in t["predictions"][0]["result"]
+            for label in r["value"]["polygonlabels"]}
+
+
+@pytest.mark.parametrize("name,label", LABEL_CASES.values(), ids=LABEL_CASES.keys())
+def test_config_parses_and_names_exactly_the_region_labels(tmp_path, name, label):
+    """label_config.xml is well-formed XML whose labels, as a parser reads them back, are the
+    labels of tasks.json's regions; a name XML can hold is kept as it is."""
+    tasks, _ = _run(tmp_path, [IMAGES], names={3: name, 4: "dog"})
+    config = _config_labels(tmp_path)
+    assert sorted(config) == sorted(set(config))  # one Label per label
+    assert set(config) == _region_labels(tasks) == {label, "dog"}
+    assert (tmp_path / "tasks.json").read_bytes().decode("utf-8")  # valid UTF-8
+    direct = ET.fromstring(label_config([name, "dog"]))
+    assert [e.get("value") for e in direct.iter("Label")] == [label, "dog"]
+
+
+@pytest.mark.parametrize("name,label", LABEL_CASES.values(), ids=LABEL_CASES.keys())
+def test_label_for_the_default_name_too(tmp_path, name, label):
+    tasks, _ = _run(tmp_path, [IMAGES[:1]], default_name=name)
+    assert set(_config_labels(tmp_path)) == _region_labels(tasks) == {label}
+
+
+def test_names_spelled_alike_are_one_label(tmp_path):
+    """A name with a control character and one holding its spelling are the same label."""
+    tasks, _ = _run(tmp_path, [IMAGES], names={3: "car\x01", 4: "car\\x01"})
+    assert _config_labels(tmp_path) == ["car\\x01"]
+    assert _region_labels(tasks) == {"car\\x01"}
+    assert [e.get("value") for e in ET.fromstring(label_config(["a\x01", "a\\x01"]))
+            .iter("Label")] == ["a\\x01"]
+
+
+def test_labels_of_parts_from_earlier_runs_are_made_safe_at_finish(tmp_path):
+    """Parts written before names were made safe keep the raw names (JSON escapes them):
+    finish gives them the same spelling in tasks.json and label_config.xml."""
+    _run(tmp_path, [IMAGES], names={3: "car", 4: "dog"})
+    for image in IMAGES:
+        path = LabelStudioWriter(tmp_path).part_path(image)
+        part = json.loads(path.read_text())
+        part["names"] = {"3": "car\x01", "4": "with\ttab"}
+        for r in part["predictions"][0]["result"]:
+            r["value"]["polygonlabels"] = ["stale\x1b"]  # made again from the class ids
+        path.write_text(json.dumps(part))
+    LabelStudioWriter(tmp_path).finish(IMAGES)  # resumed run without names of its own
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    assert set(_config_labels(tmp_path)) == _region_labels(tasks) == {"car\\x01",
+                                                                     "with\ttab"}
 
 
 def test_missing_part_is_a_clear_error(tmp_path):
