@@ -52,7 +52,7 @@ import torch.nn.functional as F
 
 from samcli.model.sam2 import Sam2, build_sam2
 from tests.sam2_factories import small_input_arch
-from tests.automask_models import BAYER, CODE, DITHER, _pinned_sigma, _taps_equal  # noqa: F401
+from tests.automask_models import BAYER, CODE, DITHER, _pinned_sigma
 
 NAME = "sam2.1_hiera_tiny"
 IMAGE_SIZE = 256
