@@ -50,7 +50,7 @@ from samcli.executors import Executor, Outcome
 from samcli.fs import (NO_SPACE_ERRNOS, file_identity, remove_stale_temporaries, safe_line,
                        text_of_path)
 from samcli.io.inputs import InputItem, Problem
-from samcli.io.outputs import STATE_DIR
+from samcli.io.outputs import STATE_DIR, check_clashes
 from samcli.manifest import MANIFEST, Manifest, params_hash, text_json
 
 __all__ = ["MANIFEST", "Manifest", "OutputLock", "RunOptions", "Runner", "Summary",
@@ -247,8 +247,7 @@ class Runner:
         pipeline asks before it makes any output folder; :meth:`start` asks again for
         callers that drive their own loop)."""
         try:
-            for w in writers:
-                w.check_inputs([item.rel for item in items])
+            check_clashes(writers, [item.rel for item in items])
         except InputError as exc:
             raise ConfigError(str(exc)) from None
 

@@ -122,6 +122,24 @@ class Writer:
                 raise InputError(clash_message(other, image, p))
 
 
+def check_clashes(writers: Iterable[Writer], images: Iterable[str]) -> None:
+    """Raise before any work if two of ``images`` would write the same path: within one
+    writer (its own rules, :meth:`Writer.check_inputs`) or across writers whose folders
+    are one (``--preview X --crops X``: the preview file of ``a.png`` is ``X/a.png.jpg``,
+    the chips folder of an image ``a.png.jpg`` too)."""
+    writers, images = list(writers), list(images)
+    for w in writers:
+        w.check_inputs(images)
+    owners: dict[str, str] = {}
+    for w in writers:
+        for image in images:
+            for p in w.outputs_for(image):
+                other = owners.setdefault(str(p), image)
+                if other != image:
+                    raise InputError(clash_message(other, image, p, "give these outputs "
+                                                                     "folders of their own"))
+
+
 def part_names(names: Mapping[int, str], classes: Iterable[int]) -> dict[str, str]:
     """The names ``names`` gives the ``classes`` an image's proposals have, as a writer's
     per-image part keeps them (JSON: the ids as text), so that whole-run files made by later
@@ -141,8 +159,8 @@ def names_with_earlier(names: Mapping[int, str], kept: Iterable[Mapping[str, str
     return merged
 
 
-def clash_message(a: str, b: str, path: Path) -> str:
+def clash_message(a: str, b: str, path: Path, advice: str = "use another output format") -> str:
     return (
         f"{b}: its output {path} would overwrite the one of {a}; rename one of the two images "
-        "or use another output format"
+        f"or {advice}"
     )

@@ -344,6 +344,21 @@ def test_a_run_refused_for_an_output_clash_marks_no_folder(tmp_path, mobile_ckpt
     assert not (out / ".samcli").exists() and not (tmp_path / "chips").exists()
 
 
+def test_preview_and_crops_in_one_folder_clash_before_any_work(tmp_path, mobile_ckpt):
+    """The preview of a.png is x/a.png.jpg, the chips folder of a.png.jpg too: one Error line
+    before any work (it used to fail that input at write time, on every rerun)."""
+    for name in ("a.png", "a.png.jpg"):
+        write_image(tmp_path / "in" / name)
+    out = tmp_path / "x"
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST,
+                    "--preview", out, "--crops", out)
+    assert result.exit_code == 1, result.stderr
+    (error,) = error_lines(result.stderr)
+    assert f"its output {out / 'a.png.jpg'} would overwrite" in error
+    assert {"a.png:", "a.png;"} & set(error.split()) and "folders of their own" in error
+    assert result.stdout == "" and not out.exists()
+
+
 def test_crops_inside_the_input_tree_are_not_read_back(tmp_path, mobile_ckpt):
     root = tmp_path / "in"
     write_image(root / "a.png")
