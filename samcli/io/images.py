@@ -68,6 +68,16 @@ Safety
     process that calls Pillow during that short window sees no Pillow limit.
     Truncated files raise (Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed here
     and must stay False): no silently grey bottom halves.
+    PNG metadata: Pillow refuses a PNG whose compressed text chunk (``zTXt``, ``iTXt``: image
+    generators' workflow JSON, big XMP packets) or ICC profile decompresses to more than 1 MiB
+    (``PngImagePlugin.MAX_TEXT_CHUNK``), or whose text totals more than 64 MiB
+    (``MAX_TEXT_MEMORY``). Such files are valid, so while a file is read here those limits are
+    raised to :data:`PNG_TEXT_CHUNK_LIMIT` (64 MiB) and :data:`PNG_TEXT_TOTAL_LIMIT` (128 MiB)
+    (never lowered) and restored afterwards, under the same module lock (counted, so
+    concurrent reads do not wait for each other). Decompression stops at the chunk limit, so a
+    zip-bomb chunk of gigabytes costs at most about that much memory; a PNG over either limit
+    is refused by name as a possible decompression bomb. Other code in the process that reads
+    PNGs while samcli reads one sees the raised limits.
 """
 
 from __future__ import annotations
@@ -81,7 +91,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from samcli.config import DEFAULT_MAX_PIXELS
 from samcli.errors import InputError
@@ -89,6 +99,8 @@ from samcli.io import pixels, raster
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "PNG_TEXT_CHUNK_LIMIT",
+    "PNG_TEXT_TOTAL_LIMIT",
     "image_size",
     "is_image_path",
     "read_image",
@@ -104,8 +116,18 @@ _PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
 
 _ORIENTATION_TAG = 0x0112
 
-# Guards every temporary change of Image.MAX_IMAGE_PIXELS (see module docstring).
+# Guards every temporary change of Image.MAX_IMAGE_PIXELS and of the PNG text limits (see
+# module docstring).
 _PIL_LIMIT_LOCK = threading.Lock()
+
+#: Largest decompressed PNG text (zTXt, iTXt) or ICC chunk read (Pillow's is 1 MiB).
+PNG_TEXT_CHUNK_LIMIT = 64 * 1024 * 1024
+#: Largest total of a PNG's text chunks read (Pillow's is 64 MiB).
+PNG_TEXT_TOTAL_LIMIT = 128 * 1024 * 1024
+
+# Reads in progress with the PNG text limits raised, and the values found by the first.
+_png_text_lifts = 0
+_png_text_saved: tuple[int, int] = (0, 0)
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:
@@ -126,6 +148,42 @@ def _pillow_limit_lifted() -> Iterator[None]:
             yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+@contextlib.contextmanager
+def _png_text_limits_raised() -> Iterator[None]:
+    """Run the body with Pillow's PNG text limits raised to ours (never lowered). Counted:
+    the first of concurrent bodies raises them, the last one out restores them, and the lock
+    is held only for that, not while the body runs (so it nests in or around
+    :func:`_pillow_limit_lifted`)."""
+    global _png_text_lifts, _png_text_saved
+    with _PIL_LIMIT_LOCK:
+        if _png_text_lifts == 0:
+            chunk, total = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
+            _png_text_saved = (chunk, total)
+            PngImagePlugin.MAX_TEXT_CHUNK = max(chunk, PNG_TEXT_CHUNK_LIMIT)
+            PngImagePlugin.MAX_TEXT_MEMORY = max(total, PNG_TEXT_TOTAL_LIMIT)
+        _png_text_lifts += 1
+    try:
+        yield
+    finally:
+        with _PIL_LIMIT_LOCK:
+            _png_text_lifts -= 1
+            if _png_text_lifts == 0:
+                PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = _png_text_saved
+
+
+def _png_limit_text(exc: BaseException) -> str | None:
+    """What Pillow's PNG metadata limits mean, for the error of a file over them; else None."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and "MAX_TEXT_CHUNK" in text:
+        return (f"PNG metadata too large: a compressed text or ICC profile chunk decompresses "
+                f"to more than {PNG_TEXT_CHUNK_LIMIT >> 20} MiB (refused as a possible "
+                "decompression bomb)")
+    if isinstance(exc, ValueError) and "MAX_TEXT_MEMORY" in text:
+        return (f"PNG metadata too large: its text chunks hold more than "
+                f"{PNG_TEXT_TOTAL_LIMIT >> 20} MiB (refused as a possible decompression bomb)")
+    return None
 
 
 def _pillow_warn_limit() -> int | None:
@@ -183,7 +241,7 @@ def _open(path: Path, data: bytes | None = None) -> ImageFile.ImageFile:
     """Identify the file (or its content ``data``) and parse its header (no pixels yet), with
     Pillow's check lifted."""
     try:
-        with _pillow_limit_lifted():
+        with _png_text_limits_raised(), _pillow_limit_lifted():
             source = path if data is None else io.BytesIO(data)
             return Image.open(source, formats=list(_PIL_FORMATS))
     except UnidentifiedImageError:
@@ -196,6 +254,9 @@ def _open(path: Path, data: bytes | None = None) -> ImageFile.ImageFile:
             raise InputError(f"{path}: {_os_error_text(exc)}") from None
         raise InputError(f"{path}: cannot read image header: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is a bad input file
+        too_large = _png_limit_text(exc)
+        if too_large:
+            raise InputError(f"{path}: {too_large}") from None
         raise InputError(f"{path}: cannot read image header: {_describe(exc)}") from None
 
 
@@ -330,7 +391,8 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             raise
         return arr
     try:
-        with im:
+        # (text chunks after the image data are read by load(), EXIF after it by getexif())
+        with im, _png_text_limits_raised():
             pixels.check_size(path, im.size, limit)
             pillow_warn = _pillow_warn_limit()
             w, h = im.size
@@ -345,6 +407,9 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                 raise InputError(f"{path}: not enough memory to decode a {w}x{h} image") from None
             except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
                 text = str(exc)
+                too_large = _png_limit_text(exc)
+                if too_large:
+                    raise InputError(f"{path}: {too_large}") from None
                 if "truncated" in text:
                     raise InputError(f"{path}: truncated file: image data ends early") from None
                 raise InputError(f"{path}: corrupt image data: {_describe(exc)}") from None
@@ -393,7 +458,7 @@ def image_size(path: Path | str) -> tuple[int, int]:
             raise
         return size
     try:
-        with im:
+        with im, _png_text_limits_raised():
             tags = getattr(im, "tag_v2", None)
             if tags is not None and (tags.get(256), tags.get(257)) != im.size:
                 # Pillow's TIFF plugin already reports (and on load applies) the
@@ -408,6 +473,9 @@ def image_size(path: Path | str) -> tuple[int, int]:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
+        too_large = _png_limit_text(exc)
+        if too_large:
+            raise InputError(f"{path}: {too_large}") from None
         raise InputError(f"{path}: cannot read image header: {_describe(exc)}") from None
 
 
@@ -435,7 +503,7 @@ def stored_orientation(path: Path | str) -> int:
     if tiff is not None:
         return tiff
     try:
-        with _open(path) as im:
+        with _open(path) as im, _png_text_limits_raised():
             return _orientation(im)
     except InputError:
         return 1

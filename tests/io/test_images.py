@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
+import tracemalloc
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin
 
 from samcli.errors import InputError
 from samcli.io import images as images_mod
@@ -425,6 +428,133 @@ def test_threads_leave_global_alone(tmp_path):
     assert Image.MAX_IMAGE_PIXELS == before
     assert not images_mod._PIL_LIMIT_LOCK.locked()
     assert threading.active_count() >= 1
+
+
+# --------------------------------------------------------------- PNG text chunk limits
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_chunk(path: Path, kind: bytes, data: bytes, after_idat: bool = False) -> Path:
+    """A red 20x20 PNG with one more chunk, before its image data or after it."""
+    save(Image.new("RGB", (20, 20), (200, 10, 10)), path)
+    png = path.read_bytes()
+    at = png.index(b"IEND" if after_idat else b"IDAT") - 4
+    path.write_bytes(png[:at] + png_chunk(kind, data) + png[at:])
+    return path
+
+
+def zlib_zeros(mib: int) -> bytes:
+    """A zlib stream of ``mib`` MiB of zero bytes, built without compressing them all: after
+    a full flush the compressor forgets its history, so every further MiB compresses alike."""
+    c = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    first = c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)
+    again = c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)
+    tail = c.flush()[:-4]  # the final empty block, without the checksum of two MiB
+    adler = ((mib << 20) % 65521) << 16 | 1  # Adler-32 of zeros: A = 1, B = n mod 65521
+    return first + again * (mib - 1) + tail + struct.pack(">I", adler)
+
+
+def test_zlib_zeros_helper():
+    assert zlib.decompress(zlib_zeros(3)) == bytes(3 << 20)
+
+
+def _big_text_png(tmp_path: Path, how: str) -> Path:
+    p = tmp_path / f"{how}.png"
+    info = PngImagePlugin.PngInfo()
+    text = '{"workflow": "' + "x" * 2_000_000 + '"}'  # 2 MB, over Pillow's 1 MiB per chunk
+    if how == "ztxt":
+        info.add_text("workflow", text, zip=True)
+    elif how == "itxt":
+        info.add_itxt("XML:com.adobe.xmp", text, zip=True)
+    elif how == "icc":
+        save(Image.new("RGB", (20, 20), (200, 10, 10)), p, icc_profile=bytes(2_000_000))
+        return p
+    elif how == "ztxt_after_idat":  # read by load(), not by open()
+        return png_with_chunk(p, b"zTXt", b"workflow\0\0" + zlib.compress(text.encode()),
+                              after_idat=True)
+    elif how == "many_chunks":  # 3 x 30 MB: over Pillow's 64 MiB in all, under ours
+        for i in range(3):
+            info.add_text(f"part{i}", "y" * 30_000_000, zip=True)
+    save(Image.new("RGB", (20, 20), (200, 10, 10)), p, pnginfo=info)
+    return p
+
+
+@pytest.mark.parametrize("how", ["ztxt", "itxt", "icc", "ztxt_after_idat", "many_chunks"])
+def test_png_with_big_metadata_reads(tmp_path, how):
+    """Valid PNGs with compressed text (image generators' workflows, big XMP) or an ICC
+    profile decompressing to more than Pillow's 1 MiB (or texts over its 64 MiB in all)
+    read like any other; Pillow's limits are left as they were."""
+    p = _big_text_png(tmp_path, how)
+    before = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
+    with pytest.raises(ValueError, match="MAX_TEXT"):  # what Pillow alone does
+        Image.open(p).load()
+    arr = read_image(p)
+    assert arr.shape == (20, 20, 3) and (arr == (200, 10, 10)).all()
+    assert image_size(p) == (20, 20)
+    assert images_mod.stored_orientation(p) == 1
+    assert (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) == before
+    assert images_mod._png_text_lifts == 0
+
+
+@pytest.mark.parametrize("after_idat", [False, True])
+def test_png_text_zip_bomb_refused_in_bounded_memory(tmp_path, after_idat):
+    """A zTXt chunk of 2 GiB of zeros (2 MB on disk) is refused by name as a decompression
+    bomb, after decompressing no more than the 64 MiB limit."""
+    p = png_with_chunk(tmp_path / "bomb.png", b"zTXt", b"bomb\0\0" + zlib_zeros(2048),
+                       after_idat=after_idat)
+    assert p.stat().st_size < 3_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as ei:
+            read_image(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}: PNG metadata too large") and "64 MiB" in msg
+    assert "decompression bomb" in msg and "Traceback" not in msg
+    assert peak < 3 * images_mod.PNG_TEXT_CHUNK_LIMIT
+    assert PngImagePlugin.MAX_TEXT_CHUNK == PngImagePlugin.MAX_TEXT_MEMORY // 64 == 1 << 20
+    assert images_mod._png_text_lifts == 0
+
+
+def test_png_text_total_limit_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(images_mod, "PNG_TEXT_TOTAL_LIMIT", 3 << 20)
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_MEMORY", 1 << 20)
+    info = PngImagePlugin.PngInfo()
+    for i in range(2):
+        info.add_text(f"part{i}", "y" * (2 << 20), zip=True)
+    p = save(Image.new("RGB", (20, 20)), tmp_path / "total.png", pnginfo=info)
+    with pytest.raises(InputError, match=r"total.png: PNG metadata too large: its text chunks "
+                                         r"hold more than 3 MiB"):
+        read_image(p)
+
+
+def test_png_text_limits_never_lowered_and_nest(monkeypatch):
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_CHUNK", 1 << 30)
+    monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_MEMORY", 1 << 20)
+    with images_mod._png_text_limits_raised():
+        with images_mod._png_text_limits_raised(), images_mod._pillow_limit_lifted():
+            assert PngImagePlugin.MAX_TEXT_CHUNK == 1 << 30
+            assert PngImagePlugin.MAX_TEXT_MEMORY == images_mod.PNG_TEXT_TOTAL_LIMIT
+        assert images_mod._png_text_lifts == 1
+        assert PngImagePlugin.MAX_TEXT_MEMORY == images_mod.PNG_TEXT_TOTAL_LIMIT
+    assert (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) == (1 << 30, 1 << 20)
+
+
+def test_png_text_threads_restore_limits(tmp_path):
+    before = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
+    big = _big_text_png(tmp_path, "ztxt")
+    plain = save(quadrants(40, 20), tmp_path / "plain.png")
+    with ThreadPoolExecutor(4) as ex:
+        shapes = list(ex.map(lambda i: read_image(big if i % 2 else plain).shape, range(24)))
+    assert shapes == [(20, 40, 3), (20, 20, 3)] * 12
+    assert (PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY) == before
+    assert images_mod._png_text_lifts == 0 and not images_mod._PIL_LIMIT_LOCK.locked()
 
 
 def test_bad_max_pixels_value(tmp_path):
