@@ -21,7 +21,7 @@ from samcli.executors import Executor
 from samcli.executors.local import InProcess
 from samcli.fs import create_exclusive, text_of_path
 from samcli.io.geo import georef_sidecars
-from samcli.io.inputs import InputItem, Problem, collect_images
+from samcli.io.inputs import InputItem, Problem, collect_images, link_trouble
 from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import (LABEL_SKIP_NAMES, CocoImage, collect_class_names,
                               collect_label_files, parse_coco_dets, read_image_map,
@@ -183,6 +183,9 @@ def _check_output_folders(request: RunRequest, inputs: Inputs) -> None:
         roots[os.path.realpath(cfg.images)] = cfg.images
     lone = {os.path.realpath(item.path): item.path for item in inputs.items if item.root is None}
     for option, folder in _output_folders(request.output):
+        broken = _unfollowable_link_on(folder)
+        if broken is not None:
+            raise ConfigError(f"{option} {folder}: {broken}")
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{option} {folder}: exists and is not a folder")
         real = os.path.realpath(folder)
@@ -195,6 +198,17 @@ def _check_output_folders(request: RunRequest, inputs: Inputs) -> None:
             raise ConfigError(f"{option} {folder} holds the input {held}: samcli's files would "
                               "be mixed with the inputs (and read back as inputs by a later "
                               "run over the folder); choose another folder")
+
+
+def _unfollowable_link_on(folder: Path) -> str | None:
+    """What is wrong with the first symbolic link on the way to ``folder`` (the folder itself
+    or one above it) that leads nowhere (its target gone, a loop); None when there is none.
+    (Creating the folder would fail with "File exists", which does not say why.)"""
+    for path in (folder, *folder.parents):
+        trouble = link_trouble(path)
+        if trouble is not None:
+            return trouble if path == folder else f"{text_of_path(str(path))}: {trouble}"
+    return None
 
 
 def _prepare_output_folders(request: RunRequest) -> None:

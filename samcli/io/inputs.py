@@ -33,13 +33,15 @@ Rules (the same for image inputs and, through :func:`walk_inputs`, for label fil
   writes their undecodable bytes as ``\\xNN`` (:func:`samcli.fs.text_of_path`), so records,
   output names and the manifest stay valid UTF-8 text.
 - Problems (a missing path, a directly named file with an unsupported suffix, an unreadable
-  folder, a symbolic link with a wanted suffix whose target is gone) are returned as
+  folder, a symbolic link with a wanted suffix that cannot be followed: its target is gone,
+  it loops back on itself, or its target may not be looked at) are returned as
   :class:`Problem` values, not raised: the caller reports them and exits with 3. Nothing
   found at all is not a problem here: the caller decides.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -59,6 +61,7 @@ __all__ = [
     "Problem",
     "collect_images",
     "compile_glob",
+    "link_trouble",
     "walk_inputs",
 ]
 
@@ -191,11 +194,12 @@ def _walk_folder(
     skip_names: frozenset[str],
     visited: set[tuple[int, int]],
     problems: list[Problem],
-) -> list[tuple[tuple[str, ...], Path, bool]]:
+) -> list[tuple[tuple[str, ...], Path, OSError | None]]:
     """Files under ``root`` as ``(rel parts, path, broken)``, depth-first with sorted
-    entries; ``broken``: a symbolic link with a wanted name whose target is missing (a
-    problem to report, once the caller's glob keeps it)."""
-    found: list[tuple[tuple[str, ...], Path, bool]] = []
+    entries; ``broken``: for a symbolic link with a wanted name that cannot be followed
+    (its target is gone, a link loop), the error following it gave (a problem to report,
+    once the caller's glob keeps it); else None."""
+    found: list[tuple[tuple[str, ...], Path, OSError | None]] = []
     try:
         st = os.stat(root)
         key = (st.st_dev, st.st_ino)
@@ -222,8 +226,8 @@ def _walk_folder(
                 continue
             try:
                 is_dir = entry.is_dir()  # follows links
-            except OSError:
-                continue
+            except OSError:  # a link that cannot be followed (ELOOP...): looked at below
+                is_dir = False
             if is_dir:
                 try:
                     dst = entry.stat()
@@ -235,31 +239,65 @@ def _walk_folder(
                 visited.add(dkey)
                 subdirs.append((folder / name, relparts + (name,)))
                 continue
-            try:
-                is_file = entry.is_file()
-            except OSError:
-                continue
             if name.lower() in skip_names:
                 continue
             if os.path.splitext(name)[1].lower() not in suffixes:
                 continue
-            if not is_file:  # a socket, a fifo... or a link to a file that is gone
-                if entry.is_symlink() and not os.path.lexists(os.path.realpath(folder / name)):
-                    found.append((relparts + (name,), folder / name, True))
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                is_file = False
+            if not is_file:  # a socket, a fifo... or a link that cannot be followed
+                broken = _follow_error(folder / name) if entry.is_symlink() else None
+                if broken is not None:
+                    found.append((relparts + (name,), folder / name, broken))
                 continue
-            found.append((relparts + (name,), folder / name, False))
+            found.append((relparts + (name,), folder / name, None))
         stack.extend(reversed(subdirs))
     found.sort(key=lambda t: t[0])
     return found
 
 
-def _broken_link(path: Path) -> Problem:
-    shown = text_of_path(str(path))
+def _follow_error(path: Path) -> OSError | None:
+    """The error following the symbolic link ``path`` gives (its target is gone, a loop);
+    None when it leads somewhere."""
     try:
-        target = f" (its target {text_of_path(os.readlink(path))} is gone)"
+        os.stat(path)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _link_text(path: Path, exc: OSError) -> str:
+    """What is wrong with the symbolic link ``path``, which following gave ``exc``."""
+    try:
+        target = text_of_path(os.readlink(path))
     except OSError:
-        target = ""
-    return Problem(shown, f"{shown}: broken symbolic link{target}")
+        target = None
+    if exc.errno == errno.ELOOP:
+        to = f"it points to {target}; " if target is not None else ""
+        return f"symbolic link loop ({to}following the links never reaches a file or folder)"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "broken symbolic link" + (f" (its target {target} is gone)" if target else "")
+    to = f" to {target}" if target is not None else ""
+    return f"symbolic link{to} cannot be followed: {exc.strerror or exc}"
+
+
+def _broken_link(path: Path, exc: OSError, shown: str | None = None) -> Problem:
+    """The problem of a symbolic link that cannot be followed (``exc``: what following it
+    gave), named ``shown`` (default: the path as text)."""
+    shown = text_of_path(str(path)) if shown is None else shown
+    return Problem(shown, f"{shown}: {_link_text(path, exc)}")
+
+
+def link_trouble(path: str | os.PathLike[str]) -> str | None:
+    """What is wrong with ``path`` when it is a symbolic link that cannot be followed:
+    ``broken symbolic link (its target X is gone)``, ``symbolic link loop (...)``, ...;
+    None when it is no symbolic link or one that leads somewhere."""
+    if not os.path.islink(path):
+        return None
+    exc = _follow_error(Path(path))
+    return None if exc is None else _link_text(Path(path), exc)
 
 
 def _is_samcli_output(folder: Path) -> bool:
@@ -331,16 +369,16 @@ def walk_inputs(
             problems.append(Problem(s, f"{s}: {exc.strerror or exc}"))
             continue
         if not exists:
-            what = "broken symbolic link" if os.path.islink(s) else "no such file or folder"
-            problems.append(Problem(s, f"{s}: {what}"))
+            trouble = link_trouble(p)
+            problems.append(Problem(s, f"{s}: {trouble or 'no such file or folder'}"))
             continue
         if is_dir:
             for parts, path, broken in _walk_folder(p, wanted, skip, visited, problems):
                 rel = "/".join(parts)
                 if match is not None and not match(rel):
                     continue
-                if broken:
-                    problems.append(_broken_link(path))
+                if broken is not None:
+                    problems.append(_broken_link(path, broken))
                     continue
                 add(path, rel, p)
             continue

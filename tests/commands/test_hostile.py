@@ -392,6 +392,37 @@ def test_unusable_output_folders_are_refused_before_any_work(tmp_path, mobile_ck
     assert option in error and str(target) in error, label
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+@pytest.mark.parametrize("label, option, make, message", [
+    ("-o a broken link", "-o", lambda t: os.symlink("nowhere", t / "olink") or t / "olink",
+     "{t}/olink: broken symbolic link (its target nowhere is gone)"),
+    ("-o under a broken link", "-o",
+     lambda t: os.symlink(t / "nowhere", t / "olink") or t / "olink" / "sub",
+     "{t}/olink/sub: {t}/olink: broken symbolic link (its target {t}/nowhere is gone)"),
+    ("-o a link loop", "-o", lambda t: os.symlink("oloop", t / "oloop") or t / "oloop",
+     "{t}/oloop: symbolic link loop (it points to oloop; following the links never reaches a "
+     "file or folder)"),
+    ("--crops a broken link", "--crops",
+     lambda t: os.symlink("nowhere", t / "clink") or t / "clink",
+     "{t}/clink: broken symbolic link (its target nowhere is gone)"),
+], ids=["-o broken link", "-o under broken link", "-o link loop", "--crops broken link"])
+def test_output_folders_on_links_that_lead_nowhere_are_refused_by_name(
+        tmp_path, mobile_ckpt, label, option, make, message, monkeypatch):
+    """Not "cannot write there (olink: File exists)": the error says the link is broken."""
+    import samcli.loader as loader
+
+    monkeypatch.setattr(loader.ModelLoader, "get", lambda self: pytest.fail("model loaded"))
+    write_image(tmp_path / "in" / "a.png")
+    target = make(tmp_path)
+    made = sorted(os.listdir(tmp_path))
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST,
+                    option, target)
+    assert result.exit_code == 1, (label, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert error_lines(result.stderr) == [f"Error: {option} {message.format(t=tmp_path)}"]
+    assert sorted(os.listdir(tmp_path)) == made  # nothing created, through the link or not
+
+
 def test_a_full_disk_stops_the_run_and_the_rerun_finishes_it(tmp_path, coco_reference,
                                                             monkeypatch):
     """ENOSPC on the third file: one Error line naming it; the manifest lists exactly the
@@ -555,6 +586,58 @@ def test_collection_problems_are_in_the_manifest(tmp_path, mobile_ckpt):
     assert manifest[str(tmp_path / "missing.png")]["status"] == "failed"
     assert "no such file" in manifest[str(tmp_path / "missing.png")]["error"]
     assert manifest[str(tmp_path / "x.gif")]["status"] == "failed"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_links_in_a_folder_that_lead_nowhere_fail_by_name_and_the_run_goes_on(tmp_path,
+                                                                              mobile_ckpt):
+    """A link loop named like an image is reported as a dangling link is, not skipped."""
+    d = tmp_path / "in"
+    write_image(d / "a.png")
+    os.symlink("loopb.png", d / "loopa.png")
+    os.symlink("loopa.png", d / "loopb.png")
+    os.symlink("gone.png", d / "dangling.png")
+    out = tmp_path / "out"
+    result = invoke("automask", d, "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    never = "following the links never reaches a file or folder"
+    errors = {f"{d}/dangling.png": "broken symbolic link (its target gone.png is gone)",
+              f"{d}/loopa.png": f"symbolic link loop (it points to loopb.png; {never})",
+              f"{d}/loopb.png": f"symbolic link loop (it points to loopa.png; {never})"}
+    assert error_lines(result.stderr) == [f"Error: {k}: {v}" for k, v in errors.items()]
+    manifest = _manifest(out)
+    assert manifest["a.png"]["status"] == "done"
+    for name, text in errors.items():
+        assert manifest[name]["status"] == "failed" and manifest[name]["error"] == \
+            f"{name}: {text}"
+
+
+def test_png_metadata_over_pillows_limit_reads_and_a_text_bomb_fails_by_name(tmp_path,
+                                                                              mobile_ckpt):
+    """Compressed PNG text over Pillow's 1 MiB (an image generator's workflow) is no reason to
+    refuse the image; a zTXt chunk of 256 MiB of zeros is, by name, and the run goes on."""
+    from PIL import PngImagePlugin
+
+    d = tmp_path / "in"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("workflow", "x" * 2_000_000, zip=True)
+    Image.open(write_image(d / "big_text.png")).save(d / "big_text.png", pnginfo=info)
+    png = write_image(d / "bomb.png").read_bytes()
+    c, mib = zlib.compressobj(9), bytes(1 << 20)
+    text = b"bomb\0\0" + b"".join(c.compress(mib) for _ in range(256)) + c.flush()
+    chunk = struct.pack(">I", len(text)) + b"zTXt" + text + struct.pack(
+        ">I", zlib.crc32(b"zTXt" + text))
+    at = png.index(b"IDAT") - 4
+    (d / "bomb.png").write_bytes(png[:at] + chunk + png[at:])
+    out = tmp_path / "out"
+    result = invoke("automask", d, "--checkpoint", mobile_ckpt, *FAST, "-o", out)
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    assert error_lines(result.stderr) == [
+        f"Error: {d}/bomb.png: PNG metadata too large: a compressed text or ICC profile chunk "
+        "decompresses to more than 64 MiB (refused as a possible decompression bomb)"]
+    manifest = _manifest(out)
+    assert manifest["big_text.png"]["status"] == "done"
+    assert manifest["bomb.png"]["status"] == "failed"
 
 
 def test_a_manifest_that_is_a_folder_is_one_error_line(tmp_path, mobile_ckpt):

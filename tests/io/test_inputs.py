@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from samcli.errors import ConfigError
-from samcli.io.inputs import InputItem, collect_images, compile_glob
+from samcli.io.inputs import InputItem, Problem, collect_images, compile_glob
 
 
 def touch(root: Path, *rels: str) -> None:
@@ -207,6 +207,76 @@ def test_symlink_loop_and_links_followed(tmp_path):
     # other/o.png are the same file: the first in sorted order is kept.
     assert rels(items) == ["a/ext/e.jpg", "a/img.jpg", "file_link.png"]
     assert items[0].path == root / "a" / "ext" / "e.jpg"
+
+
+def _dangling(d: Path) -> None:
+    os.symlink("gone.png", d / "x.png")
+
+
+def _loop(d: Path) -> None:
+    os.symlink("y.png", d / "x.png")
+    os.symlink("x.png", d / "y.png")
+
+
+def _self_loop(d: Path) -> None:
+    os.symlink("x.png", d / "x.png")
+
+
+def _into_loop(d: Path) -> None:  # a link to a link loop, outside the folder walked
+    os.symlink("l2", d.parent / "l1")
+    os.symlink("l1", d.parent / "l2")
+    os.symlink(d.parent / "l1", d / "x.png")
+
+
+# (make the links in folder d, the links looked at, the message each gives)
+NEVER = "following the links never reaches a file or folder"
+LINKS_NOT_FOLLOWED = [
+    pytest.param(_dangling, {"x.png": "broken symbolic link (its target gone.png is gone)"},
+                 id="dangling"),
+    pytest.param(_loop, {"x.png": f"symbolic link loop (it points to y.png; {NEVER})",
+                         "y.png": f"symbolic link loop (it points to x.png; {NEVER})"},
+                 id="loop"),
+    pytest.param(_self_loop, {"x.png": f"symbolic link loop (it points to x.png; {NEVER})"},
+                 id="self-loop"),
+    pytest.param(_into_loop, {"x.png": f"symbolic link loop (it points to {{d}}/l1; {NEVER})"},
+                 id="into-loop"),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+@pytest.mark.parametrize("make, messages", LINKS_NOT_FOLLOWED)
+def test_link_that_cannot_be_followed_is_a_problem(tmp_path, make, messages):
+    """A link with an image's name that leads nowhere (its target gone, a loop), in a folder
+    or named directly, is a problem naming it, like any bad input; the rest is read."""
+    d = tmp_path / "in"
+    touch(d, "a.jpg")
+    make(d)
+    os.symlink("loop.txt", d / "loop.txt")  # not an image name: not looked at
+    os.symlink("sub", d / "sub")             # a folder name that loops: nothing to read
+    expected = [f"{d / name}: {text.format(d=tmp_path)}" for name, text in messages.items()]
+    items, problems = collect_images([str(d)])
+    assert rels(items) == ["a.jpg"]
+    assert [p.message for p in problems] == expected
+    assert [p.input for p in problems] == [str(d / name) for name in messages]
+    assert collect_images([str(d)], glob="*.jpg") == (items, [])  # a glob leaving them out
+    for name, text in messages.items():
+        assert collect_images([str(d / name)]) == (
+            [], [Problem(str(d / name), f"{d / name}: {text.format(d=tmp_path)}")])
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_link_into_a_folder_not_to_be_looked_at(tmp_path):
+    touch(tmp_path, "in/a.jpg", "locked/b.jpg")
+    os.symlink(tmp_path / "locked" / "b.jpg", tmp_path / "in" / "b.jpg")
+    (tmp_path / "locked").chmod(0)
+    try:
+        items, problems = collect_images([str(tmp_path / "in")])
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert rels(items) == ["a.jpg"]
+    assert [p.message for p in problems] == [
+        f"{tmp_path}/in/b.jpg: symbolic link to {tmp_path}/locked/b.jpg cannot be followed: "
+        "Permission denied"]
 
 
 def test_hidden_root_given_explicitly(tmp_path):
