@@ -82,8 +82,10 @@ class AutomaskWork:
     def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
                  data: bytes | None = None) -> ImageResult:
         """``data``: the file's bytes when the executor already read them (Ray Data)."""
-        rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data)
-        return finish(item.rel, item.path, rgb, self.segment(model, rgb, on_batch), self.render)
+        notes: list[str] = []
+        rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data, notes=notes)
+        return finish(item.rel, item.path, rgb, self.segment(model, rgb, on_batch), self.render,
+                      warnings=notes)
 
     def segment(self, model: ModelLoader, rgb: np.ndarray, on_batch: OnBatch | None = None
                 ) -> MaskSet:
@@ -120,9 +122,11 @@ class FromBoxesWork:
 
     def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
                  data: bytes | None = None) -> ImageResult:
+        notes: list[str] = []
         if self.coco is not None:
             dets = self.coco[item.rel]
-            rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data)
+            rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data,
+                             notes=notes)
             h, w = rgb.shape[:2]
             boxes = coco_dets_to_xyxy(dets, w, h, source=self.cfg.coco_dets)
             cls = np.array([d.category_id for d in dets])
@@ -134,7 +138,7 @@ class FromBoxesWork:
         else:
             labels = parse_yolo_labels(item.path)
             image_path = self._image_of(item)
-            rgb = read_image(image_path, max_pixels=self.max_pixels or None)
+            rgb = read_image(image_path, max_pixels=self.max_pixels or None, notes=notes)
             h, w = rgb.shape[:2]
             boxes = boxes_to_pixels(labels, w, h, source=item.path)
             cls = np.array([b.cls for b in labels])
@@ -146,7 +150,7 @@ class FromBoxesWork:
         if image_id is not None:
             extras = [{**e, "image_id": image_id} for e in extras]
         return finish(image_rel, image_path, rgb, masks, self.render, extras,
-                      size_warnings + warnings, image_id)
+                      notes + size_warnings + warnings, image_id)
 
     def _coco_image(self, item: InputItem, dets: Sequence[CocoDet], w: int, h: int
                     ) -> tuple[ImageId | None, list[str]]:

@@ -87,6 +87,7 @@ import errno
 import io
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -364,7 +365,7 @@ def _read_tiff_with_rasterio(path: Path, limit: int | None) -> np.ndarray | None
 
 
 def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               data: bytes | None = None) -> np.ndarray:
+               data: bytes | None = None, notes: list[str] | None = None) -> np.ndarray:
     """Read an image file as a C-contiguous uint8 ``(H, W, 3)`` RGB array.
 
     EXIF orientation is applied; bit depth, palette, alpha and colour space are converted as
@@ -375,7 +376,36 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ``data``: the file's content, already read (by Ray Data's ``read_binary_files``, say):
     decoded by exactly the same rules, without touching the file; ``path`` then only names
     the image in messages.
+
+    ``notes``: when given, what the decoders warn about while reading this file (Pillow's
+    "Corrupt EXIF data", "Tag data larger than file", ...) is appended to it as
+    ``<path>: <message>``, once each, instead of going to Python's warnings, which name
+    neither the image nor a way on; warnings about code (deprecations) still go there.
+    Python's warning capture is process-wide: give ``notes`` from one thread at a time, as
+    samcli's unit of work does.
     """
+    if notes is None:
+        return _read_image(path, max_pixels, data)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return _read_image(path, max_pixels, data)
+    finally:
+        for w in caught:
+            if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning,
+                                       FutureWarning)):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                       source=w.source)
+                continue
+            note = f"{path}: {w.message}"
+            if note not in notes:
+                notes.append(note)
+
+
+def _read_image(path: Path | str, max_pixels: int | None, data: bytes | None) -> np.ndarray:
+    """:func:`read_image` without ``notes``."""
+
     path = Path(path)
     limit = _normalise_limit(max_pixels)
     if data is None:

@@ -576,6 +576,21 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path, mobile_ckpt):
 # ------------------------------------------------------------------ 8./9. manifests, options
 
 
+def test_a_decoder_warning_is_one_warning_line_naming_the_image(tmp_path, mobile_ckpt):
+    """Pillow's warning about a corrupt EXIF block: one 'Warning: <image>: ...' line, not
+    Python's warning echo with a line of Pillow's source; the image is done."""
+    from tests.io.test_images import _bad_exif_jpeg
+
+    (tmp_path / "in").mkdir()
+    bad = _bad_exif_jpeg(tmp_path / "in" / "bad.jpg")
+    write_image(tmp_path / "in" / "ok.png")
+    result = invoke("automask", tmp_path / "in", "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"Warning: {bad}: Tag data larger than file. Skipping tag 271"]
+    assert {r["image"] for r in jsonl(result.stdout)} <= {"bad.jpg", "ok.png"}
+
+
 def test_collection_problems_are_in_the_manifest(tmp_path, mobile_ckpt):
     write_image(tmp_path / "a.png")
     out = tmp_path / "out"

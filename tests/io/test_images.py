@@ -641,3 +641,50 @@ def test_bytes_read_by_the_same_rules(tmp_path):
         assert str(from_bytes.value) == str(from_file.value)
         with pytest.raises(InputError, match=needle):  # the path only names the image
             read_image(tmp_path / "gone.jpg", max_pixels=limit, data=data)
+
+
+def _bad_exif_jpeg(path: Path) -> Path:
+    """A JPEG whose EXIF block names a tag whose data lies past the block's end: Pillow warns
+    'Tag data larger than file' while the orientation is looked up."""
+    exif = (b"Exif\0\0II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1)
+            + struct.pack("<HHII", 0x010F, 2, 100, 5000) + b"\0\0\0\0")
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(path, exif=exif)
+    return path
+
+
+def test_decoder_warnings_become_notes_that_name_the_file(tmp_path):
+    path = _bad_exif_jpeg(tmp_path / "bad exif.jpg")
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches Python's warnings
+        rgb = read_image(path, notes=notes)
+    assert rgb.shape == (20, 20, 3)
+    assert notes == [f"{path}: Tag data larger than file. Skipping tag 271"]
+    with pytest.warns(UserWarning, match="Tag data larger"):  # without notes: as Pillow does
+        read_image(path)
+
+
+@pytest.mark.parametrize("label, category, noted", [
+    ("a decoder's UserWarning", UserWarning, True),
+    ("a RuntimeWarning (Pillow's DecompressionBombWarning is one)", RuntimeWarning, True),
+    ("a DeprecationWarning: about code, not the file", DeprecationWarning, False),
+    ("a FutureWarning: about code too", FutureWarning, False),
+])
+def test_notes_take_warnings_about_the_file_only(tmp_path, monkeypatch, label, category,
+                                                 noted):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (4, 4)).save(path)
+    real = images_mod._read_image
+
+    def warn_twice(*args):
+        for _ in range(2):
+            warnings.warn("odd chunk", category)
+        return real(*args)
+
+    monkeypatch.setattr(images_mod, "_read_image", warn_twice)
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        read_image(path, notes=notes)
+    assert notes == ([f"{path}: odd chunk"] if noted else []), label  # once each
+    assert [w.category for w in shown] == ([] if noted else [category, category]), label
