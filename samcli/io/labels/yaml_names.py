@@ -14,6 +14,8 @@ from samcli.io.labels.text import _LINE_BREAK, _tok
 from samcli.io.labels.jsonio import _valid_text
 
 _YAML_NAMES_KEY = re.compile(r"""(?:names|'names'|"names")[ \t]*:(?=[ \t]|\Z)(.*)\Z""")
+#: A quoted top-level key (``'path': x``, as PyYAML writes with ``default_style``)
+_QUOTED_KEY = re.compile(r"""(?:'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")[ \t]*:(?:[ \t]|\Z)""")
 _YAML_DECORATED_NAMES = re.compile(r"""(?:[&!][^ \t]*[ \t]+)+(?:names|'names'|"names")[ \t]*:""")
 _YAML_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
                  "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
@@ -186,7 +188,7 @@ def _yaml_flow(lines: list[str], i: int, start: str, source: str
             raise InputError(f"{source}:{line + 1}: names: unexpected {ch!r}")
         cur.append(ch)
         pos += 1
-    if items and not items[-1][0].strip():  # '[a, b,]' and '[]'
+    if items and not items[-1][0].strip(" \t"):  # '[a, b,]' and '[]'; YAML's blanks only
         items.pop()
     return items, line + 1
 
@@ -252,7 +254,7 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
             where = f"{source}:{line + 1}"
             if rest[0] == "[":
                 name = _yaml_scalar(item, where)
-                if name is None and not item.strip():
+                if name is None and not item.strip(" \t"):
                     raise InputError(f"{where}: names: empty entry in the list")
             else:
                 key_text, value = _split_pair(item, where)
@@ -282,7 +284,8 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
         if ind < indent or (ind == base and not (is_dash and form in (None, "list"))):
             # the end of the block: the next top-level key (anything else would be
             # misread by stopping here, so it is an error)
-            if ind != base or item[0] in "|>[]{}&!*'\"?:%@`-,#" and item not in ("---", "..."):
+            if ind != base or (item[0] in "|>[]{}&!*'\"?:%@`-,#" and item not in ("---", "...")
+                               and not _QUOTED_KEY.match(item)):
                 raise InputError(f"{where}: names: unsupported YAML {_tok(item)} after the names")
             break
         if form is None:

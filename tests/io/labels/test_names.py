@@ -45,6 +45,11 @@ YAML_GOOD = [
     ("names:\n  - it's\n  - ''\n  - c\n", {0: "it's", 2: "c"}),
     ("\n  nc: 2\n  names: [a, b]\n", {0: "a", 1: "b"}),  # an indented document
     ("  x: 1\n  names:\n  - a\n  y: 2\n", {0: "a"}),
+    # found by the review of 2026-12-07: YAML's blanks are space and tab only; quoted keys
+    ("names: [\xa0]\n", {0: "\xa0"}),  # a no-break space is a name
+    ("names: [a, \u2003 ]\n", {0: "a", 1: "\u2003"}),
+    ("'names':\n- a\n- b\n'path': x\n", {0: "a", 1: "b"}),  # PyYAML's default_style="'"
+    ('"names":\n  0: a\n"pa\\"th": x\n', {0: "a"}),
 ]
 
 
