@@ -89,5 +89,8 @@ def _parse_int(text: str, what: str, where: str, hint: str = "") -> int:
 def _parse_conf(text: str, where: str) -> float:
     value = _parse_float(text, "confidence", where)
     if not 0.0 <= value <= 1.0:
-        raise InputError(f"{where}: confidence {_tok(text)} is outside [0, 1]")
+        hint = ("; a track id? a file of 'class cx cy w h track_id' rows (ultralytics tracking "
+                "without save_conf) is read so when the column holds whole numbers only"
+                if value > 1 and value == int(value) else "")
+        raise InputError(f"{where}: confidence {_tok(text)} is outside [0, 1]{hint}")
     return value + 0.0  # -0.0 -> 0.0

@@ -2,7 +2,9 @@
 
 YOLO box labels (:func:`parse_yolo_labels`)
     One box a row: ``class cx cy w h [conf [track_id]]`` (5, 6 or 7 columns; ultralytics'
-    ``save_conf`` appends the confidence, tracking appends an id). Coordinates are normalised
+    ``save_conf`` appends the confidence, tracking appends an id). Tracking without
+    ``save_conf`` writes ``class cx cy w h track_id``: a file whose 6th column holds whole
+    numbers only, one of them 2 or more, is read so (no confidence). Coordinates are normalised
     to the image width and height. Lines end with ``\\n``, ``\\r\\n`` or a lone ``\\r``; fields
     are separated by any whitespace; a UTF-8 byte-order mark is fine; blank lines are skipped
     and ``#`` starts a comment that runs to the end of the line. An empty file means "no
@@ -61,12 +63,11 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
     """Read a YOLO box label file (see the module docstring); rows in file order."""
     path = Path(path)
     text = _read_text(path)
+    rows = [(lineno, fields) for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1)
+            if (fields := raw.split("#", 1)[0].split())]
+    sixth_is_track = _sixth_column_is_track_ids(rows)
     out: list[BoxLabel] = []
-    for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
-        row = raw.split("#", 1)[0]
-        fields = row.split()
-        if not fields:
-            continue
+    for lineno, fields in rows:
         where = f"{path}:{lineno}"
         n = len(fields)
         if n > 7:
@@ -84,17 +85,33 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
             _parse_float(fields[i], name, where)
             for i, name in ((1, "cx"), (2, "cy"), (3, "w"), (4, "h"))
         )
-        conf = _parse_conf(fields[5], where) if n >= 6 else None
-        track = (
-            _parse_int(
-                fields[6], "track id", where,
-                " (a 7-column row of fractions may be a 3-point segment label)",
+        if n == 6 and sixth_is_track:
+            conf, track = None, _parse_int(fields[5], "track id", where)
+        else:
+            conf = _parse_conf(fields[5], where) if n >= 6 else None
+            track = (
+                _parse_int(
+                    fields[6], "track id", where,
+                    " (a 7-column row of fractions may be a 3-point segment label)",
+                )
+                if n == 7
+                else None
             )
-            if n == 7
-            else None
-        )
         out.append(BoxLabel(cls, cx, cy, w, h, conf, track, lineno))
     return out
+
+
+def _sixth_column_is_track_ids(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the file's 6-column rows are ``class cx cy w h track_id``, as ultralytics'
+    tracking writes without ``save_conf``: every 6th value a whole number and one of them 2
+    or more, which no confidence can be. (Ids 0 and 1 alone cannot be told from confidences
+    0 and 1; ultralytics numbers tracks from 1.)"""
+    values = [fields[5] for _, fields in rows if len(fields) == 6]
+    try:
+        ids = [_parse_int(v, "track id", "") for v in values]
+    except InputError:
+        return False
+    return any(i >= 2 for i in ids)
 
 
 # --------------------------------------------------------------------------- to pixels

@@ -43,6 +43,17 @@ GOOD = [
                                             (1, 0.5, 0.5, 0.1, 0.1, None, None, 2)]),
     # huge but finite coordinates are clipped later, not errors here
     ("0 1e300 0.5 1e308 0.1\n", [(0, 1e300, 0.5, 1e308, 0.1, None, None, 1)]),
+    # ultralytics tracking without save_conf: 'class cx cy w h track_id' (ids from 1)
+    ("0 0.5 0.5 0.1 0.1 1\n2 0.5 0.5 0.1 0.1 7\n0 0.5 0.5 0.1 0.1 0\n",
+     [(0, 0.5, 0.5, 0.1, 0.1, None, 1, 1), (2, 0.5, 0.5, 0.1, 0.1, None, 7, 2),
+      (0, 0.5, 0.5, 0.1, 0.1, None, 0, 3)]),
+    ("0 0.5 0.5 0.1 0.1 2.0\n1 0.5 0.5 0.1 0.1\n",  # with 5-column rows (no track)
+     [(0, 0.5, 0.5, 0.1, 0.1, None, 2, 1), (1, 0.5, 0.5, 0.1, 0.1, None, None, 2)]),
+    ("0 0.5 0.5 0.1 0.1 3\n0 0.5 0.5 0.1 0.1 0.9 3\n",  # 7-column rows keep their conf
+     [(0, 0.5, 0.5, 0.1, 0.1, None, 3, 1), (0, 0.5, 0.5, 0.1, 0.1, 0.9, 3, 2)]),
+    # ids 0 and 1 alone are confidences 0 and 1 (they cannot be told apart)
+    ("0 0.5 0.5 0.1 0.1 1\n0 0.5 0.5 0.1 0.1 0\n",
+     [(0, 0.5, 0.5, 0.1, 0.1, 1.0, None, 1), (0, 0.5, 0.5, 0.1, 0.1, 0.0, None, 2)]),
 ]
 
 
@@ -97,8 +108,12 @@ BAD = [
     ("0 0.5 0.5 0.1 0.1 0x1\n", 1, "confidence '0x1' is not a number"),
     # confidences outside [0, 1]: an error naming the line, not clipped
     ("0 0.5 0.5 0.1 0.1 1.5\n", 1, "confidence '1.5' is outside [0, 1]"),
+    # a whole number over 1 beside confidences: neither column reading fits the file
+    ("0 0.5 0.5 0.1 0.1 0.8\n0 0.5 0.5 0.1 0.1 7\n", 2,
+     "confidence '7' is outside [0, 1]; a track id? a file of 'class cx cy w h track_id'"),
     ("0 0.5 0.5 0.1 0.1 -0.01\n", 1, "confidence '-0.01' is outside [0, 1]"),
-    ("0 0.5 0.5 0.1 0.1 87\n", 1, "confidence '87' is outside [0, 1]"),
+    ("0 0.5 0.5 0.1 0.1 87.5\n", 1, "confidence '87.5' is outside [0, 1]"),  # a percent
+    # (a whole 87 alone is a track id: ultralytics tracking without save_conf)
     # control characters and NUL bytes are named, escaped
     ("0 0.5\x00 0.5 0.1 0.1\n", 1, "cx '0.5\\x00' is not a number"),
     ("0 0.5 0.5 0.1 0.1\n\x07 0.5 0.5 0.1 0.1\n", 2, "class '\\x07' is not a number"),
