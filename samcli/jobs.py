@@ -189,10 +189,9 @@ class FromBoxesWork:
         image_path = self.image_of(item)
         if image_path is None:
             images_dir = Path(self.cfg.images) if self.cfg.images else None
-            where = (f"under {images_dir}" if images_dir
-                     else "by the /labels/ -> /images/ rule or beside it")
-            raise InputError(f"{item.path}: no image found for this label file ({where}; "
-                             "use --images DIR)")
+            where = (f"under {images_dir}, by the label tree's path or flat" if images_dir
+                     else "by the /labels/ -> /images/ rule or beside it; use --images DIR")
+            raise InputError(f"{item.path}: no image found for this label file ({where})")
         return image_path
 
     def _segment(self, model: ModelLoader, rgb: np.ndarray, boxes: PixelBoxes,

@@ -37,7 +37,9 @@ def test_yolo_dataset_to_records(dataset, mobile_ckpt):
     result = invoke("from-boxes", dataset / "labels", "--checkpoint", mobile_ckpt, *BOX_FAST)
     assert result.exit_code == 3, result.stderr  # the orphan label has no image
     (err,) = error_lines(result.stderr)
-    assert "orphan.txt" in err and "no image" in err
+    assert err == (f"Error: {dataset / 'labels' / 'val' / 'orphan.txt'}: no image found for "
+                   "this label file (by the /labels/ -> /images/ rule or beside it; use "
+                   "--images DIR)")
     records = jsonl(result.stdout)
     assert {r["image"] for r in records} == {"train/a.jpg", "val/a.jpg"}
     for r in records:
@@ -48,6 +50,16 @@ def test_yolo_dataset_to_records(dataset, mobile_ckpt):
     assert [r["box_confidence"] for r in train] == [0.9, 0.25]
     x1, y1, x2, y2 = train[0]["prompt_box"]
     assert (x1, y1, x2, y2) == pytest.approx((9.6, 9.6, 28.8, 28.8))
+
+
+def test_a_label_without_its_image_under_images_says_where_it_looked(dataset, mobile_ckpt):
+    """With --images given, the error says where it looked, not to use --images."""
+    result = invoke("from-boxes", dataset / "labels" / "val", "--images",
+                    dataset / "images" / "val", "--checkpoint", mobile_ckpt, *BOX_FAST)
+    assert result.exit_code == 3, result.stderr
+    assert error_lines(result.stderr) == [
+        f"Error: {dataset / 'labels' / 'val' / 'orphan.txt'}: no image found for this label "
+        f"file (under {dataset / 'images' / 'val'}, by the label tree's path or flat)"]
 
 
 def test_filters_min_conf_and_classes(dataset, mobile_ckpt):
