@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
+from PIL import Image as PILImage
 
 from samcli.api_checks import (COMMAND_ONLY_BOX_OPTIONS, api_terms, boxes_xyxy, class_ids,
                                confidences_array, is_int, only_classes_text, path_text,
@@ -48,7 +49,7 @@ from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY,
 from samcli.errors import ConfigError, InputError, SamcliError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
-from samcli.io.images import read_image
+from samcli.io.images import read_image, rgb_of_pil
 from samcli.io.labels import clip_boxes
 from samcli.io.records import RECORD_KEYS, dumps, kept_indices
 from samcli.jobs import AutomaskWork, Render, finish, segment_boxes
@@ -59,8 +60,9 @@ from samcli.results import ImageResult
 from samcli.rle import decode_mask, rle_to_json
 
 #: An image: a path to a file (str, bytes or path-like; read as the command line reads it:
-#: EXIF orientation, bit depth, alpha), or a uint8 array, (H, W, 3) RGB or (H, W) grey.
-Image = Union[str, bytes, os.PathLike, np.ndarray]
+#: EXIF orientation, bit depth, alpha), a Pillow image (converted by the same rules, EXIF
+#: orientation included), or a uint8 array, (H, W, 3) RGB or (H, W) grey.
+Image = Union[str, bytes, os.PathLike, np.ndarray, PILImage.Image]
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,11 @@ class Segmenter:
                 raise InputError(f"{path}: not a regular file")
             rgb = read_image(path, max_pixels=self.max_pixels or None)
             return rgb, Path(path), record_name(name if name is not None else path)
-        arr = np.asarray(image)
+        label = record_name(name) if name is not None else "image"
+        if isinstance(image, PILImage.Image):
+            arr = rgb_of_pil(image, label)
+        else:
+            arr = np.asarray(image)
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise InputError(f"image array: expected uint8 (H, W, 3) RGB or (H, W) grey, got "
                              f"{arr.dtype} {arr.shape}")
@@ -384,7 +390,6 @@ class Segmenter:
         if self.max_pixels and arr.shape[0] * arr.shape[1] > self.max_pixels:
             raise InputError(f"image array: {arr.shape[1]}x{arr.shape[0]} is more than "
                              f"max_pixels={self.max_pixels}")
-        label = record_name(name) if name is not None else "image"
         return np.ascontiguousarray(arr), Path(label), label
 
 

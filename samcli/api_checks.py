@@ -128,8 +128,18 @@ def path_text(path: Any, what: str) -> str:
     return text
 
 
+def _untensored(values: Any) -> Any:
+    """A torch tensor (a detector's output, on any device, with or without autograd) as a
+    NumPy array; anything else as it is."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):
+        return values.detach().cpu().numpy()
+    return values
+
+
 def boxes_xyxy(boxes: Any) -> np.ndarray:
-    """(N, 4) float64 xyxy from ``boxes`` (ConfigError for anything else)."""
+    """(N, 4) float64 xyxy from ``boxes`` (ConfigError for anything else); torch tensors as
+    NumPy arrays."""
+    boxes = _untensored(boxes)
     if isinstance(boxes, (str, bytes, dict)):
         raise ConfigError(f"boxes: expected an (N, 4) array of x1 y1 x2 y2, got "
                           f"{short(boxes)}")
@@ -159,12 +169,15 @@ def _per_box(values: Any, n: int, what: str) -> list[Any]:
 
 
 def class_ids(classes: Any, n: int) -> np.ndarray:
-    """Per-box class ids as int64: integers from 0 to MAX_CLASS_ID (ConfigError else)."""
+    """Per-box class ids as int64: integers from 0 to MAX_CLASS_ID, or floats equal to one
+    (``3.0``, as label files may write them and ultralytics' ``boxes.cls`` holds them);
+    ConfigError else."""
     if classes is None:
         return np.zeros(n, np.int64)
-    values = _per_box(classes, n, "classes")
+    values = _per_box(_untensored(classes), n, "classes")
     for i, c in enumerate(values):
-        if not (is_int(c) and 0 <= c <= MAX_CLASS_ID):
+        whole = is_int(c) or (is_real(c) and math.isfinite(c) and float(c).is_integer())
+        if not (whole and 0 <= c <= MAX_CLASS_ID):
             raise ConfigError(f"classes[{i}]={short(c)}: expected an integer from 0 to "
                               f"{MAX_CLASS_ID}")
     return np.array([int(c) for c in values], np.int64)
@@ -174,7 +187,7 @@ def confidences_array(confidences: Any, n: int) -> np.ndarray:
     """Per-box confidences as float64, NaN for none: numbers from 0 to 1, or None/NaN."""
     if confidences is None:
         return np.full(n, np.nan)
-    values = _per_box(confidences, n, "confidences")
+    values = _per_box(_untensored(confidences), n, "confidences")
     out = np.full(n, np.nan)
     for i, c in enumerate(values):
         if c is None or (is_real(c) and math.isnan(c)):

@@ -416,7 +416,8 @@ class FromBoxesConfig:
         if self.classes is None or not self.classes.strip():
             return None
         ids = [c.strip() for c in self.classes.split(",") if c.strip()]
-        if not all(re.fullmatch("[0-9]{1,10}", c) and int(c) <= MAX_CLASS_ID for c in ids):
+        if not ids or not all(re.fullmatch("[0-9]{1,10}", c) and int(c) <= MAX_CLASS_ID
+                              for c in ids):  # (',' alone would keep no box, silently)
             raise UsageError(f"--classes {self.classes!r}: expected class ids from 0 to "
                              f"{MAX_CLASS_ID} separated by commas, e.g. 0,3")
         return frozenset(int(c) for c in ids)

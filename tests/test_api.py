@@ -129,6 +129,48 @@ def test_arrays_give_the_same_proposals_as_their_files(seg, image, props):
     assert grey.image == "image" and (grey.width, grey.height) == (64, 48)
 
 
+@pytest.mark.parametrize("label, save", [
+    ("a palette PNG: its colours, not its palette indices", lambda im, p: im.convert("P")
+     .save(p.with_suffix(".png")) or p.with_suffix(".png")),
+    ("an EXIF-rotated JPEG: turned as its file is", lambda im, p: im.save(
+        p.with_suffix(".jpg"), exif=_orientation_6(), quality=95) or p.with_suffix(".jpg")),
+    ("RGBA: composited onto white as its file is", lambda im, p: im.convert("RGBA")
+     .save(p.with_suffix(".png")) or p.with_suffix(".png")),
+])
+def test_pillow_images_are_read_as_their_files(seg, image, tmp_path, label, save):
+    """Image.open(path) gives the proposals of path itself (it was np.asarray'd: palette
+    indices taken for grey, EXIF orientation ignored)."""
+    path = save(Image.open(image).convert("RGB"), tmp_path / "b")
+    with Image.open(path) as pil:
+        from_pil = seg.automask(pil, name="b", **FAST_OPTIONS)
+    from_file = seg.automask(path, name="b", **FAST_OPTIONS)
+    assert (from_pil.width, from_pil.height) == (from_file.width, from_file.height), label
+    assert from_pil.records == from_file.records, label
+
+
+def _orientation_6():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees: width and height swap
+    return exif
+
+
+def test_detector_tensors_are_taken_as_they_come(seg):
+    """A torchvision or ultralytics detector's output as it is: boxes with autograd, float
+    class ids (ultralytics' boxes.cls), confidence tensors."""
+    import torch
+
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    boxes = [[4.0, 4.0, 30.0, 30.0], [20.0, 10.0, 60.0, 40.0]]
+    plain = seg.from_boxes(rgb, boxes, classes=[12, 1], confidences=[0.9, 0.5])
+    tensors = seg.from_boxes(rgb, torch.tensor(boxes, requires_grad=True),
+                             classes=torch.tensor([12.0, 1.0]),
+                             confidences=torch.tensor([0.9, 0.5], dtype=torch.float64))
+    assert tensors.records == plain.records and tensors.warnings == plain.warnings
+    assert _prompted(seg.from_boxes(rgb, boxes, classes=[12.0, np.float32(1)])) == [1, 12]
+    with pytest.raises(ConfigError, match=r"classes\[0\]=2.5: expected an integer"):
+        seg.from_boxes(rgb, boxes, classes=[2.5, 1])
+
+
 def test_without_polygons_records_have_no_segmentation(seg, image):
     props = seg.automask(image, polygons=False, **FAST_OPTIONS)
     assert props.records and all("segmentation" not in r for r in props.records)

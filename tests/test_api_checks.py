@@ -74,9 +74,11 @@ def test_boxes_xyxy_refuses(label, boxes):
 def test_class_ids_and_confidences():
     assert class_ids(None, 2).tolist() == [0, 0]
     assert class_ids([0, np.int32(2147483647)], 2).tolist() == [0, 2147483647]
+    assert class_ids([1.0, np.float32(3)], 2).tolist() == [1, 3]  # as label files' '3.0'
     conf = confidences_array([None, float("nan"), 0, np.float32(1)], 4)
     assert np.isnan(conf[:2]).all() and conf[2:].tolist() == [0.0, 1.0]
-    for bad in ([-1], [2**31], [1.0], [True], ["1"]):
+    for bad in ([-1], [2**31], [1.5], [float("nan")], [float("inf")], [-1.0], [True],
+                ["1"]):
         with pytest.raises(ConfigError, match="classes"):
             class_ids(bad, 1)
     for bad in ([1.5], [-0.1], [float("inf")], ["x"], [True]):

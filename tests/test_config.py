@@ -80,6 +80,8 @@ def test_invalid_values(label, overrides, match, error):
     ("blank", " ", None),
     ("two", "0, 3", {0, 3}),
     ("trailing comma", "7,", {7}),
+    ("commas and no id (would keep no box)", ",", UsageError),
+    ("separators only", " , ,", UsageError),
     ("largest id", str(MAX_CLASS_ID), {MAX_CLASS_ID}),
     ("negative", "-1", UsageError),
     ("above int32", str(MAX_CLASS_ID + 1), UsageError),

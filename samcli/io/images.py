@@ -105,6 +105,7 @@ __all__ = [
     "image_size",
     "is_image_path",
     "read_image",
+    "rgb_of_pil",
 ]
 
 #: Supported file suffixes, lower case, in lookup preference order (see io.labels).
@@ -267,6 +268,27 @@ def _describe(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- orientation
+
+
+def rgb_of_pil(im: Image.Image, name: str = "image") -> np.ndarray:
+    """A Pillow image (from ``Image.open`` or made in memory) as :func:`read_image` makes a
+    file's: C-contiguous uint8 ``(H, W, 3)`` RGB, its EXIF orientation applied, bit depth,
+    palette, alpha and colour space converted by the same rules. ``name`` names the image
+    in errors (:class:`InputError`). Pillow's pixel limit is not applied: the image is in
+    memory already."""
+    try:
+        im.load()
+    except Exception as exc:  # noqa: BLE001 - a lazily opened file that turns out broken
+        raise InputError(f"{name}: cannot read image: {_describe(exc)}") from None
+    orientation = _orientation(im)
+    try:
+        arr = _to_rgb_array(im)
+    except _UnsupportedMode as exc:
+        raise InputError(f"{name}: unsupported image mode {exc.args[0]!r}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{name}: cannot convert {im.mode!r} image to RGB: "
+                         f"{_describe(exc)}") from None
+    return np.ascontiguousarray(pixels.apply_orientation(arr, orientation))
 
 
 def _orientation(im: Image.Image) -> int:
