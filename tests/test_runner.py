@@ -74,6 +74,9 @@ class FakeWriter:
     def check_inputs(self, images):
         pass
 
+    def outputs_for(self, image):
+        return []
+
     def write(self, result):
         if result.image in self.fail:
             raise InputError(f"{result.image}: cannot write")
