@@ -125,12 +125,18 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
 _TEMPORARY = re.compile(r"^\..*\.[0-9a-f]{%d}\.tmp$" % _RANDOM_CHARS)
 
 
-def remove_stale_temporaries(folder: Path | str) -> int:
+def remove_stale_temporaries(folder: Path | str, own_marker: str | None = None) -> int:
     """Delete the temporary files :func:`atomic_write_bytes` left under ``folder`` (a process
     killed between writing one and renaming it). Call it only while no other process writes
-    there (samcli holds the output folder's lock). Returns how many were removed."""
+    there (samcli holds the output folder's lock). ``own_marker``: the name of the state
+    folder that marks an output folder; subfolders holding one are other output folders,
+    with locks of their own (a live run may be writing there), and are left alone. Returns
+    how many were removed."""
     removed = 0
-    for dirpath, _, names in os.walk(folder):
+    for dirpath, dirnames, names in os.walk(folder):
+        if own_marker is not None:
+            dirnames[:] = [d for d in dirnames
+                           if not os.path.isdir(os.path.join(dirpath, d, own_marker))]
         for name in names:
             if _TEMPORARY.match(name):
                 with contextlib.suppress(OSError):

@@ -138,12 +138,21 @@ def manifest_hash(request: RunRequest, model: ModelLoader) -> str:
     the output options (the --crops and --preview folders by their resolved paths). Where
     the work runs (Ray or not) changes nothing, so it is not part of it."""
     out = request.output
+    cfg = hash_params(request.task)
+    for key in _PATH_PARAMS:  # 'dir', 'dir/' and /abs/dir are one folder: no redo
+        if cfg.get(key):
+            cfg[key] = _folder_key(cfg[key])
     params = {"revision": OUTPUT_REVISION,
-              "job": request.command, "model": model.identity, "cfg": hash_params(request.task),
+              "job": request.command, "model": model.identity, "cfg": cfg,
               "polygon": params_of(request.polygon), "format": out.format,
               "crops": _folder_key(out.crops), "preview": _folder_key(out.preview),
               "geo": bool(out.geo)}
     return params_hash(params)
+
+
+#: The task's path options, in the resume key by their resolved paths (what the files hold
+#: is in each input's identity: the image a label resolved to, the detections' content).
+_PATH_PARAMS = ("images", "coco_dets", "image_map")
 
 
 def _folder_key(folder: str | None) -> str | bool:

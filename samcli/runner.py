@@ -112,6 +112,8 @@ class Runner:
         self.console = console or Console(file=sys.stderr, highlight=False, soft_wrap=True)
         self.manifest: Manifest | None = None
         self._sources: dict[str, dict | None] = {}
+        # from-boxes: each label's image as it was when the run started (see record)
+        self._image_sources: dict[str, dict | None] = {}
         self._t0 = time.perf_counter()
 
     def report(self, message: str, style: str = "") -> None:
@@ -150,7 +152,7 @@ class Runner:
                 self.manifest = Manifest(self.opts.output_dir)
                 self.manifest.check_writable()
             for folder in self.opts.folders:
-                remove_stale_temporaries(folder)
+                remove_stale_temporaries(folder, own_marker=STATE_DIR)
             todo, summary = self.start(items, pre_failed)
             if todo is None:
                 return summary
@@ -224,6 +226,8 @@ class Runner:
         for item in items:
             image = self._image_now(item)
             self._sources[item.rel] = source = self._identity(item, image)
+            if image is not None:
+                self._image_sources[item.rel] = file_identity(image)
             if (self.manifest is not None and not self.opts.overwrite
                     and self.manifest.is_done(item.rel, self.opts.hash, source, image)
                     and self._files_present(self.manifest.entries[item.rel])):
@@ -239,7 +243,35 @@ class Runner:
         count = entry.get("proposals")
         if type(count) is not int or count < 0:
             return False
-        return all(w.files_present(entry["image"], count) for w in self.writers)
+        if not all(w.files_present(entry["image"], count) for w in self.writers):
+            return False
+        return self._outputs_unchanged(entry)
+
+    def _output_key(self, path: str) -> str | None:
+        """An output file as the manifest keeps its stats: relative to the output folder
+        (which may be moved, or named from another working directory), else absolute; None
+        for a path that is not UTF-8 (JSON would not give it back), which goes unchecked."""
+        real = os.path.realpath(path)
+        root = os.path.realpath(self.opts.output_dir or ".")
+        key = os.path.relpath(real, root) if os.path.commonpath([real, root]) == root else real
+        return key if text_of_path(key) == key else None
+
+    def _outputs_unchanged(self, entry: dict) -> bool:
+        """Whether the per-image files a done line lists are still the ones that run wrote:
+        a file written since for another input (automask and from-boxes into one folder, a
+        chips folder shared by runs into two, a.png and a.jpg both naming a.txt over two
+        runs) or by hand makes its input not done. Lines of older versions, without
+        ``output_stats``, are taken as they are."""
+        stats = entry.get("output_stats")
+        if stats is None:
+            return True
+        if not isinstance(stats, dict) or self.opts.output_dir is None:
+            return False
+        root = os.path.realpath(self.opts.output_dir)
+        for key, recorded in stats.items():
+            if recorded is None or _stat_key(os.path.join(root, key)) != recorded:
+                return False
+        return True
 
     @staticmethod
     def check_output_clashes(writers: Sequence[Any], items: Sequence[InputItem]) -> None:
@@ -346,9 +378,20 @@ class Runner:
                            else self._identity(item, self._image_now(item))),
             }
             if Path(result.source) != Path(item.path):  # from-boxes: the label's image too
-                entry["image_source"] = file_identity(result.source)
+                entry["image_source"] = self._image_source(item, result.source)
+            entry["output_stats"] = {key: _stat_key(p) for p in outputs
+                                     if (key := self._output_key(p)) is not None}
             self._append(entry)
         return True
+
+    def _image_source(self, item: InputItem, used: Path) -> dict | None:
+        """The identity of the image a label's outputs were made from: as the run found it
+        at the start when that is the same file (an image replaced while it was processed
+        is then recorded as the old one, and the next run redoes it), else as it is now."""
+        before = self._image_sources.get(item.rel)
+        if before is not None and before.get("path") == text_of_path(os.path.realpath(used)):
+            return before
+        return file_identity(used)
 
     def finish(self, summary: Summary) -> Summary:
         """Whole-run files (COCO) from every image done, in this run or before (only this
@@ -397,6 +440,16 @@ class Runner:
         if s.failed:
             self.report(f"{len(s.failed)} input(s) failed; see the errors above"
                         + (" and the manifest" if self.manifest else ""))
+
+
+def _stat_key(path: str) -> list[int] | None:
+    """What tells one write of an output file from another: size, modification time and
+    inode (every write is a new file renamed into place); None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [int(st.st_size), int(st.st_mtime_ns), int(st.st_ino)]
 
 
 def _counted(n: int, plural: str) -> str:

@@ -90,6 +90,28 @@ def test_a_killed_writes_temporary_file_is_recognised(tmp_path, label, name):
     assert os.listdir(tmp_path) == ["keep.tmp"], label
 
 
+def test_stale_temporaries_of_nested_output_folders_are_left_to_their_runs(tmp_path):
+    """A subfolder with its own .samcli is another output folder, which a live run may be
+    writing (its lock, not this one's): its temporary files stay; the rest go, the state
+    folder's included."""
+    import os
+
+    import samcli.fs as fs
+
+    def temporary(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = fs.create_exclusive(folder, ".a.png.jsonl.", suffix=".tmp")
+        os.close(fd)
+        return tmp
+
+    ours = [temporary(tmp_path), temporary(tmp_path / "sub"),
+            temporary(tmp_path / ".samcli" / "coco")]
+    (tmp_path / "inner" / ".samcli").mkdir(parents=True)
+    theirs = [temporary(tmp_path / "inner"), temporary(tmp_path / "inner" / "deep")]
+    assert fs.remove_stale_temporaries(tmp_path, own_marker=".samcli") == len(ours)
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+
+
 @pytest.mark.parametrize("label, text, shown", [
     ("plain text and non-ASCII letters stay", "sub ü#1/a b.png", "sub ü#1/a b.png"),
     ("a tab stays", "a\tb.png", "a\tb.png"),

@@ -363,3 +363,49 @@ def test_a_folder_that_gives_no_image_is_named(tmp_path, mobile_ckpt, monkeypatc
     assert [line for line in result.stderr.splitlines() if line.startswith("Warning:")] == [
         f"Warning: {folder}: no images found in this folder" for folder in warned], label
     assert [r["image"] for r in jsonl(result.stdout)][:1] == ["sub/a.png"], label
+
+
+def _summary_line(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if line.startswith("samcli: "))
+
+
+def test_a_done_input_whose_files_another_input_rewrote_is_redone(tmp_path, mobile_ckpt):
+    """a.png, then a.jpg (both name a.txt), then a.png again: the third run must not take
+    a.png's earlier line as done, since a.txt now holds a.jpg's masks."""
+    images, out = tmp_path / "images", tmp_path / "labels"
+    write_image(images / "a.png", seed=3)
+    args = ("automask", images, "--checkpoint", mobile_ckpt, *FAST, "-o", out,
+            "--format", "yolo")
+    assert invoke(*args).exit_code == 0
+    from_png = (out / "a.txt").read_bytes()
+    png = (images / "a.png").rename(tmp_path / "a.png")
+    write_image(images / "a.jpg", seed=9)
+    assert invoke(*args).exit_code == 0
+    assert (out / "a.txt").read_bytes() != from_png
+    (images / "a.jpg").unlink()
+    png.rename(images / "a.png")  # the very file of the first run, mtime and all
+    again = invoke(*[a for a in args if a != "-q"])
+    assert again.exit_code == 0, again.stderr
+    assert _summary_line(again.stderr).startswith("samcli: 1 image done;")
+    assert (out / "a.txt").read_bytes() == from_png
+
+
+def test_automask_after_from_boxes_into_one_folder_redoes_what_it_overwrote(tmp_path,
+                                                                            mobile_ckpt):
+    """Both commands name image 0.png's COCO part alike: the automask rerun redoes its
+    input instead of building annotations.json from from-boxes' masks."""
+    data = tmp_path / "data"
+    write_image(data / "images" / "0.png")
+    (data / "labels").mkdir()
+    (data / "labels" / "0.txt").write_text("0 0.5 0.5 0.6 0.6\n")
+    auto = ("automask", data / "images", "--checkpoint", mobile_ckpt, *FAST, "--format",
+            "coco")
+    assert invoke(*auto, "-o", tmp_path / "ref").exit_code == 0
+    assert invoke(*auto, "-o", tmp_path / "x").exit_code == 0
+    boxes = invoke("from-boxes", data / "labels", "--checkpoint", mobile_ckpt, "-q", "-o",
+                   tmp_path / "x", "--format", "coco")
+    assert boxes.exit_code == 0, boxes.stderr
+    again = invoke(*[a for a in auto if a != "-q"], "-o", tmp_path / "x")
+    assert _summary_line(again.stderr).startswith("samcli: 1 image done;"), again.stderr
+    assert ((tmp_path / "x" / "annotations.json").read_bytes()
+            == (tmp_path / "ref" / "annotations.json").read_bytes())

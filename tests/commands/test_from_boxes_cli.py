@@ -465,3 +465,44 @@ def test_a_class_names_file_named_directly_is_skipped_with_a_warning(dataset, tm
         "the class names of the labels beside it)"]
     doc = json.loads((out / "annotations.json").read_text())
     assert {c["id"]: c["name"] for c in doc["categories"]}[0] == "cat"
+
+
+def test_an_image_replaced_while_its_label_is_processed_is_redone(tmp_path, mobile_ckpt,
+                                                                  monkeypatch):
+    """The image's identity is taken when the run starts, as the label's is: a file
+    replaced after it was read is recorded as the old one, so the next run redoes it
+    (it used to record the new file beside the old file's masks, and skip it)."""
+    import samcli.jobs
+
+    data = tmp_path / "data"
+    image = write_image(data / "images" / "a.png", seed=3)
+    (data / "labels").mkdir()
+    (data / "labels" / "a.txt").write_text("0 0.5 0.5 0.6 0.6\n")
+    segment = samcli.jobs.segment_boxes
+
+    def replace_then_segment(*args, **kwargs):
+        write_image(image, seed=9)  # after the image was read, before the outputs
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(samcli.jobs, "segment_boxes", replace_then_segment)
+    args = ("from-boxes", data / "labels", "--checkpoint", mobile_ckpt, "--multimask", "-o",
+            tmp_path / "out")
+    assert invoke(*args).exit_code == 0
+    monkeypatch.setattr(samcli.jobs, "segment_boxes", segment)
+    again = invoke(*args)
+    assert again.exit_code == 0, again.stderr
+    assert "samcli: 1 label file done;" in again.stderr
+
+
+def test_images_folder_spelled_otherwise_redoes_nothing(dataset, mobile_ckpt, monkeypatch):
+    """--images dir, dir/ and the absolute path are one folder in the resume key."""
+    monkeypatch.chdir(dataset)
+    out = dataset.parent / "out"
+    for images in ("images/val", "images/val/", str(dataset / "images" / "val")):
+        result = invoke("from-boxes", dataset / "labels" / "val" / "a.txt", "--images", images,
+                        "--checkpoint", mobile_ckpt, "--multimask", "-o", out)
+        assert result.exit_code == 0, result.stderr
+        summary = next(line for line in result.stderr.splitlines()
+                       if line.startswith("samcli: "))
+        expected = "1 label file done" if images == "images/val" else "0 label files done"
+        assert summary.startswith(f"samcli: {expected}"), (images, summary)
