@@ -194,10 +194,12 @@ FINGERPRINT_BYTES = 64 * 1024
 
 def file_identity(path: Path | str) -> dict | None:
     """What identifies the content at ``path`` now, cheaply: the resolved path, the size, the
-    modification time (ns) and a SHA-256 of the size and the first and last
-    :data:`FINGERPRINT_BYTES` bytes (so a same-size replacement with a restored timestamp is
-    caught too unless it differs only in the middle). None when the file cannot be read.
-    Values are JSON-ready."""
+    modification time (ns), the status-change time (ns) and a SHA-256 of the size and the
+    first and last :data:`FINGERPRINT_BYTES` bytes. A same-size replacement with a restored
+    timestamp is caught by the fingerprint, and one that differs only in the middle by the
+    status-change time, which ``touch -d`` cannot set back (a write, a replacement, a chmod
+    or a new hard link moves it: such a file counts as changed). None when the file cannot
+    be read. Values are JSON-ready."""
     try:
         real = os.path.realpath(path)
         with open(real, "rb") as fh:
@@ -210,4 +212,4 @@ def file_identity(path: Path | str) -> dict | None:
     except (OSError, ValueError):
         return None
     return {"path": text_of_path(real), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns),
-            "head_tail_sha256": digest.hexdigest()[:32]}
+            "ctime_ns": int(st.st_ctime_ns), "head_tail_sha256": digest.hexdigest()[:32]}

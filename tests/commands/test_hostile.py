@@ -186,6 +186,17 @@ def test_resume_redoes_changed_inputs(tmp_path, mobile_ckpt):
     os.utime(second / "a.bmp", ns=(st.st_atime_ns, st.st_mtime_ns))
     again = invoke("automask", second, *base)
     assert "1 image done" in again.stderr, again.stderr
+    # other pixels in the middle only (past the first and last 64 KiB), timestamp restored
+    big = write_image(tmp_path / "three" / "a.bmp", h=300, w=300, seed=4)
+    assert big.stat().st_size > 3 * 64 * 1024
+    assert "1 image done" in invoke("automask", big.parent, *base).stderr
+    st, data = big.stat(), bytearray(big.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = bytes(255 - b for b in data[middle : middle + 3000])
+    big.write_bytes(bytes(data))
+    os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited = invoke("automask", big.parent, *base)
+    assert "1 image done" in edited.stderr, edited.stderr
 
 
 def test_resume_redoes_everything_for_other_weights_at_the_same_path(tmp_path, mobile_ckpt,
