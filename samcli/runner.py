@@ -411,6 +411,19 @@ class Runner:
                     w.finish(done_images)
         except OSError as exc:
             raise SamcliError(_write_error(exc)) from None
+        self._left_out_not_done()
+
+    def _left_out_not_done(self) -> None:
+        """Done inputs whose image a writer left out of its whole-run files (its part missing
+        or unreadable: the writer's ``left_out``, image -> the warning it gave) get a
+        ``failed`` line, so that no later run counts them as done and a run over the folder
+        that holds them redoes them."""
+        said = {k: v for w in self.writers for k, v in getattr(w, "left_out", {}).items()}
+        for key, e in list(self.manifest.entries.items() if self.manifest and said else []):
+            if (e.get("status") == "done" and e.get("hash") == self.opts.hash
+                    and e.get("image") in said):
+                self._append({"input": key, "image": e["image"], "status": "failed",
+                              "error": said[e["image"]], "hash": self.opts.hash, "time": _now()})
 
     def progress(self, total: int) -> Progress:
         """The stderr progress bar (off with --quiet or when stderr is not a terminal)."""

@@ -34,8 +34,8 @@ from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
-from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier, output_relpath, part_names,
-                               with_suffix)
+from samcli.io.outputs import (STATE_DIR, Writer, left_out_report, names_with_earlier,
+                               output_relpath, part_names, read_part, with_suffix)
 from samcli.io.yolo_dataset import DATA_YAML, dataset_yaml, image_root, ultralytics_label_path
 from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
@@ -241,10 +241,12 @@ class YoloWriter(Writer):
     distinct points after rounding is left out. An image without proposals gets an empty file.
 
     :meth:`finish` writes ``data.yaml`` (``path``, ``train``/``val``, ``names`` from ``names``,
-    else ``"object"`` for class 0 and ``str(id)``) when this run wrote labels or there is none
-    yet for the done images (a resumed run with nothing left to do keeps the earlier file),
-    and warns once (``warn``; default a ``Warning:`` line on stderr) when ultralytics would not
-    find the labels: its rule puts the label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
+    else ``"object"`` for class 0 and ``str(id)``) for every done image, this run's and earlier
+    runs' alike, each time (a run resumed with nothing left to do writes the file the run it
+    resumes would have written, with this run's class names and, for classes this run does
+    not name, the names the images' parts kept), and warns once (``warn``; default a
+    ``Warning:`` line on stderr) when ultralytics would not find the labels: its rule puts the
+    label of ``.../images/x/a.jpg`` at ``.../labels/x/a.txt``.
     """
 
     needs_geometry = True
@@ -293,12 +295,10 @@ class YoloWriter(Writer):
         return root
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
+        # made again every time from every done image (this run's and those the parts of
+        # earlier runs describe), never kept: a run resumed with nothing left to do writes
+        # what the run it resumes would have written, with the class names of this run
         done = sorted(set(done_images))
-        if not self._roots and self._unknown_root is None and (
-                not done or os.path.lexists(self.root / DATA_YAML)):
-            # nothing written this run: the earlier data.yaml stands (one that a stopped run
-            # never got to write is made now, from the done images' parts)
-            return []
         written = []
         roots, names = self._earlier(done)
         unknown = self._unknown_root is not None or None in roots
@@ -371,6 +371,10 @@ class CocoWriter(Writer):
     written atomically to ``DIR/.samcli/coco/<image>.json``; :meth:`finish` builds
     ``annotations.json`` from the parts of all done images, sorted by image path, annotation
     ids ``1..M`` in that order, so an interrupted and resumed run gives the very same file.
+    A done image whose part is missing or unreadable (:func:`~samcli.io.outputs.read_part`)
+    is left out, with a ``Warning:`` line (``warn``) naming it, its part and the fix, and
+    named in :attr:`left_out`; :meth:`files_present` tells the runner to redo an input of
+    the run whose part is so.
     Image ids: the input's own (``ImageResult.image_id``: from-boxes with COCO detections
     keeps the ground truth's ids, as written), kept in the part; else ``1..N`` in path order.
     ``width``/``height`` are the decoded image's, the size the masks have.
@@ -393,9 +397,10 @@ class CocoWriter(Writer):
     """
 
     def __init__(self, root: Path, categories: Sequence[dict] | None = None,
-                 score: str = "sam") -> None:
+                 score: str = "sam", warn: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.root = Path(root)
+        self._warn = warn
         cats = [dict(c) for c in DEFAULT_CATEGORIES] if categories is None else list(categories)
         self.categories = [jsonable(dict(c)) for c in cats]
         self.score = score
@@ -412,19 +417,26 @@ class CocoWriter(Writer):
         part = coco_part(result, self.categories, self.score)
         return [atomic_write_text(self.part_path(result.image), dumps(part))]
 
+    def files_present(self, image: str, proposals: int) -> bool:
+        """Whether ``image``'s part is there and can be read back (a part emptied or cut
+        short since: the image is redone, not left out of ``annotations.json``)."""
+        return read_part(self.part_path(image), check_coco_part)[1] is None
+
     def _parts(self, done_images: Iterable[str]) -> list[dict]:
-        parts = []
+        """The parts of ``done_images`` in image order; one missing or unreadable is left out
+        with a warning (:attr:`left_out`)."""
+        parts, left = [], {}
         for image in sorted(set(done_images)):
             path = self.part_path(image)
-            try:
-                parts.append(json.loads(path.read_text(encoding="utf-8")))
-            except FileNotFoundError:
-                raise SamcliError(
-                    f"COCO output: the part file for {image} ({path}) is missing; "
-                    "rerun with --overwrite to redo it"
-                ) from None
-            except (OSError, ValueError) as exc:
-                raise SamcliError(f"COCO output: cannot read {path}: {exc}") from None
+            part, why = read_part(path, check_coco_part)
+            if why is None:
+                parts.append(part)
+            else:
+                left[image] = (path, why)
+        lines, self.left_out = left_out_report(f"{COCO_FILE} and {RESULTS_FILE}", left,
+                                               self.root / STATE_DIR / "coco")
+        for line in lines:
+            (self._warn or warn)(line)
         given = sum("id" in part["image"] for part in parts)
         if 0 < given < len(parts):
             raise SamcliError("COCO output: some images have their input's ids and some do not "
@@ -473,6 +485,22 @@ def coco_part(result: ImageResult, categories: Sequence[dict] = DEFAULT_CATEGORI
     names = {int(c["id"]): str(c["name"]) for c in categories if "name" in c}
     return {"image": image, "annotations": anns,
             "names": part_names(names, (a["category_id"] for a in anns))}
+
+
+def check_coco_part(part: Any) -> None:
+    """Raise one of :data:`~samcli.io.outputs.PART_SHAPE_ERRORS` unless ``part`` has the shape
+    :func:`coco_part` gives and :func:`coco_documents` reads."""
+    if not isinstance(part["image"], dict) or not isinstance(part["annotations"], list):
+        raise TypeError("'image' is not an object or 'annotations' not a list")
+    for ann in part["annotations"]:
+        if not isinstance(ann, dict):
+            raise TypeError("an annotation is not an object")
+        int(ann["category_id"])
+    names = part.get("names", {})
+    if not isinstance(names, dict):
+        raise TypeError("'names' is not an object")
+    for cid in names:
+        int(cid)
 
 
 def coco_documents(parts: Sequence[dict], categories: Sequence[dict] = DEFAULT_CATEGORIES

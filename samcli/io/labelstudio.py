@@ -54,26 +54,28 @@ Images
 
 Resumable like COCO: each image's predictions are a part ``DIR/.samcli/labelstudio/
 <image>.json``; :meth:`LabelStudioWriter.finish` builds the files from the parts of every
-done image (and the image URLs then, so another ``--image-root-url`` redoes no image).
+done image (and the image URLs then, so another ``--image-root-url`` redoes no image). A done
+image whose part is missing or unreadable is left out with a ``Warning:`` line naming it, its
+part and the fix (:func:`samcli.io.outputs.left_out_report`), as COCO's is.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from samcli.config import DEFAULT_IMAGE_ROOT_URL
-from samcli.errors import SamcliError
+from samcli.console import warn
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
-from samcli.io.outputs import STATE_DIR, Writer, names_with_earlier, part_names, with_suffix
+from samcli.io.outputs import (STATE_DIR, Writer, left_out_report, names_with_earlier,
+                               part_names, read_part, with_suffix)
 from samcli.io.records import dumps, kept_indices, proposal_score
 from samcli.results import ImageResult
 
@@ -91,15 +93,19 @@ class LabelStudioWriter(Writer):
     files are made: this run's names first, then those earlier runs' parts kept (runs over
     several folders into one output folder keep each folder's names; a renamed class is
     renamed in every task). ``label_config.xml`` lists those names and every label used.
+    ``warn``: how :meth:`finish` says that a done image is left out (default: a ``Warning:``
+    line on stderr).
     """
 
     needs_geometry = True
 
     def __init__(self, root: Path, names: Mapping[int, str] | None = None, score: str = "sam",
                  image_root_url: str = DEFAULT_IMAGE_ROOT_URL,
-                 model_version: str = "samcli", default_name: str = "object") -> None:
+                 model_version: str = "samcli", default_name: str = "object",
+                 warn: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.root = Path(root)
+        self._warn = warn
         self.names = {k: label_text(v) for k, v in (names or {}).items()}
         self.score = score
         proposal_score(score, 0.0, 0.0)  # an unknown mode fails now, not after the work
@@ -153,35 +159,52 @@ class LabelStudioWriter(Writer):
     def image_url(self, image: str) -> str:
         return self.image_root_url + quote(image.encode("utf-8", "surrogateescape"), safe="/")
 
+    def files_present(self, image: str, proposals: int) -> bool:
+        """Whether ``image``'s part is there and can be read back (a part emptied or cut
+        short since: the image is redone, not left out of ``tasks.json``)."""
+        return read_part(self.part_path(image), self._check_part)[1] is None
+
+    def _check_part(self, part: Any) -> None:
+        names = part.get("names") or {}
+        if not isinstance(names, dict) or not all(isinstance(n, str) for n in names.values()):
+            raise TypeError("'names' is not an object of names")
+        for cid in names:
+            int(cid)
+        self._task(part, {}, {})
+
+    def _task(self, part: Any, names: Mapping[int, str], labels: dict[str, None]) -> dict:
+        """The task of one image's part, its regions labelled by ``names`` (the class ids'
+        names; ``str(id)`` for an id without one), adding the labels its regions use to
+        ``labels``; raises one of :data:`~samcli.io.outputs.PART_SHAPE_ERRORS` for a part
+        that is not of the shape :meth:`write` gives."""
+        regions = part["predictions"][0]["result"]
+        for region, cid in zip(regions, part.get("classes") or []):
+            if cid is not None:
+                region["value"]["polygonlabels"] = [names.get(int(cid), str(cid))]
+        for region in regions:
+            value = region["value"]
+            value["polygonlabels"] = [label_text(n) for n in value["polygonlabels"]]
+            labels.update(dict.fromkeys(value["polygonlabels"]))
+        return {"data": {"image": self.image_url(part["image"])},
+                "predictions": part["predictions"]}
+
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        parts = []  # (path, part) of every done image, in image order
+        parts, left = [], {}  # the part of every done image, in image order; those left out
         for image in sorted(set(done_images)):
             path = self.part_path(image)
-            try:
-                parts.append((path, json.loads(path.read_text(encoding="utf-8"))))
-            except FileNotFoundError:
-                raise SamcliError(f"Label Studio output: the part file for {image} ({path}) "
-                                  "is missing; rerun with --overwrite to redo it") from None
-            except (OSError, ValueError) as exc:
-                raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
-        names = names_with_earlier(self.names, (p.get("names") or {} for _, p in parts))
+            part, why = read_part(path, self._check_part)
+            if why is None:
+                parts.append(part)
+            else:
+                left[image] = (path, why)
+        lines, self.left_out = left_out_report(f"{TASKS_FILE} and {CONFIG_FILE}", left,
+                                               self.root / STATE_DIR / "labelstudio")
+        for line in lines:
+            (self._warn or warn)(line)
+        names = names_with_earlier(self.names, (p.get("names") or {} for p in parts))
         names = {k: label_text(v) for k, v in names.items()}  # parts of earlier versions
         labels = dict.fromkeys(names.values())
-        tasks = []
-        for path, part in parts:
-            try:
-                regions = part["predictions"][0]["result"]
-                for region, cid in zip(regions, part.get("classes") or []):
-                    if cid is not None:
-                        region["value"]["polygonlabels"] = [names.get(int(cid), str(cid))]
-                for region in regions:
-                    value = region["value"]
-                    value["polygonlabels"] = [label_text(n) for n in value["polygonlabels"]]
-                    labels.update(dict.fromkeys(value["polygonlabels"]))
-                tasks.append({"data": {"image": self.image_url(part["image"])},
-                              "predictions": part["predictions"]})
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
-                raise SamcliError(f"Label Studio output: cannot read {path}: {exc!r}") from None
+        tasks = [self._task(part, names, labels) for part in parts]
         text = "[" + ",\n".join(dumps(t) for t in tasks) + "]\n"
         return [atomic_write_text(self.root / TASKS_FILE, text),
                 atomic_write_text(self.root / CONFIG_FILE, label_config(list(labels)))]

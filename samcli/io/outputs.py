@@ -27,15 +27,18 @@ per-image files an earlier run wrote for it, which no longer describe it, are re
 ``files_present(image, proposals)`` (whether a done image's per-image files are all still
 there; the runner redoes one whose files were deleted) and
 ``finish(done_images)`` (once per run, with every image done so far, this run or earlier, for
-whole-run files such as COCO's ``annotations.json``).
+whole-run files such as COCO's ``annotations.json``; a done image whose per-image part is
+missing or unreadable is left out of them with a warning and named in ``left_out``, for the
+runner to record as not done).
 ``needs_rgb`` asks the unit of work to keep the decoded image in ``ImageResult.rgb``, and
 ``needs_geometry`` to put polygons (``segmentation``) in the records.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from samcli.errors import InputError
 from samcli.io.inputs import OUTPUT_MARKER
@@ -73,6 +76,11 @@ class Writer:
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
+        #: The done images the last :meth:`finish` left out of the whole-run files (their
+        #: per-image part missing or unreadable: :func:`read_part`), each with the warning
+        #: that said so: the runner records them as not done, so that no later run counts
+        #: them as done and a run over the folder that holds them redoes them.
+        self.left_out: dict[str, str] = {}
 
     def check_inputs(self, images: Iterable[str]) -> None:
         """Raise before any work if ``images`` would overwrite one another's outputs."""
@@ -93,14 +101,18 @@ class Writer:
         raise NotImplementedError
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        """Whole-run outputs from every image done (this run or before); returns files written."""
+        """Whole-run outputs from every image done (this run or before); returns files written.
+        A done image that cannot be put in them is left out with a warning, never an error,
+        and named in :attr:`left_out`."""
         return []
 
     def files_present(self, image: str, proposals: int) -> bool:
         """Whether every per-image file this writer wrote for ``image`` when it was done
         (with ``proposals`` records) is still there: the runner redoes a done image whose
         files were deleted since, instead of skipping it (or failing on a missing part at
-        the end of the run). What the files hold is not looked at."""
+        the end of the run). What the files hold is not looked at, except by writers whose
+        whole-run files are made from per-image parts (COCO, Label Studio: a part that does
+        not read back is not there)."""
         return all(p.is_file() for p in self.outputs_for(image))
 
     def discard(self, image: str) -> None:
@@ -157,6 +169,59 @@ def names_with_earlier(names: Mapping[int, str], kept: Iterable[Mapping[str, str
         for cid, name in part.items():
             merged.setdefault(int(cid), name)
     return merged
+
+
+#: The exceptions a writer's check of a part's shape raises for a part it cannot use
+PART_SHAPE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def read_part(path: Path, check: Callable[[Any], object]) -> tuple[Any, str | None]:
+    """A writer's per-image part (JSON, under ``DIR/.samcli/``) and None, or None and why it
+    cannot be used, to follow the file's name: ``is missing``, ``is empty``, ``cannot be read
+    (...)``, ``is not valid JSON (...)``, or ``does not hold what samcli wrote there (...)``
+    when ``check(part)`` raises one of :data:`PART_SHAPE_ERRORS`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, "is missing"
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    if not data.strip():
+        return None, "is empty"
+    try:
+        part = json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # (UnicodeDecodeError is one)
+        return None, f"is not valid JSON ({exc})"
+    try:
+        check(part)
+    except PART_SHAPE_ERRORS as exc:
+        return None, f"does not hold what samcli wrote there ({type(exc).__name__}: {exc})"
+    return part, None
+
+
+#: At most this many left-out images are named one a line (:func:`left_out_report`)
+LEFT_OUT_NAMED = 5
+
+
+def left_out_report(files: str, left: Mapping[str, tuple[Path, str]], parts: Path
+                    ) -> tuple[list[str], dict[str, str]]:
+    """What to say of done images a writer leaves out of its whole-run ``files`` (``left``:
+    image -> (its part file, why it cannot be used: :func:`read_part`)): the warning lines
+    (one per image, naming its part file and how to get the image back: the first
+    :data:`LEFT_OUT_NAMED` in image order, then one line for the rest, whose parts are
+    under ``parts``), and ``{image: its own line}`` (:attr:`Writer.left_out`)."""
+    each = {image: (f"{files} leave out {image}: its part file {path} {why}, so it counts "
+                    f"as not done; run samcli again with the same options and -o over the "
+                    f"input folder that holds {image} to redo it")
+            for image, (path, why) in sorted(left.items())}
+    lines = list(each.values())[:LEFT_OUT_NAMED]
+    rest = list(each)[LEFT_OUT_NAMED:]
+    if rest:
+        lines.append(f"{files} leave out {len(rest)} more done images ({rest[0]} first): "
+                     f"their part files under {parts} are missing or unreadable, so they "
+                     "count as not done; run samcli again with the same options and -o over "
+                     "the input folders that hold them to redo them")
+    return lines, each
 
 
 def clash_message(a: str, b: str, path: Path, advice: str = "use another output format") -> str:

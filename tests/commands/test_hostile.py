@@ -751,3 +751,135 @@ def test_outputs_inside_an_input_folder_are_still_allowed(tmp_path, mobile_ckpt)
     again = invoke("automask", tmp_path / "imgs", "--checkpoint", mobile_ckpt, *FAST)
     assert again.exit_code == 0, again.stderr
     assert {r["image"] for r in jsonl(again.stdout)} == {"a.png"}
+
+
+# ------------------------------------------------- 8. whole-run files made again on every rerun
+
+
+def _state_files(d: Path) -> dict[str, bytes]:
+    """Every file under ``d``, samcli's parts included, but the manifest and the lock."""
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name not in ("manifest.jsonl", "lock")}
+
+
+def test_a_yolo_run_killed_before_data_yaml_finishes_on_rerun_as_uninterrupted(tmp_path,
+                                                                              mobile_ckpt):
+    """Issue F3: a run killed after its last label was recorded, before data.yaml, left the
+    earlier run's data.yaml (``train: "."``, no val); the rerun, with nothing left to do,
+    kept it. It now ends with the very files of the uninterrupted run."""
+    import shutil
+
+    data = tmp_path / "data"
+    for i in range(2):
+        write_image(data / "images" / "train" / f"{i}.png", seed=i)
+    args = ("automask", data / "images", "--checkpoint", mobile_ckpt, *FAST, "--format",
+            "yolo", "-o", data / "labels")
+    assert invoke(*args).exit_code == 0
+    write_image(data / "images" / "val" / "2.png", seed=2)
+    shutil.copytree(data / "labels", tmp_path / "after_first")
+
+    killed = run_interrupted("record", 1, "KILL", *args)  # after val/2.png, before data.yaml
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert 'val: "."' in (data / "labels" / "data.yaml").read_text()  # the first run's
+    rerun = invoke(*args[:-1], data / "labels")
+    assert rerun.exit_code == 0, rerun.stderr
+    shutil.move(data / "labels", tmp_path / "killed_then_rerun")
+
+    shutil.copytree(tmp_path / "after_first", data / "labels")  # the same start, not killed
+    assert invoke(*args).exit_code == 0
+    assert _state_files(tmp_path / "killed_then_rerun") == _state_files(data / "labels")
+    text = (data / "labels" / "data.yaml").read_text()
+    assert 'train: "train"' in text and 'val: "val"' in text, text
+
+
+def test_a_class_renamed_since_is_renamed_in_data_yaml_with_nothing_redone(tmp_path,
+                                                                          mobile_ckpt):
+    """Issue F3: classes.txt renamed after a from-boxes YOLO run: the rerun (nothing to do)
+    writes data.yaml with the new name, as a fresh run would (and as Label Studio's files
+    do); a class it does not name keeps the earlier run's name."""
+    data = tmp_path / "data"
+    write_image(data / "images" / "a.png")
+    (data / "labels").mkdir()
+    (data / "labels" / "a.txt").write_text("0 0.5 0.5 0.6 0.6\n1 0.3 0.3 0.4 0.4\n")
+    (data / "labels" / "classes.txt").write_text("person\ncar\n")
+    args = ("from-boxes", data / "labels", "--checkpoint", mobile_ckpt, "--multimask", "-q",
+            "--format", "yolo", "-o", tmp_path / "out")
+    first = invoke(*args)
+    assert first.exit_code == 0, first.stderr
+    (data / "labels" / "classes.txt").write_text("human\n")
+    again = invoke(*args[:-1], tmp_path / "out")
+    assert again.exit_code == 0, again.stderr
+    text = (tmp_path / "out" / "data.yaml").read_text()
+    assert 'names:\n  0: "human"\n  1: "car"\n' in text, text
+
+
+def test_a_done_images_part_that_is_gone_is_left_out_and_the_run_goes_on(tmp_path,
+                                                                          mobile_ckpt):
+    """Issue F7: a done image of an earlier run over another folder whose COCO part is gone
+    stopped every later run into the folder (exit 1, advising --overwrite, which redoes this
+    run's inputs only), and so did an empty part of an input of the run. Now the run goes on:
+    the input of the run is redone, the other image is left out of annotations.json with
+    one Warning line naming it, its part and the fix, and a run over its folder redoes it."""
+    write_image(tmp_path / "one" / "a.png", seed=0)
+    write_image(tmp_path / "one" / "b.png", seed=1)
+    write_image(tmp_path / "two" / "x.png", seed=2)
+    out = tmp_path / "out"
+
+    def run(folder: str):
+        result = invoke("automask", tmp_path / folder, "--checkpoint", mobile_ckpt,
+                        *FAST[:-1], "--format", "coco", "-o", out)
+        assert result.exit_code == 0, result.stderr
+        return result
+
+    def images() -> list[str]:
+        doc = json.loads((out / "annotations.json").read_text())
+        return [i["file_name"] for i in doc["images"]]
+
+    run("one")
+    run("two")
+    gone = out / ".samcli" / "coco" / "a.png.json"
+    gone.unlink()
+    (out / ".samcli" / "coco" / "x.png.json").write_bytes(b"")
+    result = run("two")
+    assert error_lines(result.stderr) == []
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: annotations.json and results.json leave out a.png: its "
+                        f"part file {gone} is missing, so it counts as not done; run samcli "
+                        "again with the same options and -o over the input folder that holds "
+                        "a.png to redo it"]
+    assert "samcli: 1 image done" in result.stderr  # x.png, whose part was empty
+    assert images() == ["b.png", "x.png"]
+    result = run("one")
+    assert "samcli: 1 image done, 1 skipped" in result.stderr  # a.png
+    assert "Warning:" not in result.stderr
+    assert images() == ["a.png", "b.png", "x.png"]
+
+
+def test_left_out_image_is_recorded_as_not_done(tmp_path, mobile_ckpt):
+    """With the runner change: the left-out image gets a failed line naming its part; the
+    next run into the folder says nothing of it; a run over its folder redoes it."""
+    write_image(tmp_path / "one" / "a.png", seed=0)
+    write_image(tmp_path / "two" / "x.png", seed=2)
+    out = tmp_path / "out"
+
+    def run(folder: str):
+        result = invoke("automask", tmp_path / folder, "--checkpoint", mobile_ckpt,
+                        *FAST[:-1], "--format", "labelstudio", "-o", out)
+        assert result.exit_code == 0, result.stderr
+        return result
+
+    run("one")
+    run("two")
+    gone = out / ".samcli" / "labelstudio" / "a.png.json"
+    gone.write_text("{")
+    first = run("two")
+    (warning,) = [line for line in first.stderr.splitlines() if line.startswith("Warning:")]
+    entry = _manifest(out)["a.png"]
+    assert entry["status"] == "failed" and entry["error"] == warning[len("Warning: "):]
+    again = run("two")
+    assert "Warning:" not in again.stderr and "0 images done, 1 skipped" in again.stderr
+    assert [t["data"]["image"] for t in json.loads((out / "tasks.json").read_text())] == [
+        "/data/local-files/?d=x.png"]
+    redo = run("one")
+    assert "1 image done" in redo.stderr and _manifest(out)["a.png"]["status"] == "done"
+    assert len(json.loads((out / "tasks.json").read_text())) == 2

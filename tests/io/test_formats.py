@@ -180,12 +180,6 @@ def test_coco_from_boxes_categories_and_extras(tmp_path):
     COCO(str(path))
 
 
-def test_coco_missing_part_is_a_clear_error(tmp_path):
-    w = CocoWriter(tmp_path)
-    with pytest.raises(SamcliError, match="missing"):
-        w.finish(["never/written.jpg"])
-
-
 def test_coco_empty_run(tmp_path):
     p, r = CocoWriter(tmp_path).finish([])
     doc = json.loads(p.read_text())

@@ -112,3 +112,88 @@ def test_files_present_notices_each_file_deleted(tmp_path, label, kw, written):
         path.write_bytes(data)
         assert present("x/a.jpg"), (label, name)
     assert all(w.files_present("z/none.jpg", 0) for w in ws if type(w).__name__ == "CropsWriter")
+
+
+# ------------------------------------------- whole-run files: a done image's part that is gone
+
+_WHOLE_RUN = {"coco": ("annotations.json", "results.json"),
+              "labelstudio": ("tasks.json", "label_config.xml")}
+_DONE = ["a.png", "x/b.jpg", "c.png"]
+
+
+def _make_whole_run(root, fmt, said):
+    from samcli.io.formats import CocoWriter
+    from samcli.io.labelstudio import LabelStudioWriter
+
+    return (CocoWriter(root, warn=said.append) if fmt == "coco"
+            else LabelStudioWriter(root, warn=said.append))
+
+
+def _written(root, fmt, images):
+    """A writer of ``fmt`` under ``root`` that has written ``images`` (and finished nothing)."""
+    said = []
+    w = _make_whole_run(root, fmt, said)
+    for image in images:
+        res = make_result(image, seed=_DONE.index(image) if image in _DONE else 0)
+        w.write(with_records(res, records_of(res, 0.4, None)))
+    return w
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelstudio"])
+@pytest.mark.parametrize("label, spoil, why", [
+    ("missing", lambda p: p.unlink(), "is missing"),
+    ("empty (truncated to 0 bytes)", lambda p: p.write_bytes(b""), "is empty"),
+    ("cut short", lambda p: p.write_bytes(p.read_bytes()[:40]), "is not valid JSON"),
+    ("bad JSON", lambda p: p.write_bytes(b'{"bad'), "is not valid JSON"),
+    ("not UTF-8", lambda p: p.write_bytes(b"\xff\xfe{}"), "is not valid JSON"),
+    ("JSON of another shape", lambda p: p.write_text("[1, 2]"), "does not hold what samcli"),
+    ("an object without what the part holds", lambda p: p.write_text('{"image": "x/b.jpg"}'),
+     "does not hold what samcli"),
+    ("a folder", lambda p: (p.unlink(), p.mkdir()), "cannot be read"),
+])
+def test_a_done_image_whose_part_is_gone_is_left_out_with_one_warning(tmp_path, fmt, label,
+                                                                       spoil, why):
+    """Issue F7: a done image whose part is missing or unreadable (an earlier run's, over
+    another input folder, which this run does not redo) is left out of the whole-run files,
+    which are then those of a run without it, with one Warning line naming the image, its
+    part and how to get it back; ``left_out`` names it for the runner, and files_present
+    says it is not there (an input of the run is redone)."""
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    w = _written(out, fmt, _DONE)
+    _written(ref, fmt, ["a.png", "c.png"]).finish(["a.png", "c.png"])
+    part = w.part_path("x/b.jpg")
+    spoil(part)
+    said = []
+    w = _make_whole_run(out, fmt, said)
+    w.finish(_DONE)  # no error: the run goes on
+    for name in _WHOLE_RUN[fmt]:
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), (label, name)
+    (line,) = said
+    assert f"leave out x/b.jpg: its part file {part} {why}" in line, (label, line)
+    assert "run samcli again" in line and "input folder that holds x/b.jpg" in line, label
+    assert "--overwrite" not in line, label
+    assert w.left_out == {"x/b.jpg": line}, label
+    assert not w.files_present("x/b.jpg", 4) and w.files_present("a.png", 4), label
+    w.finish(["a.png", "c.png"])  # the next finish starts afresh
+    assert w.left_out == {} and len(said) == 1, label
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelstudio"])
+def test_many_left_out_images_are_named_up_to_five_then_counted(tmp_path, fmt):
+    images = [f"{i}.png" for i in range(8)]
+    said = []
+    w = _make_whole_run(tmp_path, fmt, said)
+    w.finish(images)  # none has a part
+    assert len(said) == 6 and all("run samcli again" in line for line in said)
+    assert [line.split(" leave out ")[1].split(":")[0] for line in said[:5]] == images[:5]
+    assert "3 more done images (5.png first)" in said[5]
+    assert sorted(w.left_out) == images
+    assert _listed(tmp_path, fmt) == []
+
+
+def _listed(root, fmt):
+    """The images (COCO) or tasks (Label Studio) the whole-run file lists."""
+    import json
+
+    doc = json.loads((root / _WHOLE_RUN[fmt][0]).read_text())
+    return doc["images"] if fmt == "coco" else doc

@@ -144,13 +144,44 @@ def test_yolo_images_outside_the_mirror_get_no_data_yaml(tmp_path):
     assert "--images DIR flat" not in said[0]  # one cause among several, not the only one
 
 
-def test_resumed_yolo_run_with_nothing_to_do_keeps_data_yaml(tmp_path):
+def test_resumed_yolo_run_with_nothing_to_do_writes_the_same_data_yaml(tmp_path):
     results = _dataset(tmp_path / "ds")
     out = tmp_path / "ds" / "labels"
     _run(YoloWriter(out, warn=print), results)
     before = (out / "data.yaml").read_text()
-    assert YoloWriter(out, warn=print).finish([r.image for r in results]) == []
+    assert YoloWriter(out, warn=print).finish([r.image for r in results]) == [
+        out / "data.yaml"]
     assert (out / "data.yaml").read_text() == before
+
+
+def test_resumed_yolo_run_with_nothing_to_do_replaces_an_earlier_runs_data_yaml(tmp_path):
+    """Issue F3: a run killed after its last label, before data.yaml, leaves the data.yaml of
+    the run before it (train only: ``train: "."``); the rerun, with nothing left to do,
+    writes the data.yaml of the uninterrupted run (``train: "train"``, ``val: "val"``)."""
+    train, val = _dataset(tmp_path / "ds")
+    out, ref = tmp_path / "ds" / "labels", tmp_path / "ds" / "ref"
+    for folder in (out, ref):
+        _run(YoloWriter(folder, {2: "cat"}, warn=print), [train])
+    assert yaml.safe_load((out / "data.yaml").read_text())["train"] == "."
+    _run(YoloWriter(ref, {2: "cat"}, warn=print), [train, val])  # uninterrupted
+    YoloWriter(out, {2: "cat"}, warn=print).write(val)  # killed before finish
+    assert yaml.safe_load((out / "data.yaml").read_text())["val"] == "."  # stale
+    YoloWriter(out, {2: "cat"}, warn=print).finish([train.image, val.image])  # the rerun
+    assert (out / "data.yaml").read_bytes() == (ref / "data.yaml").read_bytes()
+    doc = yaml.safe_load((out / "data.yaml").read_text())
+    assert (doc["train"], doc["val"]) == ("train", "val")
+
+
+def test_resumed_yolo_run_names_classes_as_this_run_does(tmp_path):
+    """Issue F3: a class renamed since (classes.txt) is renamed in data.yaml by a rerun with
+    nothing left to do, as in Label Studio's files; a class this run does not name keeps
+    the name the earlier run's parts kept."""
+    results = _dataset(tmp_path / "ds")
+    out = tmp_path / "ds" / "labels"
+    _run(YoloWriter(out, {2: "cat", 3: "dog"}, warn=print), results)
+    YoloWriter(out, {2: "kitty"}, warn=print).finish([r.image for r in results])
+    names = yaml.safe_load((out / "data.yaml").read_text())["names"]
+    assert names == {0: "0", 1: "1", 2: "kitty", 3: "dog"}
 
 
 def test_resumed_yolo_run_makes_a_data_yaml_a_stopped_run_never_wrote(tmp_path):
