@@ -456,13 +456,15 @@ class Runner:
 
 
 def _stat_key(path: str) -> list[int] | None:
-    """What tells one write of an output file from another: size, modification time and
-    inode (every write is a new file renamed into place); None when it cannot be read."""
+    """What tells one write of an output file from another: size and modification time
+    (ns; every write is a new file renamed into place, so a later write has a later time).
+    Not the inode: an output folder copied with its timestamps (cp -a, rsync -a) resumes.
+    None when the file cannot be read."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return [int(st.st_size), int(st.st_mtime_ns), int(st.st_ino)]
+    return [int(st.st_size), int(st.st_mtime_ns)]
 
 
 def _counted(n: int, plural: str) -> str:

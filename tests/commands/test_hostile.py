@@ -813,23 +813,30 @@ def test_a_class_renamed_since_is_renamed_in_data_yaml_with_nothing_redone(tmp_p
     assert 'names:\n  0: "human"\n  1: "car"\n' in text, text
 
 
+def _runs_into(out: Path, fmt: str, ckpt: Path):
+    """A function running automask over a folder (named by tmp_path / its name) into
+    ``out`` in ``fmt``, asserting exit 0; it returns the result."""
+    def run(folder: str):
+        result = invoke("automask", out.parent / folder, "--checkpoint", ckpt, *FAST[:-1],
+                        "--format", fmt, "-o", out)
+        assert result.exit_code == 0, result.stderr
+        return result
+
+    return run
+
+
 def test_a_done_images_part_that_is_gone_is_left_out_and_the_run_goes_on(tmp_path,
                                                                           mobile_ckpt):
-    """Issue F7: a done image of an earlier run over another folder whose COCO part is gone
-    stopped every later run into the folder (exit 1, advising --overwrite, which redoes this
-    run's inputs only), and so did an empty part of an input of the run. Now the run goes on:
+    """A done image of an earlier run over another folder whose COCO part is gone stopped
+    every later run into the folder (exit 1, advising --overwrite, which redoes this run's
+    inputs only), and so did an empty part of an input of the run. Now the run goes on:
     the input of the run is redone, the other image is left out of annotations.json with
     one Warning line naming it, its part and the fix, and a run over its folder redoes it."""
     write_image(tmp_path / "one" / "a.png", seed=0)
     write_image(tmp_path / "one" / "b.png", seed=1)
     write_image(tmp_path / "two" / "x.png", seed=2)
     out = tmp_path / "out"
-
-    def run(folder: str):
-        result = invoke("automask", tmp_path / folder, "--checkpoint", mobile_ckpt,
-                        *FAST[:-1], "--format", "coco", "-o", out)
-        assert result.exit_code == 0, result.stderr
-        return result
+    run = _runs_into(out, "coco", mobile_ckpt)
 
     def images() -> list[str]:
         doc = json.loads((out / "annotations.json").read_text())
@@ -856,17 +863,12 @@ def test_a_done_images_part_that_is_gone_is_left_out_and_the_run_goes_on(tmp_pat
 
 
 def test_left_out_image_is_recorded_as_not_done(tmp_path, mobile_ckpt):
-    """With the runner change: the left-out image gets a failed line naming its part; the
-    next run into the folder says nothing of it; a run over its folder redoes it."""
+    """The left-out image gets a failed line naming its part; the next run into the folder
+    says nothing of it; a run over its folder redoes it."""
     write_image(tmp_path / "one" / "a.png", seed=0)
     write_image(tmp_path / "two" / "x.png", seed=2)
     out = tmp_path / "out"
-
-    def run(folder: str):
-        result = invoke("automask", tmp_path / folder, "--checkpoint", mobile_ckpt,
-                        *FAST[:-1], "--format", "labelstudio", "-o", out)
-        assert result.exit_code == 0, result.stderr
-        return result
+    run = _runs_into(out, "labelstudio", mobile_ckpt)
 
     run("one")
     run("two")
