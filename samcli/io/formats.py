@@ -34,8 +34,9 @@ from samcli.errors import SamcliError, StdoutClosed
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
-from samcli.io.outputs import (STATE_DIR, Writer, left_out_report, names_with_earlier,
-                               output_relpath, part_names, read_part, with_suffix)
+from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier,
+                               output_relpath, part_names, read_part, usable_parts,
+                               with_suffix)
 from samcli.io.yolo_dataset import DATA_YAML, dataset_yaml, image_root, ultralytics_label_path
 from samcli.io.records import RECORD_KEYS, dumps, jsonable, kept_indices, proposal_score
 from samcli.results import ImageResult
@@ -425,18 +426,9 @@ class CocoWriter(Writer):
     def _parts(self, done_images: Iterable[str]) -> list[dict]:
         """The parts of ``done_images`` in image order; one missing or unreadable is left out
         with a warning (:attr:`left_out`)."""
-        parts, left = [], {}
-        for image in sorted(set(done_images)):
-            path = self.part_path(image)
-            part, why = read_part(path, check_coco_part)
-            if why is None:
-                parts.append(part)
-            else:
-                left[image] = (path, why)
-        lines, self.left_out = left_out_report(f"{COCO_FILE} and {RESULTS_FILE}", left,
-                                               self.root / STATE_DIR / "coco")
-        for line in lines:
-            (self._warn or warn)(line)
+        parts, self.left_out = usable_parts(
+            done_images, self.part_path, check_coco_part, f"{COCO_FILE} and {RESULTS_FILE}",
+            self.root / STATE_DIR / "coco", self._warn or warn)
         given = sum("id" in part["image"] for part in parts)
         if 0 < given < len(parts):
             raise SamcliError("COCO output: some images have their input's ids and some do not "

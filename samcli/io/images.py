@@ -280,15 +280,25 @@ def rgb_of_pil(im: Image.Image, name: str = "image") -> np.ndarray:
         im.load()
     except Exception as exc:  # noqa: BLE001 - a lazily opened file that turns out broken
         raise InputError(f"{name}: cannot read image: {_describe(exc)}") from None
+    return np.ascontiguousarray(_rgb_of_loaded(im, name))
+
+
+def _rgb_of_loaded(im: Image.Image, name: str | Path) -> np.ndarray:
+    """A loaded Pillow image as uint8 (H, W, 3) RGB, its EXIF orientation applied (the
+    orientation is read after load: Pillow's TIFF plugin applies it itself while loading
+    and then drops the tag, so it is not applied twice); ``name`` names it in errors."""
     orientation = _orientation(im)
     try:
         arr = _to_rgb_array(im)
     except _UnsupportedMode as exc:
         raise InputError(f"{name}: unsupported image mode {exc.args[0]!r}") from None
+    except MemoryError:
+        raise InputError(f"{name}: not enough memory to convert a {im.width}x{im.height} "
+                         "image") from None
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{name}: cannot convert {im.mode!r} image to RGB: "
                          f"{_describe(exc)}") from None
-    return np.ascontiguousarray(pixels.apply_orientation(arr, orientation))
+    return pixels.apply_orientation(arr, orientation)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -465,19 +475,7 @@ def _read_image(path: Path | str, max_pixels: int | None, data: bytes | None) ->
                 if "truncated" in text:
                     raise InputError(f"{path}: truncated file: image data ends early") from None
                 raise InputError(f"{path}: corrupt image data: {_describe(exc)}") from None
-            # After load: Pillow's TIFF plugin applies the orientation itself while loading
-            # and then drops the tag, so it is not applied twice.
-            orientation = _orientation(im)
-            try:
-                arr = _to_rgb_array(im)
-            except _UnsupportedMode as exc:
-                raise InputError(f"{path}: unsupported image mode {exc.args[0]!r}") from None
-            except MemoryError:
-                raise InputError(f"{path}: not enough memory to convert a {w}x{h} image") from None
-            except Exception as exc:  # noqa: BLE001
-                raise InputError(
-                    f"{path}: cannot convert {im.mode!r} image to RGB: {_describe(exc)}"
-                ) from None
+            arr = _rgb_of_loaded(im, path)
     except InputError:
         raise
     except MemoryError:
@@ -485,7 +483,6 @@ def _read_image(path: Path | str, max_pixels: int | None, data: bytes | None) ->
     except Exception as exc:  # noqa: BLE001 - never let another exception type escape
         raise InputError(f"{path}: cannot read image: {_describe(exc)}") from None
 
-    arr = pixels.apply_orientation(arr, orientation)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise InputError(f"{path}: unexpected decoded array {arr.dtype} {arr.shape}")
     return np.ascontiguousarray(arr)

@@ -74,8 +74,8 @@ from samcli.config import DEFAULT_IMAGE_ROOT_URL
 from samcli.console import warn
 from samcli.fs import atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
-from samcli.io.outputs import (STATE_DIR, Writer, left_out_report, names_with_earlier,
-                               part_names, read_part, with_suffix)
+from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier,
+                               part_names, read_part, usable_parts, with_suffix)
 from samcli.io.records import dumps, kept_indices, proposal_score
 from samcli.results import ImageResult
 
@@ -189,18 +189,9 @@ class LabelStudioWriter(Writer):
                 "predictions": part["predictions"]}
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
-        parts, left = [], {}  # the part of every done image, in image order; those left out
-        for image in sorted(set(done_images)):
-            path = self.part_path(image)
-            part, why = read_part(path, self._check_part)
-            if why is None:
-                parts.append(part)
-            else:
-                left[image] = (path, why)
-        lines, self.left_out = left_out_report(f"{TASKS_FILE} and {CONFIG_FILE}", left,
-                                               self.root / STATE_DIR / "labelstudio")
-        for line in lines:
-            (self._warn or warn)(line)
+        parts, self.left_out = usable_parts(
+            done_images, self.part_path, self._check_part, f"{TASKS_FILE} and {CONFIG_FILE}",
+            self.root / STATE_DIR / "labelstudio", self._warn or warn)
         names = names_with_earlier(self.names, (p.get("names") or {} for p in parts))
         names = {k: label_text(v) for k, v in names.items()}  # parts of earlier versions
         labels = dict.fromkeys(names.values())

@@ -224,6 +224,26 @@ def left_out_report(files: str, left: Mapping[str, tuple[Path, str]], parts: Pat
     return lines, each
 
 
+def usable_parts(done_images: Iterable[str], part_path: Callable[[str], Path],
+                 check: Callable[[Any], object], files: str, parts: Path,
+                 warn: Callable[[str], None]) -> tuple[list, dict[str, str]]:
+    """The parts of ``done_images`` that read back (:func:`read_part` with ``check``), in
+    image order, and the images left out of the whole-run ``files`` for want of one
+    (:attr:`Writer.left_out`), each told with ``warn`` (:func:`left_out_report`)."""
+    found, left = [], {}
+    for image in sorted(set(done_images)):
+        path = part_path(image)
+        part, why = read_part(path, check)
+        if why is None:
+            found.append(part)
+        else:
+            left[image] = (path, why)
+    lines, left_out = left_out_report(files, left, parts)
+    for line in lines:
+        warn(line)
+    return found, left_out
+
+
 def clash_message(a: str, b: str, path: Path, advice: str = "use another output format") -> str:
     return (
         f"{b}: its output {path} would overwrite the one of {a}; rename one of the two images "
