@@ -74,12 +74,13 @@ class Manifest:
         os.close(fd)
 
     def is_done(self, key: str, hash_: str, source: dict | None = None,
-                image: Path | str | None = None) -> bool:
+                image: Path | str | None = None, image_identity: dict | None = None) -> bool:
         """Whether ``key`` is done with these parameters (``hash_``) and, when ``source`` (its
         :func:`~samcli.fs.file_identity` now) is given, from the same input file: the recorded
         identity must equal it, and a recorded ``image_source`` (from-boxes: the label's image)
         must be ``image`` (the file the label resolves to now; None: none) and still match
-        its file. An unreadable input is never taken as done."""
+        its file (``image_identity``: its identity now, when the caller has it already). An
+        unreadable input is never taken as done."""
         e = self.entries.get(key)
         if not e or e.get("status") != "done" or e.get("hash") != hash_:
             return False
@@ -90,7 +91,7 @@ class Manifest:
             path = recorded.get("path") if isinstance(recorded, dict) else None
             if (not isinstance(path, str) or image is None
                     or text_of_path(os.path.realpath(image)) != path
-                    or file_identity(path) != recorded):
+                    or (image_identity or file_identity(image)) != recorded):
                 return False
         return True
 

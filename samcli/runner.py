@@ -226,10 +226,9 @@ class Runner:
         for item in items:
             image = self._image_now(item)
             self._sources[item.rel] = source = self._identity(item, image)
-            if image is not None:
-                self._image_sources[item.rel] = file_identity(image)
+            self._image_sources[item.rel] = now = None if image is None else file_identity(image)
             if (self.manifest is not None and not self.opts.overwrite
-                    and self.manifest.is_done(item.rel, self.opts.hash, source, image)
+                    and self.manifest.is_done(item.rel, self.opts.hash, source, image, now)
                     and self._files_present(self.manifest.entries[item.rel])):
                 summary.skipped += 1
             else:
@@ -419,7 +418,9 @@ class Runner:
         ``failed`` line, so that no later run counts them as done and a run over the folder
         that holds them redoes them."""
         said = {k: v for w in self.writers for k, v in getattr(w, "left_out", {}).items()}
-        for key, e in list(self.manifest.entries.items() if self.manifest and said else []):
+        if self.manifest is None or not said:
+            return
+        for key, e in list(self.manifest.entries.items()):  # (appending changes entries)
             if (e.get("status") == "done" and e.get("hash") == self.opts.hash
                     and e.get("image") in said):
                 self._append({"input": key, "image": e["image"], "status": "failed",
