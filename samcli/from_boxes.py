@@ -29,23 +29,28 @@ STABILITY_OFFSET = 1.0  # as the reference generator's default
 @dataclass
 class BoxPrompts:
     """The boxes of one image: ``xyxy`` float64 (N, 4) pixels, and per box ``cls`` (int64),
-    ``conf`` (float64, NaN when the detector gave none)."""
+    ``conf`` (float64, NaN when the detector gave none) and optionally ``where`` (object array
+    of str: the box's source for warnings, ``file:line`` or a COCO entry)."""
 
     xyxy: np.ndarray
     cls: np.ndarray
     conf: np.ndarray
+    where: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
         self.xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(n, 4)
         self.cls = np.asarray(self.cls, dtype=np.int64).reshape(n)
         self.conf = np.asarray(self.conf, dtype=np.float64).reshape(n)
+        if self.where is not None:
+            self.where = np.asarray(self.where, dtype=object).reshape(n)
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
     def __getitem__(self, index) -> "BoxPrompts":
-        return BoxPrompts(self.xyxy[index], self.cls[index], self.conf[index])
+        return BoxPrompts(self.xyxy[index], self.cls[index], self.conf[index],
+                          None if self.where is None else self.where[index])
 
 
 def wanted(prompts: BoxPrompts, min_conf: float, classes: frozenset[int] | None) -> np.ndarray:
@@ -60,8 +65,8 @@ def wanted(prompts: BoxPrompts, min_conf: float, classes: frozenset[int] | None)
 def segment_image(get_predictor: Callable[[], PromptModel], rgb: np.ndarray,
                   prompts: BoxPrompts, cfg: FromBoxesConfig, source: Path | str
                   ) -> tuple[MaskSet, list[dict], list[str]]:
-    """One image's boxes -> its masks, extra record fields and warnings (``source`` names
-    the file in them).
+    """One image's boxes -> its masks, extra record fields and warnings (each names the box's
+    ``prompts.where``, else ``source``).
 
     The box filters (``--min-conf``, ``--classes``) run first; the model is asked for
     (``get_predictor()``, which may load it) only when a box is left. Masks that came out
@@ -76,8 +81,9 @@ def segment_image(get_predictor: Callable[[], PromptModel], rgb: np.ndarray,
     predictor.set_image(rgb)
     masks, extras = segment_boxes(predictor, prompts, (h, w), cfg.multimask,
                                   cfg.min_region_area, cfg.boxes_per_batch)
-    warnings = [f"{source}: box {extras[i]['prompt_box']} (class {extras[i]['class']}) gave an "
-                "empty mask; no record" for i in np.flatnonzero(masks.areas == 0)]
+    where = prompts.where if prompts.where is not None else np.full(len(prompts), str(source))
+    warnings = [f"{where[i]}: box {extras[i]['prompt_box']} (class {extras[i]['class']}) gave "
+                "an empty mask; no record" for i in np.flatnonzero(masks.areas == 0)]
     good = np.array([e["box_iou"] >= cfg.min_box_iou for e in extras], dtype=bool)
     good &= masks.areas > 0
     return masks[good], [e for e, g in zip(extras, good) if g], warnings

@@ -206,7 +206,7 @@ def segment_boxes(model: ModelLoader, rgb: np.ndarray, boxes: PixelBoxes, cls: n
     """Box prompts on a decoded image (uint8 (h, w, 3) RGB): ``boxes`` clipped pixel xyxy
     (:func:`samcli.io.labels.clip_boxes`; the dropped ones warned about), ``cls`` (N,) int and
     ``conf`` (N,) float (NaN: none) per box. Returns the masks, their extra record fields
-    and the warnings (``source`` names the input in them)."""
-    prompts = BoxPrompts(boxes.xyxy, cls, conf)[boxes.keep]
+    and the warnings (naming each box's source, ``boxes.names``, or else ``source``)."""
+    prompts = BoxPrompts(boxes.xyxy, cls, conf, boxes.names)[boxes.keep]
     masks, extras, warnings = segment_image(model.get, rgb, prompts, cfg, source)
     return masks, extras, list(boxes.warnings) + warnings

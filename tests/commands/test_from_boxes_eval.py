@@ -24,7 +24,7 @@ from pycocotools.cocoeval import COCOeval
 from skimage.measure import label as label_regions
 
 from samcli.loader import ModelLoader
-from tests.commands.conftest import invoke
+from tests.commands.conftest import invoke, jsonl
 
 
 class BoxOracle:
@@ -193,3 +193,39 @@ def test_image_root_url_needs_labelstudio(coco_set, mobile_ckpt):
                     coco_set / "val2017", "--checkpoint", mobile_ckpt, "-o", coco_set / "o",
                     "--format", "coco", "--image-root-url", "http://x/")
     assert result.exit_code == 1 and "--image-root-url" in result.stderr
+
+
+# A box over the background: the oracle gives it an empty mask, which has no record and is
+# warned about by the box's own source (file:line, COCO entry), as a box dropped by clipping is.
+EMPTY_BOX_SOURCES = [
+    ("YOLO label file: its line", "yolo", "labels/000000000139.txt:4"),
+    ("COCO detections: the entry", "coco", "detections.json: entry 10"),
+]
+
+
+@pytest.mark.parametrize("label, kind, source", EMPTY_BOX_SOURCES,
+                         ids=[c[0] for c in EMPTY_BOX_SOURCES])
+def test_an_empty_mask_is_warned_about_by_its_boxs_line(coco_set, mobile_ckpt, oracle, label,
+                                                        kind, source):
+    background = [0.0, 62.0, 8.0, 8.0]  # COCO xywh, bottom-left corner of a 96x72 image
+    if kind == "yolo":
+        labels = coco_set / "labels"
+        labels.mkdir()
+        (labels / "000000000139.txt").write_text(
+            "# one object, then a box over the background\n0 0.23 0.28 0.3 0.4\n\n"
+            "1 0.0417 0.9167 0.0833 0.1111\n")
+        args = [labels, "--images", coco_set / "val2017"]
+    else:
+        dets = json.loads((coco_set / "detections.json").read_text())
+        dets.append({"image_id": 139, "category_id": 1, "bbox": background, "score": 0.9})
+        (coco_set / "detections.json").write_text(json.dumps(dets))
+        args = ["--coco-dets", coco_set / "detections.json", "--images", coco_set / "val2017"]
+    result = invoke("from-boxes", *args, "--checkpoint", mobile_ckpt, "-q")
+    assert result.exit_code == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "gave an empty mask" in line]
+    assert len(warned) == 1, (label, result.stderr)
+    assert warned[0].startswith("Warning: ") and source in warned[0], (label, warned[0])
+    assert "(class 1)" in warned[0], label
+    records = jsonl(result.stdout)
+    assert [r["class"] for r in records if r["image"].endswith("139.png")] == (
+        [0] if kind == "yolo" else [1, 18, 1, 18]), label

@@ -128,12 +128,14 @@ class PixelBoxes(NamedTuple):
     ``xyxy``: ``(N, 4)`` float64 pixel boxes ``x1 y1 x2 y2`` clipped to ``[0, W] x [0, H]``
     (pixel-corner coordinates), one row per input box, in input order. ``keep``: ``(N,)``
     bool, False for boxes that are empty after clipping (use ``xyxy[keep]``). ``warnings``:
-    one message per dropped box, naming its source (``file:line`` or COCO entry).
+    one message per dropped box, naming its source (``file:line`` or COCO entry). ``names``:
+    each input box's source as the warnings name it, or None when the caller gave none.
     """
 
     xyxy: np.ndarray
     keep: np.ndarray
     warnings: list[str]
+    names: list[str] | None = None
 
 
 def clip_boxes(
@@ -186,7 +188,7 @@ def clip_boxes(
         warnings.append(
             f"{name}: box [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] (pixels) {why}; skipped"
         )
-    return PixelBoxes(clipped, keep, warnings)
+    return PixelBoxes(clipped, keep, warnings, None if names is None else list(names))
 
 
 def boxes_to_pixels(

@@ -189,10 +189,11 @@ def test_image_id_key():
 def test_coco_dets_to_xyxy(tmp_path):
     dets = [CocoDet(1, 1, (10, 10, 20, 20), 0.9, 0), CocoDet(1, 1, (95, 95, 10, 10), None, 1),
             CocoDet(1, 1, (120, 0, 10, 10), None, 2)]
-    xyxy, keep, warnings = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
+    xyxy, keep, warnings, names = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
     np.testing.assert_allclose(xyxy, [[10, 10, 30, 30], [95, 95, 100, 100], [100, 0, 100, 10]])
     assert keep.tolist() == [True, True, False]
     assert warnings[0].startswith("d.json: entry 2: ")
+    assert names == ["d.json: entry 0", "d.json: entry 1", "d.json: entry 2"]
 
 
 @pytest.mark.parametrize("bbox, kept", [
@@ -201,7 +202,7 @@ def test_coco_dets_to_xyxy(tmp_path):
 ], ids=["0.5 px wide", "0.3 px high", "0.4 px after clipping", "1 px", "1 px after clipping"])
 def test_coco_sub_pixel_boxes_are_dropped_naming_the_entry(bbox, kept):
     dets = [CocoDet(1, 1, (10, 10, 20, 20), 0.9, 0), CocoDet(1, 1, bbox, 0.5, 1)]
-    xyxy, keep, warnings = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
+    xyxy, keep, warnings, names = coco_dets_to_xyxy(dets, 100, 100, source="d.json")
     assert keep.tolist() == [True, kept]
     if not kept:
         assert len(warnings) == 1 and warnings[0].startswith("d.json: entry 1: box ")

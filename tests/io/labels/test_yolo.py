@@ -173,7 +173,7 @@ def test_parse_file_problems(tmp_path):
 
 def test_boxes_to_pixels_basic():
     labels = [BoxLabel(0, 0.5, 0.5, 0.5, 0.5, line=1), BoxLabel(1, 0.25, 0.75, 0.5, 0.5, line=2)]
-    xyxy, keep, warnings = boxes_to_pixels(labels, 640, 480)
+    xyxy, keep, warnings, names = boxes_to_pixels(labels, 640, 480)
     np.testing.assert_allclose(xyxy, [[160, 120, 480, 360], [0, 240, 320, 480]])
     assert keep.tolist() == [True, True] and warnings == []
     assert xyxy.dtype == np.float64 and xyxy.shape == (2, 4)
@@ -196,9 +196,9 @@ def test_boxes_to_pixels_basic():
 )
 def test_boxes_to_pixels_clip_and_skip(tmp_path, label, expected, kept, why):
     src = tmp_path / "l.txt"
-    xyxy, keep, warnings = boxes_to_pixels([label], 100, 100, source=src)
+    xyxy, keep, warnings, names = boxes_to_pixels([label], 100, 100, source=src)
     np.testing.assert_allclose(xyxy[0], expected, atol=1e-9)
-    assert keep.tolist() == [kept]
+    assert keep.tolist() == [kept] and names == [f"{src}:3"]
     if kept:
         assert warnings == []
     else:
@@ -207,8 +207,8 @@ def test_boxes_to_pixels_clip_and_skip(tmp_path, label, expected, kept, why):
 
 
 def test_boxes_to_pixels_empty_and_min_size():
-    xyxy, keep, warnings = boxes_to_pixels([], 10, 10)
-    assert xyxy.shape == (0, 4) and keep.shape == (0,) and warnings == []
+    xyxy, keep, warnings, names = boxes_to_pixels([], 10, 10)
+    assert xyxy.shape == (0, 4) and keep.shape == (0,) and warnings == [] and names == []
     tiny = [BoxLabel(0, 0.5, 0.5, 0.05, 0.05, line=1)]  # 0.5 px at 10x10
     assert boxes_to_pixels(tiny, 10, 10, min_size=0.25).keep.tolist() == [True]
     res = boxes_to_pixels(tiny, 10, 10, min_size=2.0)
@@ -250,7 +250,7 @@ def test_boxes_to_pixels_huge_finite_values_no_overflow_warning(tmp_path):
               BoxLabel(0, -1e308, 0.5, 0.1, 0.1, line=3)]  # -inf: empty
     with _w.catch_warnings():
         _w.simplefilter("error")
-        xyxy, keep, warnings = boxes_to_pixels(labels, 640, 480, source="l.txt")
+        xyxy, keep, warnings, names = boxes_to_pixels(labels, 640, 480, source="l.txt")
     np.testing.assert_array_equal(xyxy[0], [0, 0, 640, 480])
     assert keep.tolist() == [True, False, False]
     assert np.isfinite(xyxy).all()
