@@ -47,6 +47,8 @@ class Inputs:
     #: names, and warnings met reading them
     class_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: from-boxes: ``{class id: supercategory}`` from the ground truth's categories
+    supercategories: dict[int, str] = field(default_factory=dict)
 
 
 def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None = None) -> Summary:
@@ -63,7 +65,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     model = _model(request)
     inputs = _collect(request, stdin or sys.stdin)
     categories = ([{"id": 1, "name": "object"}] if request.automask
-                  else [{"id": cid, "name": name} for cid, name in inputs.class_names.items()])
+                  else [{"id": cid, "name": name} | _super(inputs.supercategories, cid)
+                        for cid, name in inputs.class_names.items()])
     writers = make_writers(out, categories, stdout or sys.stdout,  # (touches no file)
                            score="sam" if request.automask else request.task.score,
                            class_names={0: "object"} if request.automask else inputs.class_names,
@@ -111,6 +114,11 @@ def _coco_content(inputs: Inputs) -> Callable[[InputItem], str]:
         return params_hash({"detections": repr(dets), "image": repr(entry)})
 
     return content
+
+
+def _super(supercategories: dict[int, str], cid: int) -> dict[str, str]:
+    """A COCO category's ``supercategory`` field, when the ground truth gave it one."""
+    return {"supercategory": supercategories[cid]} if cid in supercategories else {}
 
 
 def _model_version(request: RunRequest) -> str:
@@ -279,7 +287,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
                   or CocoImage(image_id, item.rel) for image_id, item in found.items()}
         return Inputs(items, problems, {item.rel: dets[image_id]
                                         for image_id, item in found.items()}, images,
-                      dict(gt.categories) if gt is not None else {})
+                      dict(gt.categories) if gt is not None else {},
+                      supercategories=dict(gt.supercategories) if gt is not None else {})
     # YOLO label files: one work item per label file
     items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=stdin)
     # a class-names file named directly (a shell glob, labels/*.txt) is not a label file

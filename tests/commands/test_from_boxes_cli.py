@@ -252,7 +252,8 @@ def val2017(tmp_path) -> Path:
                      {"id": 285, "file_name": "000000000285.jpg", "width": 64, "height": 48},
                      {"id": 632, "file_name": "000000000632.jpg", "width": 48, "height": 64}],
           "annotations": [],
-          "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}]}
+          "categories": [{"id": 1, "name": "person", "supercategory": "person"},
+                         {"id": 18, "name": "dog", "supercategory": "animal"}]}
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     dets = [{"image_id": 139, "category_id": 18, "bbox": [5, 5, 20, 20], "score": 0.8},
             {"image_id": 285, "category_id": 1, "bbox": [30, 10, 20, 30], "score": 0.3},
@@ -274,8 +275,9 @@ def test_coco_dets_keep_the_ground_truths_ids_and_names(val2017, mobile_ckpt):
     assert [(i["id"], i["file_name"], i["width"], i["height"]) for i in doc["images"]] == [
         (139, "000000000139.jpg", 64, 48), (285, "000000000285.jpg", 64, 48),
         (632, "000000000632.jpg", 64, 48)]  # the image's real size: the masks'
-    assert doc["categories"] == [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"},
-                                 {"id": 44, "name": "44"}]
+    assert doc["categories"] == [{"id": 1, "name": "person", "supercategory": "person"},
+                                 {"id": 18, "name": "dog", "supercategory": "animal"},
+                                 {"id": 44, "name": "44"}]  # (the ground truth's fields)
     anns = doc["annotations"]
     assert [(a["image_id"], a["category_id"]) for a in anns] == [
         (139, 18), (285, 1), (632, 1), (632, 44)]

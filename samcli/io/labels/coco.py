@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence, Union
 
@@ -209,13 +209,15 @@ class ImageMap:
 
     ``images``: its entries in file order. ``categories``: ``{id: name}`` from a COCO file's
     ``categories`` list (empty for a plain map or a file without one). ``is_coco``: whether it
-    is a COCO ground-truth file (an object with an ``images`` list).
+    is a COCO ground-truth file (an object with an ``images`` list). ``supercategories``:
+    ``{id: supercategory}`` for the categories that have one, so outputs can repeat it.
     """
 
     path: Path
     images: tuple[CocoImage, ...]
     categories: dict[int, str]
     is_coco: bool
+    supercategories: dict[int, str] = field(default_factory=dict)
 
     def file_names(self) -> dict[ImageId, str]:
         """``{id: file_name}`` with the ids as written."""
@@ -247,13 +249,15 @@ def _file_name(v: Any, where: str) -> str:
     return v
 
 
-def _read_categories(data: dict, path: Path) -> dict[int, str]:
+def _read_categories(data: dict, path: Path) -> tuple[dict[int, str], dict[int, str]]:
+    """``({id: name}, {id: supercategory})`` of a COCO file's ``categories``."""
     cats = data.get("categories")
     if cats is None:
-        return {}
+        return {}, {}
     if not isinstance(cats, list):
         raise InputError(f"{path}: 'categories' must be a list, got {_json_type(cats)}")
     out: dict[int, str] = {}
+    supers: dict[int, str] = {}
     index: dict[int, int] = {}
     for i, c in enumerate(cats):
         where = f"{path}: categories[{i}]"
@@ -269,9 +273,14 @@ def _read_categories(data: dict, path: Path) -> dict[int, str]:
         if cid in out and out[cid] != name:
             raise InputError(f"{where}: category id {cid} is already categories[{index[cid]}] "
                              f"({_show(out[cid])}), now {_show(name)}")
+        sup = c.get("supercategory")
+        if sup is not None and (not isinstance(sup, str) or not _valid_text(sup)):
+            raise InputError(f"{where}: supercategory must be a string, got {_show(sup)}")
+        if sup is not None and cid not in out:
+            supers[cid] = sup
         out.setdefault(cid, name)
         index.setdefault(cid, i)
-    return out
+    return out, supers
 
 
 def read_image_map(path: Path | str) -> ImageMap:
@@ -305,7 +314,8 @@ def read_image_map(path: Path | str) -> ImageMap:
             out.append(CocoImage(image_id, _file_name(e["file_name"], where),
                                  _image_size(e, "width", where), _image_size(e, "height", where),
                                  i))
-        return ImageMap(path, tuple(out), _read_categories(data, path), True)
+        names, supers = _read_categories(data, path)
+        return ImageMap(path, tuple(out), names, True, supers)
     if isinstance(data, dict):
         if "annotations" in data or "categories" in data:
             raise InputError(f"{path}: a COCO file without an 'images' list cannot map image "

@@ -248,7 +248,7 @@ def test_read_image_map_gt(tmp_path):
     assert m.is_coco and m.path == p
     assert m.images == (CocoImage(7, "a.jpg", 640, 480, 0), CocoImage("x", "s/b.png", None, None, 1))
     assert isinstance(m.images[1].id, str) and isinstance(m.images[0].height, int)
-    assert m.categories == {1: "person", 3: "car"}
+    assert m.categories == {1: "person", 3: "car"} and m.supercategories == {1: "p"}
     assert m.get("7") is m.images[0] and m.get(7) is m.images[0] and m.get("07") is None
     assert load_coco_images(p) == list(m.images)
     assert load_coco_categories(p) == {1: "person", 3: "car"}
@@ -278,6 +278,8 @@ def test_read_image_map_gt(tmp_path):
         ({"images": [], "categories": [{"id": 1}]}, "categories[0]: expected an object"),
         ({"images": [], "categories": [{"id": 2**31, "name": "a"}]}, "categories[0]: id must"),
         ({"images": [], "categories": [{"id": 1, "name": ""}]}, "name must be a non-empty"),
+        ({"images": [], "categories": [{"id": 1, "name": "a", "supercategory": 5}]},
+         "categories[0]: supercategory must be a string, got 5"),
         ({"images": [], "categories": [{"id": 1, "name": "a"}, {"id": 1.0, "name": "b"}]},
          'categories[1]: category id 1 is already categories[0] ("a"), now "b"'),
         ({"annotations": [], "categories": []}, "without an 'images' list"),
