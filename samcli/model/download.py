@@ -273,9 +273,12 @@ def _fetch(
         if progress is not None:
             progress(0, shown_total)
         window_start, window_bytes = time.monotonic(), 0
+        # read1: what one receive brings (at most a chunk), so that the stall check runs
+        # after every receive; read(n) would wait for all n bytes however slowly they come
+        read = getattr(response, "read1", None) or response.read
         while True:
             try:
-                chunk = response.read(CHUNK_BYTES)
+                chunk = read(CHUNK_BYTES)
             except network_errors as exc:
                 raise _download_error(spec, dest, _reason(exc)) from None
             if not chunk:

@@ -60,22 +60,30 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self.send_error(404, "Not Found")
             return
-        body, length, cut = route
+        body, length, cut, trickle = route
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         if length is not None:
             self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(body[:cut] if cut is not None else body)
-        self.wfile.flush()
+        body = body[:cut] if cut is not None else body
         self.close_connection = True
+        step, pause = trickle or (len(body), 0.0)
+        try:
+            for start in range(0, len(body), max(step, 1)):
+                self.wfile.write(body[start:start + step])
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:  # the client gave up
+            pass
 
     def log_message(self, *args) -> None:
         pass
 
 
 class FileServer:
-    """A local HTTP server; ``add(path, body, length=..., cut=...)`` defines a route."""
+    """A local HTTP server; ``add(path, body, length=..., cut=..., trickle=...)`` defines a
+    route (``trickle=(n, seconds)``: the body ``n`` bytes at a time, a pause after each)."""
 
     def __init__(self) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -84,10 +92,11 @@ class FileServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def add(self, path: str, body: bytes, length: int | None | str = "auto", cut=None) -> str:
+    def add(self, path: str, body: bytes, length: int | None | str = "auto", cut=None,
+            trickle: tuple[int, float] | None = None) -> str:
         if length == "auto":
             length = len(body)
-        self.httpd.routes[path] = (body, length, cut)  # type: ignore[attr-defined]
+        self.httpd.routes[path] = (body, length, cut, trickle)  # type: ignore[attr-defined]
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}{path}"
 

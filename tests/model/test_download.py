@@ -359,6 +359,22 @@ def test_a_trickling_server_is_given_up(home, monkeypatch):
     assert response.reads < 20 and leftovers(home) == []
 
 
+def test_a_real_server_trickling_bytes_is_given_up_mid_body(server, home, monkeypatch):
+    """Over a real socket, ``read(CHUNK_BYTES)`` would wait for a whole chunk (or the end of
+    the body) however slowly it comes, so the stall check must run after every receive: 100
+    bytes every 50 ms (2 kB/s, a stall for STALL_BYTES 64 kB in STALL_S 0.5 s) is given up
+    after about 1 kB, long before the 40 kB body is in."""
+    body = os.urandom(40_000)
+    spec = register_tiny(monkeypatch, server.add("/slow/tiny.pth", body, trickle=(100, 0.05)),
+                         body)
+    monkeypatch.setattr(download, "STALL_S", 0.5)
+    with pytest.raises(DownloadError, match=r"stalled: \d+ bytes") as info:
+        download.download("tiny")
+    got = int(re.search(r"stalled: (\d+) bytes", str(info.value)).group(1))
+    assert 0 < got < len(body) // 2, str(info.value)
+    assert spec.url in str(info.value) and leftovers(home) == []
+
+
 @pytest.mark.parametrize("label, make, words", [
     ("a folder at the file's name", lambda h: (h / "tiny.pth").mkdir(parents=True),
      "a folder is in the way"),
