@@ -212,9 +212,14 @@ def _identity(path: Path, st: os.stat_result) -> dict[str, Any]:
             "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
 
-def _record_path(resolved: Path) -> Path:
+def _record_path(resolved: Path) -> Path | None:
+    """Where the digest record of ``resolved`` lives; None without a cache folder to put it in
+    (no home folder to be found: a --checkpoint file is then hashed at every use)."""
     key = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:32]
-    return cache_dir() / DIGESTS_DIR / f"{key}.json"
+    try:
+        return cache_dir() / DIGESTS_DIR / f"{key}.json"
+    except ConfigError:
+        return None
 
 
 def _stat_file(path: Path | str) -> tuple[Path, os.stat_result]:
@@ -241,8 +246,11 @@ def recorded_digest(path: Path | str) -> str | None:
         resolved, st = _stat_file(path)
     except CheckpointError:
         return None
+    where = _record_path(resolved)
+    if where is None:
+        return None
     try:
-        record = json.loads(_record_path(resolved).read_text(encoding="utf-8"))
+        record = json.loads(where.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict):
@@ -269,6 +277,8 @@ def record_digest(path: Path | str, sha256: str) -> None:
 
 def _write_record(resolved: Path, record: dict[str, Any]) -> None:
     target = _record_path(resolved)
+    if target is None:
+        return
     data = (json.dumps({"version": 1, **record}, indent=1) + "\n").encode("utf-8")
     tmp: Path | None = None
     try:

@@ -287,6 +287,24 @@ def test_an_unwritable_cache_still_gives_digests(tmp_path, monkeypatch, hashed):
     assert len(hashed) == 2
 
 
+def test_no_home_folder_still_gives_digests(tmp_path, monkeypatch, hashed):
+    """``docker run --user 1000`` (no $HOME, no passwd entry): a --checkpoint file needs no
+    cache folder; it is hashed at every use, as with an unwritable one."""
+    from pathlib import Path
+
+    def no_home(cls=None):
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("SAMCLI_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    path = write_old(tmp_path / "mine.pth", b"weights")
+    assert cache.recorded_digest(path) is None
+    assert cache.weights_digest(path) == hashlib.sha256(b"weights").hexdigest()
+    assert cache.weights_digest(path) == hashlib.sha256(b"weights").hexdigest()
+    assert len(hashed) == 2
+
+
 @pytest.mark.parametrize(
     "label, record",
     [
