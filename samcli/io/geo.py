@@ -111,6 +111,15 @@ def read_georef(path: Path | str) -> GeoRef | None:
         return None
     with ds:
         crs, t = ds.crs, ds.transform
+        # |a|W + |b|H + |c| bounds every partial sum of every vertex's mapping (and is NaN
+        # when a coefficient is): finite, no coordinate written can be NaN or infinite
+        w, h = int(ds.width), int(ds.height)
+        reach = (abs(t.a) * w + abs(t.b) * h + abs(t.c), abs(t.d) * w + abs(t.e) * h + abs(t.f))
+        if not all(math.isfinite(v) for v in reach):
+            given = ", ".join(str(p) for p in georef_sidecars(path)) or "its geotags"
+            raise InputError(f"{path}: its georeference ({given}) maps pixels to coordinates "
+                             f"that are not finite numbers (transform {tuple(t)[:6]}); fix it "
+                             "or run without --geo")
         if t.is_identity or t.is_degenerate:
             return None
         if crs is None:

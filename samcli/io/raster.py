@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from samcli.errors import InputError
+from samcli.fs import text_of_path
 from samcli.io.pixels import apply_orientation, check_size, oriented_size, scale_float
 
 INSTALL_HINT = "pip install 'samcli[geo]'"
@@ -92,13 +93,17 @@ def gdal_driver(path: Path) -> str | None:
 
 def open_dataset(rasterio: Any, path: Path, drivers: Sequence[str]) -> Any:
     """``rasterio.open`` for reading with the one driver of ``drivers`` the content calls for;
-    None when the content is not one of them or GDAL cannot open it.
+    None when the content is not one of them or GDAL cannot open it. A name that is not
+    UTF-8 (which rasterio cannot pass to GDAL) is an :class:`InputError` naming the file.
 
     rasterio's NotGeoreferencedWarning (a plain photo) is silenced: that is an answer here.
     """
     driver = gdal_driver(path)
     if driver is None or driver not in drivers:
         return None
+    if text_of_path(str(path)) != str(path):  # (GDAL takes UTF-8 names only)
+        raise InputError(f"{path}: GDAL (rasterio) cannot open a file whose name is not "
+                         "valid UTF-8, as this one needs; rename the file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -180,6 +181,43 @@ def test_prj_beside_a_world_file(tmp_path, label, name, sidecars, epsg):
         return
     assert (ref.epsg, ref.crs) == (epsg, f"EPSG:{epsg}")
     assert ref.transform == pytest.approx((0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
+
+
+# label, world file: each maps some pixel to a coordinate that is NaN or infinite
+NON_FINITE_WORLDS = [
+    ("NaN pixel size", "nan\n0\n0\n-0.5\n100.25\n199.75\n"),
+    ("NaN origin", "0.5\n0\n0\n-0.5\nnan\n199.75\n"),
+    ("huge pixel size: W * a overflows", "1e308\n0\n0\n-0.5\n100.25\n199.75\n"),
+    ("huge rotation and origin: their sum overflows", "0.5\n0\n1e308\n-0.5\n1e308\n199.75\n"),
+]
+
+
+@pytest.mark.parametrize("label,world", NON_FINITE_WORLDS, ids=[c[0] for c in NON_FINITE_WORLDS])
+def test_a_georeference_to_non_finite_coordinates_is_that_images_error(tmp_path, label, world):
+    """GeoJSON cannot hold NaN or infinity: the image fails by name, naming its sidecars."""
+    p = tmp_path / "s.png"
+    Image.new("RGB", (30, 20)).save(p)
+    (tmp_path / "s.pgw").write_text(world)
+    (tmp_path / "s.prj").write_text(UTM33_OGC)
+    with pytest.raises(InputError) as err:
+        read_georef(p)
+    message = str(err.value)
+    assert message.startswith(f"{p}: its georeference ({tmp_path / 's.pgw'}, "), label
+    assert "not finite" in message and "\n" not in message, label
+
+
+def test_a_name_gdal_cannot_take_is_that_images_error(tmp_path):
+    """rasterio passes names to GDAL as UTF-8: a name that is not fails by name, for pixels
+    and for georeferences alike, instead of a UnicodeEncodeError that ends the run."""
+    p = write_tif(tmp_path / "u16.tif", bands(4, 20, 30, dtype=np.uint16), "EPSG:32633",
+                  NORTH_UP)
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xff.tif"))
+    p.rename(odd)
+    for read in (lambda: read_image(odd), lambda: read_georef(odd)):
+        with pytest.raises(InputError) as err:
+            read()
+        assert str(err.value).startswith(f"{odd}: GDAL (rasterio) cannot open a file whose "
+                                         "name is not valid UTF-8")
 
 
 @pytest.mark.parametrize("label,content,needle", [
