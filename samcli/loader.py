@@ -46,9 +46,9 @@ class ModelLoader:
         if opts.model is not None:
             get_spec(opts.model)
         if opts.checkpoint:
-            from samcli.model.checkpoint import require_file
+            from samcli.model.loading import check_checkpoint
 
-            require_file(opts.checkpoint)
+            check_checkpoint(opts.model, opts.checkpoint)
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
         self.decoder_dtype, self.decoder_products = resolve_decoder_precision(

@@ -7,11 +7,12 @@ import json
 import os
 
 import pytest
+import torch
 
 from samcli.config import ModelOptions
 from samcli.errors import CheckpointError, ConfigError, UsageError
 from samcli.loader import ModelLoader
-from samcli.model import specs
+from samcli.model import checkpoint, specs
 
 
 @pytest.mark.parametrize(
@@ -38,16 +39,18 @@ def test_identity_holds_the_weights_by_content(tmp_path, monkeypatch, mobile_ckp
     """Same bytes elsewhere: the same identity; other bytes at the same path and size: not."""
     monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
     a = tmp_path / "a.pt"
-    a.write_bytes(mobile_ckpt.read_bytes())
+    state = torch.load(mobile_ckpt, weights_only=True)
+    torch.save(state, a)
     b = tmp_path / "elsewhere" / "b.pt"
     b.parent.mkdir()
     b.write_bytes(a.read_bytes())
     first = ModelLoader(ModelOptions(checkpoint=str(a), device="cpu")).identity
     assert ModelLoader(ModelOptions(checkpoint=str(b), device="cpu")).identity == first
-    data = bytearray(a.read_bytes())
-    data[-100] ^= 0xFF  # same size, other weights
+    key = next(iter(state))
+    state[key] = state[key] + 1.0  # same size, other weights
     stat = a.stat()
-    a.write_bytes(bytes(data))
+    torch.save(state, a)
+    assert a.stat().st_size == stat.st_size
     os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     assert ModelLoader(ModelOptions(checkpoint=str(a), device="cpu")).identity != first
     named = ModelLoader(ModelOptions(model="vit_b", device="cpu")).identity
@@ -62,6 +65,39 @@ def test_identity_holds_the_weights_by_content(tmp_path, monkeypatch, mobile_ckp
 def test_bad_options_fail_when_made(label, opts, error):
     with pytest.raises(error):
         ModelLoader(opts)
+
+
+def test_a_wrong_or_damaged_checkpoint_is_refused_before_it_is_hashed(tmp_path, monkeypatch,
+                                                                    mobile_ckpt):
+    """The loader reads the file's index and checks its keys before the run's identity
+    hashes the whole file (a dataset tar passed by mistake is refused in a second), and
+    checks its zip CRCs the first time the file, as it is now, is seen."""
+    from samcli.model import cache
+    from tests.model.test_checkpoint import flip_in_tensor_data
+
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    hashed, crc_checked = [], []
+    real_sha, real_crcs = cache.file_sha256, checkpoint.check_zip_crcs
+    monkeypatch.setattr(cache, "file_sha256", lambda p: hashed.append(p) or real_sha(p))
+    monkeypatch.setattr(checkpoint, "check_zip_crcs",
+                        lambda p: crc_checked.append(p) or real_crcs(p))
+    with pytest.raises(CheckpointError, match="does not fit the vit_b model"):
+        ModelLoader(ModelOptions(model="vit_b", checkpoint=str(mobile_ckpt), device="cpu"))
+    assert hashed == [] and crc_checked == []
+
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(mobile_ckpt.read_bytes())
+    flip_in_tensor_data(damaged)
+    with pytest.raises(CheckpointError, match="fails its CRC-32 check"):
+        ModelLoader(ModelOptions(checkpoint=str(damaged), device="cpu"))
+    assert hashed == []
+
+    good = tmp_path / "good.pt"
+    good.write_bytes(mobile_ckpt.read_bytes())
+    os.utime(good, ns=(0, 10**18))  # (written long ago: its digest is recorded)
+    assert ModelLoader(ModelOptions(checkpoint=str(good), device="cpu")).identity
+    assert ModelLoader(ModelOptions(checkpoint=str(good), device="cpu")).identity
+    assert len(hashed) == 1 and len(crc_checked) == 2  # the second use trusts the record
 
 
 def test_weights_are_loaded_on_first_use_only(monkeypatch, mobile_ckpt):

@@ -147,10 +147,7 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
         raise CheckpointError(f"cannot read checkpoint {path}: "
                               f"{_one_line(exc.strerror or exc)}.") from None
     if size == 0:
-        raise CheckpointError(
-            f"{subject} is empty (0 bytes)"
-            + ("." if what else ": delete it and download it again.")
-        )
+        raise CheckpointError(f"{subject} is empty (0 bytes).{again}")
     try:
         with open(path, "rb"):
             pass
@@ -199,6 +196,27 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
             raise CheckpointError(f"{subject}: tensor {key} is {kind}; samcli loads dense "
                                   "tensors with their values in the file.")
     return dict(state)
+
+
+def check_zip_crcs(path: Path | str) -> None:
+    """CheckpointError when an entry of a zip-format checkpoint fails its CRC-32, or the
+    archive cannot be read through. ``torch.load`` checks no CRC, so a flipped byte in a
+    tensor's data would load as a wrong weight without a word. Reads the whole file; a file
+    that is not a zip archive (the legacy format) has no CRCs and passes."""
+    import zlib
+
+    path = Path(path).expanduser()
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read through "
+                              f"({_one_line(exc)}): a damaged copy?") from None
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: its entry {bad} fails its "
+                              "CRC-32 check. If it was downloaded or copied, do it again.")
 
 
 def _storage_kind(value: torch.Tensor) -> str | None:

@@ -76,6 +76,33 @@ def infer_checkpoint_name(state: dict[str, Any], path: Path | str) -> str:
     return inferred
 
 
+def check_checkpoint(name: str | None, checkpoint: Path | str) -> str:
+    """Before any work, the ``--checkpoint`` file of a run: readable as a state dict (zip
+    files are memory-mapped: only the pickled index is read), with the keys and shapes of
+    model ``name`` (inferred when None, as :func:`load_model` infers it), and, when its
+    digest is not on record yet (the first use of the file as it is now), every zip entry's
+    CRC (:func:`~samcli.model.checkpoint.check_zip_crcs`). Returns the table name;
+    CheckpointError otherwise. So a wrong file is refused in a second, not after being
+    hashed whole and the output folder made."""
+    from samcli.model.cache import recorded_digest
+
+    path = ckpt.require_file(checkpoint)
+    state = ckpt.read_state_dict(path)
+    try:
+        if name is None:
+            name = infer_checkpoint_name(state, path)
+        else:
+            name = get_spec(name).name
+            expected = ckpt.expected_shapes(name)
+            if expected is not None:
+                ckpt.check_state_dict(state, expected, path, name)
+    finally:
+        state = None  # noqa: F841  (drop the memory map)
+    if recorded_digest(path) is None:
+        ckpt.check_zip_crcs(path)
+    return name
+
+
 def model_family(name: str | None, checkpoint: Path | str | None = None) -> str:
     """The family (``sam``, ``mobile_sam``, ``sam2``) of the model a run will use, cheaply:
     from ``name`` when given (the table), else from the keys and shapes of ``checkpoint``

@@ -47,6 +47,48 @@ def _error(path: Path, model: nn.Module | None = None) -> str:
     return message
 
 
+def flip_in_tensor_data(path: Path) -> None:
+    """Flip the lowest bit of one float32 of a zip checkpoint's tensor data, in place: the
+    file still loads, with one weight a little off (a finite value), and that entry's CRC-32
+    no longer matches."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist()
+                    if "/data/" in i.filename and i.file_size >= 8)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:
+                                                    info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + 4] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+# label, how the file is made from a good one, the error's words (None: it passes)
+CRC_CASES = [
+    ("a good zip file", lambda p: None, None),
+    ("a flipped bit in a tensor's data", flip_in_tensor_data, "fails its CRC-32 check"),
+    ("the legacy format: no CRCs", lambda p: torch.save(tiny_state(), p,
+                                                        _use_new_zipfile_serialization=False),
+     None),
+]
+
+
+@pytest.mark.parametrize("label, damage, words", CRC_CASES, ids=[c[0] for c in CRC_CASES])
+def test_zip_crcs(tmp_path, label, damage, words):
+    path = tmp_path / "w.pt"
+    torch.save(tiny_state(), path)
+    damage(path)
+    checkpoint.read_state_dict(path)  # torch checks no CRC: it loads either way
+    if words is None:
+        checkpoint.check_zip_crcs(path)
+        return
+    with pytest.raises(CheckpointError) as err:
+        checkpoint.check_zip_crcs(path)
+    assert str(err.value).startswith(f"checkpoint {path} is damaged: its entry ") and \
+        words in str(err.value), label
+
+
 def test_missing_file(tmp_path):
     assert "does not exist" in _error(tmp_path / "nope.pth")
 
@@ -101,7 +143,7 @@ def test_unreadable_file(good_file, monkeypatch):
 def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.pth"
     path.write_bytes(b"")
-    assert "empty (0 bytes)" in _error(path)
+    assert "empty (0 bytes). If it was downloaded, download it again." in _error(path)
 
 
 def test_truncated_file(tmp_path, good_file):
