@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from samcli.rle import decode_mask, decode_window
+from samcli.rle import decode_mask, decode_window, rle_areas
 
 
 def _as(a, dtype, shape_tail: tuple[int, ...], name: str, n: int) -> np.ndarray:
@@ -58,9 +58,7 @@ class MaskSet:
         self.points = _as(self.points, np.float64, (2,), "points", n)
         self.crop_boxes = _as(self.crop_boxes, np.int64, (4,), "crop_boxes", n)
         if self.areas is None:
-            self.areas = (
-                mask_utils.area(self.rles).astype(np.int64) if n else np.zeros(0, np.int64)
-            )
+            self.areas = rle_areas(self.rles)
         self.areas = _as(self.areas, np.int64, (), "areas", n)
         if self.tiles is not None and len(self.tiles) != n:
             raise ValueError(f"MaskSet.tiles has {len(self.tiles)} entries for {n} masks")

@@ -17,6 +17,7 @@ starting with 0s, over the pixels in column-major order (flat index ``x * H + y`
 from __future__ import annotations
 
 import warnings
+from typing import Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -59,6 +60,20 @@ def _one_runs(rle: dict) -> tuple[np.ndarray, np.ndarray]:
     """Flat (column-major) [start, end) of every run of 1s."""
     bounds = np.concatenate([[0], np.cumsum(counts_of(rle))])
     return bounds[1:-1:2], bounds[2::2]
+
+
+#: pycocotools 2.0.11's ``area`` sizes its output with a uint8 (``np.array((n,),
+#: dtype=np.uint8)``), which NumPy 2 refuses for more than 255 RLEs: areas go in chunks
+_AREA_CHUNK = 255
+
+
+def rle_areas(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel counts of compressed RLEs, int64 (N,); any number of them (see _AREA_CHUNK)."""
+    rles = list(rles)
+    if not rles:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.asarray(mask_utils.area(rles[i:i + _AREA_CHUNK]), np.int64)
+                           for i in range(0, len(rles), _AREA_CHUNK)])
 
 
 def decode_mask(rle: dict) -> np.ndarray:

@@ -7,7 +7,8 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from samcli.maskset import MaskSet
-from samcli.rle import counts_of, decode_window, encode_window, rle_from_json, rle_to_json
+from samcli.rle import (counts_of, decode_window, encode_window, rle_areas, rle_from_json,
+                        rle_to_json)
 
 
 def _coco(m: np.ndarray) -> dict:
@@ -93,3 +94,20 @@ def test_rle_json_round_trip():
     uncompressed = {"size": [2, 2], "counts": [1, 2, 1]}
     assert mask_utils.decode(rle_from_json(uncompressed)).sum() == 2
     assert isinstance(rle_to_json(uncompressed)["counts"], str)
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 600])
+def test_areas_of_any_number_of_masks(n):
+    """pycocotools 2.0.11's ``area`` fails for more than 255 RLEs under NumPy 2 (its output
+    is sized with a uint8): a MaskSet of 768 candidates (``--points-per-batch 256``) ended the
+    run with OverflowError. Areas go in chunks; a MaskSet computes them the same way."""
+    masks = np.zeros((n, 12, 10), bool)
+    for i in range(n):
+        masks[i, : 1 + i % 12, : 1 + i % 10] = True
+    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) for m in masks]
+    expected = masks.sum(axis=(1, 2))
+    assert rle_areas(rles).tolist() == expected.tolist()
+    ms = MaskSet(image_size=(12, 10), rles=rles, boxes=np.zeros((n, 4)),
+                 predicted_iou=np.zeros(n), stability_score=np.zeros(n),
+                 points=np.zeros((n, 2)), crop_boxes=np.zeros((n, 4)))
+    assert ms.areas.dtype == np.int64 and ms.areas.tolist() == expected.tolist()
