@@ -10,14 +10,20 @@ resolution and maps the masks back to the image:
 2. **Per tile.** Masks are generated in the tile frame, then re-encoded as image-size RLEs
    through their tight box (:mod:`samcli.rle`), so memory follows the tile, not the image
    (the decoded RGB image itself, 3 bytes a pixel, is the one image-size buffer).
-3. **Seams.** For every pair of overlapping tiles, each mask is cut to the shared strip and the
-   cut masks are compared (mask IoU inside the strip). Mutually best pairs with IoU >=
-   :data:`SEAM_IOU` are the same object: an object cut by a seam (truncated in both tiles) or
-   one seen whole in both (a duplicate). Pieces that one tile cut off and that together make
-   one mask of the other (a U whose arms are apart in one tile) join that mask too
-   (:func:`_pieces`). Joins are transitive, so an object across four tiles becomes one
-   proposal: the union of its masks, scores averaged by area, the point of its largest piece,
-   and ``tiles`` listing every tile it came from.
+3. **Seams.** For every pair of overlapping tiles, each mask is cut to the shared strip, where
+   both tiles saw the same pixels, and the cuts are compared by mask IoU. Pairs with IoU >=
+   :data:`SEAM_IOU`, each mask in at most one pair, best first, are the same object: one cut
+   by the seam (truncated in both tiles) or one seen whole in both (a duplicate). Ties (cuts
+   alike in the strip, as nested part and whole masks' are) pair by size, smallest with
+   smallest. Masks that one tile cut off and that together make one mask of the other (a U
+   whose arms are apart in one tile) join that mask too (:func:`_pieces`). Last, the same
+   one-to-one matching runs on the cuts' connected parts (of :data:`SEAM_MIN_PIECE` pixels or
+   more) where the seam cut at least one of the two masks: an object that crosses the seam
+   again and again (a meandering river) is seen whole by no tile, its parts in the strip are
+   those of one mask here and another there, and matching parts join them.
+   Joins are transitive, so an object across four tiles becomes one proposal: the union of
+   its masks, scores averaged by area, the point of its largest piece, and ``tiles`` listing
+   every tile it came from.
 
 Coordinates: tile and crop boxes are xyxy with exclusive ends in image pixels; masks' boxes are
 xyxy inclusive, as everywhere in :class:`~samcli.maskset.MaskSet`.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -35,15 +42,21 @@ from samcli import automask
 from samcli.predictor import PromptModel
 from samcli.config import DEFAULT_TILE, AutomaskConfig
 from samcli.maskset import MaskSet, rle_boxes
-from samcli.rle import encode_window
+from samcli.rle import decode_window, encode_window, rle_areas
 
-#: Mask IoU, inside the strip two tiles share, from which two masks are one object.
+#: Mask IoU, inside the strip two tiles share, from which two masks (or two of their pieces
+#: there) are one object.
 SEAM_IOU = 0.5
-#: A piece cut off by its tile joins a mask of the neighbouring tile holding this much of it
-#: (inside the strip), when it overlaps the pieces that mask already took by at most
+#: A mask cut off by its tile joins a mask of the neighbouring tile holding this much of it
+#: (inside the strip), when it overlaps the masks that mask already took by at most
 #: SEAM_OVERLAP of its area (see :func:`_pieces`).
 SEAM_INSIDE = 0.9
 SEAM_OVERLAP = 0.1
+#: Connected parts of a mask inside the strip smaller than this many pixels are not matched
+#: on their own: a 4x4 patch is one pixel of the decoder's 256x256 output for a 1024 tile.
+SEAM_MIN_PIECE = 16
+#: A mask whose cut has a partner this alike (IoU in the strip) needs no matching of parts.
+SEAM_ALIKE = 0.9
 
 Box = tuple[int, int, int, int]
 
@@ -126,7 +139,7 @@ def to_image_frame(local: MaskSet, tile: Box, image_size: tuple[int, int]) -> Ma
 def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
                 iou_thresh: float = SEAM_IOU) -> MaskSet:
     """Join masks of different tiles that are one object (``owner[i]`` = tile index of mask
-    i); returns one mask per object, best predicted IoU first."""
+    i); returns one mask per object, best predicted IoU first. See the module docstring."""
     h, w = masks.image_size
     parent = np.arange(len(masks))
 
@@ -136,30 +149,52 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
             i = parent[i]
         return int(i)
 
-    # Same object: mutually best mask IoU inside the strip two tiles share
     for a, b, strip in _overlapping_pairs(tiles):
         ia = _touching(masks, owner, a, strip)
         ib = _touching(masks, owner, b, strip)
         if len(ia) == 0 or len(ib) == 0:
             continue
+        # Ties (cuts alike in the strip, as nested masks' are) pair by size: smallest first
+        rank_a = np.argsort(np.argsort(masks.areas[ia], kind="stable"), kind="stable")
+        rank_b = np.argsort(np.argsort(masks.areas[ib], kind="stable"), kind="stable")
+        # 1. Whole cuts: an object cut by the seam, or seen whole by both tiles
         strip_rle = encode_window(np.ones((strip[3] - strip[1], strip[2] - strip[0]), bool),
                                   strip[0], strip[1], (h, w))
         cut_a = [mask_utils.merge([masks.rles[i], strip_rle], intersect=True) for i in ia]
         cut_b = [mask_utils.merge([masks.rles[i], strip_rle], intersect=True) for i in ib]
-        iou = np.asarray(mask_utils.iou(cut_a, cut_b, [0] * len(cut_b))).reshape(len(ia), len(ib))
-        best_b, best_a = iou.argmax(axis=1), iou.argmax(axis=0)
-        partner: dict[int, int] = {}  # mutually best pairs: index in ia -> index in ib
-        for j, k in enumerate(best_b):
-            if best_a[k] == j and iou[j, k] >= iou_thresh:
-                parent[root(int(ia[j]))] = root(int(ib[k]))
-                partner[j] = int(k)
-        # Several pieces of one tile that together are one mask of the other (the arms of a
-        # U, apart in one tile and joined in the next)
+        iou = _ious(cut_a, cut_b)
+        partner = dict(_one_to_one(iou, iou_thresh, rank_a, rank_b))  # index in ia -> in ib
+        for j, k in partner.items():
+            parent[root(int(ia[j]))] = root(int(ib[k]))
+        # 2. Masks cut off by their tile that together make one mask of the other (the arms
+        # of a U, apart in one tile and joined in the next; a sliver beside its object)
         for j, k in _pieces(cut_a, cut_b, iou, partner, _cut_off(masks, ia, tiles[a]), iou_thresh):
             parent[root(int(ia[j]))] = root(int(ib[k]))
         back = {k: j for j, k in partner.items()}
         for k, j in _pieces(cut_b, cut_a, iou.T, back, _cut_off(masks, ib, tiles[b]), iou_thresh):
             parent[root(int(ib[k]))] = root(int(ia[j]))
+        # 3. The connected parts of the cuts, for objects that cross the seam more than once
+        # (a meandering river: no tile sees it whole; its pieces here are another's there).
+        # Only where step 1 left a mask unexplained (no partner alike in the strip): the
+        # parts of the others are their whole cuts, matched already.
+        odd_a = _unexplained(iou, partner)
+        odd_b = _unexplained(iou.T, {k: j for j, k in partner.items()})
+        need_a = odd_a | _meets_any(masks.boxes[ia], masks.boxes[ib][odd_b], strip)
+        need_b = odd_b | _meets_any(masks.boxes[ib], masks.boxes[ia][odd_a], strip)
+        if not (odd_a.any() or odd_b.any()):
+            continue
+        pieces_a, of_a = _strip_pieces(masks, ia, np.flatnonzero(need_a), strip)
+        pieces_b, of_b = _strip_pieces(masks, ib, np.flatnonzero(need_b), strip)
+        if not pieces_a or not pieces_b:
+            continue
+        piece_iou = _ious(pieces_a, pieces_b)
+        # a piece joins only where the seam cut one of the two masks (an object lying in a
+        # hole of its neighbour's mask is not cut off, and stays its own)
+        cut = _cut_off(masks, ia, tiles[a])[of_a][:, None] | _cut_off(masks, ib, tiles[b])[of_b]
+        piece_iou[~cut] = 0.0
+        for p, q in _one_to_one(piece_iou, iou_thresh, rank_a[of_a], rank_b[of_b],
+                                prefer=iou[np.ix_(of_a, of_b)]):
+            parent[root(int(ia[of_a[p]]))] = root(int(ib[of_b[q]]))
 
     # One mask per group: the union, area-weighted scores, the largest piece's point
     groups: dict[int, list[int]] = {}
@@ -172,6 +207,74 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
     return merged[order]
 
 
+def _ious(a: list, b: list) -> np.ndarray:
+    """(len(a), len(b)) mask IoU of two lists of RLEs."""
+    return np.asarray(mask_utils.iou(a, b, [0] * len(b)), np.float64).reshape(len(a), len(b))
+
+
+def _one_to_one(iou: np.ndarray, thresh: float, rank_a: np.ndarray, rank_b: np.ndarray,
+                prefer: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Pairs (row, column) of ``iou`` >= ``thresh``, each row and column used once, best IoU
+    first; ties go to the higher ``prefer`` (same shape), then to the lower ranks (row, then
+    column): so masks alike in the strip pair smallest with smallest."""
+    rows, cols = np.nonzero(iou >= thresh)
+    if len(rows) == 0:
+        return []
+    tie = prefer[rows, cols] if prefer is not None else np.zeros(len(rows))
+    order = np.lexsort((rank_b[cols], rank_a[rows], -tie, -iou[rows, cols]))
+    used_rows, used_cols, pairs = set(), set(), []
+    for t in order:
+        r, c = int(rows[t]), int(cols[t])
+        if r not in used_rows and c not in used_cols:
+            used_rows.add(r)
+            used_cols.add(c)
+            pairs.append((r, c))
+    return pairs
+
+
+def _unexplained(iou: np.ndarray, partner: dict[int, int]) -> np.ndarray:
+    """(rows,) bool: rows without a partner whose cut is alike (IoU >= :data:`SEAM_ALIKE`)."""
+    alike = np.zeros(len(iou), bool)
+    for j, k in partner.items():
+        alike[j] = iou[j, k] >= SEAM_ALIKE
+    return ~alike
+
+
+def _meets_any(boxes: np.ndarray, others: np.ndarray, strip: Box) -> np.ndarray:
+    """(len(boxes),) bool: which inclusive xyxy ``boxes`` meet one of ``others`` inside the
+    strip."""
+    if len(others) == 0:
+        return np.zeros(len(boxes), bool)
+    lo = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    lo = np.maximum(lo, np.array(strip[:2]))
+    hi = np.minimum(hi, np.array(strip[2:]) - 1)
+    return (hi >= lo).all(axis=2).any(axis=1)
+
+
+def _strip_pieces(masks: MaskSet, idx: np.ndarray, which: np.ndarray, strip: Box
+                  ) -> tuple[list, np.ndarray]:
+    """The 8-connected parts of masks ``idx[j]`` (j in ``which``) inside the strip, of at
+    least :data:`SEAM_MIN_PIECE` pixels (smaller ones are below the decoder's resolution), as
+    image-size RLEs, and for each the position j of its mask."""
+    h, w = masks.image_size
+    pieces, of = [], []
+    for j in which:
+        x0, y0, x1, y1 = (int(v) for v in masks.boxes[idx[j]])
+        box = (max(x0, strip[0]), max(y0, strip[1]), min(x1 + 1, strip[2]), min(y1 + 1, strip[3]))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        window = decode_window(masks.rles[idx[j]], box).astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(window, connectivity=8)
+        for c in range(1, n):
+            px, py, pw, ph, area = (int(v) for v in stats[c])
+            if area >= SEAM_MIN_PIECE:
+                part = labels[py:py + ph, px:px + pw] == c
+                pieces.append(encode_window(part, box[0] + px, box[1] + py, (h, w)))
+                of.append(int(j))
+    return pieces, np.asarray(of, dtype=np.int64)
+
+
 def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
             eligible: np.ndarray, iou_thresh: float) -> list[tuple[int, int]]:
     """(piece, other) joins beyond the mutually best pairs, all inside one strip: a piece
@@ -182,8 +285,8 @@ def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
     when that union has IoU >= ``iou_thresh``. A part beside its whole overlaps the whole and
     an object inside a neighbour's hole is not cut off by its tile's edge: neither is joined.
     ``iou``: (len(cuts), len(others)) IoU of the cuts; ``partner``: piece -> other."""
-    area = np.asarray(mask_utils.area(cuts), np.float64)
-    other_area = np.asarray(mask_utils.area(others), np.float64)
+    area = rle_areas(cuts).astype(np.float64)
+    other_area = rle_areas(others).astype(np.float64)
     inter = iou * (area[:, None] + other_area[None, :]) / (1.0 + iou)  # from IoU and areas
     taken: dict[int, list[int]] = {}
     for j in np.flatnonzero(eligible):
@@ -218,7 +321,7 @@ def _iou(a: dict, b: dict) -> float:
 
 
 def _area(rle: dict) -> float:
-    return float(mask_utils.area(rle))
+    return float(rle_areas([rle])[0])
 
 
 def _cut_off(masks: MaskSet, idx: np.ndarray, tile: Box) -> np.ndarray:

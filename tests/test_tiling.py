@@ -330,6 +330,79 @@ def test_every_region_once_and_exact_with_a_region_finding_generator(monkeypatch
             assert any(np.array_equal(got.mask(i), region) for i in range(len(got))), trial
 
 
+def _colour_regions(image: np.ndarray, colours, wholes=()) -> list[np.ndarray]:
+    """A stand-in everything-mode: each connected region of each of ``colours`` in ``image``,
+    then each connected region of each union of colours in ``wholes`` that is not already
+    one of them (SAM's part and whole masks)."""
+    import cv2
+
+    def parts(mask):
+        n, lab = cv2.connectedComponents(mask.astype(np.uint8), 8)
+        return [lab == i for i in range(1, n)]
+
+    of = {c: (image == c).all(-1) for c in colours}
+    out = [p for c in colours for p in parts(of[c])]
+    for union in wholes:
+        out += [p for p in parts(np.any([of[c] for c in union], axis=0))
+                if not any(np.array_equal(p, q) for q in out)]
+    return out
+
+
+def _seam_scene(kind: str) -> tuple[np.ndarray, list, list, list[np.ndarray]]:
+    """(image, colours, wholes, the proposals expected) on a 200 x 300 image (128-px tiles
+    overlapping by 32: columns 0-128, 86-214, 172-300; rows 0-128, 72-200)."""
+    h, w = 200, 300
+    yy, xx = np.mgrid[:h, :w]
+    img = np.full((h, w, 3), 128, np.uint8)
+    if kind == "river":  # crosses the row seam eight times
+        river = np.abs(yy - (100 + 50 * np.sin(xx / 18.0))) < 5
+        img[river] = (40, 60, 200)
+        return img, [(40, 60, 200)], [], [river]
+    if kind == "snake":  # an S of three strands across the column seams
+        snake = np.zeros((h, w), bool)
+        for k, y in enumerate((30, 90, 150)):
+            snake[y:y + 12, 40:260] = True
+            x = 248 if k % 2 == 0 else 40
+            if k < 2:
+                snake[y:y + 72, x:x + 12] = True
+        img[snake] = (200, 40, 40)
+        return img, [(200, 40, 40)], [], [snake]
+    # nested: a field with a road at each end; the whole (field and roads) is a mask too,
+    # and in the strips the whole and the field are cut alike
+    field = (yy >= 40) & (yy < 120) & (xx >= 20) & (xx < 200)
+    left = (yy >= 40) & (yy < 120) & (xx >= 5) & (xx < 20)
+    right = (yy >= 40) & (yy < 120) & (xx >= 200) & (xx < 230)
+    img[field], img[left | right] = (30, 160, 30), (90, 90, 90)
+    colours = [(30, 160, 30), (90, 90, 90)]
+    return img, colours, [colours], [field, left, right, field | left | right]
+
+
+@pytest.mark.parametrize("kind", ["river", "snake", "nested"])
+def test_objects_crossing_seams_many_times_and_nested_masks_stay_whole(monkeypatch, kind):
+    """Found by review: a river crossing a seam again and again came out as four proposals
+    (no tile sees it whole, so no mask of one tile matches a mask of the other), and part
+    and whole masks cut alike in a strip paired by list order, leaving halves of the whole.
+    Pieces in the strip join the river; ties pair smallest with smallest."""
+    import samcli.tiling as tiling
+
+    img, colours, wholes, expected = _seam_scene(kind)
+
+    def stand_in(_predictor, image, _cfg, on_batch=None):
+        found = _colour_regions(image, colours, wholes)[::-1]  # (whole first: order is no cue)
+        n, (h, w) = len(found), image.shape[:2]
+        return MaskSet(image_size=(h, w), rles=encode_masks(np.stack(found)),
+                       boxes=[[m.nonzero()[1].min(), m.nonzero()[0].min(),
+                               m.nonzero()[1].max(), m.nonzero()[0].max()] for m in found],
+                       predicted_iou=np.full(n, 0.9), stability_score=np.ones(n),
+                       points=np.zeros((n, 2)), crop_boxes=np.tile([0, 0, w, h], (n, 1)))
+
+    monkeypatch.setattr(tiling.automask, "generate", stand_in)
+    got = generate_tiled(None, img, AutomaskConfig(tile=128, tile_overlap=32), 128)
+    assert len(got) == len(expected), kind
+    for want in expected:
+        assert any(np.array_equal(got.mask(i), want) for i in range(len(got))), kind
+
+
 def test_empty_tiles_give_an_empty_tiled_set():
     img = np.zeros((300, 300, 3), np.uint8)
     out = generate_tiled(OraclePredictor(), img, CFG, 256)
