@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +87,6 @@ def tile_masks(img: np.ndarray, size: int, overlap: int):
     return masks, owner, tiles
 
 
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=4096)
@@ -106,6 +96,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--compare", type=Path, help="another samcli/tiling.py to time alike")
     args = ap.parse_args()
+
+    from geometry_bench import best_of  # (this folder is on sys.path when run as a script)
 
     from samcli import tiling
 

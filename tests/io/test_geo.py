@@ -183,6 +183,15 @@ def test_prj_beside_a_world_file(tmp_path, label, name, sidecars, epsg):
     assert ref.transform == pytest.approx((0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
 
 
+def _png_beside(folder: Path, world: str, prj: bytes) -> Path:
+    """``folder/s.png`` (30 x 20) with the world file ``s.pgw`` and ``s.prj`` beside it."""
+    p = folder / "s.png"
+    Image.new("RGB", (30, 20)).save(p)
+    (folder / "s.pgw").write_text(world)
+    (folder / "s.prj").write_bytes(prj)
+    return p
+
+
 # label, world file: each maps some pixel to a coordinate that is NaN or infinite
 NON_FINITE_WORLDS = [
     ("NaN pixel size", "nan\n0\n0\n-0.5\n100.25\n199.75\n"),
@@ -195,10 +204,7 @@ NON_FINITE_WORLDS = [
 @pytest.mark.parametrize("label,world", NON_FINITE_WORLDS, ids=[c[0] for c in NON_FINITE_WORLDS])
 def test_a_georeference_to_non_finite_coordinates_is_that_images_error(tmp_path, label, world):
     """GeoJSON cannot hold NaN or infinity: the image fails by name, naming its sidecars."""
-    p = tmp_path / "s.png"
-    Image.new("RGB", (30, 20)).save(p)
-    (tmp_path / "s.pgw").write_text(world)
-    (tmp_path / "s.prj").write_text(UTM33_OGC)
+    p = _png_beside(tmp_path, world, UTM33_OGC.encode())
     with pytest.raises(InputError) as err:
         read_georef(p)
     message = str(err.value)
@@ -226,10 +232,7 @@ def test_a_name_gdal_cannot_take_is_that_images_error(tmp_path):
     ("huge", b"x" * ((1 << 20) + 1), "over 1 MiB"),
 ], ids=["not WKT", "empty", "huge"])
 def test_bad_prj_is_that_images_error_naming_it(tmp_path, label, content, needle):
-    p = tmp_path / "s.png"
-    Image.new("RGB", (30, 20)).save(p)
-    (tmp_path / "s.pgw").write_text(PGW)
-    (tmp_path / "s.prj").write_bytes(content)
+    p = _png_beside(tmp_path, PGW, content)
     with pytest.raises(InputError) as err:
         read_georef(p)
     message = str(err.value)
