@@ -174,7 +174,7 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
             ) from None
         raise CheckpointError(
             f"{subject} ({size} bytes) is not a PyTorch checkpoint or is truncated "
-            f"({_load_reason(exc)}).{again}"
+            f"({_foreign_reason(path, use_mmap) or _load_reason(exc)}).{again}"
         ) from None
     state = _unwrap(obj)
     if isinstance(state, Mapping):
@@ -276,6 +276,30 @@ def _code_in_pickle(exc: BaseException, path: Path, is_zip: bool) -> str | None:
     if not unsafe:
         return None
     return _one_line(", ".join(unsafe[:3]) + (", ..." if len(unsafe) > 3 else ""), 120)
+
+
+#: How torch.save's two formats begin: a zip archive's first local header, or (the legacy
+#: format) a protocol-2 pickle of torch's magic number 0x1950a86a20f9469cfc6c
+_ZIP_HEAD = b"PK\x03\x04"
+_LEGACY_HEAD = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _foreign_reason(path: Path, is_zip: bool) -> str | None:
+    """Why a file torch could not load is no checkpoint, from its first bytes, where torch's
+    own words would mislead (a file of zeros is no "legacy .tar format" file); None when it
+    begins as torch.save's files do (then torch's reason stands: a truncated file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_LEGACY_HEAD))
+    except OSError:
+        return None
+    if head.startswith(_ZIP_HEAD) or head.startswith(_LEGACY_HEAD):
+        return None
+    if is_zip:
+        return "a zip archive, but not at the file's start"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a pickle, not one torch.save wrote"
+    return "no PyTorch data at its start"
 
 
 def _load_reason(exc: BaseException) -> str:

@@ -140,6 +140,31 @@ def test_unreadable_file(good_file, monkeypatch):
     assert _error(good_file) == f"cannot read checkpoint {good_file}: Permission denied."
 
 
+def _zip_after_junk(path: Path) -> None:
+    torch.save(tiny_state(), path)
+    path.write_bytes(b"junk" * 100 + path.read_bytes())
+
+
+# label, how the file is written, words its reason must have (torch's own text, where it
+# misleads, is replaced: a file of zeros is no "legacy .tar format" file)
+FOREIGN_FILES = [
+    ("zeros", lambda p: p.write_bytes(bytes(4096)), "no PyTorch data at its start"),
+    ("text", lambda p: p.write_text("epoch 3, loss 0.1\n" * 20), "no PyTorch data at its start"),
+    ("a plain pickle", lambda p: p.write_bytes(pickle.dumps({"a": [1, 2, 3]}, protocol=5)),
+     "a pickle, not one torch.save wrote"),
+    ("a zip archive after other bytes", _zip_after_junk, "not at the file's start"),
+]
+
+
+@pytest.mark.parametrize("label, write, words", FOREIGN_FILES, ids=[c[0] for c in FOREIGN_FILES])
+def test_a_foreign_file_is_called_what_it_is(tmp_path, label, write, words):
+    path = tmp_path / "w.pt"
+    write(path)
+    message = _error(path)
+    assert "is not a PyTorch checkpoint or is truncated" in message, label
+    assert words in message, (label, message)
+
+
 def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.pth"
     path.write_bytes(b"")
