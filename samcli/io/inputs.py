@@ -171,8 +171,14 @@ def _compile_glob(pattern: str) -> Callable[[str], bool]:
 
 
 def _read_stdin_lines(stdin: TextIO) -> list[str]:
+    """The paths listed on ``stdin``, one a line: bytes as the file system's names
+    (``os.fsdecode``: bytes that are not UTF-8 kept, whatever the locale's decoding of text
+    streams), CRLF and a leading UTF-8 byte-order mark (Windows-made lists) taken off, blank
+    lines skipped."""
+    raw = getattr(stdin, "buffer", None)
+    text = os.fsdecode(raw.read()) if raw is not None else stdin.read()
     out = []
-    for line in stdin.read().split("\n"):
+    for line in text.removeprefix("\ufeff").split("\n"):
         if line.endswith("\r"):
             line = line[:-1]
         if line.strip():

@@ -132,6 +132,25 @@ def test_stdin_list(tree):
     assert len(problems) == 1 and "nope.png" in problems[0].message
 
 
+@pytest.mark.parametrize("label, prefix", [
+    ("a byte-order mark first (a list a Windows tool wrote)", b"\xef\xbb\xbf"),
+    ("no mark", b""),
+])
+def test_stdin_read_as_bytes_whatever_the_locale(tmp_path, label, prefix):
+    """A strict UTF-8 text stream (the usual desktop locale) raised UnicodeDecodeError on a
+    name that is not UTF-8; names are read as the file system's bytes instead."""
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xff.jpg")
+    with open(odd, "wb") as f:
+        f.write(b"")
+    touch(tmp_path, "a.jpg")
+    plain = tmp_path / "a.jpg"
+    data = prefix + odd + b"\r\n" + os.fsencode(plain) + b"\n"
+    stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="strict")
+    items, problems = collect_images(["-"], stdin=stdin)
+    assert problems == [], label
+    assert [os.fsencode(i.path) for i in items] == [odd, os.fsencode(plain)], label
+
+
 def test_stdin_mixed_with_args(tree):
     stdin = io.StringIO(f"{tree / 'a.PNG'}\n")
     items, _ = collect_images([str(tree / "b.jpg"), "-"], stdin=stdin)
