@@ -9,13 +9,14 @@ A run, with the ``samcli`` process as Ray's driver:
    done exactly as in a local run, before this executor sees them: images already done with
    the same parameters are not even read. The manifest hash is the local run's (Ray options
    change no output), so local and Ray runs resume each other.
-2. ``ray.data.read_binary_files`` reads the remaining files' bytes on the cluster (not
-   ``read_images``, which ignores EXIF). A fixed pool of actors (:class:`Segmenter`), each
-   holding one model (:class:`~samcli.loader.ModelLoader`; one GPU per actor when the
-   cluster has GPUs and ``--device`` allows), runs the run's work object
-   (:class:`~samcli.jobs.AutomaskWork`) on each file's bytes: samcli's own reader,
-   generation, postprocess and records with their polygons, i.e. the very unit of work of a
-   local run.
+2. A dataset of the remaining items (their resolved paths, one item a block) goes to a fixed
+   pool of actors (:class:`Segmenter`), each holding one model
+   (:class:`~samcli.loader.ModelLoader`; one GPU per actor when the cluster has GPUs and
+   ``--device`` allows). Each actor runs the run's work object
+   (:class:`~samcli.jobs.AutomaskWork`) on each file: samcli's own reader (so a file that
+   cannot be read is that input's error, as locally), generation, postprocess and records
+   with their polygons, i.e. the very unit of work of a local run. The files must be
+   readable by those paths on every node (one machine, or a shared file system).
 3. Each image comes back to the driver as it is done, as an :class:`~samcli.executors.Outcome`:
    its pickled :class:`~samcli.results.ImageResult` (masks as compressed RLE and the records;
    the decoded image only travels when ``--crops`` or ``--preview`` need it) or its
@@ -57,7 +58,6 @@ from typing import Any, Callable, Iterator, Sequence
 from samcli.config import ModelOptions, ScaleOptions
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
-from samcli.fs import text_of_path
 from samcli.io.inputs import InputItem
 from samcli.threads import ENV as THREADS_ENV
 from samcli.threads import model_threads
@@ -102,15 +102,6 @@ class RayExecutor:
 
     def outcomes(self, items: Sequence[InputItem],
                  on_batch: OnItemBatch | None = None) -> Iterator[Outcome]:
-        readable = []
-        for item in items:
-            if _ray_can_read(item.path):
-                readable.append(item)
-            else:
-                yield Outcome(item, error=(
-                    f"{item.rel}: Ray Data cannot read a file whose name has a line break or "
-                    "bytes that are not UTF-8; rename it, or run without --ray"))
-        items = readable
         if not items:
             return
         ray = self.ray
@@ -121,13 +112,13 @@ class RayExecutor:
             yield from self._run(ray, items)
 
     def _run(self, ray, items: Sequence[InputItem]) -> Iterator[Outcome]:
-        # The dataset names files by absolute path; the driver maps them back to the items.
-        by_path: dict[str, InputItem] = {os.path.abspath(item.path): item for item in items}
-        written: set[str] = set()  # each image is yielded (written) once, whatever Ray does
+        # The dataset's rows name the items by position; the driver maps them back.
+        by_key: dict[int, InputItem] = dict(enumerate(items))
+        written: set[int] = set()  # each image is yielded (written) once, whatever Ray does
         threads = model_threads()  # the driver's: every actor runs the model with it
         restarts, on_gpus = 0, False
         while True:
-            left = [path for path in by_path if path not in written]
+            left = [key for key in by_key if key not in written]
             try:
                 # after a loss, Ray may list a node that has just died for a few seconds
                 # more (until its health checks fail): plan on the nodes that answer
@@ -143,11 +134,11 @@ class RayExecutor:
             on_gpus = bool(plan.num_gpus)
             if not self.quiet:
                 self.report(f"samcli: Ray: {plan.describe()} for {len(left)} {self.work.unit}")
-            pool = self._pool(ray, plan, left, by_path)
+            pool = self._pool(ray, plan, left, by_key)
             try:
-                for path, outcome in pool:
-                    if path not in written:
-                        written.add(path)
+                for key, outcome in pool:
+                    if key not in written:
+                        written.add(key)
                         yield outcome
             except _PoolLost as lost:
                 restarts += 1
@@ -156,23 +147,23 @@ class RayExecutor:
                                                "actor pools")) from None
                 # stderr, even with --quiet: the run goes on, but the user should know why
                 self.report(f"samcli: Ray: {_describe(lost.error)}; a new actor pool goes on "
-                            f"with the {len(by_path) - len(written)} {self.work.unit} left "
+                            f"with the {len(by_key) - len(written)} {self.work.unit} left "
                             f"({restarts} of at most {MAX_POOL_RESTARTS})")
                 continue
             finally:
                 pool.close()  # leaving early (fail-fast, Ctrl-C) stops the pipeline
-            missing = [by_path[path].rel for path in by_path if path not in written]
+            missing = [by_key[key].rel for key in by_key if key not in written]
             if missing:  # never lose an image silently
                 shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
                 raise SamcliError(_stopped(None, f"{len(missing)} {self.work.unit} never came "
                                            f"back from the cluster ({shown})"))
             return
 
-    def _pool(self, ray, plan: "ActorPlan", paths: list[str],
-              by_path: dict[str, InputItem]) -> Iterator[tuple[str, Outcome]]:
-        """One actor pool over ``paths``: (absolute path, outcome) as images come back.
+    def _pool(self, ray, plan: "ActorPlan", keys: list[int],
+              by_key: dict[int, InputItem]) -> Iterator[tuple[int, Outcome]]:
+        """One actor pool over the items ``keys``: (key, outcome) as images come back.
         Raises :class:`_PoolLost` when the pool loses actors, nodes or results."""
-        ds = _read_one_file_per_block(ray, paths)
+        ds = _one_item_per_block(ray, {key: by_key[key] for key in keys})
         ds = _map_batches(
             ds, Segmenter,
             batch_size=1,
@@ -186,40 +177,44 @@ class RayExecutor:
         rows = _guard_ray_errors(ray, _rows(ds))
         try:
             for row in rows:
-                path = row["path"]
-                item = by_path[path]
+                key = int(row["key"])
+                item = by_key[key]
                 if row["fatal"]:
                     raise pickle.loads(row["fatal"])
                 seconds = float(row["seconds"])
-                if row["error"]:  # named as a local run names it
-                    yield path, Outcome(item, error=row["error"].replace(path, str(item.path)),
-                                        seconds=seconds)
+                read_as = _path_of(row["path"])  # named as a local run names it
+                if row["error"]:
+                    yield key, Outcome(item, error=row["error"].replace(read_as, str(item.path)),
+                                       seconds=seconds)
                     continue
                 result = pickle.loads(row["result"])
                 result.image, result.source = item.rel, item.path
+                result.warnings = [w.replace(read_as, str(item.path)) for w in result.warnings]
                 for record in result.records:
                     record["image"] = item.rel
-                yield path, Outcome(item, result=result, seconds=seconds)
+                yield key, Outcome(item, result=result, seconds=seconds)
         finally:
             rows.close()  # stops the pipeline when leaving early (fail-fast, Ctrl-C)
 
 
-def _ray_can_read(path: Path | str) -> bool:
-    """Whether Ray Data reads the file by this name: its file listing passes names through
-    UTF-8 text and mangles line breaks (the read then fails for the whole run)."""
-    name = os.path.abspath(path)
-    return "\n" not in name and "\r" not in name and text_of_path(name) == name
-
-
-def _read_one_file_per_block(ray, paths: list[str]):
-    """The files' bytes, one file a block: each image is then one task of one actor, written
-    as soon as it is done (Ray's default groups files into blocks, and a block's images came
-    back together when its last one was done: seconds late, and lost together)."""
+def _one_item_per_block(ray, items: dict[int, InputItem]):
+    """A dataset of rows ``{"key", "path"}``, one an item and one item a block (each image is
+    then one task of one actor, written as soon as it is done). The path is the resolved
+    one, as bytes: the actor opens the very file the driver found, whatever the name holds
+    (Ray Data's own file reading passes names through URLs, losing tabs and line breaks and
+    bytes that are not UTF-8, and fails the whole dataset on one unreadable file; the actor
+    reads each file with samcli's reader instead, whose errors are that input's)."""
+    rows = [{"key": key, "path": os.fsencode(os.path.realpath(item.path))}
+            for key, item in items.items()]
     try:
-        return ray.data.read_binary_files(paths, include_paths=True,
-                                          override_num_blocks=len(paths))
+        return ray.data.from_items(rows, override_num_blocks=len(rows))
     except TypeError:  # pragma: no cover - Ray before 2.10 calls it parallelism
-        return ray.data.read_binary_files(paths, include_paths=True, parallelism=len(paths))
+        return ray.data.from_items(rows, parallelism=len(rows))
+
+
+def _path_of(value: Any) -> str:
+    """A row's path (bytes, or numpy bytes) as the str Python gives that name."""
+    return os.fsdecode(bytes(value))
 
 
 def _rows(ds) -> Iterator[dict]:
@@ -517,9 +512,9 @@ def _ray_logging(quiet: bool) -> Iterator[None]:
 
 
 class Segmenter:
-    """A Ray Data actor holding one model: file bytes in, pickled ImageResults out.
+    """A Ray Data actor holding one model: item paths in, pickled ImageResults out.
 
-    Every row comes back with its ``path`` and one of ``result`` (a pickled ImageResult),
+    Every row comes back with its ``key`` and ``path`` and one of ``result`` (a pickled ImageResult),
     ``error`` (an InputError's message: the image failed, the run goes on) or ``fatal``
     (another pickled SamcliError: the run stops with it). Actors know images by their absolute
     path only; the driver puts back the record path (``rel``) and the path as found.
@@ -539,21 +534,22 @@ class Segmenter:
             self.fatal = pickle.dumps(exc)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        out: dict[str, list] = {"path": [], "result": [], "error": [], "fatal": [],
+        out: dict[str, list] = {"key": [], "path": [], "result": [], "error": [], "fatal": [],
                                 "seconds": []}
-        for path, data in zip(batch["path"], batch["bytes"]):
-            path = str(path)
+        for key, raw in zip(batch["key"], batch["path"]):
+            path = _path_of(raw)
             result, error, fatal = b"", "", self.fatal
             t0 = time.perf_counter()
             if not fatal:
                 try:
-                    image = self.work(self.loader, InputItem(Path(path), path), data=bytes(data))
+                    image = self.work(self.loader, InputItem(Path(path), path))
                     result = pickle.dumps(image, protocol=pickle.HIGHEST_PROTOCOL)
                 except InputError as exc:
                     error = str(exc)
                 except SamcliError as exc:
                     fatal = pickle.dumps(exc)
-            out["path"].append(path)
+            out["key"].append(int(key))
+            out["path"].append(bytes(raw))
             out["result"].append(result)
             out["error"].append(error)
             out["fatal"].append(fatal)

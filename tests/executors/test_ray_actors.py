@@ -67,19 +67,29 @@ def _manifest(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
 
 
-def test_names_ray_cannot_read_fail_alone(tmp_path, mobile_ckpt, ray_cluster):
-    """Ray Data loses names with undecodable bytes or line breaks (its read used to fail the
-    whole run with a traceback): each such file is its input's error; the rest are done."""
+def test_odd_names_and_unreadable_files_are_as_in_a_plain_run(tmp_path, mobile_ckpt,
+                                                              ray_cluster):
+    """Ray Data's own reading lost names with undecodable bytes, tabs or line breaks, failed
+    the whole run on one unreadable file, and mapped ``link/../a.png`` to another file (a
+    review found each). The actors now read by resolved path: odd names are done, an
+    unreadable file fails alone with the plain run's message, and a name through a symlink
+    and ``..`` is the file the OS opens."""
     root = tmp_path / "in"
     write_image(root / "ok.png", seed=1)
-    for name in (b"caf\xff.png", b"new\nline.png"):
+    for name in (b"caf\xff.png", b"new\nline.png", b"t\tab.png"):
         with open(os.path.join(os.fsencode(root), name), "wb") as f:
             f.write((root / "ok.png").read_bytes())
-    result = invoke("automask", root, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR)
-    assert result.exit_code == 3, result.stderr
-    assert {r["image"] for r in jsonl(result.stdout)} == {"ok.png"}
-    errors = error_lines(result.stderr)
-    assert len(errors) == 2 and all("run without --ray" in e for e in errors), errors
+    (root / "bad.png").write_bytes(b"not a png")
+    (root / "deep" / "er").mkdir(parents=True)
+    write_image(root / "deep" / "ok.png", seed=2)  # what link/../ok.png opens
+    (tmp_path / "link").symlink_to(root / "deep" / "er")
+    extra = [tmp_path / "link" / ".." / "ok.png"]
+    plain = invoke("automask", root, *extra, "--checkpoint", mobile_ckpt, *FAST)
+    result = invoke("automask", root, *extra, "--checkpoint", mobile_ckpt, *FAST, *ONE_ACTOR)
+    assert (result.exit_code, plain.exit_code) == (3, 3), result.stderr
+    assert result.stdout == plain.stdout and len(jsonl(result.stdout)) > 0
+    assert error_lines(result.stderr) == error_lines(plain.stderr)
+    assert len(error_lines(result.stderr)) == 1 and "bad.png" in error_lines(result.stderr)[0]
     assert "Traceback" not in result.stderr
 
 
