@@ -43,9 +43,9 @@ from PIL import Image as PILImage
 from samcli.api_checks import (COMMAND_ONLY_BOX_OPTIONS, api_terms, boxes_xyxy, class_ids,
                                confidences_array, is_int, only_classes_text, path_text,
                                record_name, short, typed_options)
-from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, SCORES,
-                           AutomaskConfig, FromBoxesConfig, ModelOptions, PolygonOptions,
-                           preset_config)
+from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, MAX_CLASS_ID,
+                           SCORES, AutomaskConfig, FromBoxesConfig, ModelOptions,
+                           PolygonOptions, preset_config)
 from samcli.errors import ConfigError, InputError, SamcliError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
@@ -196,6 +196,13 @@ class Proposals(Sequence[Proposal]):
                 for c in categories):
             raise ConfigError("categories: expected a list of {'id': int, 'name': str}, got "
                               f"{short(categories)}")
+        ids = [int(c["id"]) for c in categories]
+        bad = [i for i in ids if not 0 <= i <= MAX_CLASS_ID] or sorted(
+            {i for i in ids if ids.count(i) > 1})
+        if bad:  # (pycocotools keeps the last of one id's names, without a word)
+            raise ConfigError(f"categories: id {bad[0]} is " + (
+                f"outside 0..{MAX_CLASS_ID}" if not 0 <= bad[0] <= MAX_CLASS_ID
+                else "given twice") + "; each category needs its own id")
         return coco_documents([coco_part(self.result, categories, score)], categories)
 
     def _need_polygons(self, what: str) -> None:
@@ -294,7 +301,7 @@ class Segmenter:
         """
         unknown = sorted(set(options) - _AUTOMASK_OPTIONS)
         if unknown:
-            raise ConfigError(f"automask: unknown option(s) {', '.join(unknown)}; expected "
+            raise UsageError(f"automask: unknown option(s) {', '.join(unknown)}; expected "
                               f"some of {', '.join(sorted(_AUTOMASK_OPTIONS))}")
         if not isinstance(preset, str):
             raise UsageError(f"preset={short(preset)}: expected a preset name")
@@ -331,7 +338,7 @@ class Segmenter:
         only = options.pop("only_classes", None)
         unknown = sorted(set(options) - _BOX_OPTIONS)
         if unknown:
-            raise ConfigError(f"from_boxes: unknown option(s) {', '.join(unknown)}; expected "
+            raise UsageError(f"from_boxes: unknown option(s) {', '.join(unknown)}; expected "
                               f"some of {', '.join(sorted(_BOX_OPTIONS | {'only_classes'}))}")
         cfg = FromBoxesConfig(classes=only_classes_text(only),
                               **typed_options(FromBoxesConfig, options)).validate()

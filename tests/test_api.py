@@ -205,7 +205,7 @@ RGB = np.zeros((8, 8, 3), np.uint8)
 BOX = [[0, 0, 4, 4]]
 BAD_CALLS = [
     # label, call(seg, image, tmp_path), error, match
-    ("unknown option", lambda s, i, t: s.automask(i, points_per_sid=4), ConfigError,
+    ("unknown option", lambda s, i, t: s.automask(i, points_per_sid=4), UsageError,
      "unknown option"),
     ("bad preset", lambda s, i, t: s.automask(i, preset="fast"), UsageError, "^preset 'fast'"),
     ("preset not text", lambda s, i, t: s.automask(i, preset=3), UsageError, "preset=3"),
@@ -382,6 +382,11 @@ def test_from_boxes_score_is_the_coco_converters_default(seg, tmp_path, mobile_c
     ("categories a dict", lambda p: p.to_coco(categories={"id": 1}), ConfigError,
      "categories"),
     ("categories text", lambda p: p.to_coco(categories="object"), ConfigError, "categories"),
+    ("a category id twice", lambda p: p.to_coco(categories=[{"id": 3, "name": "car"},
+                                                            {"id": 3, "name": "truck"}]),
+     ConfigError, "id 3 is given twice"),
+    ("a negative category id", lambda p: p.to_coco(categories=[{"id": -1, "name": "x"}]),
+     ConfigError, "id -1 is outside"),
     ("automask scored by a detector", lambda p: p.to_coco(score="detector"), UsageError,
      "no detector confidence"),
     ("automask results scored by a product", lambda p: p.to_coco_results(score="product"),
