@@ -79,11 +79,10 @@ class AutomaskWork:
 
     unit = "images"
 
-    def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
-                 data: bytes | None = None) -> ImageResult:
-        """``data``: the file's bytes when the executor already read them (Ray Data)."""
+    def __call__(self, model: ModelLoader, item: InputItem,
+                 on_batch: OnBatch | None = None) -> ImageResult:
         notes: list[str] = []
-        rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data, notes=notes)
+        rgb = read_image(item.path, max_pixels=self.max_pixels or None, notes=notes)
         return finish(item.rel, item.path, rgb, self.segment(model, rgb, on_batch), self.render,
                       warnings=notes)
 
@@ -120,13 +119,12 @@ class FromBoxesWork:
     def unit(self) -> str:
         return "images" if self.coco is not None else "label files"
 
-    def __call__(self, model: ModelLoader, item: InputItem, on_batch: OnBatch | None = None,
-                 data: bytes | None = None) -> ImageResult:
+    def __call__(self, model: ModelLoader, item: InputItem,
+                 on_batch: OnBatch | None = None) -> ImageResult:
         notes: list[str] = []
         if self.coco is not None:
             dets = self.coco[item.rel]
-            rgb = read_image(item.path, max_pixels=self.max_pixels or None, data=data,
-                             notes=notes)
+            rgb = read_image(item.path, max_pixels=self.max_pixels or None, notes=notes)
             h, w = rgb.shape[:2]
             boxes = coco_dets_to_xyxy(dets, w, h, source=self.cfg.coco_dets)
             cls = np.array([d.category_id for d in dets])

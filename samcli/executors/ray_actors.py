@@ -514,10 +514,11 @@ def _ray_logging(quiet: bool) -> Iterator[None]:
 class Segmenter:
     """A Ray Data actor holding one model: item paths in, pickled ImageResults out.
 
-    Every row comes back with its ``key`` and ``path`` and one of ``result`` (a pickled ImageResult),
-    ``error`` (an InputError's message: the image failed, the run goes on) or ``fatal``
-    (another pickled SamcliError: the run stops with it). Actors know images by their absolute
-    path only; the driver puts back the record path (``rel``) and the path as found.
+    Every row comes back with its ``key`` and ``path`` and one of ``result`` (a pickled
+    ImageResult), ``error`` (an InputError's message: the image failed, the run goes on) or
+    ``fatal`` (another pickled SamcliError: the run stops with it). Actors know images by
+    their resolved path only; the driver puts back the record path (``rel``) and the path as
+    found.
     """
 
     def __init__(self, model: ModelOptions, work: Any, threads: int | None = None) -> None:

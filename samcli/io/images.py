@@ -405,9 +405,8 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     (``None`` or ``0``: no limit). Every failure (missing, empty, unreadable, corrupt,
     truncated, unsupported, too large) raises :class:`InputError` naming the file.
 
-    ``data``: the file's content, already read (by Ray Data's ``read_binary_files``, say):
-    decoded by exactly the same rules, without touching the file; ``path`` then only names
-    the image in messages.
+    ``data``: the file's content, already read elsewhere: decoded by exactly the same rules,
+    without touching the file; ``path`` then only names the image in messages.
 
     ``notes``: when given, what the decoders warn about while reading this file (Pillow's
     "Corrupt EXIF data", "Tag data larger than file", ...) is appended to it as
@@ -447,7 +446,7 @@ def _read_image(path: Path | str, max_pixels: int | None, data: bytes | None) ->
     try:
         im = _open(path, data)
     except InputError:
-        # (with ``data``, the file itself when it is at hand: Ray workers see the same paths)
+        # (with ``data``, the file itself when it is at hand)
         arr = _read_tiff_with_rasterio(path, limit) if data is None or path.is_file() else None
         if arr is None:
             raise

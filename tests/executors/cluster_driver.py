@@ -33,7 +33,7 @@ class StallOnANode:
     def unit(self) -> str:
         return self.work.unit
 
-    def __call__(self, model, item, on_batch=None, data=None):
+    def __call__(self, model, item, on_batch=None):
         import ray
 
         node = ray.get_runtime_context().get_node_id()
@@ -43,7 +43,7 @@ class StallOnANode:
                 time.sleep(0.05)
         elif not marker.exists() and self._claim(node):
             threading.Event().wait()  # until the node's removal kills this process
-        return self.work(model, item, on_batch=on_batch, data=data)
+        return self.work(model, item, on_batch=on_batch)
 
     def _claim(self, node: str) -> bool:
         """Create the marker holding ``node`` atomically; False if another node was first."""

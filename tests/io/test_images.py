@@ -607,11 +607,11 @@ def test_decode_failure_types_become_input_errors(tmp_path, monkeypatch):
             read_image(p)
 
 
-# ----------------------------------------------------------------------------- bytes (Ray)
+# ----------------------------------------------------------------------------- bytes
 
 
 def test_bytes_read_by_the_same_rules(tmp_path):
-    """``data=``: a file's content read elsewhere (Ray's read_binary_files) gives the very
+    """``data=``: a file's content read elsewhere gives the very
     array the file does: orientation, bit depth, alpha, palette; errors name the path."""
     exif = Image.Exif()
     exif[0x0112] = 6
