@@ -48,7 +48,10 @@ class ModelLoader:
         if opts.checkpoint:
             from samcli.model.loading import check_checkpoint
 
-            check_checkpoint(opts.model, opts.checkpoint)
+            # the table name the file is for, as checked (get() builds that model)
+            self._checkpoint_model: str | None = check_checkpoint(opts.model, opts.checkpoint)
+        else:
+            self._checkpoint_model = None
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
         self.decoder_dtype, self.decoder_products = resolve_decoder_precision(
@@ -91,10 +94,10 @@ class ModelLoader:
             from samcli.model.loading import load_model, model_family
 
             checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint else None
-            family = model_family(self.opts.model, checkpoint)
+            name = self.opts.model or self._checkpoint_model
+            family = model_family(name)
             with download_progress(f"{self.opts.model or 'vit_b'} weights") as progress:
-                model = load_model(self.opts.model, checkpoint, device=self.device,
-                                   progress=progress)
+                model = load_model(name, checkpoint, device=self.device, progress=progress)
             self._predictor = make_predictor(family, model, device=self.device,
                                              dtype=self.dtype,
                                              decoder_dtype=self.decoder_dtype,
