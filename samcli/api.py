@@ -32,6 +32,7 @@ import os
 import pickle
 import threading
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -197,12 +198,12 @@ class Proposals(Sequence[Proposal]):
             raise ConfigError("categories: expected a list of {'id': int, 'name': str}, got "
                               f"{short(categories)}")
         ids = [int(c["id"]) for c in categories]
-        bad = [i for i in ids if not 0 <= i <= MAX_CLASS_ID] or sorted(
-            {i for i in ids if ids.count(i) > 1})
-        if bad:  # (pycocotools keeps the last of one id's names, without a word)
-            raise ConfigError(f"categories: id {bad[0]} is " + (
-                f"outside 0..{MAX_CLASS_ID}" if not 0 <= bad[0] <= MAX_CLASS_ID
-                else "given twice") + "; each category needs its own id")
+        outside = [i for i in ids if not 0 <= i <= MAX_CLASS_ID]
+        twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if outside or twice:  # (pycocotools keeps the last of one id's names, without a word)
+            why = (f"{outside[0]} is outside 0..{MAX_CLASS_ID}" if outside
+                   else f"{twice[0]} is given twice")
+            raise ConfigError(f"categories: id {why}; each category needs its own id")
         return coco_documents([coco_part(self.result, categories, score)], categories)
 
     def _need_polygons(self, what: str) -> None:

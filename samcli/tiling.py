@@ -168,21 +168,21 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
             parent[root(int(ia[j]))] = root(int(ib[k]))
         # 2. Masks cut off by their tile that together make one mask of the other (the arms
         # of a U, apart in one tile and joined in the next; a sliver beside its object)
-        for j, k in _pieces(cut_a, cut_b, iou, partner, _cut_off(masks, ia, tiles[a]), iou_thresh):
+        off_a, off_b = _cut_off(masks, ia, tiles[a]), _cut_off(masks, ib, tiles[b])
+        for j, k in _pieces(cut_a, cut_b, iou, partner, off_a, iou_thresh):
             parent[root(int(ia[j]))] = root(int(ib[k]))
         back = {k: j for j, k in partner.items()}
-        for k, j in _pieces(cut_b, cut_a, iou.T, back, _cut_off(masks, ib, tiles[b]), iou_thresh):
+        for k, j in _pieces(cut_b, cut_a, iou.T, back, off_b, iou_thresh):
             parent[root(int(ib[k]))] = root(int(ia[j]))
         # 3. The connected parts of the cuts, for objects that cross the seam more than once
         # (a meandering river: no tile sees it whole; its pieces here are another's there).
         # Only where step 1 left a mask unexplained (no partner alike in the strip): the
         # parts of the others are their whole cuts, matched already.
-        odd_a = _unexplained(iou, partner)
-        odd_b = _unexplained(iou.T, {k: j for j, k in partner.items()})
-        need_a = odd_a | _meets_any(masks.boxes[ia], masks.boxes[ib][odd_b], strip)
-        need_b = odd_b | _meets_any(masks.boxes[ib], masks.boxes[ia][odd_a], strip)
+        odd_a, odd_b = _unexplained(iou, partner), _unexplained(iou.T, back)
         if not (odd_a.any() or odd_b.any()):
             continue
+        need_a = odd_a | _meets_any(masks.boxes[ia], masks.boxes[ib][odd_b], strip)
+        need_b = odd_b | _meets_any(masks.boxes[ib], masks.boxes[ia][odd_a], strip)
         pieces_a, of_a = _strip_pieces(masks, ia, np.flatnonzero(need_a), strip)
         pieces_b, of_b = _strip_pieces(masks, ib, np.flatnonzero(need_b), strip)
         if not pieces_a or not pieces_b:
@@ -190,7 +190,7 @@ def merge_seams(masks: MaskSet, owner: np.ndarray, tiles: list[Box],
         piece_iou = _ious(pieces_a, pieces_b)
         # a piece joins only where the seam cut one of the two masks (an object lying in a
         # hole of its neighbour's mask is not cut off, and stays its own)
-        cut = _cut_off(masks, ia, tiles[a])[of_a][:, None] | _cut_off(masks, ib, tiles[b])[of_b]
+        cut = off_a[of_a][:, None] | off_b[of_b]
         piece_iou[~cut] = 0.0
         for p, q in _one_to_one(piece_iou, iou_thresh, rank_a[of_a], rank_b[of_b],
                                 prefer=iou[np.ix_(of_a, of_b)]):
