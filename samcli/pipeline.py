@@ -21,7 +21,8 @@ from samcli.executors import Executor
 from samcli.executors.local import InProcess
 from samcli.fs import create_exclusive, text_of_path
 from samcli.io.geo import georef_sidecars
-from samcli.io.inputs import InputItem, Problem, collect_images, link_trouble
+from samcli.io.inputs import (InputItem, Problem, collect_images, link_trouble,
+                              read_stdin_list)
 from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import (LABEL_SKIP_NAMES, CocoImage, collect_class_names,
                               collect_label_files, parse_coco_dets, read_image_map,
@@ -261,12 +262,15 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     inp = request.input
     if not request.automask:
         _check_images_folder(request.task.images)
+    # a list read from stdin is read here, once, so its folders are checked like the others
+    listed = read_stdin_list(stdin) if "-" in request.inputs else []
+    given = [s for s in request.inputs if s != "-"] + listed
     if request.automask:
-        items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=stdin)
+        items, problems = collect_images(list(request.inputs), glob=inp.glob, stdin=listed)
         if not items and not problems:
             raise ConfigError(f"no images found in {', '.join(request.inputs)}"
                               + _glob_note(inp.glob))
-        return Inputs(items, problems, warnings=_empty_folders(request.inputs, items, "images",
+        return Inputs(items, problems, warnings=_empty_folders(given, items, "images",
                                                                 inp.glob))
     cfg = request.task
     if cfg.coco_dets:
@@ -290,7 +294,7 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
                       dict(gt.categories) if gt is not None else {},
                       supercategories=dict(gt.supercategories) if gt is not None else {})
     # YOLO label files: one work item per label file
-    items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=stdin)
+    items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=listed)
     # a class-names file named directly (a shell glob, labels/*.txt) is not a label file
     skipped = [item for item in items
                if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES]
@@ -302,14 +306,14 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=[f"{item.path}: a class-names file, not labels: skipped (read for "
                             "the class names of the labels beside it)" for item in skipped]
-                  + _empty_folders(request.inputs, items, "label files (.txt)", inp.glob)
+                  + _empty_folders(given, items, "label files (.txt)", inp.glob)
                   + list(names.warnings))
 
 
 def _empty_folders(given: Sequence[str], items: Sequence[InputItem], what: str,
                    glob: str | None) -> list[str]:
-    """A warning for each folder named on the command line that gave no input while others
-    did (a mistyped or wrong folder among several would pass unnoticed)."""
+    """A warning for each folder named on the command line or in a stdin list that gave no
+    input while others did (a mistyped or wrong folder among several would pass unnoticed)."""
     roots = {os.path.realpath(item.root) for item in items if item.root is not None}
 
     def reached(folder: str) -> bool:  # its files came through it, or a folder above it

@@ -47,7 +47,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import Callable, Iterable, Iterator, Sequence, TextIO
 
 from samcli.errors import ConfigError
 from samcli.fs import text_of_path
@@ -62,6 +62,7 @@ __all__ = [
     "collect_images",
     "compile_glob",
     "link_trouble",
+    "read_stdin_list",
     "walk_inputs",
 ]
 
@@ -170,7 +171,7 @@ def _compile_glob(pattern: str) -> Callable[[str], bool]:
 # --------------------------------------------------------------------------- walking
 
 
-def _read_stdin_lines(stdin: TextIO) -> list[str]:
+def read_stdin_list(stdin: TextIO) -> list[str]:
     """The paths listed on ``stdin``, one a line: bytes as the file system's names
     (``os.fsdecode``: bytes that are not UTF-8 kept, whatever the locale's decoding of text
     streams), CRLF and a leading UTF-8 byte-order mark (Windows-made lists) taken off, blank
@@ -186,12 +187,17 @@ def _read_stdin_lines(stdin: TextIO) -> list[str]:
     return out
 
 
-def _expand_stdin(inputs: Iterable[str], stdin: TextIO | None) -> Iterator[str]:
+def _expand_stdin(inputs: Iterable[str], stdin: TextIO | Sequence[str] | None
+                  ) -> Iterator[str]:
+    """``inputs`` with each ``-`` replaced by the paths listed on ``stdin`` (read when
+    reached; a list of str is a list already read, by :func:`read_stdin_list`)."""
     for s in inputs:
-        if s == "-":
-            yield from _read_stdin_lines(stdin if stdin is not None else sys.stdin)
-        else:
+        if s != "-":
             yield s
+        elif isinstance(stdin, Sequence):
+            yield from stdin
+        else:
+            yield from read_stdin_list(stdin if stdin is not None else sys.stdin)
 
 
 def _walk_folder(
@@ -320,7 +326,7 @@ def walk_inputs(
     suffixes: Iterable[str],
     *,
     glob: str | None = None,
-    stdin: TextIO | None = None,
+    stdin: TextIO | Sequence[str] | None = None,
     skip_names: Iterable[str] = (),
     kind: str = "file",
 ) -> tuple[list[InputItem], list[Problem]]:
@@ -400,11 +406,12 @@ def walk_inputs(
 
 
 def collect_images(
-    inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
+    inputs: list[str], glob: str | None = None, stdin: TextIO | Sequence[str] | None = None
 ) -> tuple[list[InputItem], list[Problem]]:
     """Image files named by ``inputs`` (files, folders, ``-``), and problem messages.
 
     See the module docstring for order, ``rel``, ``glob``, links, hidden files and duplicates.
-    ``stdin`` defaults to ``sys.stdin`` and is only read when an input is ``-``.
+    ``stdin`` defaults to ``sys.stdin`` and is only read when an input is ``-``; a list
+    of str stands for the lines already read from it (:func:`read_stdin_list`).
     """
     return walk_inputs(inputs, IMAGE_SUFFIXES, glob=glob, stdin=stdin, kind="image")

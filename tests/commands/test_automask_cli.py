@@ -345,20 +345,23 @@ def test_whole_run_files_of_another_format_are_named_once(tmp_path, mobile_ckpt)
     assert fresh.exit_code == 0 and "Warning" not in fresh.stderr, fresh.stderr
 
 
-@pytest.mark.parametrize("label, folders, warned", [
-    ("an empty folder among others", ["in", "empty"], ["empty"]),
-    ("a folder of other files", ["in", "texts"], ["texts"]),
-    ("a folder inside another given one", ["in", "in/sub"], []),
-    ("the same folder twice", ["in", "in"], []),
+@pytest.mark.parametrize("label, folders, listed, warned", [
+    ("an empty folder among others", ["in", "empty"], None, ["empty"]),
+    ("a folder of other files", ["in", "texts"], None, ["texts"]),
+    ("a folder inside another given one", ["in", "in/sub"], None, []),
+    ("the same folder twice", ["in", "in"], None, []),
+    ("an empty folder listed on stdin", ["-"], "in\nempty\n", ["empty"]),
+    ("listed on stdin, the images given", ["in", "-"], "texts\r\nin/sub\r\n", ["texts"]),
+    ("listed on stdin, the empty one given", ["empty", "-"], "in\n", ["empty"]),
 ])
 def test_a_folder_that_gives_no_image_is_named(tmp_path, mobile_ckpt, monkeypatch, label,
-                                               folders, warned):
+                                               folders, listed, warned):
     write_image(tmp_path / "in" / "sub" / "a.png")
     (tmp_path / "empty").mkdir()
     (tmp_path / "texts").mkdir()
     (tmp_path / "texts" / "notes.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
-    result = invoke("automask", *folders, "--checkpoint", mobile_ckpt, *FAST)
+    result = invoke("automask", *folders, "--checkpoint", mobile_ckpt, *FAST, input=listed)
     assert result.exit_code == 0, (label, result.stderr)
     assert [line for line in result.stderr.splitlines() if line.startswith("Warning:")] == [
         f"Warning: {folder}: no images found in this folder" for folder in warned], label

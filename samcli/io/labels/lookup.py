@@ -138,7 +138,7 @@ def rivals_warning(source: Path | str, image: Path, rivals: Sequence[Path],
 
 
 def collect_label_files(
-    inputs: list[str], glob: str | None = None, stdin: TextIO | None = None
+    inputs: list[str], glob: str | None = None, stdin: TextIO | Sequence[str] | None = None
 ) -> tuple[list[InputItem], list[Problem]]:
     """YOLO label files (``.txt``) named by ``inputs`` (files, folders, ``-``), and problems.
 
