@@ -42,8 +42,8 @@ import numpy as np
 from PIL import Image as PILImage
 
 from samcli.api_checks import (COMMAND_ONLY_BOX_OPTIONS, api_terms, boxes_xyxy, class_ids,
-                               confidences_array, is_int, only_classes_text, path_text,
-                               record_name, short, typed_options)
+                               confidences_array, fs_text, is_int, only_classes_text,
+                               path_text, record_name, short, typed_options)
 from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, MAX_CLASS_ID,
                            SCORES, AutomaskConfig, FromBoxesConfig, ModelOptions,
                            PolygonOptions, preset_config)
@@ -274,8 +274,8 @@ class Segmenter:
         if not is_int(max_pixels) or max_pixels < 0:
             raise ConfigError(f"max_pixels={short(max_pixels)}: expected a whole number of "
                               "pixels, 0 for no limit")
-        if checkpoint is not None:
-            checkpoint = path_text(checkpoint, "checkpoint")
+        if checkpoint is not None:  # (an empty one is refused by the loader, as the command's)
+            checkpoint = fs_text(checkpoint, "checkpoint")
         self.loader = ModelLoader(ModelOptions(
             model=model, checkpoint=checkpoint, device=device, dtype=dtype,
             decoder_dtype=decoder_dtype))

@@ -115,13 +115,19 @@ def record_name(name: str) -> str:
         return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def path_text(path: Any, what: str) -> str:
+def fs_text(path: Any, what: str, expected: str = "a path") -> str:
     """A path given as str, bytes or path-like, as the str the file system functions take;
-    an empty path or one with a NUL byte is an :class:`InputError`."""
+    anything else is a :class:`UsageError` saying what was ``expected``."""
     try:
-        text = os.fsdecode(path)
+        return os.fsdecode(path)
     except TypeError:
-        raise UsageError(f"{what}={short(path)}: expected a path or an array") from None
+        raise UsageError(f"{what}={short(path)}: expected {expected}") from None
+
+
+def path_text(path: Any, what: str) -> str:
+    """An input file's path as :func:`fs_text` gives it (the other choice being an array);
+    an empty path or one with a NUL byte is an :class:`InputError`."""
+    text = fs_text(path, what, "a path or an array")
     if not text or "\0" in text:
         raise InputError(f"{what} path {short(text)}: " + ("empty" if not text else
                                                              "contains a NUL byte"))

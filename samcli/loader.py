@@ -45,7 +45,7 @@ class ModelLoader:
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
         if opts.model is not None:
             get_spec(opts.model)
-        if opts.checkpoint:
+        if opts.checkpoint is not None:
             from samcli.model.loading import check_checkpoint
 
             # the table name the file is for, as checked (get() builds that model)
@@ -72,12 +72,12 @@ class ModelLoader:
         from samcli.model.specs import DEFAULT_MODEL, get_spec
 
         if self._identity is None:
-            if self.opts.checkpoint:
+            if self.opts.checkpoint is not None:
                 weights = weights_digest(self.opts.checkpoint)
             else:
                 weights = get_spec(self.opts.model or DEFAULT_MODEL).sha256
             name = get_spec(self.opts.model).name if self.opts.model else (
-                "from checkpoint" if self.opts.checkpoint else DEFAULT_MODEL)
+                "from checkpoint" if self.opts.checkpoint is not None else DEFAULT_MODEL)
             self._identity = {
                 "model": name, "weights": weights, "dtype": _name(self.dtype),
                 "decoder_dtype": _name(self.decoder_dtype),
@@ -93,7 +93,7 @@ class ModelLoader:
             from samcli.console import download_progress
             from samcli.model.loading import load_model, model_family
 
-            checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint else None
+            checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint is not None else None
             name = self.opts.model or self._checkpoint_model
             family = model_family(name)
             with download_progress(f"{self.opts.model or 'vit_b'} weights") as progress:

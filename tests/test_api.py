@@ -322,7 +322,14 @@ def test_bad_calls_raise_samcli_errors_before_any_work(unloaded, image, tmp_path
     ("max pixels as text", {"max_pixels": "100"}, ConfigError, "max_pixels='100'"),
     ("fractional max pixels", {"max_pixels": 1.5}, ConfigError, "max_pixels"),
     ("device not text", {"device": 0}, UsageError, "device=0"),
-    ("empty checkpoint path", {"checkpoint": ""}, InputError, "empty"),
+    # the checkpoint's errors are the command's --checkpoint errors (exit 1)
+    ("empty checkpoint path", {"checkpoint": ""}, CheckpointError,
+     "^checkpoint '': give a weights file$"),
+    ("empty checkpoint path as bytes", {"checkpoint": b""}, CheckpointError,
+     "^checkpoint '': give a weights file$"),
+    ("NUL in checkpoint path", {"checkpoint": "a\0b.pt"}, CheckpointError,
+     r"^checkpoint 'a\\x00b.pt': not a valid path \(contains a NUL byte\)$"),
+    ("checkpoint not a path", {"checkpoint": 5}, UsageError, "^checkpoint=5: expected a path$"),
 ])
 def test_bad_segmenters_are_refused_when_made(mobile_ckpt, label, kwargs, error, match):
     with pytest.raises(error, match=match):
