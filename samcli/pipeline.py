@@ -32,7 +32,7 @@ from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
 from samcli.manifest import params_hash
 from samcli.request import RunRequest
-from samcli.runner import RunOptions, Runner, Summary
+from samcli.runner import OutputLock, RunOptions, Runner, Summary
 
 
 @dataclass
@@ -80,6 +80,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     left = [f"{path}: left by an earlier --format {fmt} run into this folder; this run "
             f"(--format {out.format}) does not update it" for path, fmt in
             other_formats_files(out)]  # (before the marker is made: samcli's files only)
+    for _, folder in _output_folders(out):  # (the runner takes the locks; in use: refused)
+        OutputLock(folder).check_free()
     _prepare_output_folders(request)
     for message in request.task.warnings() + inputs.warnings + left:
         warn(message)

@@ -529,14 +529,7 @@ class OutputLock:
         except OSError as exc:
             raise ConfigError(f"cannot lock the output folder ({self.path}): "
                               f"{exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise ConfigError(f"{self.path.parent.parent} is in use by another samcli run "
-                              f"({holder}); wait for it to finish or use another -o folder"
-                              ) from None
+        self._take(fd)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
                 "command": " ".join(sys.argv)}
         try:
@@ -549,6 +542,33 @@ class OutputLock:
                               "run the same command again") from None
         self._fd = fd
         return self
+
+    def _take(self, fd: int) -> None:
+        """Locks ``fd`` (the lock file); else closes it and raises the error naming the run
+        that holds it."""
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise ConfigError(f"{self.path.parent.parent} is in use by another samcli run "
+                              f"({holder}); wait for it to finish or use another -o folder"
+                              ) from None
+
+    def check_free(self) -> None:
+        """Raises the in-use error now if another run holds the lock, touching nothing (the
+        run's real lock comes later, in :meth:`Runner.run`): a run refused for that must not
+        first have marked its other output folders as samcli's. A folder without a lock file
+        was never locked."""
+        try:
+            import fcntl  # noqa: F401
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except (ImportError, OSError):  # none there, or unreadable: the real lock will say
+            return
+        self._take(fd)
+        os.close(fd)  # (released with it)
 
     def __exit__(self, *exc: Any) -> None:
         if self._fd is not None:

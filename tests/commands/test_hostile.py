@@ -286,7 +286,9 @@ def test_an_input_that_fails_on_rerun_leaves_no_stale_files(tmp_path, mobile_ckp
 def test_a_second_run_on_a_folder_in_use_stops_at_once(tmp_path, mobile_ckpt):
     """The first run is frozen (SIGSTOP) right after recording its first image, holding the
     locks: a second run on its -o, or on another -o with its --crops folder, stops before any
-    work with one Error line naming it; the first, resumed, finishes normally."""
+    work with one Error line naming it, having made none of its new output folders (whose
+    .samcli marker would make later walks skip them); the first, resumed, finishes
+    normally."""
     root = tmp_path / "in"
     for i in range(2):
         write_image(root / f"{i}.png", seed=i)
@@ -299,14 +301,15 @@ def test_a_second_run_on_a_folder_in_use_stops_at_once(tmp_path, mobile_ckpt):
     _, status = os.waitpid(first.pid, os.WUNTRACED)  # returns once the child has stopped
     assert os.WIFSTOPPED(status), f"the first run ended instead: {first.stderr.read()}"
     try:
-        for label, folder, other in (("its -o", out, args), ("its --crops", tmp_path / "chips",
-                                                             [*args[:-1], tmp_path / "out2"])):
+        for label, folder, other in (
+                ("its -o", out, [*args, "--preview", tmp_path / "views"]),
+                ("its --crops", tmp_path / "chips", [*args[:-1], tmp_path / "out2"])):
             second = invoke(*other)
             assert second.exit_code == 1, label
             (error,) = error_lines(second.stderr)
             assert error.startswith(f"Error: {folder} is in use by another samcli run"), label
             assert f"pid {first.pid}" in error and second.stdout == "", label
-        assert not (tmp_path / "out2" / "manifest.jsonl").exists()
+        assert not (tmp_path / "out2").exists() and not (tmp_path / "views").exists()
     finally:
         os.kill(first.pid, signal.SIGCONT)
     _, err = first.communicate(timeout=600)
