@@ -32,7 +32,8 @@ from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
 from samcli.manifest import params_hash
 from samcli.request import RunRequest
-from samcli.runner import OutputLock, RunOptions, Runner, Summary
+from samcli.lock import OutputLock
+from samcli.runner import RunOptions, Runner, Summary
 
 
 @dataclass
