@@ -20,7 +20,15 @@ Orientation
     An unreadable EXIF block is treated as "no orientation".
 
 Conversions to 8-bit RGB (by Pillow mode)
-    ``RGB``                       as is.
+    ``RGB``                       as is, except a TIFF whose GDAL_METADATA tag marks its 3
+                                  bands red, green and blue in another order (a BGR GeoTIFF
+                                  written by GDAL): its channels are put in R, G, B order by
+                                  those marks, as the rasterio path and GDAL itself read such
+                                  a file (:func:`samcli.io.raster.gdal_metadata_colorinterp`,
+                                  from the header). Marks that do not name all three colours
+                                  leave the stored order. TIFFs Pillow opens in another mode
+                                  (an alpha or extra band: ``RGBA``, ``RGBX``) are not
+                                  reordered.
     ``L``                         grey replicated to 3 channels.
     ``1`` (bilevel)               0 -> 0, 1 -> 255, replicated.
     ``I;16*`` (16-bit grey)       scaled by the container's bit depth: ``v >> 8`` (65535 -> 255,
@@ -337,7 +345,8 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     transparent_key = "transparency" in im.info and mode in ("P", "L", "RGB", "1")
 
     if mode == "RGB" and not transparent_key:
-        return np.asarray(im)
+        order = _gdal_rgb_order(im)
+        return np.asarray(im) if order is None else np.asarray(im)[:, :, order]
     if mode == "L" and not transparent_key:
         return pixels.gray3(np.asarray(im))
     if mode == "1" and not transparent_key:
@@ -372,6 +381,27 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     if mode in ("P", "CMYK", "YCbCr", "HSV", "RGBX"):
         return np.asarray(im.convert("RGB"))
     raise _UnsupportedMode(mode)
+
+
+def _gdal_rgb_order(im: Image.Image) -> list[int] | None:
+    """For a 3-band TIFF whose GDAL_METADATA tag marks its bands red, green and blue in an
+    order other than R, G, B: the 0-based stored channels to take as R, G, B (``[2, 1, 0]``
+    for BGR); else None (a non-TIFF: one attribute look-up, nothing read). Pillow returns
+    a TIFF's samples in stored order and knows nothing of GDAL's marks; GDAL, and so
+    :mod:`samcli.io.raster`, goes by them, so without this the same BGR file would read with
+    red and blue swapped when 8-bit and right when 16-bit."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is None or _tag(im, 277, 1) != 3:  # SamplesPerPixel
+        return None
+    try:
+        metadata = tags.get(raster.GDAL_METADATA_TAG)
+    except Exception:  # noqa: BLE001 - an unreadable tag marks nothing
+        return None
+    if not metadata:
+        return None
+    bands = raster.rgb_band_indexes(raster.gdal_metadata_colorinterp(metadata, 3), 3)
+    order = [b - 1 for b in bands]
+    return None if order == [0, 1, 2] else order
 
 
 class _UnsupportedMode(Exception):

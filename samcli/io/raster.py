@@ -11,7 +11,10 @@ Pixel rules of :func:`read_raster_rgb`
 --------------------------------------
 - Bands: the bands whose colour interpretation is red, green, blue when the file says so,
   else bands 1, 2, 3 when there are at least 3, else band 1 as grey (replicated). Other bands
-  (alpha, near-infrared, ...) are not used.
+  (alpha, near-infrared, ...) are not used. (GDAL takes a band's colour interpretation from
+  the TIFF's GDAL_METADATA tag when it has one there, as for a BGR file, else from its
+  Photometric tag; :func:`gdal_metadata_colorinterp` reads the former from the header, so that
+  :mod:`samcli.io.images` applies the same rule to the 8-bit RGB TIFFs Pillow reads.)
 - 8-bit: as is. Other integers: scaled by bit depth as :mod:`samcli.io.images` scales 16-bit
   images: ``v >> (bits - 8)``, negative values -> 0, where ``bits`` is GDAL's ``NBITS`` when
   declared (12-bit data: ``v >> 4``), else the type's size (32-bit signed types: 31).
@@ -21,7 +24,6 @@ Pixel rules of :func:`read_raster_rgb`
   of ``samcli.io.pixels.float_to_u8`` (all within [0, 1] -> ``round(v * 255)``, else min-max
   stretched to 0..255), computed a block of rows at a time to spare memory.
 - Nodata: pixels equal to a band's nodata value are left out of the float stretch and become 0.
-- The ``max_pixels`` limit applies as in ``read_image``; the TIFF orientation tag is applied.
 - The ``max_pixels`` limit applies as in ``read_image``; the TIFF orientation tag is applied
   (:func:`tiff_orientation`: GDAL itself ignores it).
 """
@@ -29,6 +31,7 @@ Pixel rules of :func:`read_raster_rgb`
 from __future__ import annotations
 
 import math
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -43,6 +46,9 @@ from samcli.io.pixels import apply_orientation, check_size, oriented_size, scale
 INSTALL_HINT = "pip install 'samcli[geo]'"
 
 _ORIENTATION_TAG = 0x0112
+#: GDAL's private TIFF tag: XML ``<GDALMetadata>`` of metadata items, colour interpretations
+#: among them.
+GDAL_METADATA_TAG = 42112
 
 
 def rasterio_or_none() -> Any:
@@ -221,10 +227,49 @@ def read_raster_rgb(path: Path | str, max_pixels: int | None) -> np.ndarray | No
 
 def _rgb_bands(ds: Any) -> tuple[int, ...]:
     """1-based band indexes: red/green/blue by colour interpretation, else 1-3, else 1."""
-    names = [getattr(ci, "name", str(ci)) for ci in ds.colorinterp]
+    return rgb_band_indexes([getattr(ci, "name", str(ci)) for ci in ds.colorinterp], ds.count)
+
+
+def rgb_band_indexes(names: Sequence[str | None], count: int) -> tuple[int, ...]:
+    """The band rule of the module docstring: 1-based indexes of the bands to use as R, G, B
+    (one index: a grey band), from the colour interpretations of the ``count`` bands
+    (``names[0]`` for band 1; GDAL's names in lower case, None where unknown)."""
     if all(c in names for c in ("red", "green", "blue")):
         return tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
-    return (1, 2, 3) if ds.count >= 3 else (1,)
+    return (1, 2, 3) if count >= 3 else (1,)
+
+
+# <Item name="COLORINTERP" sample="0" role="colorinterp">Blue</Item>, as GDAL writes it; the
+# attributes are matched in any order and quoting. (A regular expression, not an XML parser:
+# this is untrusted header text and only these flat elements matter.)
+_GDAL_ITEM = re.compile(r"<Item\b([^>]*)>([^<]*)</Item\s*>")
+_XML_ATTR = re.compile(r"""([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def gdal_metadata_colorinterp(metadata: str | bytes | None, count: int) -> list[str | None]:
+    """The band colour interpretations stored in a TIFF's GDAL_METADATA tag
+    (:data:`GDAL_METADATA_TAG`, header text): GDAL's way to mark bands that the TIFF
+    Photometric tag cannot describe (band 1 blue, band 3 red: a BGR file), and which GDAL
+    puts before the Photometric tag. A list of ``count`` lower-case names (``"blue"``), index
+    0 for band 1, None for a band the tag does not mark (all None without the tag)."""
+    names: list[str | None] = [None] * count
+    if isinstance(metadata, (bytes, bytearray)):
+        metadata = metadata.decode("latin-1")
+    if not isinstance(metadata, str):
+        return names
+    for item in _GDAL_ITEM.finditer(metadata):
+        attrs = {m[1].lower(): m[2] if m[2] is not None else m[3]
+                 for m in _XML_ATTR.finditer(item[1])}
+        if (attrs.get("role", "").lower() != "colorinterp"
+                or attrs.get("name", "").upper() != "COLORINTERP"):
+            continue
+        try:
+            sample = int(attrs.get("sample", ""))
+        except ValueError:
+            continue
+        if 0 <= sample < count:
+            names[sample] = item[2].lower()  # (GDAL trims nothing: " Blue" is no colour)
+    return names
 
 
 _CHUNK_ROWS = 512  # rows converted at a time: temporaries stay small for big scenes

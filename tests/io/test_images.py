@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import threading
 import tracemalloc
 import warnings
@@ -17,12 +18,14 @@ from PIL import Image, ImageFile, ImageOps, PngImagePlugin
 
 from samcli.errors import InputError
 from samcli.io import images as images_mod
+from samcli.io import raster
 from samcli.config import DEFAULT_MAX_PIXELS
 from samcli.io.images import (
     IMAGE_SUFFIXES,
     image_size,
     is_image_path,
     read_image,
+    rgb_of_pil,
 )
 
 
@@ -688,3 +691,134 @@ def test_notes_take_warnings_about_the_file_only(tmp_path, monkeypatch, label, c
         read_image(path, notes=notes)
     assert notes == ([f"{path}: odd chunk"] if noted else []), label  # once each
     assert [w.category for w in shown] == ([] if noted else [category, category]), label
+
+
+# ------------------------------------------------- band colour interpretation (BGR TIFFs)
+
+
+def three_bands(dtype=np.uint8) -> np.ndarray:
+    """``(3, 2, 4)`` stored bands, every value distinct: band 1 holds 10..17, band 2 70..77,
+    band 3 130..137 (16-bit: those values times 256 plus 200, so ``v >> 8`` gives them back)."""
+    base = np.arange(8).reshape(2, 4)
+    values = np.stack([10 + base, 70 + base, 130 + base])
+    return (values * 256 + 200 if np.dtype(dtype).itemsize == 2 else values).astype(dtype)
+
+
+def as_rgb(stored: np.ndarray, bands: tuple[int, int, int]) -> np.ndarray:
+    """The 8-bit ``(H, W, 3)`` RGB of ``stored`` (``(3, H, W)``) with 1-based ``bands`` as
+    R, G, B (16-bit values: their high byte)."""
+    chosen = stored[[b - 1 for b in bands]]
+    return np.moveaxis(chosen >> 8 if chosen.dtype == np.uint16 else chosen, 0, -1).astype(
+        np.uint8)
+
+
+@pytest.mark.parametrize("label, dtype, marks, options, bands, first", [
+    ("RGB-marked 8-bit: stored order", np.uint8, "RGB", {}, (1, 2, 3), [10, 70, 130]),
+    ("BGR-marked 8-bit: bands 3, 2, 1", np.uint8, "BGR", {}, (3, 2, 1), [130, 70, 10]),
+    ("BGR-marked 8-bit, LZW, tiled, band-interleaved", np.uint8, "BGR",
+     dict(compress="lzw", tiled=True, blockxsize=16, blockysize=16, interleave="band"),
+     (3, 2, 1), [130, 70, 10]),
+    ("GRB-marked 8-bit: any order of the three", np.uint8, "GRB", {}, (2, 1, 3),
+     [70, 10, 130]),
+    ("blue, green, undefined 8-bit: not all three marked, stored order", np.uint8, "BGU", {},
+     (1, 2, 3), [10, 70, 130]),
+    ("BGR-marked 8-bit, Photometric MINISBLACK (Pillow cannot open it: rasterio)", np.uint8,
+     "BGR", dict(photometric="MINISBLACK"), (3, 2, 1), [130, 70, 10]),
+    ("BGR-marked 16-bit (rasterio)", np.uint16, "BGR", {}, (3, 2, 1), [130, 70, 10]),
+])
+def test_tiff_band_colour_marks_pick_rgb(tmp_path, label, dtype, marks, options, bands, first):
+    """A TIFF whose bands GDAL marks blue, green, red (a BGR GeoTIFF) reads as RGB whatever
+    its bit depth, so whichever reader reads it: Pillow (8-bit RGB) or rasterio (the rest);
+    both readers agree on every file."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.enums import ColorInterp as CI
+
+    letters = {"R": CI.red, "G": CI.green, "B": CI.blue, "U": CI.undefined}
+    stored = three_bands(dtype)
+    p = tmp_path / "bands.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(p, "w", driver="GTiff", width=4, height=2, count=3, dtype=dtype,
+                           **options) as ds:
+            ds.write(stored)
+            ds.colorinterp = [letters[c] for c in marks]
+        with rasterio.open(p) as ds:  # the file says what the case says (GDAL's reading)
+            assert "".join(ci.name[0].upper() for ci in ds.colorinterp) == marks, label
+    expected = as_rgb(stored, bands)
+    out = read_image(p)
+    check_array(out, 2, 4)
+    assert out[0, 0].tolist() == first, label
+    np.testing.assert_array_equal(out, expected, err_msg=label)
+    np.testing.assert_array_equal(read_image(p, data=p.read_bytes()), expected, err_msg=label)
+    np.testing.assert_array_equal(raster.read_raster_rgb(p, None), expected, err_msg=label)
+
+
+def gdal_metadata(*items: str) -> str:
+    return "<GDALMetadata>\n" + "".join(f"  {i}\n" for i in items) + "</GDALMetadata>\n"
+
+
+def colorinterp_items(*names: str, form: str = '<Item name="COLORINTERP" sample="{i}" '
+                      'role="colorinterp">{name}</Item>') -> list[str]:
+    return [form.format(i=i, name=n) for i, n in enumerate(names)]
+
+
+@pytest.mark.parametrize("label, metadata, first", [
+    ("GDAL's own form, BGR", gdal_metadata(*colorinterp_items("Blue", "Green", "Red")),
+     [30, 20, 10]),
+    ("attributes in another order, single quotes, lower-case names",
+     gdal_metadata(*colorinterp_items("blue", "green", "red", form="<Item role='colorinterp' "
+                                      "sample='{i}' name='COLORINTERP'>{name}</Item>")),
+     [30, 20, 10]),
+    ("among other metadata items",
+     gdal_metadata('<Item name="AREA_OR_POINT">Area</Item>',
+                   *colorinterp_items("Red", "Blue", "Green"),
+                   '<Item name="STATISTICS_MEAN" sample="0" role="statistic">5</Item>'),
+     [10, 30, 20]),
+    ("explicitly RGB: stored order", gdal_metadata(*colorinterp_items("Red", "Green", "Blue")),
+     [10, 20, 30]),
+    ("no role attribute: GDAL ignores the items",
+     gdal_metadata(*colorinterp_items("Blue", "Green", "Red", form='<Item name="COLORINTERP" '
+                                      'sample="{i}">{name}</Item>')),
+     [10, 20, 30]),
+    ("no name attribute: GDAL ignores the items",
+     gdal_metadata(*colorinterp_items("Blue", "Green", "Red", form='<Item sample="{i}" '
+                                      'role="colorinterp">{name}</Item>')),
+     [10, 20, 30]),
+    ("names padded with spaces: no colour to GDAL",
+     gdal_metadata(*colorinterp_items(" Blue", "Green", "Red ")), [10, 20, 30]),
+    ("red on a sample the file does not have",
+     gdal_metadata(*colorinterp_items("Blue", "Green", "Undefined", "Red")), [10, 20, 30]),
+    ("not XML at all", "Blue, Green, Red", [10, 20, 30]),
+])
+def test_gdal_metadata_marks_read_without_rasterio(tmp_path, monkeypatch, label, metadata,
+                                                   first):
+    """An 8-bit RGB TIFF's GDAL_METADATA colour marks are taken from the header as GDAL takes
+    them, by read_image without rasterio (as without the geo extra); rasterio, when
+    installed, reads the same pixels."""
+    stored = np.zeros((2, 3, 3), np.uint8)
+    stored[...] = (10, 20, 30)
+    stored[1, 2] = (11, 21, 31)
+    p = tmp_path / "marked.tif"
+    Image.fromarray(stored).save(p, tiffinfo={raster.GDAL_METADATA_TAG: metadata})
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "rasterio", None)  # not installed
+        out = read_image(p)
+    assert out[0, 0].tolist() == first, label
+    assert out[1, 2].tolist() == [v + 1 for v in first], label
+    if raster.have_rasterio():
+        np.testing.assert_array_equal(raster.read_raster_rgb(p, None), out, err_msg=label)
+
+
+def test_bgr_marks_with_orientation_bytes_and_pil(tmp_path):
+    """The reordering composes with the TIFF orientation tag, and reads the same from bytes
+    and from a Pillow image opened elsewhere (rgb_of_pil)."""
+    p = tmp_path / "bgr8.tif"
+    Image.fromarray(np.ascontiguousarray(quadrants()[:, :, ::-1])).save(
+        p, tiffinfo={0x0112: 8, raster.GDAL_METADATA_TAG: gdal_metadata(
+            *colorinterp_items("Blue", "Green", "Red"))})
+    expected = np.rot90(quadrants(), 1)
+    np.testing.assert_array_equal(read_image(p), expected)
+    np.testing.assert_array_equal(read_image(p, data=p.read_bytes()), expected)
+    with Image.open(p) as im:
+        np.testing.assert_array_equal(rgb_of_pil(im, "bgr8"), expected)
+    assert image_size(p) == (20, 40)
