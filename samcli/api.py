@@ -279,6 +279,8 @@ class Segmenter:
         self.loader = ModelLoader(ModelOptions(
             model=model, checkpoint=checkpoint, device=device, dtype=dtype,
             decoder_dtype=decoder_dtype))
+        for message in self.loader.warnings:  # (the command's "Warning:" lines)
+            warnings.warn(api_terms(message), UserWarning, stacklevel=3)  # (past the wrapper)
         self.max_pixels = int(max_pixels)
         #: ``sam``, ``mobile_sam`` or ``sam2``: everything-mode's defaults follow it, as the
         #: command's do (read from the checkpoint's keys without loading it)

@@ -49,9 +49,12 @@ class ModelLoader:
             from samcli.model.loading import check_checkpoint
 
             # the table name the file is for, as checked (get() builds that model)
-            self._checkpoint_model: str | None = check_checkpoint(opts.model, opts.checkpoint)
+            self._checkpoint_model, said = check_checkpoint(opts.model, opts.checkpoint)
         else:
-            self._checkpoint_model = None
+            self._checkpoint_model, said = None, []
+        #: What the caller should tell the user before the run (a file of the other release
+        #: of the model named); the loader prints nothing itself.
+        self.warnings: list[str] = said
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
         self.decoder_dtype, self.decoder_products = resolve_decoder_precision(

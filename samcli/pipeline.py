@@ -84,7 +84,7 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     for _, folder in _output_folders(out):  # (the runner takes the locks; in use: refused)
         OutputLock(folder).check_free()
     _prepare_output_folders(request)
-    for message in request.task.warnings() + inputs.warnings + left:
+    for message in model.warnings + request.task.warnings() + inputs.warnings + left:
         warn(message)
     render = Render(polygon=request.polygon if any(w.needs_geometry for w in writers) else None,
                     keep_rgb=any(w.needs_rgb for w in writers))

@@ -137,3 +137,37 @@ def test_the_predictor_follows_the_family(sam2_tiny_pair, mobile_sam_pair):
     assert isinstance(sam2, Sam2Predictor) and sam2.family == "sam2"
     sam1 = make_predictor("mobile_sam", copy.deepcopy(mobile_sam_pair[0]), **precision)
     assert isinstance(sam1, Predictor) and sam1.family == "sam"
+
+
+@pytest.fixture(scope="module")
+def sam2_files(sam2_tiny_pair, tmp_path_factory) -> dict[str, str]:
+    """The tiny test weights as an official SAM 2.1 file and as a SAM 2.0 one (the 2.1 file
+    without the keys only 2.1 has), by version."""
+    from samcli.model.sam2.keys import KEYS_ONLY_IN_2_1
+
+    folder = tmp_path_factory.mktemp("sam2_files")
+    state = sam2_tiny_pair[1].state_dict()
+    files = {"2.1": folder / "new.pt", "2.0": folder / "old.pt"}
+    torch.save({"model": state}, files["2.1"])
+    torch.save({"model": {k: v for k, v in state.items() if k not in KEYS_ONLY_IN_2_1}},
+               files["2.0"])
+    return {version: str(path) for version, path in files.items()}
+
+
+@pytest.mark.parametrize("label, model, version, other", [
+    ("2.1 named, a 2.0 file", "sam2.1_hiera_tiny", "2.0", "sam2_hiera_tiny"),
+    ("2.0 named, a 2.1 file", "sam2_hiera_tiny", "2.1", "sam2.1_hiera_tiny"),
+    ("2.1 named, its own file", "sam2.1_hiera_tiny", "2.1", None),
+    ("no name, a 2.0 file", None, "2.0", None),
+])
+def test_a_file_of_the_other_release_runs_with_a_warning(sam2_files, label, model, version,
+                                                         other):
+    """SAM 2.0 and 2.1 of one size are one network, so either file fits either name; one
+    that is not the release named says so (the run would otherwise silently use weights
+    the user did not name)."""
+    loader = ModelLoader(ModelOptions(model=model, checkpoint=sam2_files[version],
+                                      device="cpu"))
+    assert loader.warnings == ([] if other is None else [
+        f"checkpoint {sam2_files[version]} holds {other}'s weights, not {model}'s: the two "
+        "share one network, so it runs with the weights as given (leave --model out to have "
+        "the file name its model)"]), label

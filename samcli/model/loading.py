@@ -76,18 +76,20 @@ def infer_checkpoint_name(state: dict[str, Any], path: Path | str) -> str:
     return inferred
 
 
-def check_checkpoint(name: str | None, checkpoint: Path | str) -> str:
+def check_checkpoint(name: str | None, checkpoint: Path | str) -> tuple[str, list[str]]:
     """Before any work, the ``--checkpoint`` file of a run: readable as a state dict (zip
     files are memory-mapped: only the pickled index is read), with the keys and shapes of
     model ``name`` (inferred when None, as :func:`load_model` infers it), and, when its
     digest is not on record yet (the first use of the file as it is now), every zip entry's
-    CRC (:func:`~samcli.model.checkpoint.check_zip_crcs`). Returns the table name;
-    CheckpointError otherwise. So a wrong file is refused in a second, not after being
-    hashed whole and the output folder made."""
+    CRC (:func:`~samcli.model.checkpoint.check_zip_crcs`). Returns the table name and
+    warnings (a file of the other release of the model named: SAM 2.0 for 2.1, which load
+    alike); CheckpointError otherwise. So a wrong file is refused in a second, not after
+    being hashed whole and the output folder made."""
     from samcli.model.cache import recorded_digest
 
     path = ckpt.require_file(checkpoint)
     state = ckpt.read_state_dict(path)
+    said: list[str] = []
     try:
         if name is None:
             name = infer_checkpoint_name(state, path)
@@ -96,11 +98,24 @@ def check_checkpoint(name: str | None, checkpoint: Path | str) -> str:
             expected = ckpt.expected_shapes(name)
             if expected is not None:
                 ckpt.check_state_dict(state, expected, path, name)
+                said = _other_release(state, path, name)
     finally:
         state = None  # noqa: F841  (drop the memory map)
     if recorded_digest(path) is None:
         ckpt.check_zip_crcs(path)
-    return name
+    return name, said
+
+
+def _other_release(state: dict[str, Any], path: Path, name: str) -> list[str]:
+    """A warning when a file that fits model ``name`` is another row's of the same network
+    (``--model sam2.1_hiera_tiny`` with SAM 2.0's ``sam2_hiera_tiny.pt``): it runs, but
+    with the weights of a release the user did not name."""
+    other = ckpt.infer_model_name(state)
+    if other is None or other == name:
+        return []
+    return [f"checkpoint {path} holds {other}'s weights, not {name}'s: the two share one "
+            "network, so it runs with the weights as given (leave --model out to have the "
+            "file name its model)"]
 
 
 def model_family(name: str | None, checkpoint: Path | str | None = None) -> str:

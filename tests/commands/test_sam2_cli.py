@@ -320,6 +320,24 @@ def test_from_boxes_with_sam2(random_ckpt, photo, tmp_path):
     np.testing.assert_allclose(records[0]["prompt_box"], [33.75, 30.0, 101.25, 90.0])
 
 
+def test_a_sam2_0_file_named_as_2_1_runs_with_one_warning(sam2_tiny_pair, photo, tmp_path):
+    from samcli.model.sam2.keys import KEYS_ONLY_IN_2_1
+
+    old = tmp_path / "sam2_hiera_tiny.pt"
+    torch.save({"model": {k: v for k, v in sam2_tiny_pair[1].state_dict().items()
+                          if k not in KEYS_ONLY_IN_2_1}}, old)
+    labels = tmp_path / "cat.txt"
+    labels.write_text("0 0.3 0.4 0.3 0.4 0.9\n")
+    result = invoke("from-boxes", labels, "--images", photo.parent, *MODEL, "--checkpoint",
+                    old, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Warning:")] == [
+        f"Warning: checkpoint {old} holds sam2_hiera_tiny's weights, not sam2.1_hiera_tiny's: "
+        "the two share one network, so it runs with the weights as given (leave --model out "
+        "to have the file name its model)"]
+    assert len(_records(result.stdout)) == 1
+
+
 @pytest.mark.parametrize("label, corrupt, needle", [
     ("an image-path key missing", lambda sd: sd.pop("sam_mask_decoder.iou_token.weight"),
      "iou_token"),
