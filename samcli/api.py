@@ -56,7 +56,6 @@ from samcli.io.records import RECORD_KEYS, dumps, kept_indices
 from samcli.jobs import AutomaskWork, Render, finish, segment_boxes
 from samcli.loader import ModelLoader
 from samcli.maskset import MaskSet
-from samcli.model.loading import model_family
 from samcli.results import ImageResult
 from samcli.rle import decode_mask, rle_to_json
 
@@ -283,8 +282,8 @@ class Segmenter:
             warnings.warn(api_terms(message), UserWarning, stacklevel=3)  # (past the wrapper)
         self.max_pixels = int(max_pixels)
         #: ``sam``, ``mobile_sam`` or ``sam2``: everything-mode's defaults follow it, as the
-        #: command's do (read from the checkpoint's keys without loading it)
-        self.family = model_family(model, checkpoint)
+        #: command's do (the loader's model: with only a checkpoint, the one its keys name)
+        self.family = self.loader.family
         self._lock = threading.Lock()
 
     @_in_api_terms

@@ -39,19 +39,20 @@ class ModelLoader:
     """The run's model: resolved precision and device now, its predictor on :meth:`get`."""
 
     def __init__(self, opts: ModelOptions) -> None:
-        from samcli.model.specs import get_spec
+        from samcli.model.specs import DEFAULT_MODEL, get_spec
         from samcli.predictor import resolve_decoder_precision, resolve_device, resolve_dtype
 
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
-        if opts.model is not None:
-            get_spec(opts.model)
+        named = get_spec(opts.model or DEFAULT_MODEL).name
         if opts.checkpoint is not None:
             from samcli.model.loading import check_checkpoint
 
-            # the table name the file is for, as checked (get() builds that model)
-            self._checkpoint_model, said = check_checkpoint(opts.model, opts.checkpoint)
+            named, said = check_checkpoint(opts.model, opts.checkpoint)
         else:
-            self._checkpoint_model, said = None, []
+            said = []
+        #: The table name of the model :meth:`get` builds: ``--model``'s, else the one the
+        #: checkpoint's keys and shapes name (checked now), else the default model.
+        self.model_name: str = named
         #: What the caller should tell the user before the run (a file of the other release
         #: of the model named); the loader prints nothing itself.
         self.warnings: list[str] = said
@@ -88,20 +89,26 @@ class ModelLoader:
             }
         return self._identity
 
+    @property
+    def family(self) -> str:
+        """``sam``, ``mobile_sam`` or ``sam2``: the family of :attr:`model_name`."""
+        from samcli.model.specs import get_spec
+
+        return get_spec(self.model_name).family
+
     def get(self) -> PromptModel:
         """The predictor, loading the weights (downloading them into the cache if needed) the
         first time."""
         use_model_threads()  # every time: records must not depend on where the model runs
         if self._predictor is None:
             from samcli.console import download_progress
-            from samcli.model.loading import load_model, model_family
+            from samcli.model.loading import load_model
 
             checkpoint = Path(self.opts.checkpoint) if self.opts.checkpoint is not None else None
-            name = self.opts.model or self._checkpoint_model
-            family = model_family(name)
-            with download_progress(f"{self.opts.model or 'vit_b'} weights") as progress:
-                model = load_model(name, checkpoint, device=self.device, progress=progress)
-            self._predictor = make_predictor(family, model, device=self.device,
+            with download_progress(f"{self.model_name} weights") as progress:
+                model = load_model(self.model_name, checkpoint, device=self.device,
+                                   progress=progress)
+            self._predictor = make_predictor(self.family, model, device=self.device,
                                              dtype=self.dtype,
                                              decoder_dtype=self.decoder_dtype,
                                              decoder_products=self.decoder_products)
