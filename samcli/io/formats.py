@@ -147,8 +147,8 @@ class GeoJsonWriter(_TextFileWriter):
             names = self._pixel_only
             more = f" and {len(names) - 3} more" if len(names) > 3 else ""
             listed = ", ".join(names[:3]) + more
-            message = (f"--geo: {len(names)} image(s) without a georeference (CRS and "
-                       f"geotransform) written in pixel coordinates: {listed}")
+            message = (f"--geo: this run wrote {len(names)} image(s) without a georeference "
+                       f"(CRS and geotransform) in pixel coordinates: {listed}")
             (self._warn or warn)(message)
             self._pixel_only = []
         return []

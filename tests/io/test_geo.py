@@ -606,7 +606,7 @@ def test_geojson_warning_default_goes_to_stderr(tmp_path, capsys):
     w.finish([])
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("Warning: --geo: 1 image(s)")
+    assert captured.err.startswith("Warning: --geo: this run wrote 1 image(s)")
 
 
 def test_geojson_without_geo_never_looks_at_the_file(tmp_path):
@@ -658,5 +658,5 @@ def test_geojson_warning_names_three_and_counts_the_rest(tmp_path):
         res = _result_for(tmp_path / f"p{i}.png", f"p{i}.png")
         w.write(with_records(res, records_of(res)))
     w.finish([])
-    assert warned == ["--geo: 5 image(s) without a georeference (CRS and geotransform) written "
-                      "in pixel coordinates: p0.png, p1.png, p2.png and 2 more"]
+    assert warned == ["--geo: this run wrote 5 image(s) without a georeference (CRS and "
+                      "geotransform) in pixel coordinates: p0.png, p1.png, p2.png and 2 more"]
