@@ -21,16 +21,20 @@ _YAML_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\
                  "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
                  "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
 _YAML_HEX = {"x": 2, "u": 4, "U": 8}
+#: A document marker, at the start of a line only: inside a quoted name or a flow collection
+#: it ends the document there (PyYAML refuses the file), so it is never read as text
+_DOC_MARKER = re.compile(r"(?:---|\.\.\.)(?:[ \t]|\Z)")
 
 
 def _scalar_starts(before: str, flow: bool = False) -> bool:
     """Whether a quote after ``before`` opens a quoted scalar (else it is part of a plain
     one, as in ``it's`` or ``a:'b``): at the start, or after ``:``/``-`` and a blank, or (in
-    the line's text) right after ``[``, ``{`` or ``,``."""
+    the line's text) right after ``[``, ``{`` or ``,``. In a flow item's text (``flow``) a
+    ``-`` is text: flow collections have no ``- `` entries, so ``[a - 'b, c']`` is two names."""
     stripped = before.rstrip(" \t")
     if not stripped:
         return True
-    if stripped != before and stripped[-1] in ":-":
+    if stripped != before and stripped[-1] in (":" if flow else ":-"):
         return True
     return not flow and stripped[-1] in "[{,"
 
@@ -118,79 +122,165 @@ def _yaml_scalar(text: str, where: str) -> str | None:
     return value or None  # '' has no name, like a blank classes.txt line
 
 
-def _yaml_flow(lines: list[str], i: int, start: str, source: str
-               ) -> tuple[list[tuple[str, int]], int]:
-    """Items of a flow collection ``[...]``/``{...}`` that begins ``start`` (the rest of line
-    ``i``) and may span lines: ``[(item text, line index)]`` and the index after its end."""
-    closer = "]" if start[0] == "[" else "}"
+def _next_text_line(lines: list[str], line: int, unclosed: str, at_end: str = ""
+                    ) -> tuple[int, int, int]:
+    """After a line break inside a quoted name or a flow collection: the next line with text,
+    the index where its text starts (past YAML's blanks, space and tab) and how many empty
+    lines came between. The end of the file first is the error ``unclosed`` + ``at_end``; so
+    is a document marker (``---``, ``...`` at the start of a line), which ends the document."""
+    empty = 0
+    for j in range(line + 1, len(lines)):
+        s = lines[j]
+        if _DOC_MARKER.match(s):
+            raise InputError(f"{unclosed} (line {j + 1} starts a new document)")
+        start = len(s) - len(s.lstrip(" \t"))
+        if start < len(s):
+            return j, start, empty
+        empty += 1
+    raise InputError(unclosed + at_end)
+
+
+def _quoted_line(s: str, k: int, quote: str) -> tuple[int, int, bool]:
+    """Line ``s`` from index ``k``, inside a ``quote`` scalar: ``(close, keep, escaped)``, the
+    index of the closing quote (-1 if the line ends first) and, if the line ends first, the
+    end of the text it keeps and whether its line break is escaped (``\\`` at the end of a
+    line in double quotes). The blanks before a line break go, but not one that is escaped
+    (``"\\ "``, ``"\\<tab>"``), so escapes are read two characters at a time here."""
+    keep = k
+    while k < len(s):
+        ch = s[k]
+        if ch == quote and quote == "'" and s[k + 1: k + 2] == "'":
+            k = keep = k + 2  # '' is a quote inside single quotes
+        elif ch == quote:
+            return k, k, False
+        elif ch == "\\" and quote == '"':
+            if k + 1 == len(s):
+                return -1, k, True
+            k = keep = k + 2
+        else:
+            k += 1
+            if ch not in " \t":
+                keep = k
+    return -1, keep, False
+
+
+def _quoted_span(lines: list[str], line: int, pos: int, source: str, at_end: str = ""
+                 ) -> tuple[str, int, int]:
+    """The quoted scalar that opens at ``lines[line][pos]`` and may span lines: its text as
+    one line of YAML for :func:`_yaml_scalar` (quotes and escapes as written), the index of
+    the line it ends on and the index just after its closing quote there.
+
+    YAML line folding, as PyYAML reads it: the blanks around a line break go; the break
+    becomes a space, or, with empty lines after it, one newline per empty line; an escaped
+    break (``\\`` at the end of a line in double quotes) becomes only those newlines. The
+    indentation of the lines after is not checked (PyYAML doesn't). Never closed (``at_end``
+    says more), or closed after a document marker, is an error naming the line where the
+    quote opened.
+    """
+    s, k = lines[line], pos + 1
+    quote = s[pos]
+    opened = s[pos:].rstrip(" \t")
+    unclosed = f"{source}:{line + 1}: names: unterminated or malformed quote in {_tok(opened)}"
+    parts = [quote]
+    while True:
+        close, keep, escaped = _quoted_line(s, k, quote)
+        if close >= 0:
+            parts.append(s[k:close + 1])
+            return "".join(parts), line, close + 1
+        parts.append(s[k:keep])
+        line, k, empty = _next_text_line(lines, line, unclosed, at_end)
+        s = lines[line]
+        # a literal newline or space in the one-line text reads as itself in either quote
+        parts.append("\n" * empty if empty or escaped else " ")
+
+
+def _yaml_flow(lines: list[str], i: int, col: int, source: str) -> list[tuple[str, int]]:
+    """Items of the flow collection ``[...]``/``{...}`` that opens at ``lines[i][col]`` and may
+    span lines: ``[(item text, index of the line it starts on)]``.
+
+    A quoted item may span lines (:func:`_quoted_span`); so may a plain one: the line break
+    becomes a space, or one newline per empty line after it, if the item's text goes on (not
+    before a ``,`` or the end; after ``key:`` it is a blank). A comment ends a name: only ``,``
+    or the end may follow it (PyYAML refuses ``[a # c`` then ``b]``). Everything after the end
+    on its line must be a comment.
+    """
+    opener = lines[i][col]
+    closer = "]" if opener == "[" else "}"
+    unclosed = f"{source}:{i + 1}: names: {opener!r} is never closed"
     items: list[tuple[str, int]] = []
     cur: list[str] = []
-    quote = None
-    line, s, pos, item_line = i, start, 1, i
+    started = False  # the item has text (more than blanks)
+    fold = ""        # the line break last read, until the item's text goes on
+    ended = False    # a comment came after the item's text: it cannot go on
+    line, s, pos, item_line = i, lines[i], col + 1, i
     while True:
         if pos >= len(s):
-            # YAML line folding: blanks around a line break go; the break becomes a space,
-            # or one newline per empty line after it; an escaped break ("...\) joins lines
-            text = "".join(cur)
-            stripped = text.rstrip(" \t")
-            escaped = (quote == '"' and (len(stripped) - len(stripped.rstrip("\\"))) % 2 == 1
-                       and stripped == text)
-            cur = [stripped[:-1] if escaped else stripped]
-            empty = 0
-            while True:
-                line += 1
-                if line >= len(lines):
-                    raise InputError(f"{source}:{i + 1}: names: {start[0]!r} is never closed")
-                s = lines[line]
-                if s.strip(" \t"):
-                    break
-                empty += 1
-            pos = len(s) - len(s.lstrip(" \t"))
-            if not escaped and (quote is not None or stripped.strip(" \t")):  # in a scalar
-                cur.append("\n" * empty if empty else " ")
+            text = "".join(cur).rstrip(" \t")
+            cur = [text]
+            line, pos, empty = _next_text_line(lines, line, unclosed)
+            s = lines[line]
+            if started and not ended:
+                # after 'key:' a line break only separates the value, as a blank would
+                fold = "\n" * empty if empty and not text.endswith(":") else " "
             continue
         ch = s[pos]
-        if quote is not None:
-            cur.append(ch)
-            if ch == "\\" and quote == '"' and pos + 1 < len(s):
-                cur.append(s[pos + 1])
-                pos += 2
-                continue
-            if ch == quote:
-                if quote == "'" and s[pos + 1: pos + 2] == "'":
-                    cur.append("'")
-                    pos += 2
-                    continue
-                quote = None
+        if ch == "#" and (pos == 0 or s[pos - 1] in " \t" or not started):
+            # a comment (at an item's start too: '[a,#c' is how PyYAML reads it); it ends a
+            # name, but a value may still follow 'key:'
+            ended = started and not "".join(cur).rstrip(" \t").endswith(":")
+            fold, pos = "", len(s)
+            continue
+        if ch == "," or ch == closer:
+            items.append(("".join(cur), item_line))
+            cur, started, fold, ended, item_line = [], False, "", False, line
+            if ch == closer:
+                break
             pos += 1
             continue
-        if ch in "'\"":
-            if _scalar_starts("".join(cur), flow=True):
-                quote = ch
-        elif ch == "#" and (pos == 0 or s[pos - 1] in " \t" or not "".join(cur).strip(" \t")):
-            pos = len(s)  # a comment (at an item's start too: '[a,#c' is how PyYAML reads it)
+        if ch not in " \t":
+            if ended:
+                raise InputError(f"{source}:{line + 1}: names: expected ',' or {closer!r} "
+                                 f"before {_tok(s[pos:].rstrip(' '))} (after a comment)")
+            if not started:
+                started, item_line = True, line  # errors name the line the item starts on
+            cur.append(fold)
+            fold = ""
+        if ch in "'\"" and _scalar_starts("".join(cur), flow=True):
+            note = f" ({opener!r} on line {i + 1} is never closed)"
+            quoted, line, pos = _quoted_span(lines, line, pos, source, note)
+            s = lines[line]
+            cur.append(quoted)
             continue
-        elif ch in "[{":
+        if ch in "[{":
             raise InputError(f"{source}:{line + 1}: names: nested collections are not supported")
-        elif ch == ",":
-            items.append(("".join(cur), item_line))
-            cur, item_line = [], line
-            pos += 1
-            continue
-        elif ch == closer:
-            items.append(("".join(cur), item_line))
-            rest = _strip_yaml_comment(s[pos + 1:])
-            if rest.strip():
-                raise InputError(f"{source}:{line + 1}: names: unexpected {_tok(rest.strip())} "
-                                 f"after {closer!r}")
-            break
-        elif ch in "]}":
+        if ch in "]}":
             raise InputError(f"{source}:{line + 1}: names: unexpected {ch!r}")
         cur.append(ch)
         pos += 1
+    rest = _strip_yaml_comment(s[pos + 1:])
+    if rest.strip():
+        raise InputError(f"{source}:{line + 1}: names: unexpected {_tok(rest.strip())} "
+                         f"after {closer!r}")
     if items and not items[-1][0].strip(" \t"):  # '[a, b,]' and '[]'; YAML's blanks only
         items.pop()
-    return items, line + 1
+    return items
+
+
+def _block_value(lines: list[str], j: int, body: str, value: str, source: str
+                 ) -> tuple[str, int]:
+    """The text of a block item's value ``value`` (the end of ``body``, line ``j`` less its
+    comment) and the index of the line it ends on. A quoted name may go on over the lines
+    after (:func:`_quoted_span`); what follows its closing quote on the line it ends on, less
+    a comment (after a blank, as on one line), stays in the text, for :func:`_yaml_scalar` to
+    refuse as it refuses ``- 'a' b``."""
+    col = len(body) - len(value.lstrip(" \t"))
+    if body[col:col + 1] not in ("'", '"'):
+        return value, j
+    text, end, after = _quoted_span(lines, j, col, source)
+    if end == j:
+        return value, j  # on one line: read as before, with the rest of the line
+    rest = lines[end][after:]
+    return text + (rest if rest.startswith("#") else _strip_yaml_comment(rest)), end
 
 
 def _yaml_key(text: str, where: str, seen: dict[int, str]) -> int:
@@ -218,10 +308,12 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
 
     The forms ultralytics, YOLOv5 and Roboflow write: a flow list ``names: ['a', "b", c]``
     (may span lines), a block list of ``- name`` lines, a block or flow mapping ``0: name``
-    (``{0: a, 1: b}``); plain, 'single' and "double" quoted names; ``#`` comments. A list
-    gives ids 0, 1, ...; a null entry (``~``, empty) has no name. Other YAML there (anchors,
-    tags, nested collections) and malformed input are an :class:`InputError`
-    ``"<source>:<line>: names: ..."``; everything else in the file is ignored.
+    (``{0: a, 1: b}``); plain, 'single' and "double" quoted names; ``#`` comments. A quoted
+    name may span lines in any of these forms, read with YAML's line folding
+    (:func:`_quoted_span`). A list gives ids 0, 1, ...; a null entry (``~``, empty) has no
+    name. Other YAML there (anchors, tags, nested collections) and malformed input are an
+    :class:`InputError` ``"<source>:<line>: names: ..."``; everything else in the file is
+    ignored.
     """
     lines = _LINE_BREAK.split(text)
     base = 0  # the top-level mapping's indentation: that of the first content line
@@ -231,6 +323,7 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
             base = len(body) - len(body.lstrip(" "))
             break
     found: int | None = None
+    after_key = ""  # the text after 'names:' on its line
     for i, line in enumerate(lines):
         if line[:base].strip(" ") or line[base: base + 1] in (" ", "\t"):
             continue
@@ -242,14 +335,15 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
             continue
         if found is not None:
             raise InputError(f"{source}:{i + 1}: 'names' appears twice (first on line {found + 1})")
-        found = i
+        found, after_key = i, m.group(1)
     if found is None:
         return None
     i = found
-    rest = _strip_yaml_comment(_YAML_NAMES_KEY.match(lines[i], base).group(1)).strip(" \t")  # type: ignore[union-attr]
+    rest = _strip_yaml_comment(after_key).strip(" \t")
     out: dict[int, str] = {}
     if rest.startswith(("[", "{")):
-        items, _ = _yaml_flow(lines, i, rest, source)
+        col = len(lines[i]) - len(after_key.lstrip(" \t"))
+        items = _yaml_flow(lines, i, col, source)
         for n, (item, line) in enumerate(items):
             where = f"{source}:{line + 1}"
             if rest[0] == "[":
@@ -271,7 +365,10 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
     indent = base
     count = 0
     seen_keys: dict[int, str] = {}
+    next_item = i + 1
     for j in range(i + 1, len(lines)):
+        if j < next_item:
+            continue  # the rest of a quoted name that spans lines
         body = _strip_yaml_comment(lines[j]).rstrip(" \t")
         if not body.strip(" \t"):
             continue
@@ -295,7 +392,9 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
         if form == "list":
             if not is_dash:
                 raise InputError(f"{where}: names: expected '- name', got {_tok(item)}")
-            name = _yaml_scalar(item[1:], where)
+            value, end = _block_value(lines, j, body, item[1:], source)
+            next_item = end + 1
+            name = _yaml_scalar(value, where)
             if name is not None:
                 out[count] = name
             count += 1
@@ -304,6 +403,8 @@ def parse_yaml_names(text: str, source: str = "<yaml>") -> dict[int, str] | None
                 raise InputError(f"{where}: names: expected 'id: name', got {_tok(item)}")
             key_text, value = _split_pair(item, where)
             key = _yaml_key(key_text, where, seen_keys)
+            value, end = _block_value(lines, j, body, value, source)
+            next_item = end + 1
             seen_keys[key] = value
             name = _yaml_scalar(value, where)
             if name is not None:

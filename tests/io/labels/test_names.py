@@ -104,6 +104,100 @@ def test_parse_yaml_names_errors(tmp_path, text, line, fragment):
     assert fragment in str(ei.value)
 
 
+# A quoted name over several lines (YAML line folding), as PyYAML reads it: the blanks around
+# a line break go, the break becomes a space, or one newline per empty line after it; "\" at
+# the end of a line in double quotes joins the lines
+YAML_MULTILINE = [
+    ("block list, double quotes", 'names:\n  - "traffic\n    light"\n  - car\n',
+     {0: "traffic light", 1: "car"}),
+    ("block list, single quotes, '' inside", "names:\n  - 'it''s\n    x'\n", {0: "it's x"}),
+    ("block mapping, double quotes", 'names:\n  0: "a\n     b"\n  1: c\n', {0: "a b", 1: "c"}),
+    ("block mapping, single quotes, an empty line", "names:\n  3: 'a\n\n     b'\n",
+     {3: "a\nb"}),
+    ("two empty lines, two newlines", 'names:\n- "a\n\n\n  b"\n', {0: "a\n\nb"}),
+    ("blanks around the break go", 'names:\n  - "a \t\n   \t b"\n', {0: "a b"}),
+    ("an escaped break joins", 'names:\n  - "a\\\n    b"\n', {0: "ab"}),
+    ("an escaped break keeps the empty lines", 'names:\n  - "a\\\n\n    b"\n', {0: "a\nb"}),
+    ("an escaped blank before the break stays", 'names:\n  - "a\\ \n    b"\n', {0: "a  b"}),
+    ("a backslash in single quotes is text", "names:\n  - 'a\\\n    b'\n", {0: "a\\ b"}),
+    ("breaks just inside the quotes", 'names:\n  - "\n    b"\n  - "c\n    "\n',
+     {0: " b", 1: "c "}),
+    ("lines after at any indentation are text", 'names:\n  - "a\nnc: 2"\n  - "b\n  - c"\n',
+     {0: "a nc: 2", 1: "b - c"}),
+    ("'#' inside is text, a comment after", 'names:\n  - "a\n    # b"  # c\n  - d\n',
+     {0: "a # b", 1: "d"}),
+    ("a tab before the next line's text", 'names:\n  - "a\n\tb"\n', {0: "a b"}),
+    ("CRLF line breaks", 'names:\r\n  - "a\r\n\r\n   b"\r\n  - c\r\n', {0: "a\nb", 1: "c"}),
+    ("escapes on the next line", 'names:\n  - "caf\n    \\u00e9 \\"x\\""\n', {0: 'caf é "x"'}),
+    ("an empty name over two lines", 'names:\n  - a\n  - "\\\n    "\n  - c\n', {0: "a", 2: "c"}),
+    # in flow collections
+    ("flow: an escaped blank before the break stays", 'names: ["a\\ \n b", c]\n',
+     {0: "a  b", 1: "c"}),
+    ("flow: an escaped tab too", 'names: ["a\\\t\n b"]\n', {0: "a\t b"}),
+    ("flow: an escaped break keeps the empty lines", 'names: {0: "a\\\n\n  b"}\n', {0: "a\nb"}),
+    ("flow: empty lines before ','", "names: ['a\n  b'\n\n  , c\n\n  ]\n", {0: "a b", 1: "c"}),
+    ("flow: empty lines after a plain name too", "names: [a\n\n  , b]\n", {0: "a", 1: "b"}),
+    ("flow: a value on the line after 'key:'", "names: {0: # c\n\n  'a\n  b', 1: c}\n",
+     {0: "a b", 1: "c"}),
+    ("flow: a quote after ' - ' is text", "names: [a - 'b,\n  c']\n", {0: "a - 'b", 1: "c'"}),
+]
+
+
+def _pyyaml_names(text: str) -> dict:
+    """PyYAML's ``names``, a list as ``{id: name}`` (null and '' keep their id, no name)."""
+    yaml = pytest.importorskip("yaml")
+    ref = yaml.safe_load(text.lstrip("\ufeff"))["names"]
+    return {i: v for i, v in enumerate(ref) if v} if isinstance(ref, list) else ref
+
+
+@pytest.mark.parametrize("label,text,expected", YAML_MULTILINE, ids=[c[0] for c in YAML_MULTILINE])
+def test_parse_yaml_names_multiline_quoted(tmp_path, label, text, expected):
+    p = write(tmp_path / "data.yaml", text)
+    assert read_class_names(p) == expected, label
+
+
+@pytest.mark.parametrize("label,text,expected", YAML_MULTILINE, ids=[c[0] for c in YAML_MULTILINE])
+def test_parse_yaml_names_multiline_quoted_as_pyyaml_reads(label, text, expected):
+    ref = _pyyaml_names(text)
+    assert ref == expected, label  # the table states PyYAML's names
+    assert parse_yaml_names(text) == ref, label
+
+
+YAML_MULTILINE_ERRORS = [
+    ("never closed: the line it opened on", 'names:\n  - "a\n    b"\n  - \'c\n\n', 4,
+     "unterminated or malformed quote in \"'c\""),
+    ("flow: never closed: the line it opened on", "names: [a,\n  'b,\n  c]\n", 2,
+     "\"'b,\" ('[' on line 1 is never closed)"),
+    ("a document marker ends it", 'names:\n  - "a\n---\n  b"\n', 2,
+     "'\"a' (line 3 starts a new document)"),
+    ("flow: a document marker ends it", 'names: ["a\n...\n b"]\n', 1,
+     "(line 2 starts a new document)"),
+    ("flow: a document marker in a plain list", "names: [a,\n---\n b]\n", 1,
+     "'[' is never closed (line 2 starts a new document)"),
+    ("text after the closing quote", 'names:\n  - "a\n    b" c\n', 2,
+     "malformed quote in '\"a b\" c'"),
+    ("a key after the closing quote", 'names:\n  0: "a\n     b": c\n', 2,
+     "malformed quote in '\"a b\": c'"),
+    ("a bad escape on the next line", 'names:\n  - "a\n    \\q"\n', 2, "unknown escape '\\\\q'"),
+    ("flow: an error names the line its item starts on", 'names: [a,\n  "\\q"]\n', 2,
+     "unknown escape"),
+    ("flow: a comment ends an item", "names: [a # c\n  b]\n", 2,
+     "expected ',' or ']' before 'b]' (after a comment)"),
+    ("flow: 'a:' then an empty line is a mapping", "names: [a:\n\n  b]\n", 1,
+     "nested mapping"),
+]
+
+
+@pytest.mark.parametrize("label,text,line,fragment", YAML_MULTILINE_ERRORS,
+                         ids=[c[0] for c in YAML_MULTILINE_ERRORS])
+def test_parse_yaml_names_multiline_errors(tmp_path, label, text, line, fragment):
+    p = write(tmp_path / "data.yaml", text)
+    with pytest.raises(InputError) as ei:
+        read_class_names(p)
+    assert str(ei.value).startswith(f"{p}:{line}: "), (label, str(ei.value))
+    assert fragment in str(ei.value), (label, str(ei.value))
+
+
 def test_parse_yaml_names_absent():
     assert parse_yaml_names("nc: 3\ntrain: x\n") is None
     assert parse_yaml_names("names:\n") == {}  # null
