@@ -21,6 +21,7 @@ protocol: :mod:`samcli.io.outputs`; the records: :mod:`samcli.io.records`.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import sys
@@ -67,13 +68,27 @@ class JsonlStdoutWriter(Writer):
         records = result.records
         try:
             if records:
-                stream.write("".join(dumps(r) + "\n" for r in records))
+                _write_utf8(stream, "".join(dumps(r) + "\n" for r in records))
             stream.flush()
         except BrokenPipeError:
             raise StdoutClosed() from None
         except OSError as exc:
             raise SamcliError(f"cannot write records to stdout: {exc.strerror or exc}") from None
         return []
+
+
+def _write_utf8(stream: TextIO, text: str) -> None:
+    """``text`` on ``stream`` as UTF-8 whatever the stream's own encoding (a legacy locale or
+    PYTHONIOENCODING would otherwise write a name's non-ASCII letters in Latin-1, say, or
+    fail on one it cannot encode): through its byte buffer when it has one."""
+    buffer = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    if buffer is None or codecs.lookup(encoding).name == "utf-8":
+        stream.write(text)
+        return
+    stream.flush()  # (nothing of the text layer may come after these bytes)
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 class _TextFileWriter(Writer):

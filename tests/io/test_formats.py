@@ -64,6 +64,25 @@ def test_jsonl_stdout_is_compact_and_flushed():
     assert Stream.flushes >= 1
 
 
+@pytest.mark.parametrize("label, encoding", [
+    ("a Latin-1 locale", "latin-1"),
+    ("an ASCII locale", "ascii"),
+    ("UTF-8", "utf-8"),
+])
+def test_jsonl_stdout_is_utf8_whatever_the_streams_encoding(label, encoding):
+    """README: stdout stays valid UTF-8. A legacy locale (or PYTHONIOENCODING) gave Latin-1
+    bytes for 'café', and a traceback for a letter the encoding cannot hold."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding=encoding)
+    res = make_result("fotos/\U0001f697 café.png")
+    recs = records_of(res, 0.0, None)
+    JsonlStdoutWriter(stream).write(with_records(res, recs))
+    stream.flush()
+    lines = raw.getvalue().decode("utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == recs, label
+    assert recs[0]["image"] == "fotos/\U0001f697 café.png"
+
+
 # --------------------------------------------------------------------------------------------
 # coco
 
