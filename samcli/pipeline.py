@@ -24,7 +24,7 @@ from samcli.io.geo import georef_sidecars
 from samcli.io.inputs import (InputItem, Problem, collect_images, link_trouble,
                               read_stdin_list)
 from samcli.io.outputs import STATE_DIR
-from samcli.io.labels import (LABEL_SKIP_NAMES, CocoImage, collect_class_names,
+from samcli.io.labels import (CLASSES_TXT, LABEL_SKIP_NAMES, CocoImage, collect_class_names,
                               collect_label_files, parse_coco_dets, read_image_map,
                               resolve_coco_images)
 from samcli.io.writers import make_writers, other_formats_files
@@ -307,10 +307,18 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
                           + _glob_note(inp.glob))
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
-                  warnings=[f"{item.path}: a class-names file, not labels: skipped (read for "
-                            "the class names of the labels beside it)" for item in skipped]
+                  warnings=[_names_file_note(item.path) for item in skipped]
                   + _empty_folders(given, items, "label files (.txt)", inp.glob)
                   + list(names.warnings))
+
+
+def _names_file_note(path: Path) -> str:
+    """The warning for a class-names file named as an input (a shell glob, labels/*.txt)."""
+    if path.name.lower() == CLASSES_TXT:
+        return (f"{path}: a class-names file, not labels: skipped (read for the class names "
+                "of the labels beside it)")
+    return (f"{path}: LabelImg's list of classes to offer, not labels: skipped (class names "
+            f"come from {CLASSES_TXT} or the dataset's data.yaml)")
 
 
 def _empty_folders(given: Sequence[str], items: Sequence[InputItem], what: str,

@@ -453,20 +453,32 @@ def test_a_coco_id_matching_several_images_says_which_is_used(tmp_path, mobile_c
     assert result.exit_code == 0 and "images match" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("label, names_file, note", [
+    ("classes.txt", "classes.txt", "a class-names file, not labels: skipped (read for the "
+     "class names of the labels beside it)"),
+    ("classes.txt in another case", "Classes.TXT", "a class-names file, not labels: skipped "
+     "(read for the class names of the labels beside it)"),
+    ("LabelImg's list", "predefined_classes.txt", "LabelImg's list of classes to offer, not "
+     "labels: skipped (class names come from classes.txt or the dataset's data.yaml)"),
+])
 def test_a_class_names_file_named_directly_is_skipped_with_a_warning(dataset, tmp_path,
-                                                                     mobile_ckpt):
+                                                                     mobile_ckpt, label,
+                                                                     names_file, note):
     """``labels/train/*.txt`` from a shell names classes.txt too: not read as labels (it would
-    fail as one), said once; its names still name the classes."""
+    fail as one), said once; classes.txt's names (in any case: the walk skips it in any case)
+    still name the classes."""
     train = dataset / "labels" / "train"
+    if names_file == "Classes.TXT":
+        (train / "classes.txt").rename(train / names_file)
+    if names_file == "predefined_classes.txt":
+        (train / names_file).write_text("zebra\n")
     out = tmp_path / "out"
-    result = invoke("from-boxes", train / "a.txt", train / "classes.txt", "--checkpoint",
+    result = invoke("from-boxes", train / "a.txt", train / names_file, "--checkpoint",
                     mobile_ckpt, *BOX_FAST, "-o", out, "--format", "coco")
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines() == [
-        f"Warning: {train / 'classes.txt'}: a class-names file, not labels: skipped (read for "
-        "the class names of the labels beside it)"]
+    assert result.exit_code == 0, (label, result.stderr)
+    assert result.stderr.splitlines() == [f"Warning: {train / names_file}: {note}"], label
     doc = json.loads((out / "annotations.json").read_text())
-    assert {c["id"]: c["name"] for c in doc["categories"]}[0] == "cat"
+    assert {c["id"]: c["name"] for c in doc["categories"]}[0] == "cat", label
 
 
 def test_an_image_replaced_while_its_label_is_processed_is_redone(tmp_path, mobile_ckpt,

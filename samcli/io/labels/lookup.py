@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from samcli.fs import text_of_path
 from samcli.io.images import IMAGE_SUFFIXES
 from samcli.io.inputs import InputItem, Problem, walk_inputs
 from samcli.io.labels.text import _is_file
@@ -146,7 +147,29 @@ def collect_label_files(
     ``predefined_classes.txt`` are skipped inside folders. ``InputItem.root`` is the labels
     folder (pass it to :func:`find_image_for_label` as ``labels_root``).
     """
-    return walk_inputs(
+    items, problems = walk_inputs(
         inputs, (".txt",), glob=glob, stdin=stdin, skip_names=LABEL_SKIP_NAMES,
         kind="label file",
     )
+    return _one_label_per_image(items, problems)
+
+
+def _one_label_per_image(items: list[InputItem], problems: list[Problem]
+                         ) -> tuple[list[InputItem], list[Problem]]:
+    """Label files whose names differ only in the case of ``.txt`` (``a.txt``, ``a.TXT``)
+    find the same image and name the same outputs (``a.png.jsonl``), so one would silently
+    replace the other's: the first keeps its place, each later one is a problem."""
+    first: dict[str, InputItem] = {}
+    kept: list[InputItem] = []
+    for item in items:
+        stem = item.rel[: -len(".txt")]  # (every label's rel ends in .txt, in some case)
+        other = first.setdefault(stem, item)
+        if other is item:
+            kept.append(item)
+            continue
+        shown = text_of_path(str(item.path))
+        problems.append(Problem(shown, (
+            f"{shown}: names the same image as {text_of_path(str(other.path))} (their names "
+            "differ only in the case of .txt), and its outputs would replace that one's; "
+            "merge or rename them")))
+    return kept, problems

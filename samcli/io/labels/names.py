@@ -14,6 +14,7 @@ Class names (:func:`yolo_class_names`, :func:`collect_class_names`)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
@@ -57,7 +58,8 @@ def find_class_names_file(label_path: Path | str,
                           labels_root: Path | str | None = None) -> Path | None:
     """The class-name file for a YOLO label file, or None.
 
-    First ``classes.txt`` in the label's folder, then in each parent up to ``labels_root``
+    First ``classes.txt`` (in any case) in the label's folder, then in each parent up to
+    ``labels_root``
     (the folder given on the command line, ``InputItem.root``; only the label's own folder
     for a file given directly). Then a dataset YAML (``data.yaml``, ``data.yml``,
     ``dataset.yaml``, ``dataset.yml``) in the dataset root, the folder holding the last
@@ -76,8 +78,9 @@ def find_class_names_file(label_path: Path | str,
         if rel is not None:
             dirs = [root.joinpath(*rel.parts[:k]) for k in range(len(rel.parts), -1, -1)]
     for d in dirs:
-        if _is_file(d / CLASSES_TXT):
-            return d / CLASSES_TXT
+        found = _classes_txt_in(d)
+        if found is not None:
+            return found
     parts = label_path.absolute().parts[:-1]
     idx = max((i for i, p in enumerate(parts) if p == "labels"), default=None)
     if idx is not None and idx > 0:
@@ -87,6 +90,19 @@ def find_class_names_file(label_path: Path | str,
                 if _is_file(d / name):
                     return d / name
     return None
+
+
+def _classes_txt_in(folder: Path) -> Path | None:
+    """``folder/classes.txt``, else a file of that name in another case (``Classes.TXT``: the
+    label walk skips it as a names file whatever its case, so it must be read as one), the
+    first by name; None when there is none."""
+    if _is_file(folder / CLASSES_TXT):
+        return folder / CLASSES_TXT
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.lower() == CLASSES_TXT)
+    except (OSError, ValueError):
+        return None
+    return next((folder / n for n in names if _is_file(folder / n)), None)
 
 
 def yolo_class_names(label_path: Path | str,

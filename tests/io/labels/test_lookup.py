@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from samcli.io.labels import (
     collect_label_files,
     find_image_for_label,
@@ -109,6 +111,25 @@ def test_collect_label_files(tmp_path):
                                            str(root / "nope.txt")])
     assert [i.rel for i in items] == [str(root / "classes.txt")]  # named explicitly: used
     assert len(problems) == 2 and "not a supported label file type" in problems[0].message
+
+
+@pytest.mark.parametrize("label, files, given, kept, refused", [
+    ("one folder", ["a.txt", "a.TXT", "b.Txt"], ["."], ["a.TXT", "b.Txt"], ["a.txt"]),
+    ("named directly", ["a.txt", "a.TXT"], ["a.txt", "a.TXT"], ["a.txt"], ["a.TXT"]),
+    ("other folders", ["x/a.txt", "y/a.TXT"], ["."], ["x/a.txt", "y/a.TXT"], []),
+    ("other stems", ["a.txt", "a.b.txt", "A.txt"], ["."], ["A.txt", "a.b.txt", "a.txt"], []),
+])
+def test_label_files_that_differ_only_in_the_case_of_txt_are_refused(
+        tmp_path, monkeypatch, label, files, given, kept, refused):
+    """a.txt and a.TXT find the same image and write the same outputs (a.png.jsonl): the
+    first (walk order: sorted, case-sensitively) is kept, the later one is a problem."""
+    monkeypatch.chdir(tmp_path)
+    touch(*(tmp_path / f for f in files))
+    items, problems = collect_label_files(given)
+    assert sorted(Path(i.path).as_posix().removeprefix("./") for i in items) == kept, label
+    assert [p.input for p in problems] == refused, label
+    for problem in problems:
+        assert "names the same image as" in problem.message, label
 
 
 def test_label_items_feed_image_lookup(tmp_path):
