@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from samcli.io.labels.text import _LINE_BREAK, _read_text
 # --------------------------------------------------------------------------- YOLO rows
 
 
-@dataclass
+@dataclass(slots=True)  # (a detector's dump may hold a million rows)
 class BoxLabel:
     """One YOLO box row: normalised centre/size, optional confidence and track id."""
 
@@ -62,12 +62,17 @@ class BoxLabel:
 def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
     """Read a YOLO box label file (see the module docstring); rows in file order."""
     path = Path(path)
-    text = _read_text(path)
-    rows = [(lineno, fields) for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1)
-            if (fields := raw.split("#", 1)[0].split())]
-    sixth_is_track = _sixth_column_is_track_ids(rows)
+    lines = _LINE_BREAK.split(_read_text(path))
+
+    def rows() -> Iterator[tuple[int, list[str]]]:  # (split again when used: less memory)
+        for lineno, raw in enumerate(lines, start=1):
+            fields = raw.split("#", 1)[0].split()
+            if fields:
+                yield lineno, fields
+
+    sixth_is_track = _sixth_column_is_track_ids(rows())
     out: list[BoxLabel] = []
-    for lineno, fields in rows:
+    for lineno, fields in rows():
         where = f"{path}:{lineno}"
         n = len(fields)
         if n > 7:
@@ -101,17 +106,19 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
     return out
 
 
-def _sixth_column_is_track_ids(rows: list[tuple[int, list[str]]]) -> bool:
+def _sixth_column_is_track_ids(rows: Iterable[tuple[int, list[str]]]) -> bool:
     """Whether the file's 6-column rows are ``class cx cy w h track_id``, as ultralytics'
     tracking writes without ``save_conf``: every 6th value a whole number and one of them 2
     or more, which no confidence can be. (Ids 0 and 1 alone cannot be told from confidences
     0 and 1; ultralytics numbers tracks from 1.)"""
-    values = [fields[5] for _, fields in rows if len(fields) == 6]
-    try:
-        ids = [_parse_int(v, "track id", "") for v in values]
-    except InputError:
-        return False
-    return any(i >= 2 for i in ids)
+    seen_two = False
+    for _, fields in rows:
+        if len(fields) == 6:
+            try:
+                seen_two = _parse_int(fields[5], "track id", "") >= 2 or seen_two
+            except InputError:  # a confidence: stop at the first
+                return False
+    return seen_two
 
 
 # --------------------------------------------------------------------------- to pixels
