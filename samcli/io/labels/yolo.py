@@ -127,6 +127,9 @@ def _sixth_column_is_track_ids(rows: Iterable[tuple[int, list[str]]]) -> bool:
 #: Smallest box side (pixels, after clipping) kept as a prompt: a sub-pixel box is no object
 #: SAM can outline (issue 14.13); such boxes are dropped with a warning, like empty ones.
 MIN_BOX_SIZE = 1.0
+#: Dropped boxes of one image told one a line; the rest in one line that counts them (a
+#: detector dump of 100,000 empty rows would otherwise bury everything else on stderr).
+MAX_BOX_WARNINGS = 20
 
 
 class PixelBoxes(NamedTuple):
@@ -135,7 +138,8 @@ class PixelBoxes(NamedTuple):
     ``xyxy``: ``(N, 4)`` float64 pixel boxes ``x1 y1 x2 y2`` clipped to ``[0, W] x [0, H]``
     (pixel-corner coordinates), one row per input box, in input order. ``keep``: ``(N,)``
     bool, False for boxes that are empty after clipping (use ``xyxy[keep]``). ``warnings``:
-    one message per dropped box, naming its source (``file:line`` or COCO entry). ``names``:
+    one message per dropped box, naming its source (``file:line`` or COCO entry), for the
+    first :data:`MAX_BOX_WARNINGS`, then one that counts the rest. ``names``:
     each input box's source as the warnings name it, or None when the caller gave none.
     """
 
@@ -177,7 +181,8 @@ def clip_boxes(
     bh = clipped[:, 3] - clipped[:, 1]
     keep = no_nan & (bw > 0) & (bh > 0) & (bw >= min_size) & (bh >= min_size)
     warnings: list[str] = []
-    for i in np.flatnonzero(~keep):
+    dropped = np.flatnonzero(~keep)
+    for i in dropped[:MAX_BOX_WARNINGS]:
         name = names[i] if names is not None else f"box {i}"
         x1, y1, x2, y2 = (float(v) for v in arr[i])
         if not no_nan[i]:
@@ -195,6 +200,12 @@ def clip_boxes(
         warnings.append(
             f"{name}: box [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] (pixels) {why}; skipped"
         )
+    if len(dropped) > MAX_BOX_WARNINGS:
+        i = dropped[MAX_BOX_WARNINGS]
+        name = names[i] if names is not None else f"box {i}"
+        warnings.append(f"{name}: this box and {len(dropped) - MAX_BOX_WARNINGS - 1} more after "
+                        "it skipped too (empty, under a pixel, negative or NaN; only the first "
+                        f"{MAX_BOX_WARNINGS} are told one by one)")
     return PixelBoxes(clipped, keep, warnings, None if names is None else list(names))
 
 

@@ -276,6 +276,26 @@ def test_clip_boxes_nan_and_infinity(label, box, kept, why):
         assert res.xyxy[0].tolist() == kept
 
 
+@pytest.mark.parametrize("label, bad, told", [
+    ("as many as told one by one", 20, 20),
+    ("one more: counted", 21, 21),
+    ("a flood: counted in one line", 100_000, 21),
+])
+def test_dropped_boxes_are_told_one_by_one_up_to_a_cap(label, bad, told):
+    """The first MAX_BOX_WARNINGS dropped boxes one a line, then one line naming the next
+    and counting the rest (a dump of empty rows would flood stderr)."""
+    boxes = [[10, 10, 10, 20]] * bad + [[0, 0, 30, 30]]
+    names = [f"a.txt:{i + 1}" for i in range(len(boxes))]
+    res = clip_boxes(boxes, 64, 48, names=names)
+    assert res.keep.sum() == 1 and len(res.warnings) == told, label
+    assert res.warnings[19] == ("a.txt:20: box [10.0, 10.0, 10.0, 20.0] (pixels) has zero "
+                                "size; skipped"), label
+    if bad > 20:
+        assert res.warnings[20] == (f"a.txt:21: this box and {bad - 21} more after it skipped "
+                                    "too (empty, under a pixel, negative or NaN; only the "
+                                    "first 20 are told one by one)"), label
+
+
 def test_clip_boxes_bad_size():
     with pytest.raises(ValueError):
         clip_boxes([[0, 0, 1, 1]], 0, 10)
