@@ -75,12 +75,12 @@ def parse_yolo_labels(path: Path | str) -> list[BoxLabel]:
     for lineno, fields in rows():
         where = f"{path}:{lineno}"
         n = len(fields)
-        if n > 7:
+        if n > 7 and n % 2 == 1:  # a class and x y pairs
             raise InputError(
                 f"{where}: {n} columns: this is a segment (polygon) label, not a box; "
                 "from-boxes needs rows 'class cx cy w h [conf [track_id]]'"
             )
-        if n < 5:
+        if n < 5 or n > 7:
             raise InputError(
                 f"{where}: {n} column{'s' if n != 1 else ''}, expected 5 to 7 "
                 "('class cx cy w h [conf [track_id]]')"

@@ -79,8 +79,12 @@ BAD = [
     ("0 0.5 0.5 1e999 0.1\n", 1, "w '1e999' is out of range"),
     ("0 0.5 0.5 0.1 0.1 high\n", 1, "confidence 'high' is not a number"),
     ("\n# c\n0 0.5 0.5 0.1 0.1 0.9 0.25\n", 3, "track id '0.25' is not an integer"),
-    ("0 0.1 0.1 0.2 0.1 0.2 0.2 0.1\n", 1, "segment (polygon) label, not a box"),
-    ("0 0.5 0.5 0.1 0.1\r\n1 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9\r\n", 2, "10 columns"),
+    ("0 0.1 0.1 0.2 0.1 0.2 0.2 0.1 0.1\n", 1, "9 columns: this is a segment (polygon) "
+     "label, not a box"),
+    ("0 0.5 0.5 0.1 0.1\r\n1 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9\r\n", 2,
+     "10 columns, expected 5 to 7"),
+    ("0 0.1 0.1 0.2 0.1 0.2 0.2 0.1 0.3 0.3 0.3\n", 1, "11 columns: this is a segment"),
+    ("0 0.5 0.5 0.4 0.4 0.9 3 junk\n", 1, "8 columns, expected 5 to 7"),
     # issue 14.1: ids too large for an integer are errors, not OverflowError or a wrapped id
     ("99999999999999999999 0.5 0.5 0.1 0.1\n", 1,
      "class '99999999999999999999' is out of range (class ids are integers from 0 to 2147483647)"),
