@@ -30,9 +30,9 @@ from samcli.io.labels import (CLASSES_TXT, LABEL_SKIP_NAMES, CocoImage, collect_
 from samcli.io.writers import make_writers, other_formats_files
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
+from samcli.lock import OutputLock
 from samcli.manifest import params_hash
 from samcli.request import RunRequest
-from samcli.lock import OutputLock
 from samcli.runner import RunOptions, Runner, Summary
 
 

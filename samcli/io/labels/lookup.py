@@ -162,6 +162,9 @@ def _one_label_per_image(items: list[InputItem], problems: list[Problem]
     first: dict[str, InputItem] = {}
     kept: list[InputItem] = []
     for item in items:
+        if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES:
+            kept.append(item)  # (a names file named directly: the caller skips it)
+            continue
         stem = item.rel[: -len(".txt")]  # (every label's rel ends in .txt, in some case)
         other = first.setdefault(stem, item)
         if other is item:
