@@ -23,6 +23,9 @@ from typing import Any
 from samcli.errors import ConfigError, UsageError
 
 GEN = "Generation (parameters of the reference generators: SAM's and SAM 2's)"
+#: SAM 2's generator's parameters that SAM 1's lacks (their own panel: the on/off pairs would
+#: otherwise take a column of GEN's table and squeeze the option names there)
+GEN2 = "Generation, from SAM 2's generator (SAM 1 models too)"
 POST = "Postprocess (samcli filters)"
 POLY = "Polygons"
 OUT = "Output"
@@ -135,18 +138,18 @@ class AutomaskConfig:
     )
     mask_threshold: float = opt(
         0.0, "Logit above which a pixel is in a mask; the stability score compares the masks "
-        "at this +- --stability-score-offset.", GEN
+        "at this +- --stability-score-offset.", GEN2
     )
     use_m2m: bool = opt(
         False, "Refine every candidate once (mask-to-mask): its point again with the "
         "candidate's own low-res logits as a mask prompt, one output; the refined predicted "
-        "IoU replaces the first before the filters. SAM 2's use_m2m; SAM 1 models too.", GEN,
+        "IoU replaces the first before the filters. SAM 2's use_m2m.", GEN2,
         flag="--use-m2m/--no-use-m2m",
     )
     multimask_output: bool = opt(
         True, "Three candidate masks per point (--multimask-output), or one "
         "(--no-multimask-output; SAM 2 then takes the best of three where that one is "
-        "unstable).", GEN, flag="--multimask-output/--no-multimask-output",
+        "unstable).", GEN2, flag="--multimask-output/--no-multimask-output",
     )
 
     # Postprocess: samcli's own steps, applied in this order after generation.
@@ -332,10 +335,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: The preset of a run that names none.
 DEFAULT_PRESET = "sam"
 
+def _preset_values(name: str) -> str:
+    """A preset's values as flags: ``--crop-n-layers 1, ...``."""
+    flags = {f.name: flag_of(f) for f in fields(AutomaskConfig)}
+    return ", ".join(f"{flags[k]} {v}" for k, v in PRESETS[name].items())
+
+
 PRESET_HELP = (
-    "Starting values: 'sam' (the reference generator's defaults: SAM 2 models get "
-    "SAM2AutomaticMaskGenerator's), 'dense' (the SAM notebook's crop recipe), 'proposals' "
-    "(keeps small objects for defect/OCR candidates). Explicit options win."
+    "Starting values: 'sam' (the reference generator's defaults; SAM 2 models get SAM 2's "
+    f"generator's), 'dense' (the SAM notebook's crop recipe: {_preset_values('dense')}), "
+    f"'proposals' (keeps small objects for defect/OCR candidates: "
+    f"{_preset_values('proposals')}). Explicit options win."
 )
 
 

@@ -58,7 +58,7 @@ _LEADING = [
     inspect.Parameter(
         "preset", inspect.Parameter.KEYWORD_ONLY, annotation=str,
         default=typer.Option(DEFAULT_PRESET, "--preset", help=PRESET_HELP,
-                             metavar="|".join(PRESETS), rich_help_panel=GEN),
+                             metavar="NAME", rich_help_panel=GEN),
     ),
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from samcli.cli import get_app
@@ -36,12 +37,30 @@ def test_usage_and_placeholders():
     text = re.sub(r"[\s│]+", " ", automask)
     for needle in ("--points-per-side N", "--pred-iou-thresh X", "--containment keep|drop",
                    "--crop-overlap-ratio X", "[default: 512/1500 = 0.341]", "--output -o DIR",
-                   "--format FORMAT", "--preset sam|dense|proposals", "--min-area AREA",
+                   "--format FORMAT", "--preset NAME", "--min-area AREA",
+                   "'dense' (the SAM notebook's crop recipe: --crop-n-layers 1, "
+                   "--crop-n-points-downscale-factor 2, --pred-iou-thresh 0.86,",
                    "--checkpoint FILE"):
         assert needle in text, needle
     boxes = re.sub(r"[\s│]+", " ", _help(["from-boxes"]))
     assert "LABELS..." in boxes and "--images DIR" in boxes and "--classes IDS" in boxes
     assert "[default: --single-mask]" in boxes  # a flag pair names the flag in force
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "samcli")
+def test_option_names_stay_told_apart_at_80_columns(args):
+    """Piped help (| less, | grep) is 80 columns wide: an option name cut short by the table
+    must still name one option (--stability-scor... stood for two when the on/off pairs
+    shared the Generation panel's table)."""
+    result = CliRunner().invoke(get_app(), [*args, "--help"],
+                                env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.stdout
+    command = typer.main.get_command(get_app())
+    for word in args:
+        command = command.commands[word]
+    names = {n for p in command.params for n in [*p.opts, *getattr(p, "secondary_opts", [])]}
+    for cut in re.findall(r"(--[a-z0-9-]+)…", result.stdout):
+        assert len([n for n in names if n.startswith(cut)]) <= 1, cut
 
 
 def test_command_list_gives_each_command_one_line():
