@@ -163,8 +163,8 @@ class AutomaskConfig:
     )
     merge_iou: float = opt(
         1.0,
-        "Masks overlapping more than this mask IoU become one (the better-scored is kept, "
-        "grown to their union); 1 turns merging off.",
+        "Masks overlapping more than this mask IoU (0 to 1) become one (the better-scored is "
+        "kept, grown to their union); 1 turns merging off.",
         POST,
     )
     containment: str = opt(
@@ -241,6 +241,8 @@ class AutomaskConfig:
             raise UsageError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
         if not 0 < self.containment_ratio <= 1:
             raise ConfigError("--containment-ratio must be in (0, 1]")
+        if not 0 <= self.merge_iou <= 1:  # (below 0 every pair, even apart, would merge)
+            raise ConfigError(f"--merge-iou {self.merge_iou:g} must be in [0, 1] (1: no merging)")
         return self
 
     def warnings(self) -> list[str]:
@@ -566,6 +568,9 @@ class OutputOptions:
         for flag, v in ("-o", self.output), ("--crops", self.crops), ("--preview", self.preview):
             if v == "":  # '-o "$OUT"' with OUT unset: not the current folder
                 raise ConfigError(f"{flag} '': an empty folder name; give a folder or leave it out")
+            if v is not None and v.startswith("-"):  # '-o --format coco': a value forgotten
+                raise UsageError(f"{flag} {v!r}: looks like an option, not a folder (its value "
+                                 f"forgotten?); for a folder so named write ./{v}")
         if self.format not in FORMATS:
             raise UsageError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.format != "jsonl" and not self.output:
@@ -656,13 +661,13 @@ class ScaleOptions:
     ray_actors: int = opt(
         0, "Model replicas (Ray actors). 0 = automatic: one per GPU of the cluster, else one "
         "per 4 CPUs of each node ($SAMCLI_THREADS when set); more actors than GPUs (or CPUs) "
-        "share them. Each runs the driver's torch thread count: the plain run's records.",
-        SCALE, metavar="N"
+        "share them. Each runs the driver's torch thread count: the plain run's records. "
+        "A number implies --ray.", SCALE, metavar="N"
     )
 
     @property
     def enabled(self) -> bool:
-        return self.ray or self.ray_address is not None
+        return self.ray or self.ray_address is not None or self.ray_actors > 0
 
     def validate(self) -> "ScaleOptions":
         if self.ray_actors < 0:

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from samcli.config import (MAX_CLASS_ID, PRESETS, AutomaskConfig, FromBoxesConfig, OutputOptions,
-                           PolygonOptions, parse_area, preset_config)
+                           PolygonOptions, ScaleOptions, parse_area, preset_config)
 from samcli.errors import ConfigError, UsageError
 
 REFERENCE_DEFAULTS = dict(
@@ -63,6 +63,10 @@ def test_parse_area_rejects(text, error):
         ("downscale leaves no points", {"crop_n_layers": 3, "crop_n_points_downscale_factor": 4,
                                         "points_per_side": 8}, "downscale", ConfigError),
         ("unknown preset", None, "--preset", UsageError),
+        # below 0 every pair of masks, even apart, would merge into one (silently)
+        ("negative merge IoU", {"merge_iou": -0.5}, r"^--merge-iou -0.5 must be in \[0, 1\]",
+         ConfigError),
+        ("merge IoU above 1", {"merge_iou": 5.0}, "--merge-iou 5 must be in", ConfigError),
     ],
 )
 def test_invalid_values(label, overrides, match, error):
@@ -235,3 +239,25 @@ def test_an_area_of_309_digits_is_refused():
     with pytest.raises(ConfigError, match="--min-area: 309 digits is not an area"):
         parse_area("9" * 309, "--min-area")
 
+
+
+@pytest.mark.parametrize("label, flag, value", [
+    ("-o's value forgotten", "output", "--format"),
+    ("--crops' value forgotten", "crops", "-q"),
+    ("--preview's", "preview", "-x"),
+])
+def test_an_output_folder_that_looks_like_an_option_is_refused(label, flag, value):
+    """'-o --format coco' made a folder named --format and took coco as an input."""
+    with pytest.raises(UsageError, match=f"looks like an option, not a folder .*write ./{value}"):
+        OutputOptions(**{flag: value}).validate()
+    OutputOptions(**{flag: f"./{value}"}).validate()
+
+
+@pytest.mark.parametrize("label, options, enabled", [
+    ("nothing", {}, False),
+    ("--ray", {"ray": True}, True),
+    ("--ray-address", {"ray_address": "auto"}, True),
+    ("--ray-actors alone", {"ray_actors": 3}, True),
+])
+def test_ray_options_imply_ray(label, options, enabled):
+    assert ScaleOptions(**options).validate().enabled is enabled, label

@@ -9,7 +9,7 @@ import typer
 
 from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make, take
-from samcli.config import (DEFAULT_PRESET, GEN, PRESET_HELP, PRESETS, AutomaskConfig,
+from samcli.config import (DEFAULT_PRESET, GEN, PRESET_HELP, AutomaskConfig,
                            InputOptions, ModelOptions, OutputOptions, PolygonOptions,
                            ScaleOptions, preset_config)
 from samcli.request import RunRequest
@@ -69,4 +69,4 @@ def register(app: typer.Typer) -> None:
         [(AutomaskConfig, True), (PolygonOptions, False), (OutputOptions, False),
          (InputOptions, False), (ModelOptions, False), (ScaleOptions, False)],
     )
-    app.command("automask", help=HELP, short_help=SHORT_HELP, no_args_is_help=True)(fn)
+    app.command("automask", help=HELP, short_help=SHORT_HELP)(fn)

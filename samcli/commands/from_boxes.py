@@ -11,6 +11,7 @@ from samcli.commands._common import guarded
 from samcli.commands.options import build_command, make
 from samcli.config import (FromBoxesConfig, InputOptions, ModelOptions, OutputOptions,
                            PolygonOptions)
+from samcli.errors import UsageError
 from samcli.request import RunRequest
 
 #: The line ``samcli --help`` lists (one line: HELP's first paragraph has its own breaks)
@@ -28,11 +29,9 @@ def _from_boxes(**kw) -> None:
     labels = kw.pop("labels") or []
     cfg = make(kw, FromBoxesConfig)
     if not labels and not cfg.coco_dets:
-        raise typer.BadParameter("give YOLO label files or folders, or --coco-dets FILE",
-                                 param_hint="LABELS")
+        raise UsageError("give YOLO label files or folders (LABELS...), or --coco-dets FILE")
     if labels and cfg.coco_dets:  # two sources of boxes: one would be ignored
-        raise typer.BadParameter("give YOLO label files or --coco-dets FILE, not both",
-                                 param_hint="LABELS")
+        raise UsageError("give YOLO label files (LABELS...) or --coco-dets FILE, not both")
     request = RunRequest(
         "from-boxes", tuple(labels), cfg, model=make(kw, ModelOptions),
         polygon=make(kw, PolygonOptions), output=make(kw, OutputOptions),
@@ -59,4 +58,4 @@ def register(app: typer.Typer) -> None:
         [(FromBoxesConfig, False), (PolygonOptions, False), (OutputOptions, False),
          (InputOptions, False), (ModelOptions, False)],
     )
-    app.command("from-boxes", help=HELP, short_help=SHORT_HELP, no_args_is_help=True)(fn)
+    app.command("from-boxes", help=HELP, short_help=SHORT_HELP)(fn)

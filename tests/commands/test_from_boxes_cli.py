@@ -349,7 +349,8 @@ def test_coco_dets_refusals(tmp_path, mobile_ckpt, label, dets, labels, code, ne
     result = invoke("from-boxes", *args, "--coco-dets", tmp_path / "dets.json", "--images",
                     tmp_path, "--checkpoint", mobile_ckpt)
     assert result.exit_code == code, (label, result.stderr)
-    assert needle in " ".join(result.stderr.replace("│", " ").split()), label  # Typer's box
+    (err,) = error_lines(result.stderr)
+    assert needle in err, label
     assert result.stdout == "", label
 
 

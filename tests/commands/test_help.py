@@ -92,3 +92,12 @@ def test_help_paragraphs_fit_an_80_column_terminal(args):
     for before, line in zip(prose, prose[1:]):
         assert not (len(before) > 70 and 0 < len(line) < 25 and line[0].islower()), (
             f"{before!r} wraps to {line!r}")
+
+
+@pytest.mark.parametrize("command", ["automask", "from-boxes"])
+def test_a_command_with_nothing_to_do_says_so_on_stderr(command):
+    """'true | xargs samcli automask | consumer' must not feed the usage text to the
+    consumer: nothing but records goes to stdout (the help used to, with exit 2)."""
+    result = CliRunner().invoke(get_app(), [command])
+    assert result.exit_code == 2
+    assert result.stdout == "" and result.stderr.strip()
