@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Sequence
 
 #: How many random names :func:`create_exclusive` tries before giving up.
 TEMP_ATTEMPTS = 16
@@ -98,7 +99,39 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     ``path`` is left as it was. Returns ``path``. The file gets the usual mode (0o666 less the
     umask), as a plain ``open`` would give it.
     """
-    path = Path(path)
+    return atomic_write_files([(path, data)])[0]
+
+
+def atomic_write_files(files: Sequence[tuple[Path | str, bytes]]) -> list[Path]:
+    """Write files that belong together (COCO's annotations.json and results.json) as
+    :func:`atomic_write_bytes` writes one, each completely (written and fsynced) before any
+    is renamed into place: a full disk or any error while writing leaves every one as it
+    was, and a process killed can only part them in the moment between two renames, not
+    while the second is being written. Returns the paths."""
+    staged: list[tuple[Path, str]] = []
+    try:
+        for path, data in files:
+            path = Path(path)
+            staged.append((path, _write_temporary(path, data)))
+        for i, (path, tmp) in enumerate(staged):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:  # (onto a folder): name the file wanted
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
+            staged[i] = (path, "")
+    finally:
+        for _, tmp in staged:
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+    for folder in dict.fromkeys(path.parent for path, _ in staged):
+        fsync_dir(folder)
+    return [path for path, _ in staged]
+
+
+def _write_temporary(path: Path, data: bytes) -> str:
+    """``data`` in a new exclusive temporary file beside ``path`` (its folder made if
+    missing), fsynced; its name. On an error none is left, and the error names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = create_exclusive(path.parent, f".{path.name}.", mode=0o666, suffix=".tmp")
@@ -109,17 +142,14 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
-            # (a full disk, or the rename onto a folder): name the file wanted, not the
-            # temporary one
+            # (a full disk): name the file wanted, not the temporary one
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
-    fsync_dir(path.parent)
-    return path
+    return tmp
 
 
 _TEMPORARY = re.compile(r"^\..*\.[0-9a-f]{%d}\.tmp$" % _RANDOM_CHARS)

@@ -40,6 +40,43 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize("label, failing", [
+    ("the first file's write fails", 1),
+    ("the second file's write fails", 2),
+    ("nothing fails", None),
+])
+def test_files_written_together_are_all_new_or_all_old(tmp_path, monkeypatch, label, failing):
+    """COCO's annotations.json and results.json: a full disk while either is written leaves
+    both as they were (the first used to be renamed into place before the second was
+    written), and no temporary file."""
+    import errno
+    import os
+
+    import samcli.fs as fs
+
+    a, b = tmp_path / "annotations.json", tmp_path / "results.json"
+    a.write_bytes(b"old a")
+    b.write_bytes(b"old b")
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(fs.os, "fsync", fsync)
+    if failing is None:
+        assert fs.atomic_write_files([(a, b"new a"), (b, b"new b")]) == [a, b]
+        assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b"), label
+    else:
+        with pytest.raises(OSError) as info:
+            fs.atomic_write_files([(a, b"new a"), (b, b"new b")])
+        assert info.value.filename == str([a, b][failing - 1]), label
+        assert (a.read_bytes(), b.read_bytes()) == (b"old a", b"old b"), label
+    assert sorted(os.listdir(tmp_path)) == ["annotations.json", "results.json"], label
+
+
 def test_a_folder_refusing_the_temporary_file_names_the_file_wanted(tmp_path, monkeypatch):
     """A read-only output subfolder refuses the temporary file: the error names the output
     file, not the random temporary name (simulated: as root, permission bits do not stop)."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from samcli.console import warn
 from samcli.errors import SamcliError, StdoutClosed
-from samcli.fs import atomic_write_text
+from samcli.fs import atomic_write_files, atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.geo import GeoRef, image_georef, require_rasterio
 from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier,
@@ -452,9 +452,12 @@ class CocoWriter(Writer):
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
         doc, results = coco_documents(self._parts(done_images), self.categories)
-        return [atomic_write_text(self.root / COCO_FILE, dumps(doc) + "\n"),
-                atomic_write_text(self.root / RESULTS_FILE,
-                                  "[" + ",\n".join(dumps(r) for r in results) + "]\n")]
+        # together: results.json's image ids are annotations.json's (a full disk or a kill
+        # while the second is written must not leave one new beside the other old)
+        return atomic_write_files([
+            (self.root / COCO_FILE, (dumps(doc) + "\n").encode("utf-8")),
+            (self.root / RESULTS_FILE,
+             ("[" + ",\n".join(dumps(r) for r in results) + "]\n").encode("utf-8"))])
 
 
 def coco_part(result: ImageResult, categories: Sequence[dict] = DEFAULT_CATEGORIES,

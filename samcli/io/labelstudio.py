@@ -72,7 +72,7 @@ import numpy as np
 
 from samcli.config import DEFAULT_IMAGE_ROOT_URL
 from samcli.console import warn
-from samcli.fs import atomic_write_text
+from samcli.fs import atomic_write_files, atomic_write_text
 from samcli.geometry import geometry_to_yolo_ring
 from samcli.io.outputs import (STATE_DIR, Writer, names_with_earlier,
                                part_names, read_part, usable_parts, with_suffix)
@@ -197,8 +197,9 @@ class LabelStudioWriter(Writer):
         labels = dict.fromkeys(names.values())
         tasks = [self._task(part, names, labels) for part in parts]
         text = "[" + ",\n".join(dumps(t) for t in tasks) + "]\n"
-        return [atomic_write_text(self.root / TASKS_FILE, text),
-                atomic_write_text(self.root / CONFIG_FILE, label_config(list(labels)))]
+        return atomic_write_files([  # (together: the config names the tasks' labels)
+            (self.root / TASKS_FILE, text.encode("utf-8")),
+            (self.root / CONFIG_FILE, label_config(list(labels)).encode("utf-8"))])
 
 
 def label_config(labels: list[str]) -> str:
