@@ -214,7 +214,10 @@ class Runner:
 
         # Problems found while collecting inputs (missing paths, unsupported files)
         for problem in pre_failed:
-            key = text_of_path(problem.input if isinstance(problem, Problem) else str(problem))
+            if isinstance(problem, Problem):  # (under the key it had when it could be read)
+                key = problem.key if problem.key is not None else text_of_path(problem.input)
+            else:
+                key = text_of_path(str(problem))
             self._discard(key)  # (a named input done before and now gone, say)
             self.fail_item(summary, key, str(problem))
             if self.opts.fail_fast:
@@ -284,8 +287,10 @@ class Runner:
     def _discard(self, key: str, image: str | None = None) -> None:
         """A failed input (``key``: its manifest key): remove its per-image files, those an
         earlier run recorded (the manifest's image) and any this run began writing
-        (``image``), so that no file outlives the records it came from. Failures to remove
-        are left alone: the manifest line says the input failed either way."""
+        (``image``), so that no file outlives the records it came from: this run's writers'
+        files, and the files the earlier done line lists that are still as it wrote them
+        (another --format's, chips of a --crops folder this run does not write). Failures
+        to remove are left alone: the manifest line says the input failed either way."""
         images = {image} if image else set()
         earlier = self.manifest.entries.get(key) if self.manifest is not None else None
         if earlier and earlier.get("status") in ("done", "started"):
@@ -295,6 +300,21 @@ class Runner:
             for w in self.writers:
                 with contextlib.suppress(OSError):
                     w.discard(name)
+        if earlier and earlier.get("status") == "done":
+            self._remove_recorded(earlier)
+
+    def _remove_recorded(self, entry: dict) -> None:
+        """Remove the output files a done line lists (``output_stats``) that are still the
+        ones its run wrote (same size and time): not one written since for another input."""
+        stats = entry.get("output_stats")
+        if not isinstance(stats, dict) or self.opts.output_dir is None:
+            return
+        root = os.path.realpath(self.opts.output_dir)
+        for key, recorded in stats.items():
+            path = os.path.join(root, key)
+            if recorded is not None and _stat_key(path) == recorded:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
     def _identity(self, item: InputItem, image: Path | None) -> dict | None:
         """The input's :func:`~samcli.fs.file_identity`, with its companions' (found from

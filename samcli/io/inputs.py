@@ -90,6 +90,10 @@ class Problem:
 
     input: str
     message: str
+    #: The manifest key (``rel``) the input has when it can be read, where one is known (a
+    #: named path, ``./a.png`` -> ``a.png``; a file found in a folder): the runner records
+    #: the failure under it and clears what an earlier run wrote for it. None: ``input``.
+    key: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -295,11 +299,12 @@ def _link_text(path: Path, exc: OSError) -> str:
     return f"symbolic link{to} cannot be followed: {exc.strerror or exc}"
 
 
-def _broken_link(path: Path, exc: OSError, shown: str | None = None) -> Problem:
+def _broken_link(path: Path, exc: OSError, shown: str | None = None,
+                 key: str | None = None) -> Problem:
     """The problem of a symbolic link that cannot be followed (``exc``: what following it
-    gave), named ``shown`` (default: the path as text)."""
+    gave), named ``shown`` (default: the path as text); ``key``: :attr:`Problem.key`."""
     shown = text_of_path(str(path)) if shown is None else shown
-    return Problem(shown, f"{shown}: {_link_text(path, exc)}")
+    return Problem(shown, f"{shown}: {_link_text(path, exc)}", key)
 
 
 def link_trouble(path: str | os.PathLike[str]) -> str | None:
@@ -373,16 +378,17 @@ def walk_inputs(
             problems.append(Problem(repr(s), f"{s!r}: not a valid path (contains a NUL byte)"))
             continue
         p = Path(s)
+        as_named = text_of_path(_normalise_given(s))  # its key as a file named here
         try:
             is_dir = p.is_dir()
             exists = is_dir or p.exists()
             is_file = not is_dir and p.is_file()
         except OSError as exc:
-            problems.append(Problem(s, f"{s}: {exc.strerror or exc}"))
+            problems.append(Problem(s, f"{s}: {exc.strerror or exc}", as_named))
             continue
         if not exists:
             trouble = link_trouble(p)
-            problems.append(Problem(s, f"{s}: {trouble or 'no such file or folder'}"))
+            problems.append(Problem(s, f"{s}: {trouble or 'no such file or folder'}", as_named))
             continue
         if is_dir:
             for parts, path, broken in _walk_folder(p, wanted, skip, visited, problems):
@@ -390,12 +396,12 @@ def walk_inputs(
                 if match is not None and not match(rel):
                     continue
                 if broken is not None:
-                    problems.append(_broken_link(path, broken))
+                    problems.append(_broken_link(path, broken, key=text_of_path(rel)))
                     continue
                 add(path, rel, p)
             continue
         if not is_file:
-            problems.append(Problem(s, f"{s}: not a regular file or folder"))
+            problems.append(Problem(s, f"{s}: not a regular file or folder", as_named))
             continue
         if p.suffix.lower() not in wanted:
             problems.append(Problem(s, f"{s}: not a supported {kind} type "

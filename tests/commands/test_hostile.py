@@ -280,6 +280,49 @@ def test_an_input_that_fails_on_rerun_leaves_no_stale_files(tmp_path, mobile_ckp
     assert _manifest(out)["a.txt"]["status"] == "failed"
 
 
+def _break_link(image: Path) -> None:
+    image.unlink()
+    image.symlink_to(image.parent / "gone" / image.name)
+
+
+@pytest.mark.parametrize("label, given, first, then, spoil", [
+    ("a walked folder's image now a broken link", ["in"], ["--format", "coco"],
+     ["--format", "coco"], _break_link),
+    ("a named './' input now gone", ["./in/a.png", "./in/b.png"], ["--format", "coco"],
+     ["--format", "coco"], Path.unlink),
+    ("done as JSON Lines with chips, failing in a COCO run without them", ["in"],
+     ["--format", "jsonl", "--crops", "{crops}"], ["--format", "coco"],
+     lambda p: p.write_bytes(b"not a png")),
+])
+def test_an_input_done_before_that_fails_now_keeps_none_of_its_files(
+        tmp_path, mobile_ckpt, monkeypatch, label, given, first, then, spoil):
+    """README: an input done before that fails when redone loses its per-image files and
+    leaves the whole-run files. Its failure was recorded under the path as given, not its
+    key (so it stayed done, listed in annotations.json), and files of a format or chips
+    folder this run does not write were kept."""
+    monkeypatch.chdir(tmp_path)
+    for i, name in enumerate("ab"):
+        write_image(tmp_path / "in" / f"{name}.png", seed=i)
+    crops = tmp_path / "crops"
+    fill = [str(a).format(crops=crops) for a in first]
+    args = ["automask", *given, "--checkpoint", mobile_ckpt, *FAST, "-o", "out"]
+    assert invoke(*args, *fill).exit_code == 0, label
+    written = {p for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    spoil(tmp_path / "in" / "a.png")
+    again = invoke(*args, *then)
+    assert again.exit_code == 3, (label, again.stderr)
+    assert len(error_lines(again.stderr)) == 1, label
+    key = "in/a.png" if given != ["in"] else "a.png"
+    assert _manifest(tmp_path / "out")[key]["status"] == "failed", label
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert [im["file_name"] for im in doc["images"]] == [key.replace("a.png", "b.png")], label
+    left = {p for p in (tmp_path / "out").rglob("*") if p.is_file()} & written
+    assert not any("a.png" in p.name for p in left), (label, sorted(map(str, left)))
+    assert not (crops / "a.png").exists() or not list((crops / "a.png").iterdir()), label
+    if crops.exists():
+        assert list((crops / "b.png").iterdir()), label
+
+
 # ------------------------------------------------------------------ 3. one run per -o
 
 
@@ -636,8 +679,9 @@ def test_links_in_a_folder_that_lead_nowhere_fail_by_name_and_the_run_goes_on(tm
     assert error_lines(result.stderr) == [f"Error: {k}: {v}" for k, v in errors.items()]
     manifest = _manifest(out)
     assert manifest["a.png"]["status"] == "done"
-    for name, text in errors.items():
-        assert manifest[name]["status"] == "failed" and manifest[name]["error"] == \
+    for name, text in errors.items():  # (keyed as the files would be: by their rel paths)
+        key = name.removeprefix(f"{d}/")
+        assert manifest[key]["status"] == "failed" and manifest[key]["error"] == \
             f"{name}: {text}"
 
 

@@ -277,10 +277,13 @@ def test_link_that_cannot_be_followed_is_a_problem(tmp_path, make, messages):
     assert rels(items) == ["a.jpg"]
     assert [p.message for p in problems] == expected
     assert [p.input for p in problems] == [str(d / name) for name in messages]
+    # the key each would have as an input: its outputs and manifest line are under it
+    assert [p.key for p in problems] == list(messages)
     assert collect_images([str(d)], glob="*.jpg") == (items, [])  # a glob leaving them out
     for name, text in messages.items():
         assert collect_images([str(d / name)]) == (
-            [], [Problem(str(d / name), f"{d / name}: {text.format(d=tmp_path)}")])
+            [], [Problem(str(d / name), f"{d / name}: {text.format(d=tmp_path)}",
+                         str(d / name))])
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
