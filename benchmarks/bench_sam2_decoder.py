@@ -98,8 +98,8 @@ def main() -> None:
     predictor = Sam2Predictor(copy.deepcopy(model))
     predictor.set_image(img)
     predictor.set_image = lambda image: None  # encoded above: generate() decodes only
-    print(f"\n| pred_iou_thresh | prompts skipped | with the skip s | without s | masks |"
-          f"\n|---|---|---|---|---|")
+    print("\n| pred_iou_thresh | prompts skipped | with the skip s | without s | masks |"
+          "\n|---|---|---|---|---|")
     for thresh in args.pred_iou_thresh:
         cfg = preset_config("sam", dict(points_per_side=args.points_per_side,
                                         pred_iou_thresh=thresh), family="sam2")
