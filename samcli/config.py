@@ -232,7 +232,7 @@ class AutomaskConfig:
             raise ConfigError(f"--tile-overlap {self.tile_overlap}: must be at least 1 pixel "
                               "(objects cut by a seam are joined where the tiles overlap)")
         size = self.tile or DEFAULT_TILE
-        if 2 * self.tile_overlap >= size:
+        if (self.tile or self.tile_above) and 2 * self.tile_overlap >= size:  # (0 0: no tiles)
             which = (f"--tile {size}" if self.tile else
                      f"{size}, the tiles of images above --tile-above")
             raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "
@@ -365,7 +365,15 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
     tile = values.get("tile", 0)
     if "tile_overlap" not in given and tile and 2 * DEFAULT_TILE_OVERLAP >= tile:
         values["tile_overlap"] = max(1, tile // 4)  # the default, scaled to a small tile
-    return AutomaskConfig(**values).validate()
+    try:
+        return AutomaskConfig(**values).validate()
+    except ConfigError as exc:
+        from_preset = [f"{flag_of(_field(AutomaskConfig, k))} {v}" for k, v in
+                       PRESETS[name].items() if k not in given and flag_of(
+                           _field(AutomaskConfig, k)) in str(exc)]
+        if not from_preset:
+            raise
+        raise ConfigError(f"{exc} ({', '.join(from_preset)}: from --preset {name})") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -261,3 +261,22 @@ def test_an_output_folder_that_looks_like_an_option_is_refused(label, flag, valu
 ])
 def test_ray_options_imply_ray(label, options, enabled):
     assert ScaleOptions(**options).validate().enabled is enabled, label
+
+
+@pytest.mark.parametrize("label, preset, given, message", [
+    ("a preset's value named as the preset's", "proposals", {"max_area": "10"},
+     "--min-area 16 is above --max-area 10 (--min-area 16: from --preset proposals)"),
+    ("a value given: as it is", "proposals", {"min_area": "20", "max_area": "10"},
+     "--min-area 20 is above --max-area 10"),
+])
+def test_an_error_caused_by_a_presets_value_says_so(label, preset, given, message):
+    with pytest.raises(ConfigError) as info:
+        preset_config(preset, given)
+    assert str(info.value) == message, label
+
+
+def test_tile_overlap_is_not_checked_when_nothing_is_tiled():
+    """--tile-above 0 without --tile: no image is tiled, so no overlap can be too large."""
+    assert preset_config("sam", {"tile_above": 0, "tile_overlap": 600}).tile_overlap == 600
+    with pytest.raises(ConfigError, match="--tile-overlap 600 must be less than half"):
+        preset_config("sam", {"tile_overlap": 600})
