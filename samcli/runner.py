@@ -7,8 +7,8 @@ writer-ready :class:`~samcli.results.ImageResult`, or the input's error). Per-in
 are reported on stderr and in the manifest and the batch goes on; any other
 :class:`~samcli.errors.SamcliError` stops the run.
 
-One run at a time per output folder (:class:`samcli.lock.OutputLock`): a second run stops before any work,
-naming the first.
+One run at a time per output folder (:class:`samcli.lock.OutputLock`): a second run stops
+before any work, naming the first.
 
 Crash safety: an input's output files are written atomically first, then one manifest line is
 appended and fsynced (an input whose last line says ``done`` first gets a ``started`` line,
