@@ -337,10 +337,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: The preset of a run that names none.
 DEFAULT_PRESET = "sam"
 
+
+def _preset_settings(name: str) -> list[tuple[str, str, str]]:
+    """A preset's values as given on the command line: (field name, flag, ``flag value``)."""
+    flags = {f.name: flag_of(f) for f in fields(AutomaskConfig)}
+    return [(k, flags[k], f"{flags[k]} {v}") for k, v in PRESETS[name].items()]
+
+
 def _preset_values(name: str) -> str:
     """A preset's values as flags: ``--crop-n-layers 1, ...``."""
-    flags = {f.name: flag_of(f) for f in fields(AutomaskConfig)}
-    return ", ".join(f"{flags[k]} {v}" for k, v in PRESETS[name].items())
+    return ", ".join(text for _, _, text in _preset_settings(name))
 
 
 PRESET_HELP = (
@@ -368,9 +374,8 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
     try:
         return AutomaskConfig(**values).validate()
     except ConfigError as exc:
-        from_preset = [f"{flag_of(_field(AutomaskConfig, k))} {v}" for k, v in
-                       PRESETS[name].items() if k not in given and flag_of(
-                           _field(AutomaskConfig, k)) in str(exc)]
+        from_preset = [text for k, flag, text in _preset_settings(name)
+                       if k not in given and flag in str(exc)]
         if not from_preset:
             raise
         raise ConfigError(f"{exc} ({', '.join(from_preset)}: from --preset {name})") from None

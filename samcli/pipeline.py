@@ -24,8 +24,8 @@ from samcli.io.geo import georef_sidecars
 from samcli.io.inputs import (InputItem, Problem, collect_images, link_trouble,
                               read_stdin_list)
 from samcli.io.outputs import STATE_DIR
-from samcli.io.labels import (CLASSES_TXT, LABEL_SKIP_NAMES, CocoImage, collect_class_names,
-                              collect_label_files, parse_coco_dets, read_image_map,
+from samcli.io.labels import (CLASSES_TXT, CocoImage, collect_class_names, collect_label_files,
+                              is_named_names_file, parse_coco_dets, read_image_map,
                               resolve_coco_images)
 from samcli.io.writers import make_writers, other_formats_files
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
@@ -299,8 +299,7 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     # YOLO label files: one work item per label file
     items, problems = collect_label_files(list(request.inputs), glob=inp.glob, stdin=listed)
     # a class-names file named directly (a shell glob, labels/*.txt) is not a label file
-    skipped = [item for item in items
-               if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES]
+    skipped = [item for item in items if is_named_names_file(item)]
     items = [item for item in items if item not in skipped]
     if not items and not problems:
         raise ConfigError(f"no label files (.txt) found in {', '.join(request.inputs)}"

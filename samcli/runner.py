@@ -268,11 +268,15 @@ class Runner:
             return True
         if not isinstance(stats, dict) or self.opts.output_dir is None:
             return False
-        root = os.path.realpath(self.opts.output_dir)
+        return all(same for _, same in self._recorded_outputs(stats))
+
+    def _recorded_outputs(self, stats: dict) -> Iterator[tuple[str, bool]]:
+        """Each file of a done line's ``output_stats`` (with -o): its path, and whether it is
+        still the one that run wrote (same size and time)."""
+        root = os.path.realpath(self.opts.output_dir or ".")
         for key, recorded in stats.items():
-            if recorded is None or _stat_key(os.path.join(root, key)) != recorded:
-                return False
-        return True
+            path = os.path.join(root, key)
+            yield path, recorded is not None and _stat_key(path) == recorded
 
     @staticmethod
     def check_output_clashes(writers: Sequence[Any], items: Sequence[InputItem]) -> None:
@@ -309,10 +313,8 @@ class Runner:
         stats = entry.get("output_stats")
         if not isinstance(stats, dict) or self.opts.output_dir is None:
             return
-        root = os.path.realpath(self.opts.output_dir)
-        for key, recorded in stats.items():
-            path = os.path.join(root, key)
-            if recorded is not None and _stat_key(path) == recorded:
+        for path, same in self._recorded_outputs(stats):
+            if same:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
 

@@ -277,7 +277,7 @@ def _strip_pieces(masks: MaskSet, idx: np.ndarray, which: np.ndarray, strip: Box
 
 def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
             eligible: np.ndarray, iou_thresh: float) -> list[tuple[int, int]]:
-    """(piece, other) joins beyond the mutually best pairs, all inside one strip: a piece
+    """(piece, other) joins beyond the one-to-one pairs, all inside one strip: a piece
     without a partner, cut off by its own tile's edge (``eligible``), goes to the other tile's
     mask holding at least :data:`SEAM_INSIDE` of it (the best-matching such mask); each mask
     then takes its pieces, largest first, while they overlap what it already took by at most
@@ -317,7 +317,7 @@ def _pieces(cuts: list, others: list, iou: np.ndarray, partner: dict[int, int],
 
 
 def _iou(a: dict, b: dict) -> float:
-    return float(np.asarray(mask_utils.iou([a], [b], [0])).ravel()[0])
+    return float(_ious([a], [b])[0, 0])
 
 
 def _area(rle: dict) -> float:

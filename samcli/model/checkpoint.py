@@ -76,9 +76,9 @@ def require_file(path: Path | str) -> Path:
     instead. Run before any work."""
     if not os.fspath(path):  # Path("") is ".": the current folder
         raise CheckpointError("checkpoint '': give a weights file")
-    if "\0" in os.fsdecode(path):  # (os.stat's ValueError would be a traceback)
-        raise CheckpointError(f"checkpoint {os.fsdecode(path)!r}: not a valid path (contains "
-                              "a NUL byte)")
+    text = os.fsdecode(path)
+    if "\0" in text:  # (os.stat's ValueError would be a traceback)
+        raise CheckpointError(f"checkpoint {text!r}: not a valid path (contains a NUL byte)")
     p = Path(path).expanduser()
     if p.is_dir():
         raise CheckpointError(f"checkpoint {path}: is a folder, not a weights file")

@@ -25,7 +25,8 @@ from samcli.io.labels.coco import (MAX_IMAGE_ID, CocoDet, CocoImage, ImageId, Im
                                    load_coco_categories, load_coco_images, load_image_map,
                                    parse_coco_dets, read_image_map, resolve_coco_images)
 from samcli.io.labels.lookup import (LABEL_SKIP_NAMES, collect_label_files, find_image_for_label,
-                                     image_candidates, rival_images, rivals_warning)
+                                     image_candidates, is_named_names_file, rival_images,
+                                     rivals_warning)
 from samcli.io.labels.names import (CLASSES_TXT, DATASET_YAML_NAMES, ClassNames,
                                     collect_class_names, find_class_names_file,
                                     read_class_names, yolo_class_names)
@@ -56,6 +57,7 @@ __all__ = [
     "find_image_for_label",
     "image_candidates",
     "image_id_key",
+    "is_named_names_file",
     "rival_images",
     "rivals_warning",
     "load_coco_categories",

@@ -138,6 +138,12 @@ def rivals_warning(source: Path | str, image: Path, rivals: Sequence[Path],
             f"({rule})"]
 
 
+def is_named_names_file(item: InputItem) -> bool:
+    """Whether ``item`` is a class-names file (:data:`LABEL_SKIP_NAMES`, any case) named
+    directly (a shell's ``labels/*.txt``): no label file, though the walk let it through."""
+    return item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES
+
+
 def collect_label_files(
     inputs: list[str], glob: str | None = None, stdin: TextIO | Sequence[str] | None = None
 ) -> tuple[list[InputItem], list[Problem]]:
@@ -162,8 +168,8 @@ def _one_label_per_image(items: list[InputItem], problems: list[Problem]
     first: dict[str, InputItem] = {}
     kept: list[InputItem] = []
     for item in items:
-        if item.root is None and item.path.name.lower() in LABEL_SKIP_NAMES:
-            kept.append(item)  # (a names file named directly: the caller skips it)
+        if is_named_names_file(item):
+            kept.append(item)  # (the caller skips it)
             continue
         stem = item.rel[: -len(".txt")]  # (every label's rel ends in .txt, in some case)
         other = first.setdefault(stem, item)

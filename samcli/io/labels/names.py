@@ -59,9 +59,8 @@ def find_class_names_file(label_path: Path | str,
     """The class-name file for a YOLO label file, or None.
 
     First ``classes.txt`` (in any case) in the label's folder, then in each parent up to
-    ``labels_root``
-    (the folder given on the command line, ``InputItem.root``; only the label's own folder
-    for a file given directly). Then a dataset YAML (``data.yaml``, ``data.yml``,
+    ``labels_root`` (the folder given on the command line, ``InputItem.root``; only the
+    label's own folder for a file given directly). Then a dataset YAML (``data.yaml``, ``data.yml``,
     ``dataset.yaml``, ``dataset.yml``) in the dataset root, the folder holding the last
     ``labels`` component of the path (``ds/labels/train/a.txt`` -> ``ds``), then in that
     folder's parent (Roboflow's ``ds/train/labels`` layout keeps it in ``ds``).
