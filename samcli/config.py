@@ -51,6 +51,16 @@ def opt(default: Any, help: str, panel: str, flag: str | None = None, **kw: Any)
     return field(default=default, metadata=meta)
 
 
+def canonical_case(obj: Any, **choices: tuple[str, ...]) -> None:
+    """In a frozen dataclass's ``__post_init__``: each fixed-choice field (name=allowed values)
+    given in another case (``--format COCO``) takes the listed lower-case spelling, as
+    ``--model`` and ``--device`` are read. Anything else is left for ``validate`` to refuse."""
+    for name, allowed in choices.items():
+        value = getattr(obj, name)
+        if isinstance(value, str) and value not in allowed and value.lower() in allowed:
+            object.__setattr__(obj, name, value.lower())
+
+
 def flag_of(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
@@ -91,6 +101,10 @@ def area_pixels(text: str, option: str, image_area: int) -> float:
 DEFAULT_TILE = 1024
 # Pixels shared by neighbouring tiles: objects up to this size are seen whole in one.
 DEFAULT_TILE_OVERLAP = 256
+
+
+#: The values of --containment.
+CONTAINMENT = ("keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,9 @@ class AutomaskConfig:
         "(36000000 = 6000 x 6000; 0 = never).", TILE, metavar="PIXELS"
     )
 
+    def __post_init__(self) -> None:
+        canonical_case(self, containment=CONTAINMENT)
+
     def validate(self) -> "AutomaskConfig":
         """Raise ConfigError for values that cannot work; return self."""
         _finite(self)
@@ -237,7 +254,7 @@ class AutomaskConfig:
                      f"{size}, the tiles of images above --tile-above")
             raise ConfigError(f"--tile-overlap {self.tile_overlap} must be less than half the "
                               f"tile size ({which})")
-        if self.containment not in ("keep", "drop"):
+        if self.containment not in CONTAINMENT:
             raise UsageError(f"--containment {self.containment!r}: expected 'keep' or 'drop'")
         if not 0 < self.containment_ratio <= 1:
             raise ConfigError("--containment-ratio must be in (0, 1]")
@@ -361,7 +378,9 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
                   family: str = "sam") -> AutomaskConfig:
     """The config of a run: the model family's defaults (:data:`FAMILY_DEFAULTS`), the
     preset's values over them, and the explicitly given options (not None) over both;
-    validated."""
+    validated. The preset's name is read in any case (``Dense``)."""
+    if isinstance(name, str) and name.lower() in PRESETS:
+        name = name.lower()
     if name not in PRESETS:
         raise UsageError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
     values = dict(FAMILY_DEFAULTS.get(family, {}))
@@ -446,6 +465,9 @@ class FromBoxesConfig:
             raise UsageError(f"--classes {self.classes!r}: expected class ids from 0 to "
                              f"{MAX_CLASS_ID} separated by commas, e.g. 0,3")
         return frozenset(int(c) for c in ids)
+
+    def __post_init__(self) -> None:
+        canonical_case(self, score=SCORES)
 
     def validate(self) -> "FromBoxesConfig":
         _finite(self)
@@ -576,6 +598,9 @@ class OutputOptions:
                           "manifest says are already done.", OUT)
     quiet: bool = opt(False, "No progress bar or summary on stderr (errors still shown).", OUT,
                       short="-q")
+
+    def __post_init__(self) -> None:
+        canonical_case(self, format=FORMATS)
 
     def validate(self) -> "OutputOptions":
         for flag, v in ("-o", self.output), ("--crops", self.crops), ("--preview", self.preview):

@@ -280,3 +280,22 @@ def test_tile_overlap_is_not_checked_when_nothing_is_tiled():
     assert preset_config("sam", {"tile_above": 0, "tile_overlap": 600}).tile_overlap == 600
     with pytest.raises(ConfigError, match="--tile-overlap 600 must be less than half"):
         preset_config("sam", {"tile_overlap": 600})
+
+
+@pytest.mark.parametrize("label, make, field, expected", [
+    ("--format COCO", lambda: OutputOptions(format="COCO", output="o").validate(), "format",
+     "coco"),
+    ("--containment Drop", lambda: preset_config("sam", {"containment": "Drop"}),
+     "containment", "drop"),
+    ("--score SAM", lambda: FromBoxesConfig(score="SAM").validate(), "score", "sam"),
+    ("--preset Dense", lambda: preset_config("Dense"), "crop_n_layers", 1),
+    ("--preset PROPOSALS", lambda: preset_config("PROPOSALS"), "min_area", "16"),
+])
+def test_fixed_choice_values_are_read_in_any_case(label, make, field, expected):
+    # as --model VIT_B and --device CPU are; the canonical spelling reaches the manifest hash
+    assert getattr(make(), field) == expected
+
+
+def test_a_fixed_choice_value_that_is_no_choice_in_any_case_is_still_refused():
+    with pytest.raises(UsageError, match="^--format 'Coc': expected one of"):
+        OutputOptions(format="Coc", output="o").validate()
