@@ -39,11 +39,11 @@ class ModelLoader:
     """The run's model: resolved precision and device now, its predictor on :meth:`get`."""
 
     def __init__(self, opts: ModelOptions) -> None:
-        from samcli.model.specs import DEFAULT_MODEL, get_spec
+        from samcli.model.specs import spec_or_default
         from samcli.predictor import resolve_decoder_precision, resolve_device, resolve_dtype
 
         # Bad names, devices, dtypes and missing checkpoint files fail before any work
-        named = get_spec(opts.model or DEFAULT_MODEL).name
+        named = spec_or_default(opts.model).name
         if opts.checkpoint is not None:
             from samcli.model.loading import check_checkpoint
 
@@ -73,14 +73,14 @@ class ModelLoader:
         machine (never the word ``auto``). The checkpoint's path is not part of it: the same
         weights elsewhere resume; other weights at the same path do not."""
         from samcli.model.cache import weights_digest
-        from samcli.model.specs import DEFAULT_MODEL, get_spec
+        from samcli.model.specs import DEFAULT_MODEL, get_spec, spec_or_default
 
         if self._identity is None:
             if self.opts.checkpoint is not None:
                 weights = weights_digest(self.opts.checkpoint)
             else:
-                weights = get_spec(self.opts.model or DEFAULT_MODEL).sha256
-            name = get_spec(self.opts.model).name if self.opts.model else (
+                weights = spec_or_default(self.opts.model).sha256
+            name = get_spec(self.opts.model).name if self.opts.model is not None else (
                 "from checkpoint" if self.opts.checkpoint is not None else DEFAULT_MODEL)
             self._identity = {
                 "model": name, "weights": weights, "dtype": _name(self.dtype),

@@ -61,6 +61,8 @@ def test_identity_holds_the_weights_by_content(tmp_path, monkeypatch, mobile_ckp
     ("missing checkpoint", ModelOptions(checkpoint="/nonexistent/sam.pth"), CheckpointError),
     ("unknown device", ModelOptions(device="tpu"), UsageError),
     ("float16 on the CPU", ModelOptions(device="cpu", dtype="float16"), ConfigError),
+    # --model "$M" with M unset: an unknown name, not the default model's download
+    ("an empty model name", ModelOptions(model="", device="cpu"), UsageError),
 ])
 def test_bad_options_fail_when_made(label, opts, error):
     with pytest.raises(error):
@@ -98,6 +100,64 @@ def test_a_wrong_or_damaged_checkpoint_is_refused_before_it_is_hashed(tmp_path, 
     assert ModelLoader(ModelOptions(checkpoint=str(good), device="cpu")).identity
     assert ModelLoader(ModelOptions(checkpoint=str(good), device="cpu")).identity
     assert len(hashed) == 1 and len(crc_checked) == 2  # the second use trusts the record
+
+
+def test_an_empty_model_name_with_a_checkpoint_is_refused_too(mobile_ckpt):
+    with pytest.raises(UsageError, match="unknown model ''"):
+        ModelLoader(ModelOptions(model="", checkpoint=str(mobile_ckpt), device="cpu"))
+
+
+def test_a_damaged_checkpoint_hashed_elsewhere_still_has_its_crcs_checked(tmp_path, monkeypatch,
+                                                                         mobile_ckpt):
+    """A digest on record (the cache's own check hashes any file at a model's cached path)
+    does not say that the file's CRCs were checked: only a record of that check does."""
+    from samcli.model import cache
+    from tests.model.test_checkpoint import flip_in_tensor_data
+
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(mobile_ckpt.read_bytes())
+    flip_in_tensor_data(damaged)
+    os.utime(damaged, ns=(0, 10**18))  # (written long ago: records are kept)
+    cache.weights_digest(damaged)
+    assert cache.recorded_digest(damaged) is not None
+    for _ in range(2):  # (a failed check is not recorded as passed)
+        with pytest.raises(CheckpointError, match="fails its CRC-32 check"):
+            ModelLoader(ModelOptions(checkpoint=str(damaged), device="cpu"))
+
+
+def _without_one_key(state):
+    del state[next(k for k in state if k.startswith("mask_decoder."))]
+
+
+def _nan_in_one_weight(state):
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = float("nan")
+
+
+def _ints_for_one_weight(state):
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[key] = state[key].to(torch.int32)
+
+
+@pytest.mark.parametrize("label, damage, words", [
+    ("one key missing", _without_one_key, "missing"),
+    ("a NaN among the weights", _nan_in_one_weight, "NaN or infinite"),
+    ("integers for a weight", _ints_for_one_weight, "is int32, the model's is floating point"),
+])
+@pytest.mark.parametrize("model", [None, "mobile_sam"])
+def test_a_checkpoint_the_load_would_refuse_is_refused_before_any_work(
+        tmp_path, monkeypatch, mobile_ckpt, label, damage, words, model):
+    """Every check the load makes is made when the loader is made (before the output folder
+    is), with --model or with the model read from the file."""
+    monkeypatch.setenv("SAMCLI_HOME", str(tmp_path / "cache"))
+    state = torch.load(mobile_ckpt, weights_only=True)
+    damage(state)
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    with pytest.raises(CheckpointError, match=words):
+        ModelLoader(ModelOptions(model=model, checkpoint=str(bad), device="cpu"))
 
 
 def test_weights_are_loaded_on_first_use_only(monkeypatch, mobile_ckpt):
@@ -141,16 +201,18 @@ def test_the_predictor_follows_the_family(sam2_tiny_pair, mobile_sam_pair):
 
 @pytest.fixture(scope="module")
 def sam2_files(sam2_tiny_pair, tmp_path_factory) -> dict[str, str]:
-    """The tiny test weights as an official SAM 2.1 file and as a SAM 2.0 one (the 2.1 file
-    without the keys only 2.1 has), by version."""
-    from samcli.model.sam2.keys import KEYS_ONLY_IN_2_1
+    """The tiny test weights as an official SAM 2.1 file, as a SAM 2.0 one (the 2.1 file
+    without the keys only 2.1 has), and as the image path alone (either release's), by
+    version."""
+    from samcli.model.sam2.keys import KEYS_ONLY_IN_2_1, is_video_only
 
     folder = tmp_path_factory.mktemp("sam2_files")
     state = sam2_tiny_pair[1].state_dict()
-    files = {"2.1": folder / "new.pt", "2.0": folder / "old.pt"}
+    files = {"2.1": folder / "new.pt", "2.0": folder / "old.pt", "either": folder / "image.pt"}
     torch.save({"model": state}, files["2.1"])
     torch.save({"model": {k: v for k, v in state.items() if k not in KEYS_ONLY_IN_2_1}},
                files["2.0"])
+    torch.save({k: v for k, v in state.items() if not is_video_only(k)}, files["either"])
     return {version: str(path) for version, path in files.items()}
 
 
@@ -159,6 +221,9 @@ def sam2_files(sam2_tiny_pair, tmp_path_factory) -> dict[str, str]:
     ("2.0 named, a 2.1 file", "sam2_hiera_tiny", "2.1", "sam2.1_hiera_tiny"),
     ("2.1 named, its own file", "sam2.1_hiera_tiny", "2.1", None),
     ("no name, a 2.0 file", None, "2.0", None),
+    # without video keys a file cannot be told 2.0 or 2.1: no claim either way
+    ("2.0 named, the image path alone", "sam2_hiera_tiny", "either", None),
+    ("2.1 named, the image path alone", "sam2.1_hiera_tiny", "either", None),
 ])
 def test_a_file_of_the_other_release_runs_with_a_warning(sam2_files, label, model, version,
                                                          other):

@@ -18,8 +18,9 @@ Digest records
     :func:`weights_digest` (the SHA-256 of any weight file, official or not) remembers each
     result in ``<cache>/.digests/<key>.json``, one small JSON file per weight file, written
     atomically (new file, then rename); ``<key>`` is derived from the file's resolved path.
-    A record holds ``path``, ``size``, ``mtime_ns``, ``ctime_ns``, ``inode`` and ``sha256``
-    and is used only while the file still has that path, size, modification and change
+    A record holds ``path``, ``size``, ``mtime_ns``, ``ctime_ns``, ``inode``, ``sha256``
+    and the whole-file checks the file passed (:func:`check_once`: a ``--checkpoint``'s zip
+    CRCs and values), and is used only while the file still has that path, size, modification and change
     times and inode: replacing or rewriting the file changes one of them (a write with the
     modification time set back still moves the change time, which no tool can set), and
     the file is hashed again; so does a ``chmod`` or a rename, harmlessly. A file modified
@@ -40,7 +41,7 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from samcli.errors import CheckpointError, ConfigError
 from samcli.fs import create_exclusive
@@ -52,6 +53,7 @@ __all__ = [
     "cache_dir",
     "cache_state",
     "cached_path",
+    "check_once",
     "file_sha256",
     "is_cached",
     "is_verified",
@@ -246,6 +248,14 @@ def recorded_digest(path: Path | str) -> str | None:
         resolved, st = _stat_file(path)
     except CheckpointError:
         return None
+    digest = (_matching_record(resolved, st) or {}).get("sha256")
+    if isinstance(digest, str) and len(digest) == 64:
+        return digest.lower()
+    return None
+
+
+def _matching_record(resolved: Path, st: os.stat_result) -> dict[str, Any] | None:
+    """The record of ``resolved`` if it was made for the file as ``st`` shows it; else None."""
     where = _record_path(resolved)
     if where is None:
         return None
@@ -257,10 +267,33 @@ def recorded_digest(path: Path | str) -> str | None:
         return None
     if any(record.get(k) != v for k, v in _identity(resolved, st).items()):
         return None
-    digest = record.get("sha256")
-    if isinstance(digest, str) and len(digest) == 64:
-        return digest.lower()
-    return None
+    return record
+
+
+def check_once(path: Path | str, what: str, check: Callable[[], None]) -> None:
+    """Run ``check`` (it raises when the file at ``path`` fails it) unless the record of the
+    file as it is now says that it passed check ``what``; then record that it did.
+
+    For checks that read the whole file (a checkpoint's zip CRCs and values): done the first
+    time a file is used as it is now, not at every run. The record is the digest's (its
+    ``passed`` list), kept on the same terms: not when the file changed during the check or
+    was modified less than :data:`RACY_NS` before it; best effort."""
+    resolved, before = _stat_file(path)
+    record = _matching_record(resolved, before) or {}
+    passed = record.get("passed")
+    passed = [p for p in passed if isinstance(p, str)] if isinstance(passed, list) else []
+    if what in passed:
+        return
+    started = time.time_ns()
+    check()
+    try:
+        after = resolved.stat()
+    except OSError:
+        return
+    if _identity(resolved, before) == _identity(resolved, after) and \
+            started - after.st_mtime_ns >= RACY_NS:
+        _write_record(resolved, {**record, **_identity(resolved, after),
+                                 "passed": sorted({*passed, what})})
 
 
 def record_digest(path: Path | str, sha256: str) -> None:
@@ -272,14 +305,15 @@ def record_digest(path: Path | str, sha256: str) -> None:
     """
     with contextlib.suppress(CheckpointError):
         resolved, st = _stat_file(path)
-        _write_record(resolved, {**_identity(resolved, st), "sha256": sha256.lower()})
+        _write_record(resolved, {**(_matching_record(resolved, st) or {}),
+                                 **_identity(resolved, st), "sha256": sha256.lower()})
 
 
 def _write_record(resolved: Path, record: dict[str, Any]) -> None:
     target = _record_path(resolved)
     if target is None:
         return
-    data = (json.dumps({"version": 1, **record}, indent=1) + "\n").encode("utf-8")
+    data = (json.dumps({**record, "version": 1}, indent=1) + "\n").encode("utf-8")
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -320,5 +354,6 @@ def weights_digest(path: Path | str) -> str:
         ) from None
     unchanged = _identity(resolved, before) == _identity(resolved, after)
     if unchanged and started - after.st_mtime_ns >= RACY_NS:
-        _write_record(resolved, {**_identity(resolved, after), "sha256": digest})
+        _write_record(resolved, {**(_matching_record(resolved, before) or {}),
+                                 **_identity(resolved, after), "sha256": digest})
     return digest

@@ -36,11 +36,14 @@ __all__ = [
     "apply_state_dict",
     "check_state_dict",
     "expected_shapes",
+    "expected_state",
     "infer_model_name",
     "load_checkpoint",
     "make_model",
     "network_state",
     "read_state_dict",
+    "require_finite",
+    "require_kinds",
 ]
 
 
@@ -53,12 +56,10 @@ def make_model(name: str, skip_init: bool = False) -> torch.nn.Module:
     return build_model(name, skip_init=skip_init)
 
 
-def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
-    """Key -> shape of the model's state dict, or None when the builder is not available.
-
-    The model is built on the ``meta`` device, so nothing is allocated (or, should the
-    builder not support that, normally on the CPU).
-    """
+def expected_state(name: str) -> dict[str, torch.Tensor] | None:
+    """The state dict of model ``name`` as built (key -> tensor of the model's shape and
+    dtype, on the ``meta`` device: nothing is allocated), or None when the builder is not
+    available. (Should a builder not support ``meta``, it is built on the CPU.)"""
     import torch
 
     try:
@@ -68,7 +69,13 @@ def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
         return None
     except Exception:  # a builder that cannot run on "meta": pay for a real build
         model = make_model(name)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return dict(model.state_dict())
+
+
+def expected_shapes(name: str) -> dict[str, tuple[int, ...]] | None:
+    """Key -> shape of the model's state dict, or None when the builder is not available."""
+    state = expected_state(name)
+    return None if state is None else {k: tuple(v.shape) for k, v in state.items()}
 
 
 def require_file(path: Path | str) -> Path:
@@ -175,6 +182,9 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
                 "the file was run. If you trust the file, load it in Python and save just the "
                 "model's state_dict()."
             ) from None
+        layout = _zip_layout_reason(path) if use_mmap else None
+        if layout is not None:  # a whole archive of another kind: fetching it again won't help
+            raise CheckpointError(f"{subject} is not a PyTorch checkpoint: {layout}.") from None
         raise CheckpointError(
             f"{subject} ({size} bytes) is not a PyTorch checkpoint or is truncated "
             f"({_foreign_reason(path, use_mmap) or _load_reason(exc)}).{again}"
@@ -191,7 +201,8 @@ def read_state_dict(path: Path | str, *, what: str | None = None) -> dict[str, t
     if bad:
         raise CheckpointError(
             f"{subject} does not hold a model state dict: {_count(len(bad), 'entry')} not "
-            f"named tensors ({_listing([repr(k) for k in bad])})."
+            f"{'a named tensor' if len(bad) == 1 else 'named tensors'} "
+            f"({_listing([repr(k) for k in bad])})."
         )
     for key, value in state.items():
         kind = _storage_kind(value)
@@ -305,6 +316,28 @@ def _foreign_reason(path: Path, is_zip: bool) -> str | None:
     return "no PyTorch data at its start"
 
 
+def _zip_layout_reason(path: Path) -> str | None:
+    """What a whole zip archive that torch could not load holds instead of torch.save's
+    layout (``<name>/data.pkl`` beside the tensors' ``<name>/data/N``); None when its entries
+    cannot be listed (a truncated file) or the layout is torch.save's (then torch's reason
+    stands)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError):
+        return None
+    if any(n.endswith("/code/") or "/code/__torch__" in n for n in names) or \
+            any(n.endswith("/constants.pkl") for n in names):
+        return ("a TorchScript archive (torch.jit.save), not a state dict; load it with "
+                "torch.jit.load and torch.save its state_dict()")
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return None
+    if names and all(n.endswith(".npy") for n in names):
+        return "a NumPy .npz archive of arrays, not tensors saved by torch.save"
+    shown = _listing([text_of_path(n) for n in names]) if names else "no entries"
+    return f"a zip archive without torch.save's data.pkl ({shown})"
+
+
 def _load_reason(exc: BaseException) -> str:
     """The useful part of a torch.load error, on one short line."""
     text = str(exc)
@@ -413,11 +446,12 @@ def check_state_dict(
     raise CheckpointError(" ".join(parts))
 
 
-def _require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None:
+def require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None:
     """CheckpointError naming the first floating-point tensor with a NaN or an infinity: a
     damaged or badly converted file, whose every mask would be NaN logits (empty) and every
     score null. Trained SAM weights are all finite. ``state``: the tensors as the model holds
-    them (a float64 value beyond float32's range is an infinity there). A float32 sum per
+    them (a float64 value beyond float32's range is an infinity there), or as the file holds
+    them (the check before any work). A float32 sum per
     tensor finds any NaN or infinity (0.03 s for SAM 2.1 large's 224M weights, against 0.65 s
     for an element-wise test, which only confirms a non-finite sum: a finite tensor's sum may
     overflow)."""
@@ -432,7 +466,7 @@ def _require_finite(state: Mapping[str, torch.Tensor], path: Path | str) -> None
                                   "converted file?).")
 
 
-def _require_kinds(state: Mapping[str, torch.Tensor], model_state: Mapping[str, Any],
+def require_kinds(state: Mapping[str, torch.Tensor], model_state: Mapping[str, Any],
                    path: Path | str) -> None:
     """CheckpointError naming the first tensor whose values the model's tensor cannot take
     without losing their meaning: integers or booleans where the model has floating point
@@ -464,7 +498,7 @@ def apply_state_dict(
     expected = {k: tuple(v.shape) for k, v in model_state.items()}
     check_state_dict(state, expected, path, name)
     network = network_state(state, name)
-    _require_kinds(network, model_state, path)
+    require_kinds(network, model_state, path)
     try:
         model.load_state_dict(network, strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied
@@ -472,4 +506,4 @@ def apply_state_dict(
             f"checkpoint {path} could not be loaded into the model ({_one_line(exc, 200)})."
         ) from None
     # (model_state's tensors share the model's storage: they hold the loaded values now)
-    _require_finite({k: model_state[k] for k in network}, path)
+    require_finite({k: model_state[k] for k in network}, path)

@@ -25,7 +25,7 @@ from samcli.model._text import count as _count
 from samcli.model._text import listing as _listing
 from samcli.model.cache import cache_state, cached_path, verify_cached
 from samcli.model.download import ProgressCallback, download
-from samcli.model.specs import DEFAULT_MODEL, get_spec, model_names
+from samcli.model.specs import get_spec, model_names, spec_or_default
 
 if TYPE_CHECKING:  # torch is imported when first needed
     import torch
@@ -50,7 +50,7 @@ def resolve_checkpoint(
     used nor silently overwritten."""
     if checkpoint is not None:
         return ckpt.require_file(checkpoint)
-    spec = get_spec(name or DEFAULT_MODEL)
+    spec = spec_or_default(name)
     path = cached_path(spec.name)
     if cache_state(spec.name) != "missing":
         return verify_cached(spec.name)  # size every time, SHA-256 once per file identity
@@ -77,15 +77,16 @@ def infer_checkpoint_name(state: dict[str, Any], path: Path | str) -> str:
 
 
 def check_checkpoint(name: str | None, checkpoint: Path | str) -> tuple[str, list[str]]:
-    """Before any work, the ``--checkpoint`` file of a run: readable as a state dict (zip
-    files are memory-mapped: only the pickled index is read), with the keys and shapes of
-    model ``name`` (inferred when None, as :func:`load_model` infers it), and, when its
-    digest is not on record yet (the first use of the file as it is now), every zip entry's
-    CRC (:func:`~samcli.model.checkpoint.check_zip_crcs`). Returns the table name and
-    warnings (a file of the other release of the model named: SAM 2.0 for 2.1, which load
-    alike); CheckpointError otherwise. So a wrong file is refused in a second, not after
-    being hashed whole and the output folder made."""
-    from samcli.model.cache import recorded_digest
+    """Before any work, the ``--checkpoint`` file of a run, as :func:`load_model` will check
+    it: readable as a state dict (zip files are memory-mapped: only the pickled index is
+    read), with the keys, shapes and kinds of tensor of model ``name`` (inferred when None,
+    as :func:`load_model` infers it); and, the first time the file is used as it is now
+    (:func:`~samcli.model.cache.check_once`), every zip entry's CRC
+    (:func:`~samcli.model.checkpoint.check_zip_crcs`) and every weight finite. Returns the
+    table name and warnings (a file of the other release of the model named: SAM 2.0 for
+    2.1, which load alike); CheckpointError otherwise. So a wrong file is refused in a
+    second, not after being hashed whole and the output folder made."""
+    from samcli.model.cache import check_once
 
     path = ckpt.require_file(checkpoint)
     state = ckpt.read_state_dict(path)
@@ -95,14 +96,21 @@ def check_checkpoint(name: str | None, checkpoint: Path | str) -> tuple[str, lis
             name = infer_checkpoint_name(state, path)
         else:
             name = get_spec(name).name
-            expected = ckpt.expected_shapes(name)
-            if expected is not None:
-                ckpt.check_state_dict(state, expected, path, name)
-                said = _other_release(state, path, name)
+            said = _other_release(state, path, name)
+        reference = ckpt.expected_state(name)
+        network = ckpt.network_state(state, name)
+        if reference is not None:
+            ckpt.check_state_dict(state, {k: tuple(v.shape) for k, v in reference.items()},
+                                  path, name)
+            ckpt.require_kinds(network, reference, path)
+
+        def read_through() -> None:
+            ckpt.check_zip_crcs(path)
+            ckpt.require_finite(network, path)
+
+        check_once(path, "crc32 and finite values", read_through)
     finally:
-        state = None  # noqa: F841  (drop the memory map)
-    if recorded_digest(path) is None:
-        ckpt.check_zip_crcs(path)
+        state = network = None  # noqa: F841  (drop the memory map)
     return name, said
 
 
@@ -110,9 +118,13 @@ def _other_release(state: dict[str, Any], path: Path, name: str) -> list[str]:
     """A warning when a file that fits model ``name`` is another row's of the same network
     (``--model sam2.1_hiera_tiny`` with SAM 2.0's ``sam2_hiera_tiny.pt``): it runs, but
     with the weights of a release the user did not name."""
+    from samcli.model.sam2.keys import is_video_only
+
     other = ckpt.infer_model_name(state)
     if other is None or other == name:
         return []
+    if not any(isinstance(k, str) and is_video_only(k) for k in state):
+        return []  # the image path alone, as either release's file holds it: no telling
     return [f"checkpoint {path} holds {other}'s weights, not {name}'s: the two share one "
             "network, so it runs with the weights as given (leave --model out to have the "
             "file name its model)"]
@@ -125,7 +137,7 @@ def model_family(name: str | None, checkpoint: Path | str | None = None) -> str:
     official ones are, are memory-mapped, so only the pickled index is read), else the
     default model's. Nothing is downloaded and no network is built."""
     if name is not None or checkpoint is None:
-        return get_spec(name or DEFAULT_MODEL).family
+        return spec_or_default(name).family
     path = ckpt.require_file(checkpoint)
     state = ckpt.read_state_dict(path)
     try:
@@ -165,14 +177,14 @@ def load_model(
         if name is None and checkpoint is not None:
             spec = get_spec(infer_checkpoint_name(state, path))
         else:
-            spec = get_spec(name or DEFAULT_MODEL)
+            spec = spec_or_default(name)
         model = ckpt.make_model(spec.name, skip_init=True)  # every weight comes from the file
         ckpt.apply_state_dict(model, state, path, spec.name)
     except CheckpointError as exc:
         if from_cache:
             raise CheckpointError(
                 f"{exc} The cached file may be damaged: run "
-                f"`samcli models download {get_spec(name or DEFAULT_MODEL).name} --force`."
+                f"`samcli models download {spec_or_default(name).name} --force`."
             ) from None
         raise
     finally:

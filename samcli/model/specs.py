@@ -45,6 +45,7 @@ __all__ = [
     "family_of",
     "get_spec",
     "model_names",
+    "spec_or_default",
 ]
 
 DEFAULT_MODEL = "vit_b"
@@ -296,7 +297,13 @@ def model_names() -> list[str]:
 def family_of(name: str | None) -> str:
     """The family (``sam``, ``mobile_sam``, ``sam2``) of a model name (None: the default
     model); an unknown name is a :class:`UsageError`."""
-    return get_spec(name or DEFAULT_MODEL).family
+    return spec_or_default(name).family
+
+
+def spec_or_default(name: str | None) -> ModelSpec:
+    """The spec of model ``name``; None (no --model) is the default model, while an empty
+    name is an unknown one (``--model "$M"`` with M unset), as every other wrong name."""
+    return get_spec(DEFAULT_MODEL if name is None else name)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -165,6 +165,47 @@ def test_a_foreign_file_is_called_what_it_is(tmp_path, label, write, words):
     assert words in message, (label, message)
 
 
+def _npz(path: Path) -> None:
+    import numpy as np
+
+    with open(path, "wb") as fh:
+        np.savez(fh, weight=np.zeros(3, np.float32))
+
+
+def _plain_zip(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "not weights")
+
+
+def _torchscript(path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # (TorchScript is deprecated, still made)
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+
+
+# label, how a whole zip archive of another kind is written, words its reason must have
+OTHER_ARCHIVES = [
+    ("a NumPy .npz", _npz, "a NumPy .npz archive of arrays"),
+    ("a zip of something else", _plain_zip, "without torch.save's data.pkl (notes.txt)"),
+    ("a TorchScript archive", _torchscript, "a TorchScript archive (torch.jit.save)"),
+]
+
+
+@pytest.mark.parametrize("label, write, words", OTHER_ARCHIVES,
+                         ids=[c[0] for c in OTHER_ARCHIVES])
+def test_a_whole_archive_of_another_kind_is_called_what_it_is(tmp_path, label, write, words):
+    """Not "truncated", and no advice to download it again: the file is whole."""
+    path = tmp_path / "w.pt"
+    write(path)
+    message = _error(path)
+    assert message.startswith(f"checkpoint {path} is not a PyTorch checkpoint: "), label
+    assert words in message and "truncated" not in message and "again" not in message, label
+
+
 def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.pth"
     path.write_bytes(b"")
@@ -189,7 +230,10 @@ def test_not_a_state_dict(tmp_path):
     torch.save([1, 2, 3], path)
     assert "does not hold a model state dict" in _error(path)
     torch.save({"lr": 0.1, "epoch": 3}, path)
-    assert "does not hold a model state dict" in _error(path)
+    assert "does not hold a model state dict: 2 entries are not named tensors ('lr', " \
+        "'epoch')" in _error(path)
+    torch.save({**tiny_state(), 1: torch.zeros(1)}, path)
+    assert "does not hold a model state dict: 1 entry is not a named tensor (1)" in _error(path)
 
 
 class Pickled:
