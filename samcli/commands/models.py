@@ -34,9 +34,15 @@ def _warn_if_cache_is_not_a_folder() -> None:
     """``list`` and ``path`` print where weights would go; when something other than a folder
     is there, downloads cannot work: say so (stderr) instead of letting the paths look fine."""
     folder = cache_dir()
-    if os.path.lexists(folder) and not folder.is_dir():
+    there = folder  # the folder, or the nearest of its parents that exists
+    while not os.path.lexists(there) and there.parent != there:
+        there = there.parent
+    if there == folder and os.path.lexists(folder) and not folder.is_dir():
         warn(f"the model cache folder {folder} is not a folder: downloads will fail there. "
              "Set SAMCLI_HOME to a folder.")
+    elif there != folder and os.path.lexists(there) and not there.is_dir():
+        warn(f"the model cache folder {folder} cannot be made: {there} is not a folder, so "
+             "downloads will fail there. Set SAMCLI_HOME to a folder.")
 
 
 #: How `models list` shows each cache state (see samcli.model.cache.cache_state).
@@ -181,7 +187,8 @@ def model_path(
         False,
         "--check",
         help="Exit 1 (printing nothing on stdout) when the weights are not in the cache or "
-        "are known to be damaged (wrong size; no hashing).",
+        "are known to be damaged (the wrong size, or a SHA-256 on record that is not the "
+        "official one; nothing is hashed).",
     ),
 ) -> None:
     """Print where the weights of NAME live in the cache.
@@ -192,6 +199,12 @@ def model_path(
     _warn_if_cache_is_not_a_folder()
     path = cached_path(spec.name)
     state = cache_state(spec.name) if check else "cached"
+    if state == "missing" and os.path.lexists(path):
+        raise CheckpointError(
+            f"{path} is in the cache but is not a file ("
+            f"{'a folder' if path.is_dir() else 'not a regular file'}); remove it, then run "
+            f"`samcli models download {spec.name}`."
+        )
     if state == "missing":
         raise CheckpointError(
             f"{spec.name} weights are not in the cache ({path}); run "

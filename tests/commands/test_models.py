@@ -110,6 +110,30 @@ def test_a_cache_folder_that_is_a_file_is_warned_about(home, command):
     assert result.exit_code == (1 if "--check" in command else 0)
 
 
+@pytest.mark.parametrize("command", [("list",), ("path", "vit_b")])
+def test_a_cache_folder_under_a_file_is_warned_about(home, command, monkeypatch):
+    """SAMCLI_HOME=/some/file/sub: the folder cannot be made, which the file above it says."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("not a folder")
+    monkeypatch.setenv("SAMCLI_HOME", str(home / "sub"))
+    result = run("models", *command)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: the model cache folder {home / 'sub'} cannot be made: {home} "
+                        "is not a folder, so downloads will fail there. Set SAMCLI_HOME to a "
+                        "folder."], result.stderr
+    assert result.exit_code == 0
+
+
+def test_path_check_names_a_folder_in_the_way(home):
+    """Not "not in the cache; download it": the download would fail on the folder too."""
+    (home / "sam_vit_l_0b3195.pth").mkdir(parents=True)
+    result = run("models", "path", "vit_l", "--check")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert one_paragraph_error(result) == (
+        f"Error: {home / 'sam_vit_l_0b3195.pth'} is in the cache but is not a file (a folder); "
+        "remove it, then run `samcli models download vit_l`.")
+
+
 def test_path(home):
     result = run("models", "path", "vit_l")
     assert result.exit_code == 0
