@@ -114,16 +114,18 @@ class Proposals(Sequence[Proposal]):
     named by its id).
 
     ``records`` and the :class:`Proposal` items are the caller's own copies, made on first
-    use (changing them changes no converter's output); ``result`` and ``masks`` are the
-    writers' own objects, not to be changed.
+    use, and so is what each converter returns (changing them changes no later output);
+    ``result`` and ``masks`` are the writers' own objects, not to be changed.
     """
 
     def __init__(self, result: ImageResult, score: str = "sam",
-                 categories: Sequence[dict] = DEFAULT_CATEGORIES, boxes: bool = False) -> None:
+                 categories: Sequence[dict] = DEFAULT_CATEGORIES, boxes: bool = False,
+                 polygons: bool = True) -> None:
         self.result = result
         self.score = score
         self.categories = [dict(c) for c in categories]
         self._boxes = boxes  # from box prompts: the detector's confidence can score them
+        self._polygons = polygons  # (asked for: the records have them, when there are any)
 
     image = property(lambda self: self.result.image)
     width = property(lambda self: self.result.width)
@@ -159,7 +161,7 @@ class Proposals(Sequence[Proposal]):
     def to_geojson(self) -> dict:
         """A GeoJSON FeatureCollection in pixel coordinates (``--format geojson``)."""
         self._need_polygons("to_geojson")
-        return geojson_document(self.result)
+        return _json_copy(geojson_document(self.result))  # (it shares the records' lists)
 
     def to_yolo(self) -> str:
         """The YOLO segment label file's text (``--format yolo``)."""
@@ -186,6 +188,8 @@ class Proposals(Sequence[Proposal]):
               ) -> tuple[dict, list[dict]]:
         categories = self.categories if categories is None else categories
         score = self.score if score is None else score
+        if isinstance(score, str) and score.lower() in SCORES:  # (as --score reads it)
+            score = score.lower()
         if score not in SCORES:
             raise UsageError(f"score {score!r}: expected one of {', '.join(SCORES)}")
         if score != "sam" and not self._boxes:
@@ -203,15 +207,16 @@ class Proposals(Sequence[Proposal]):
             why = (f"{outside[0]} is outside 0..{MAX_CLASS_ID}" if outside
                    else f"{twice[0]} is given twice")
             raise ConfigError(f"categories: id {why}; each category needs its own id")
-        return coco_documents([coco_part(self.result, categories, score)], categories)
+        # (a copy: the documents share the records' lists, bbox and point among them)
+        return _json_copy(coco_documents([coco_part(self.result, categories, score)],
+                                         categories))
 
     def _need_polygons(self, what: str) -> None:
-        records = self.result.records
-        if records and "segmentation" not in records[0]:
+        if not self._polygons:
             raise ConfigError(f"{what} needs polygons: make the proposals with polygons=True")
 
 
-def _json_copy(records: list[dict]) -> list[dict]:
+def _json_copy(records: Any) -> Any:
     """A deep copy of JSON-like records (dicts, lists, str, numbers, None). Through pickle:
     half the time of ``copy.deepcopy``, which matters for masks whose polygons have hundreds
     of thousands of vertices (noisy masks with simplification off)."""
@@ -229,17 +234,33 @@ def _proposal(rec: dict, rle: dict) -> Proposal:
 
 def _in_api_terms(method):
     """``method``'s samcli errors with the options they name as keywords, not flags
-    (:func:`samcli.api_checks.api_terms`; the options' checks are the command's own)."""
+    (:func:`samcli.api_checks.api_terms`; the options' checks are the command's own), the
+    caller's own paths and names left as they are."""
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except SamcliError as exc:
-            exc.args = (api_terms(str(exc)),)
+            exc.args = (api_terms(str(exc), _callers_texts(args, kwargs)),)
             raise
 
     return call
+
+
+def _callers_texts(args: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
+    """The texts a call was given (paths, names) and its Segmenter's checkpoint: what a
+    message may quote and :func:`api_terms` must not take for an option flag."""
+    texts = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Segmenter):
+            value = getattr(value, "_checkpoint", None)
+        if isinstance(value, (str, bytes, os.PathLike)):
+            try:
+                texts.append(record_name(os.fsdecode(value)))
+            except (TypeError, ValueError):
+                pass
+    return texts
 
 
 _AUTOMASK_OPTIONS = frozenset(f.name for f in fields(AutomaskConfig))
@@ -275,11 +296,13 @@ class Segmenter:
                               "pixels, 0 for no limit")
         if checkpoint is not None:  # (an empty one is refused by the loader, as the command's)
             checkpoint = fs_text(checkpoint, "checkpoint")
+        self._checkpoint = checkpoint  # (quoted by the errors of later calls: the first loads)
         self.loader = ModelLoader(ModelOptions(
             model=model, checkpoint=checkpoint, device=device, dtype=dtype,
             decoder_dtype=decoder_dtype))
         for message in self.loader.warnings:  # (the command's "Warning:" lines)
-            warnings.warn(api_terms(message), UserWarning, stacklevel=3)  # (past the wrapper)
+            warnings.warn(api_terms(message, [checkpoint or ""]), UserWarning,
+                          stacklevel=3)  # (past the wrapper)
         self.max_pixels = int(max_pixels)
         #: ``sam``, ``mobile_sam`` or ``sam2``: everything-mode's defaults follow it, as the
         #: command's do (the loader's model: with only a checkpoint, the one its keys name)
@@ -315,7 +338,7 @@ class Segmenter:
         rgb, source, label = self._read(image, name)
         with self._model_turn():
             masks = AutomaskWork(cfg, render).segment(self.loader, rgb)
-        return Proposals(finish(label, source, rgb, masks, render))
+        return Proposals(finish(label, source, rgb, masks, render), polygons=polygons)
 
     @_in_api_terms
     def from_boxes(self, image: Image, boxes: Sequence[Sequence[float]] | np.ndarray, *,
@@ -358,7 +381,11 @@ class Segmenter:
             masks, extras, said = segment_boxes(self.loader, rgb, clipped, cls, conf, cfg,
                                                 label)
         return Proposals(finish(label, source, rgb, masks, render, extras, said), cfg.score,
-                         categories=(), boxes=True)
+                         categories=(), boxes=True, polygons=polygons)
+
+    def __reduce__(self):
+        raise TypeError("a Segmenter cannot be pickled (it holds a loaded model and a lock): "
+                        "make one in each process, from the same arguments")
 
     @contextmanager
     def _model_turn(self) -> Iterator[None]:
@@ -383,12 +410,16 @@ class Segmenter:
                 # (a FIFO would block the read forever; /dev/zero never ends)
                 raise InputError(f"{path}: not a regular file")
             rgb = read_image(path, max_pixels=self.max_pixels or None)
-            return rgb, Path(path), record_name(name if name is not None else path)
+            # (named as the command names a file: ./a.png and a//b.png as a.png and a/b.png)
+            return rgb, Path(path), record_name(name if name is not None else str(Path(path)))
         label = record_name(name) if name is not None else "image"
         if isinstance(image, PILImage.Image):
             arr = rgb_of_pil(image, label)
         else:
             arr = np.asarray(image)
+        if arr.dtype == object:  # (None, a dict, ...: no array of numbers at all)
+            raise InputError(f"image={short(image)}: expected a path, a Pillow image or a "
+                             "uint8 (H, W, 3) RGB or (H, W) grey array")
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise InputError(f"image array: expected uint8 (H, W, 3) RGB or (H, W) grey, got "
                              f"{arr.dtype} {arr.shape}")

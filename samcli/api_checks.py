@@ -40,8 +40,8 @@ def typed_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
             out[key] = bool(value)
         elif kind is int and is_int(value):
             out[key] = int(value)
-        elif kind in (float, str) and is_real(value):
-            out[key] = float(value) if kind is float else str(value)
+        elif kind in (float, str) and is_real(value):  # (an area: 1e-05 as 0.00001)
+            out[key] = float(value) if kind is float else _plain_number(value)
         elif kind is str and isinstance(value, str):
             out[key] = value
         else:
@@ -49,6 +49,15 @@ def typed_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
                       str: "text or a number"}[kind]
             raise UsageError(f"{key}={short(value)}: expected {wanted}")
     return out
+
+
+def _plain_number(value: Any) -> str:
+    """A number as the command line would take it as text: digits and a point, never an
+    exponent (``str(1e-05)`` is ``'1e-05'``, which no area option reads)."""
+    if is_int(value):
+        return str(int(value))
+    shortest = value if isinstance(value, np.floating) else float(value)  # (its own digits)
+    return np.format_float_positional(shortest, trim="-")
 
 
 #: An option flag in a message: ``--points-per-side`` (not the middle of a word or path),
@@ -77,11 +86,12 @@ def _keywords() -> dict[str, str]:
     return names
 
 
-def api_terms(message: str) -> str:
+def api_terms(message: str, keep: Sequence[str] = ()) -> str:
     """A message written for the command line in the library's terms: each option flag it
     names that a library call takes as a keyword becomes that keyword (``--points-per-side``
     -> ``points_per_side``, ``--classes`` -> ``only_classes``, ``--checkpoint FILE`` ->
-    ``checkpoint=FILE``); the rest is unchanged."""
+    ``checkpoint=FILE``); the rest is unchanged, and so is every occurrence of the texts in
+    ``keep`` (the caller's own paths and names: a file ``--simplify.png`` stays so named)."""
     names = _keywords()
 
     def keyword(m: re.Match) -> str:
@@ -90,7 +100,12 @@ def api_terms(message: str) -> str:
             return m.group(0)
         return name + ("=" + m.group(2)[1:] if m.group(2) else "")
 
-    return _FLAG.sub(keyword, message)
+    kept = sorted({k for k in keep if "--" in k}, key=len, reverse=True)  # (others: safe)
+    if not kept:
+        return _FLAG.sub(keyword, message)
+    pieces = re.split("(" + "|".join(map(re.escape, kept)) + ")", message)
+    return "".join(piece if i % 2 else _FLAG.sub(keyword, piece)
+                   for i, piece in enumerate(pieces))
 
 
 def is_int(value: Any) -> bool:
@@ -138,8 +153,23 @@ def _untensored(values: Any) -> Any:
     """A torch tensor (a detector's output, on any device, with or without autograd) as a
     NumPy array; anything else as it is."""
     if hasattr(values, "detach") and hasattr(values, "cpu"):
-        return values.detach().cpu().numpy()
+        tensor = values.detach().cpu()
+        try:
+            return tensor.numpy()
+        except TypeError:  # bfloat16 (a detector under autocast), float8: no NumPy dtype
+            if not tensor.is_floating_point():
+                raise ConfigError(f"a tensor of {tensor.dtype}: expected real numbers") from None
+            return tensor.float().numpy()  # (exact: float32 holds every such value)
     return values
+
+
+def _scalar(value: Any) -> Any:
+    """One box's value given as a 0-d tensor or array (``list(tensor)`` gives those) as a
+    NumPy scalar; anything else as it is."""
+    value = _untensored(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
 
 
 def boxes_xyxy(boxes: Any) -> np.ndarray:
@@ -171,7 +201,7 @@ def _per_box(values: Any, n: int, what: str) -> list[Any]:
         raise ConfigError(f"{what}: expected one per box ({n}), got {short(values)}") from None
     if len(values) != n:
         raise ConfigError(f"{what}: one per box ({n}), got {len(values)}")
-    return values
+    return [_scalar(v) for v in values]
 
 
 def class_ids(classes: Any, n: int) -> np.ndarray:

@@ -121,6 +121,38 @@ def test_records_and_proposals_are_the_callers_copies(seg, image):
     assert json.loads(jsonl_text.splitlines()[0])["bbox"][0] == x
 
 
+def test_what_a_converter_returns_is_the_callers_own(seg, image):
+    """Changing to_coco()'s or to_geojson()'s document changes no later output (they shared
+    the records' lists: a bbox edited there was in every later converter's output)."""
+    props = seg.automask(image, name="a.png", **FAST_OPTIONS)
+    made = (props.to_jsonl(), props.to_yolo(), props.to_coco(), props.to_geojson(),
+            props.to_coco_results())
+    coco, geojson = props.to_coco(), props.to_geojson()
+    coco["annotations"][0]["bbox"][0] = -99
+    coco["annotations"][0]["point_coords"] = None
+    geojson["features"][0]["geometry"]["coordinates"].clear()
+    geojson["features"][0]["properties"]["bbox"][0] = -99
+    props.to_coco_results()[0]["score"] = -99
+    assert (props.to_jsonl(), props.to_yolo(), props.to_coco(), props.to_geojson(),
+            props.to_coco_results()) == made
+    assert props.records[0]["bbox"][0] != -99 and props[0].bbox[0] != -99
+
+
+@pytest.mark.parametrize("label, given", [
+    ("a leading ./", "./in/a.png"),
+    ("a doubled slash", "in//a.png"),
+    ("a ./ inside", "in/./a.png"),
+])
+def test_a_path_names_its_records_as_the_command_names_them(seg, image, monkeypatch, label,
+                                                            given, mobile_ckpt):
+    monkeypatch.chdir(image.parent.parent)
+    props = seg.automask(given, **FAST_OPTIONS)
+    cli = invoke("automask", given, "--checkpoint", mobile_ckpt, "--model", "mobile_sam",
+                 "--device", "cpu", *FAST)
+    assert cli.exit_code == 0, cli.stderr
+    assert props.image == "in/a.png" and props.to_jsonl() == cli.stdout, label
+
+
 def test_arrays_give_the_same_proposals_as_their_files(seg, image, props):
     rgb = np.asarray(Image.open(image).convert("RGB"))
     from_array = seg.automask(rgb, name="a.png", **FAST_OPTIONS)
@@ -167,6 +199,11 @@ def test_detector_tensors_are_taken_as_they_come(seg):
                              confidences=torch.tensor([0.9, 0.5], dtype=torch.float64))
     assert tensors.records == plain.records and tensors.warnings == plain.warnings
     assert _prompted(seg.from_boxes(rgb, boxes, classes=[12.0, np.float32(1)])) == [1, 12]
+    # a detector under bfloat16 autocast; list(tensor) and list(array): 0-d elements
+    autocast = seg.from_boxes(rgb, torch.tensor(boxes, dtype=torch.bfloat16),
+                              classes=list(torch.tensor([12.0, 1.0], dtype=torch.bfloat16)),
+                              confidences=list(np.array([0.9, 0.5])))
+    assert autocast.records == plain.records and autocast.warnings == plain.warnings
     with pytest.raises(ConfigError, match=r"classes\[0\]=2.5: expected an integer"):
         seg.from_boxes(rgb, boxes, classes=[2.5, 1])
 
@@ -177,6 +214,11 @@ def test_without_polygons_records_have_no_segmentation(seg, image):
     assert props.to_coco()["annotations"]  # COCO uses the RLE: no polygon needed
     with pytest.raises(ConfigError, match="polygons=True"):
         props.to_yolo()
+    none = seg.automask(image, polygons=False, **FAST_OPTIONS, min_area="100%")
+    assert len(none) == 0  # (with no proposal either: it depends on the call, not the count)
+    for converter in (none.to_yolo, none.to_geojson):
+        with pytest.raises(ConfigError, match="polygons=True"):
+            converter()
 
 
 def _fifo(folder: Path) -> Path:
@@ -238,6 +280,13 @@ BAD_CALLS = [
     ("vertices fractional", lambda s, i, t: s.automask(i, max_vertices=4.5), UsageError,
      "max_vertices"),
     ("name not text", lambda s, i, t: s.automask(i, name=5), UsageError, "name=5"),
+    ("no image at all", lambda s, i, t: s.automask(None), InputError,
+     r"^image=None: expected a path, a Pillow image or a uint8"),
+    # a file's name is not rewritten as if it named an option (--simplify -> simplify)
+    ("a file named like a flag", lambda s, i, t: s.automask(t / "--simplify.png"), InputError,
+     r"/--simplify\.png: "),
+    ("a file with a flag inside", lambda s, i, t: s.automask("a --checkpoint X.png"),
+     InputError, "^a --checkpoint X.png: "),
     ("float array", lambda s, i, t: s.automask(RGB.astype(np.float32)), InputError, "uint8"),
     ("missing file", lambda s, i, t: s.automask(t / "nope.png"), InputError, "nope.png"),
     ("empty path", lambda s, i, t: s.automask(""), InputError, "empty"),
@@ -330,6 +379,8 @@ def test_bad_calls_raise_samcli_errors_before_any_work(unloaded, image, tmp_path
     ("NUL in checkpoint path", {"checkpoint": "a\0b.pt"}, CheckpointError,
      r"^checkpoint 'a\\x00b.pt': not a valid path \(contains a NUL byte\)$"),
     ("checkpoint not a path", {"checkpoint": 5}, UsageError, "^checkpoint=5: expected a path$"),
+    ("a checkpoint named like a flag", {"checkpoint": "--model.pt"}, CheckpointError,
+     "^checkpoint --model.pt: no such file or directory$"),
 ])
 def test_bad_segmenters_are_refused_when_made(mobile_ckpt, label, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -381,6 +432,8 @@ def test_from_boxes_score_is_the_coco_converters_default(seg, tmp_path, mobile_c
 
 @pytest.mark.parametrize("label, call, error, match", [
     ("unknown score", lambda p: p.to_coco(score="bogus"), UsageError, "score 'bogus'"),
+    ("a score in capitals, not one either", lambda p: p.to_coco(score="DETECTOR"), UsageError,
+     "no detector confidence"),
     ("results score", lambda p: p.to_coco_results(score=3), UsageError, "score 3"),
     ("category without id", lambda p: p.to_coco(categories=[{"name": "x"}]), ConfigError,
      "categories"),
@@ -512,3 +565,16 @@ def test_a_proposal_is_a_copy_of_its_record(props):
     p.extras["x"] = 1
     assert props.records[0]["bbox"] == props[0].bbox[:4] and len(props.records[0]["bbox"]) == 4
     assert "x" not in props.records[0]
+
+
+def test_a_score_is_read_in_any_case_as_the_option_is(props):
+    assert props.to_coco(score="SAM") == props.to_coco(score="sam")
+
+
+def test_a_segmenter_says_why_it_cannot_be_pickled(unloaded):
+    import copy
+    import pickle
+
+    for copier in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(TypeError, match="make one in each process"):
+            copier(unloaded)

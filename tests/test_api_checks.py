@@ -136,3 +136,31 @@ def test_paths_and_record_names(tmp_path):
 ])
 def test_api_terms_name_options_by_keyword(label, message, expected):
     assert api_terms(message) == expected, label
+
+
+@pytest.mark.parametrize("label, message, keep, expected", [
+    ("a file named like a flag", "--simplify.png: no such file", ["--simplify.png"],
+     "--simplify.png: no such file"),
+    ("a flag in a file name, and after it", "a --checkpoint X.png: see --simplify",
+     ["a --checkpoint X.png"], "a --checkpoint X.png: see simplify"),
+    ("texts without -- are not looked for (a name 'a' inside --max-area)",
+     "--max-area 5", ["a"], "max_area 5"),
+])
+def test_api_terms_leave_the_callers_texts_as_they_are(label, message, keep, expected):
+    assert api_terms(message, keep) == expected, label
+
+
+@pytest.mark.parametrize("label, value, text", [
+    ("a float with an exponent", 1e16, "10000000000000000"),
+    ("a small float", 1e-5, "0.00001"),
+    ("a float32, its own digits", np.float32(1e-5), "0.00001"),
+    ("an int", 500, "500"),
+    ("text as it is", "0.5%", "0.5%"),
+])
+def test_areas_given_as_numbers_are_text_the_option_reads(label, value, text):
+    from samcli.api_checks import typed_options
+    from samcli.config import AutomaskConfig, parse_area
+
+    given = typed_options(AutomaskConfig, {"min_area": value})["min_area"]
+    assert given == text, label
+    parse_area(given, "--min-area")
