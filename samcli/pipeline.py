@@ -273,8 +273,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
         if not items and not problems:
             raise ConfigError(f"no images found in {', '.join(request.inputs)}"
                               + _glob_note(inp.glob))
-        return Inputs(items, problems, warnings=_empty_folders(given, items, "images",
-                                                                inp.glob))
+        return Inputs(items, problems, warnings=_empty_folders(given, items, problems,
+                                                                "images", inp.glob))
     cfg = request.task
     if cfg.coco_dets:
         # COCO detection results: one work item per image
@@ -307,7 +307,8 @@ def _collect(request: RunRequest, stdin: TextIO) -> Inputs:
     names = collect_class_names(items)
     return Inputs(items, problems, class_names=dict(sorted(names.names.items())),
                   warnings=[_names_file_note(item.path) for item in skipped]
-                  + _empty_folders(given, items, "label files (.txt)", inp.glob)
+                  + _empty_folders(given, items, problems, "label files (.txt)",
+                                   inp.glob)
                   + list(names.warnings))
 
 
@@ -320,14 +321,18 @@ def _names_file_note(path: Path) -> str:
             f"come from {CLASSES_TXT} or the dataset's data.yaml)")
 
 
-def _empty_folders(given: Sequence[str], items: Sequence[InputItem], what: str,
-                   glob: str | None) -> list[str]:
+def _empty_folders(given: Sequence[str], items: Sequence[InputItem],
+                   problems: Sequence[Problem], what: str, glob: str | None) -> list[str]:
     """A warning for each folder named on the command line or in a stdin list that gave no
-    input while others did (a mistyped or wrong folder among several would pass unnoticed)."""
+    input while others did (a mistyped or wrong folder among several would pass unnoticed);
+    not for one whose inputs were found but refused (each is an error of its own)."""
     roots = {os.path.realpath(item.root) for item in items if item.root is not None}
+    refused = {os.path.realpath(p.input) for p in problems if isinstance(p, Problem)}
 
     def reached(folder: str) -> bool:  # its files came through it, or a folder above it
-        return any(_within(os.path.realpath(folder), root) for root in roots)
+        where = os.path.realpath(folder)
+        return (any(_within(where, root) for root in roots)
+                or any(_within(path, where) for path in refused))
 
     return [f"{folder}: no {what} found in this folder{_glob_note(glob)}" for folder in given
             if folder != "-" and os.path.isdir(folder) and not reached(folder)]

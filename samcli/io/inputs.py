@@ -368,8 +368,9 @@ def walk_inputs(
             else:
                 advice = "give the folder above both, or run them into separate -o folders"
             problems.append(Problem(shown, (
-                f"{shown}: goes by the name {rel}, as {first} already does, and their "
-                f"records, outputs and manifest lines would mix; {advice}")))
+                f"{shown}: goes by the name {rel}, as {first} already does, so their "
+                "records could not be told apart (nor, with -o, their outputs and manifest "
+                f"lines); {advice}")))
             return
         items.append(InputItem(path=path, rel=rel, root=root))
 

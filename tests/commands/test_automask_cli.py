@@ -368,6 +368,19 @@ def test_a_folder_that_gives_no_image_is_named(tmp_path, mobile_ckpt, monkeypatc
     assert [r["image"] for r in jsonl(result.stdout)][:1] == ["sub/a.png"], label
 
 
+def test_a_folder_whose_image_is_refused_is_not_called_empty(tmp_path, mobile_ckpt,
+                                                              monkeypatch):
+    """twoB/a.png goes by the name of twoA/a.png: one error says so; twoB is not empty."""
+    for folder in ("twoA", "twoB"):
+        write_image(tmp_path / folder / "a.png")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("automask", "twoA", "twoB", "--checkpoint", mobile_ckpt, *FAST)
+    assert result.exit_code == 3
+    assert [line.split(":")[0] for line in result.stderr.splitlines()
+            if line.startswith(("Warning:", "Error:"))] == ["Error"], result.stderr
+    assert error_lines(result.stderr)[0].startswith("Error: twoB/a.png: goes by the name a.png")
+
+
 def _summary_line(stderr: str) -> str:
     return next(line for line in stderr.splitlines() if line.startswith("samcli: "))
 
