@@ -437,7 +437,9 @@ class FromBoxesConfig:
     )
     multimask: bool = opt(
         False, "Decode 3 candidate masks per box and keep the one with the best predicted IoU "
-        "(--multimask), or one mask (--single-mask, SAM's advice for boxes).", BOXES,
+        "(--multimask), or one mask (--single-mask, SAM's advice for boxes; a SAM 2 model "
+        "then falls back to the best of three where its single mask is unstable, as Meta's "
+        "predictor does).", BOXES,
         flag="--multimask/--single-mask",
     )
     min_box_iou: float = opt(

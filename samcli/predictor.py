@@ -119,7 +119,8 @@ def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype"
     if dtype == torch.float16 and device.type == "cpu":
         raise ConfigError(
             f"{option} float16 is not supported on the CPU (slow and inaccurate there); "
-            f"use {option} bfloat16 or float32"
+            f"use {option} " + ("mixed, bfloat16 or float32" if option == "--decoder-dtype"
+                                else "bfloat16 or float32")
         )
     if (
         dtype == torch.bfloat16

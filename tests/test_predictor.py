@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from samcli.errors import ConfigError, InputError, UsageError
-from samcli.predictor import Predictor, resolve_device, resolve_dtype
+from samcli.predictor import (Predictor, resolve_decoder_precision, resolve_device,
+                              resolve_dtype)
 from tests.factories import note_image_histories, precision_gaps
 
 # Agreement promised between two float32 evaluations of the same decoder that differ only in
@@ -75,6 +76,12 @@ def test_resolve_dtype():
         resolve_dtype("float16", cpu)
     with pytest.raises(UsageError, match="unknown --dtype"):
         resolve_dtype("int8", cpu)
+
+
+def test_resolve_decoder_precision_refusals():
+    cpu = torch.device("cpu")
+    with pytest.raises(ConfigError, match="use --decoder-dtype mixed, bfloat16 or float32$"):
+        resolve_decoder_precision("float16", torch.float32, cpu)
 
 
 def test_resolve_dtype_auto_on_cuda(monkeypatch):
