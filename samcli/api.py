@@ -46,7 +46,7 @@ from samcli.api_checks import (COMMAND_ONLY_BOX_OPTIONS, api_terms, boxes_xyxy, 
                                path_text, record_name, short, typed_options)
 from samcli.config import (DEFAULT_MAX_PIXELS, DEFAULT_PRESET, DEFAULT_SIMPLIFY, MAX_CLASS_ID,
                            SCORES, AutomaskConfig, FromBoxesConfig, ModelOptions,
-                           PolygonOptions, preset_config)
+                           PolygonOptions, canonical, preset_config)
 from samcli.errors import ConfigError, InputError, SamcliError, UsageError
 from samcli.io.formats import (DEFAULT_CATEGORIES, coco_documents, coco_part, geojson_document,
                                yolo_label_text)
@@ -188,8 +188,7 @@ class Proposals(Sequence[Proposal]):
               ) -> tuple[dict, list[dict]]:
         categories = self.categories if categories is None else categories
         score = self.score if score is None else score
-        if isinstance(score, str) and score.lower() in SCORES:  # (as --score reads it)
-            score = score.lower()
+        score = canonical(score, SCORES)  # (in any case, as --score reads it)
         if score not in SCORES:
             raise UsageError(f"score {score!r}: expected one of {', '.join(SCORES)}")
         if score != "sam" and not self._boxes:

@@ -18,7 +18,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 from samcli.errors import ConfigError, UsageError
 
@@ -51,14 +51,20 @@ def opt(default: Any, help: str, panel: str, flag: str | None = None, **kw: Any)
     return field(default=default, metadata=meta)
 
 
-def canonical_case(obj: Any, **choices: tuple[str, ...]) -> None:
-    """In a frozen dataclass's ``__post_init__``: each fixed-choice field (name=allowed values)
-    given in another case (``--format COCO``) takes the listed lower-case spelling, as
-    ``--model`` and ``--device`` are read. Anything else is left for ``validate`` to refuse."""
+def canonical(value: Any, allowed: Sequence[str]) -> Any:
+    """A fixed-choice option's value given in another case (``--format COCO``) as its listed
+    lower-case spelling, as ``--model`` and ``--device`` are read; anything else as it is,
+    for the option's check to refuse."""
+    if isinstance(value, str) and value not in allowed and value.lower() in allowed:
+        return value.lower()
+    return value
+
+
+def canonical_case(obj: Any, **choices: Sequence[str]) -> None:
+    """In a frozen dataclass's ``__post_init__``: each fixed-choice field (name=allowed
+    values) made :func:`canonical`."""
     for name, allowed in choices.items():
-        value = getattr(obj, name)
-        if isinstance(value, str) and value not in allowed and value.lower() in allowed:
-            object.__setattr__(obj, name, value.lower())
+        object.__setattr__(obj, name, canonical(getattr(obj, name), allowed))
 
 
 def flag_of(f: dataclasses.Field) -> str:
@@ -379,8 +385,7 @@ def preset_config(name: str, overrides: dict[str, Any] | None = None,
     """The config of a run: the model family's defaults (:data:`FAMILY_DEFAULTS`), the
     preset's values over them, and the explicitly given options (not None) over both;
     validated. The preset's name is read in any case (``Dense``)."""
-    if isinstance(name, str) and name.lower() in PRESETS:
-        name = name.lower()
+    name = canonical(name, tuple(PRESETS))
     if name not in PRESETS:
         raise UsageError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
     values = dict(FAMILY_DEFAULTS.get(family, {}))
