@@ -97,6 +97,11 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
+def counted(n: int, plural: str) -> str:
+    """``1 image``, ``2 images`` (``plural``: a noun whose plural ends in s)."""
+    return f"{n} {plural[:-1] if n == 1 else plural}"
+
+
 def human_bytes(n: int | None) -> str:
     """A byte count for people, in decimal units: ``375.0 MB``, ``2.6 GB``, ``512 B``; ``?``
     when unknown (None)."""

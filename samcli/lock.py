@@ -33,10 +33,12 @@ class OutputLock:
     ``DIR/.samcli/lock``, held for the whole run and released when it ends (even when the
     process is killed: the kernel drops it). The holder writes its pid, host, start time and
     command line into the file; a second run reads them for its one-line error. Where
-    ``flock`` is not available (not POSIX) runs are not locked."""
+    ``flock`` is not available (not POSIX) runs are not locked. ``option``: the flag that named
+    the folder (``-o``, ``--crops``, ``--preview``), for the error's advice."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, option: str | None = None) -> None:
         self.path = Path(folder) / STATE_DIR / LOCK_NAME
+        self.option = option
         self._fd: int | None = None
 
     def __enter__(self) -> "OutputLock":
@@ -71,9 +73,9 @@ class OutputLock:
         except OSError:
             holder = _read_holder(fd)
             os.close(fd)
+            other = f"another {self.option} folder" if self.option else "other folders"
             raise ConfigError(f"{self.path.parent.parent} is in use by another samcli run "
-                              f"({holder}); wait for it to finish or use another -o folder"
-                              ) from None
+                              f"({holder}); wait for it to finish or use {other}") from None
 
     def check_free(self) -> None:
         """Raises the in-use error now if another run holds the lock, touching nothing (the

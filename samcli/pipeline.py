@@ -27,7 +27,7 @@ from samcli.io.outputs import STATE_DIR
 from samcli.io.labels import (CLASSES_TXT, CocoImage, collect_class_names, collect_label_files,
                               is_named_names_file, parse_coco_dets, read_image_map,
                               resolve_coco_images)
-from samcli.io.writers import make_writers, other_formats_files
+from samcli.io.writers import WHOLE_RUN_FILES, make_writers, other_formats_files
 from samcli.jobs import AutomaskWork, FromBoxesWork, Render
 from samcli.loader import ModelLoader
 from samcli.lock import OutputLock
@@ -81,8 +81,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
     left = [f"{path}: left by an earlier --format {fmt} run into this folder; this run "
             f"(--format {out.format}) does not update it" for path, fmt in
             other_formats_files(out)]  # (before the marker is made: samcli's files only)
-    for _, folder in _output_folders(out):  # (the runner takes the locks; in use: refused)
-        OutputLock(folder).check_free()
+    for option, folder in _output_folders(out):  # (the runner takes the locks; in use: refused)
+        OutputLock(folder, option).check_free()
     _prepare_output_folders(request)
     for message in model.warnings + request.task.warnings() + inputs.warnings + left:
         warn(message)
@@ -100,7 +100,8 @@ def run(request: RunRequest, stdin: TextIO | None = None, stdout: TextIO | None 
         image_of=work.image_of if isinstance(work, FromBoxesWork) else None,
         companions=georef_sidecars if out.geo else None,
         content_of=_coco_content(inputs) if inputs.coco is not None else None,
-        whole_run_is_this_run=inputs.coco is not None))
+        whole_run_is_this_run=inputs.coco is not None,
+        whole_run_files=WHOLE_RUN_FILES.get(out.format, ()) if out.output else ()))
     return runner.run(inputs.items, _executor(request, work, model, runner), inputs.problems)
 
 

@@ -43,6 +43,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from samcli.console import counted
 from samcli.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, InputError, SamcliError
 from samcli.executors import Executor, Outcome
 from samcli.fs import (NO_SPACE_ERRNOS, file_identity, remove_stale_temporaries, safe_line,
@@ -97,6 +98,9 @@ class RunOptions:
     #: earlier run into the folder did (--coco-dets: the detections file names the whole set,
     #: so an image it no longer names, or an id mapped to another file now, is left out)
     whole_run_is_this_run: bool = False
+    #: The whole-run files the writers make (annotations.json, ...): they cover one set of
+    #: options, so inputs an earlier run did with other options are left out, which is said
+    whole_run_files: Sequence[str] = ()
 
 
 class Runner:
@@ -432,6 +436,25 @@ class Runner:
         except OSError as exc:
             raise SamcliError(_write_error(exc)) from None
         self._left_out_not_done()
+        if inputs is None:
+            self._say_other_options()
+
+    def _say_other_options(self) -> None:
+        """A warning when inputs an earlier run did into the folder with other options are
+        left out of the whole-run files (a run over one folder with changed options would
+        otherwise drop the others' images from annotations.json without a word)."""
+        if self.manifest is None or not self.opts.whole_run_files:
+            return
+        others = [key for key, e in self.manifest.entries.items()
+                  if e.get("status") == "done" and e.get("hash") != self.opts.hash]
+        if others:
+            self.report(f"Warning: {counted(len(others), 'inputs')} done into "
+                        f"{self.opts.output_dir} by an earlier run with other options or "
+                        f"another samcli (such as {others[0]}) "
+                        f"{'is' if len(others) == 1 else 'are'} left out of "
+                        f"{', '.join(self.opts.whole_run_files)}, "
+                        "which hold one run's options: run them again with these options "
+                        "to include them", "yellow")
 
     def _left_out_not_done(self) -> None:
         """Done inputs whose image a writer left out of its whole-run files (its part missing
@@ -464,13 +487,13 @@ class Runner:
         )
 
     def _summary(self, s: Summary) -> None:
-        parts = [f"{_counted(s.done, self.opts.unit)} done"]
+        parts = [f"{counted(s.done, self.opts.unit)} done"]
         if s.skipped:
             parts.append(f"{s.skipped} skipped (already done)")
         if s.failed:
             parts.append(f"{len(s.failed)} failed")
         rate = f" ({s.done / s.seconds:.2f}/s)" if s.done and s.seconds > 0 else ""
-        self.report(f"samcli: {', '.join(parts)}; {_counted(s.proposals, 'proposals')} in "
+        self.report(f"samcli: {', '.join(parts)}; {counted(s.proposals, 'proposals')} in "
                     f"{s.seconds:.1f} s{rate}")
         if s.failed:
             self.report(f"{len(s.failed)} input(s) failed; see the errors above"
@@ -487,11 +510,6 @@ def _stat_key(path: str) -> list[int] | None:
     except OSError:
         return None
     return [int(st.st_size), int(st.st_mtime_ns)]
-
-
-def _counted(n: int, plural: str) -> str:
-    """``1 image``, ``2 images`` (``plural``: a noun whose plural ends in s)."""
-    return f"{n} {plural[:-1] if n == 1 else plural}"
 
 
 def _now() -> str:

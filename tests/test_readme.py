@@ -3,6 +3,7 @@ name it uses), and every option in the README's shell examples is one the comman
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands.conftest import invoke, write_image
+from tests.commands.conftest import FAST, invoke, write_image
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -47,6 +48,33 @@ def test_the_api_example_runs_as_written(tmp_path, monkeypatch, mobile_ckpt):
     exec(compile(example, "README.md (Python API)", "exec"), namespace)
     assert len(namespace["props"]) > 0
     assert namespace["coco"]["annotations"]
+
+
+def test_the_cocoeval_example_scores_against_a_ground_truth_numbered_otherwise(
+        tmp_path, monkeypatch, mobile_ckpt):
+    """A ground truth holding the proposals themselves, under image ids that are not
+    samcli's (reversed, outside 1..N): the example's mapping by file name gives a perfect
+    score, where loadRes of results.json as it is would refuse the ids."""
+    (example,) = _blocks("python", "example:cocoeval")
+    for i in range(3):
+        write_image(tmp_path / "in" / f"{i}.png", h=48, w=64, seed=i)
+    monkeypatch.chdir(tmp_path)
+    run = invoke("automask", "in", "--checkpoint", mobile_ckpt, *FAST, "-o", "out",
+                 "--format", "coco")
+    assert run.exit_code == 0, run.stderr
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert len(doc["images"]) == 3 and doc["annotations"]
+    theirs = {im["id"]: 1000 - im["id"] for im in doc["images"]}
+    gt = {"images": [{**im, "id": theirs[im["id"]]} for im in doc["images"]],
+          "annotations": [{**a, "image_id": theirs[a["image_id"]], "iscrowd": 0}
+                          for a in doc["annotations"]],
+          "categories": doc["categories"]}
+    (tmp_path / "instances_val2017.json").write_text(json.dumps(gt))
+    namespace: dict = {}
+    exec(compile(example, "README.md (COCOeval)", "exec"), namespace)
+    stats = namespace["ev"].stats  # (-1 for a figure at a maxDets not in the list)
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)  # AP@100, @1000
+    assert list(stats[6:9]) == pytest.approx([1.0, 1.0, 1.0])  # AR@10, @100, @1000
 
 
 COMMANDS = _samcli_commands()

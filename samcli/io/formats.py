@@ -276,7 +276,7 @@ class YoloWriter(Writer):
         self._roots: dict[Path, None] = {}
         # (image, source) of this run's first image whose image folder is not known
         self._unknown_root: tuple[str, Path] | None = None
-        self._misplaced: list[tuple[Path, Path]] = []
+        self._misplaced: list[tuple[Path, Path, Path]] = []  # (image, expected, written)
 
     def outputs_for(self, image: str) -> list[Path]:
         rel = output_relpath(image)
@@ -307,7 +307,7 @@ class YoloWriter(Writer):
             self._roots.setdefault(root)
         expected = ultralytics_label_path(Path(os.path.abspath(result.source)))
         if expected != Path(os.path.abspath(label)) and len(self._misplaced) < 3:
-            self._misplaced.append((Path(result.source), expected))
+            self._misplaced.append((Path(result.source), expected, label))
         return root
 
     def finish(self, done_images: Iterable[str]) -> list[Path]:
@@ -364,13 +364,13 @@ class YoloWriter(Writer):
                 example = f" (such as {source}, whose record path is {image})"
             said.append(f"{self.root / DATA_YAML} not written: the folder that some images' "
                         f"record paths are relative to is not known{example}: an absolute or "
-                        "'..' path, a name that is not UTF-8, a label file named directly, or "
-                        "an image found flat under --images DIR. Name the images' (or labels') "
+                        "'..' path, a label file named directly, or an image found flat under "
+                        "--images DIR. Name the images' (or labels') "
                         "folder as the input for a data.yaml")
         if self._misplaced:
-            source, expected = self._misplaced[0]
+            source, expected, written = self._misplaced[0]
             said.append(f"ultralytics will not find these YOLO labels: it looks for the label "
-                        f"of {source} at {expected}, not under {self.root}. Put the images "
+                        f"of {source} at {expected}, where samcli wrote {written}. Put the images "
                         "under a folder named 'images' and write the labels with -o to its "
                         "sibling 'labels' (README: YOLO datasets)")
         return "; ".join(said)

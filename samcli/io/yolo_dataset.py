@@ -25,6 +25,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping, Sequence
 
+from samcli.fs import text_of_path
+
 DATA_YAML = "data.yaml"
 
 #: Top-level folders of the image tree taken as splits, and the key each goes under.
@@ -44,10 +46,11 @@ def ultralytics_label_path(image: Path) -> Path:
 def image_root(source: Path, image: str) -> Path | None:
     """The folder ``image`` (the record's relative path) is relative to, from the file it
     names (``source``); None when ``source`` does not end with ``image``'s parts (an image
-    found flat under ``--images`` for a label in a subfolder)."""
+    found flat under ``--images`` for a label in a subfolder). A name that is not UTF-8 is
+    compared as the record writes it (``\\xNN``)."""
     rel = PurePosixPath(image).parts
     src = Path(os.path.abspath(source))
-    if not rel or src.parts[-len(rel):] != rel:
+    if not rel or tuple(text_of_path(p) for p in src.parts[-len(rel):]) != rel:
         return None
     return Path(*src.parts[:-len(rel)]) if len(src.parts) > len(rel) else None
 

@@ -345,6 +345,32 @@ def test_whole_run_files_of_another_format_are_named_once(tmp_path, mobile_ckpt)
     assert fresh.exit_code == 0 and "Warning" not in fresh.stderr, fresh.stderr
 
 
+@pytest.mark.parametrize("label, fmt, options, warned", [
+    ("COCO, other options", "coco", ["--points-per-side", "3"], True),
+    ("COCO, the same options", "coco", [], False),
+    ("Label Studio, other options", "labelstudio", ["--points-per-side", "3"], True),
+    ("JSON Lines: per-image files only", "jsonl", ["--points-per-side", "3"], False),
+])
+def test_inputs_left_out_of_whole_run_files_for_other_options_are_named(
+        tmp_path, mobile_ckpt, monkeypatch, label, fmt, options, warned):
+    """A run over folder b with other options into the -o that holds a's: a's image is not
+    in annotations.json (one run's options); one warning says so."""
+    for name in ("a", "b"):
+        write_image(tmp_path / name / f"{name}.png")
+    monkeypatch.chdir(tmp_path)
+    base = ("--checkpoint", mobile_ckpt, *FAST, "-o", "out", "--format", fmt)
+    assert invoke("automask", "a", *base).exit_code == 0
+    second = invoke("automask", "b", *base, *options)
+    assert second.exit_code == 0, second.stderr
+    said = [line for line in second.stderr.splitlines() if line.startswith("Warning:")]
+    files = {"coco": "annotations.json, results.json",
+             "labelstudio": "tasks.json, label_config.xml"}.get(fmt)
+    assert said == ([f"Warning: 1 input done into out by an earlier run with other options or "
+                     f"another samcli (such as a.png) is left out of {files}, which hold one "
+                     "run's options: run them again with these options to include them"]
+                    if warned else []), label
+
+
 @pytest.mark.parametrize("label, folders, listed, warned", [
     ("an empty folder among others", ["in", "empty"], None, ["empty"]),
     ("a folder of other files", ["in", "texts"], None, ["texts"]),

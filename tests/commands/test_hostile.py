@@ -344,13 +344,15 @@ def test_a_second_run_on_a_folder_in_use_stops_at_once(tmp_path, mobile_ckpt):
     _, status = os.waitpid(first.pid, os.WUNTRACED)  # returns once the child has stopped
     assert os.WIFSTOPPED(status), f"the first run ended instead: {first.stderr.read()}"
     try:
-        for label, folder, other in (
-                ("its -o", out, [*args, "--preview", tmp_path / "views"]),
-                ("its --crops", tmp_path / "chips", [*args[:-1], tmp_path / "out2"])):
+        for label, folder, option, other in (
+                ("its -o", out, "-o", [*args, "--preview", tmp_path / "views"]),
+                ("its --crops", tmp_path / "chips", "--crops",
+                 [*args[:-1], tmp_path / "out2"])):
             second = invoke(*other)
             assert second.exit_code == 1, label
             (error,) = error_lines(second.stderr)
             assert error.startswith(f"Error: {folder} is in use by another samcli run"), label
+            assert error.endswith(f"; wait for it to finish or use another {option} folder")
             assert f"pid {first.pid}" in error and second.stdout == "", label
         assert not (tmp_path / "out2").exists() and not (tmp_path / "views").exists()
     finally:

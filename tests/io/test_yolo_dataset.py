@@ -51,6 +51,10 @@ def test_splits_of(label, images, expected):
 def test_image_root():
     assert image_root(Path("/d/images/train/a.jpg"), "train/a.jpg") == Path("/d/images")
     assert image_root(Path("/d/images/a.jpg"), "train/a.jpg") is None  # found flat
+    # a name that is not UTF-8: the record writes its byte as \xff, the file system keeps it
+    # as a surrogate; one undecodable file name stopped data.yaml for the whole dataset
+    assert image_root(Path("/d/images/train/caf\udcff.jpg"),
+                      "train/caf\\xff.jpg") == Path("/d/images")
 
 
 def test_dataset_yaml_reads_back_in_pyyaml_and_samcli():
@@ -131,6 +135,7 @@ def test_yolo_labels_elsewhere_are_named_in_one_warning(tmp_path):
     _run(YoloWriter(tmp_path / "out", warn=said.append), results)
     (message,) = said
     assert "ultralytics will not find" in message and "labels/train/train1.txt" in message
+    assert f"where samcli wrote {tmp_path / 'out' / 'train' / 'train1.txt'}" in message
     assert (tmp_path / "out" / "data.yaml").is_file()  # still right about the images
 
 
