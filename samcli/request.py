@@ -12,7 +12,7 @@ from typing import Union
 
 from samcli.config import (AutomaskConfig, FromBoxesConfig, InputOptions, ModelOptions,
                            OutputOptions, PolygonOptions, ScaleOptions)
-from samcli.errors import UsageError
+from samcli.errors import ConfigError, UsageError
 
 COMMANDS = ("automask", "from-boxes")
 
@@ -46,6 +46,8 @@ class RunRequest:
                             f"not {type(self.task).__name__}")
         for group in (self.task, self.polygon, self.output, self.input, self.scale):
             group.validate()  # ConfigError before any work, whoever built the request
+        if self.scale.enabled and not self.automask:  # (the command has no such options)
+            raise ConfigError("Ray runs automask only: from-boxes runs in-process")
 
     @property
     def automask(self) -> bool:

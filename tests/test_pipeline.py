@@ -33,3 +33,13 @@ def test_output_folders_in_the_resume_key(tmp_path, monkeypatch, label, a, b, sa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x").mkdir()
     assert (_hash(**a) == _hash(**b)) is same, label
+
+
+def test_a_ray_run_of_from_boxes_is_refused():
+    """The command has no Ray options; a library request with them would have given the
+    actors' records the label files' names (a.txt for a.jpg), silently."""
+    from samcli.config import FromBoxesConfig, ScaleOptions
+    from samcli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^Ray runs automask only"):
+        RunRequest("from-boxes", ("labels",), FromBoxesConfig(), scale=ScaleOptions(ray=True))

@@ -49,6 +49,8 @@ import dataclasses
 import logging
 import os
 import pickle
+import signal
+import socket
 import sys
 import time
 import warnings
@@ -56,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from samcli.config import ModelOptions, ScaleOptions
+from samcli.console import counted
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
 from samcli.io.inputs import InputItem
@@ -97,6 +100,9 @@ class RayExecutor:
     def __init__(self, work: Any, model: ModelOptions, scale: ScaleOptions, *,
                  ordered: bool, quiet: bool, report: Callable[[str], None]) -> None:
         self.ray = import_ray()  # before any work: a missing extra is a configuration error
+        if model.checkpoint is not None:  # (an actor's working folder is not the driver's)
+            model = dataclasses.replace(model, checkpoint=os.path.abspath(
+                os.path.expanduser(model.checkpoint)))
         self.work, self.model, self.scale = work, model, scale
         self.ordered, self.quiet, self.report = ordered, quiet, report
 
@@ -147,7 +153,7 @@ class RayExecutor:
                                                "actor pools")) from None
                 # stderr, even with --quiet: the run goes on, but the user should know why
                 self.report(f"samcli: Ray: {_describe(lost.error)}; a new actor pool goes on "
-                            f"with the {len(by_key) - len(written)} {self.work.unit} left "
+                            f"with the {counted(len(by_key) - len(written), self.work.unit)} left "
                             f"({restarts} of at most {MAX_POOL_RESTARTS})")
                 continue
             finally:
@@ -416,8 +422,10 @@ def _fitting(want: float, actors: int, node_cpus: list[float],
             total += n
         return total
 
+    # (a share is at least 0.01 CPU: more actors than a node has hundredths of a CPU never
+    # fit on it, and a huge --ray-actors must not make this loop run for minutes)
     candidates = {want} | {_share(min(want, c / k)) for c in node_cpus if c > 0
-                           for k in range(1, actors + 1)}
+                           for k in range(1, min(actors, int(c * 100)) + 1)}
     for cpu in sorted(candidates, reverse=True):
         if cpu > 0 and placeable(cpu) >= actors:
             return cpu
@@ -432,6 +440,32 @@ def _share(x: float) -> float:
     return float(int(x)) if x >= 1 else max(0.01, int(x * 100) / 100)
 
 
+def _require_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """A cluster named by ``HOST:PORT`` must answer on that port: ``ray.init`` retries an
+    address where nothing listens for as long as it runs, printing Ray's own errors, deaf to
+    SIGTERM. Other forms (``auto``, ``local``, ``ray://``) are left to Ray."""
+    text = (address or "").strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or "://" in text:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {text}: {exc.strerror or exc} "
+                          "(is its head running? `ray start --head` on it)") from None
+
+
+def _signal_handlers() -> dict[int, Any]:
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:  # (set even if it reads the same: Ray's C++ side sets its own)
+            with contextlib.suppress(ValueError):  # (not the main thread: nothing to undo)
+                signal.signal(sig, handler)
+
+
 @contextlib.contextmanager
 def _connected(ray, scale: ScaleOptions, quiet: bool) -> Iterator[None]:
     """Ray for the run: a connection made elsewhere (a library caller, the tests) is used as
@@ -441,14 +475,21 @@ def _connected(ray, scale: ScaleOptions, quiet: bool) -> Iterator[None]:
         yield
         return
     address = scale.ray_address
+    _require_reachable(address if address is not None else os.environ.get("RAY_ADDRESS"))
     kwargs: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.WARNING}
     if not (address or "").startswith("ray://"):  # Ray Client takes few driver options
         kwargs.update(include_dashboard=False, log_to_driver=False)
+    handlers = _signal_handlers()
     try:
         ray.init(address=address, **kwargs)
     except Exception as exc:  # noqa: BLE001 - connection problems of every kind
         where = f"the Ray cluster at {address}" if address else "Ray"
         raise ConfigError(f"cannot start or reach {where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        # ray.init puts its own SIGTERM handler in (sys.exit(15)): samcli's, which ends the
+        # run as Ctrl-C does (finished images kept, whole-run files written, exit 143), goes
+        # back in
+        _restore_signal_handlers(handlers)
     try:
         yield
     finally:

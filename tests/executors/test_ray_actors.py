@@ -175,6 +175,81 @@ def test_bad_ray_options_are_errors_before_any_work(tree):
     assert result.exit_code == 1 and "--ray-actors" in error_lines(result.stderr)[0]
 
 
+class _RayThatTakesSigterm:
+    """ray.init as Ray's does it to a driver's signals: its own SIGTERM handler."""
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(15))
+
+    def shutdown(self):
+        pass
+
+
+def test_a_ray_driver_keeps_samclis_sigterm_handler():
+    """SIGTERM ends a Ray run as Ctrl-C does (exit 143, whole-run files written): the handler
+    ray.init puts in (sys.exit(15): no files, exit 15) is replaced by the one it found."""
+    import signal
+
+    from samcli.executors.ray_actors import _connected
+
+    def samclis(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, samclis)
+    try:
+        with _connected(_RayThatTakesSigterm(), ScaleOptions(ray=True), quiet=True):
+            assert signal.getsignal(signal.SIGTERM) is samclis
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("label, address, refused", [
+    ("nothing listens there", "127.0.0.1:1", True),
+    ("not a HOST:PORT: left to Ray", "auto", False),
+    ("Ray Client: left to Ray", "ray://127.0.0.1:1", False),
+    ("no address", None, False),
+])
+def test_a_cluster_address_where_nothing_listens_is_refused_at_once(label, address, refused):
+    """ray.init retries such an address as long as it runs (deaf to SIGTERM): one error."""
+    from samcli.executors.ray_actors import _require_reachable
+
+    if not refused:
+        _require_reachable(address, timeout=1)
+        return
+    with pytest.raises(ConfigError, match=rf"^cannot reach the Ray cluster at {address}: "):
+        _require_reachable(address, timeout=1)
+
+
+def test_a_relative_checkpoint_reaches_the_actors_whole(tmp_path, monkeypatch):
+    """Actors run in another working folder (on a cluster): they get the file's full path."""
+    pytest.importorskip("ray")
+    from samcli.executors.ray_actors import RayExecutor
+
+    monkeypatch.chdir(tmp_path)
+    executor = RayExecutor(None, ModelOptions(checkpoint="ck.pt"), ScaleOptions(ray=True),
+                           ordered=True, quiet=True, report=print)
+    assert executor.model.checkpoint == str(tmp_path / "ck.pt")
+
+
+def test_a_huge_actor_count_is_refused_at_once(monkeypatch):
+    """--ray-actors 1000000000 tried a CPU share for every count up to it (minutes at full
+    CPU); shares stop at 0.01 CPU, so a node is tried for at most 100 per CPU."""
+    from samcli.executors import ray_actors
+
+    tried = []
+    real = ray_actors._share
+    monkeypatch.setattr(ray_actors, "_share", lambda x: tried.append(x) or real(x))
+    with pytest.raises(ConfigError, match="do not fit"):
+        ray_actors.actor_plan({"CPU": 2.0}, ModelOptions(), ScaleOptions(ray_actors=10**9),
+                              nodes=[{"CPU": 2.0}], threads=1)
+    assert len(tried) <= 2 + 200
+
+
 @pytest.mark.parametrize(
     "resources, device, actors, expected",
     [
