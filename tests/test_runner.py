@@ -429,6 +429,6 @@ def test_ctrl_c_while_the_whole_run_files_are_written_waits_for_them(tmp_path, c
     (1, "label files", "1 label file"), (1, "proposals", "1 proposal"),
 ])
 def test_the_summary_counts_in_words(n, plural, shown):
-    from samcli.runner import _counted
+    from samcli.console import counted
 
-    assert _counted(n, plural) == shown
+    assert counted(n, plural) == shown

@@ -20,14 +20,14 @@ Digest records
     atomically (new file, then rename); ``<key>`` is derived from the file's resolved path.
     A record holds ``path``, ``size``, ``mtime_ns``, ``ctime_ns``, ``inode``, ``sha256``
     and the whole-file checks the file passed (:func:`check_once`: a ``--checkpoint``'s zip
-    CRCs and values), and is used only while the file still has that path, size, modification and change
-    times and inode: replacing or rewriting the file changes one of them (a write with the
-    modification time set back still moves the change time, which no tool can set), and
-    the file is hashed again; so does a ``chmod`` or a rename, harmlessly. A file modified
-    less than :data:`RACY_NS` before it was hashed is not recorded (a write in the same
-    timestamp tick after the hash would go unseen), so it is hashed again on its next use.
-    Records are an optimisation only: when the cache folder cannot be written, every use
-    hashes the file.
+    CRCs and values), and is used only while the file still has that path, size,
+    modification and change times and inode: replacing or rewriting the file changes one of
+    them (a write with the modification time set back still moves the change time, which no
+    tool can set), and the file is hashed again; so does a ``chmod`` or a rename, harmlessly.
+    A file modified less than :data:`RACY_NS` before it was hashed is not recorded (a write
+    in the same timestamp tick after the hash would go unseen), so it is hashed again on its
+    next use. Records are an optimisation only: when the cache folder cannot be written,
+    every use hashes the file.
 
 This module imports only the standard library, :mod:`samcli.errors` and the model table.
 """
