@@ -100,9 +100,11 @@ def resolve_device(spec: str) -> torch.device:
     raise UsageError(f"unknown --device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
-def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype") -> torch.dtype:
+def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype", *,
+                  instead: str = "bfloat16 or float32") -> torch.dtype:
     """Turn ``auto|float32|bfloat16|float16`` into a dtype usable on ``device``; ``option``
-    names the command-line option in error messages.
+    names the command-line option in error messages, ``instead`` its values to use where
+    float16 is refused.
 
     ``auto`` is float32 on the CPU (and MPS), bfloat16 on CUDA devices that support it
     (float32 otherwise). float16 on the CPU raises :class:`~samcli.errors.ConfigError`.
@@ -119,8 +121,7 @@ def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype"
     if dtype == torch.float16 and device.type == "cpu":
         raise ConfigError(
             f"{option} float16 is not supported on the CPU (slow and inaccurate there); "
-            f"use {option} " + ("mixed, bfloat16 or float32" if option == "--decoder-dtype"
-                                else "bfloat16 or float32")
+            f"use {option} {instead}"
         )
     if (
         dtype == torch.bfloat16
@@ -157,7 +158,8 @@ def resolve_decoder_precision(
     if text not in _DTYPES:
         raise UsageError(f"unknown --decoder-dtype {spec!r}; use auto, mixed, float32, bfloat16 "
                           "or float16")
-    return resolve_dtype(text, device, "--decoder-dtype"), None
+    return resolve_dtype(text, device, "--decoder-dtype",
+                         instead="mixed, bfloat16 or float32"), None
 
 
 # Prompts per mask-decoder call. The decoder holds a few (B, 4096, 256) float tensors (4 MB

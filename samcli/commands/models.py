@@ -34,13 +34,14 @@ def _warn_if_cache_is_not_a_folder() -> None:
     """``list`` and ``path`` print where weights would go; when something other than a folder
     is there, downloads cannot work: say so (stderr) instead of letting the paths look fine."""
     folder = cache_dir()
-    there = folder  # the folder, or the nearest of its parents that exists
-    while not os.path.lexists(there) and there.parent != there:
-        there = there.parent
-    if there == folder and os.path.lexists(folder) and not folder.is_dir():
+    # the folder, or the nearest of the folders above it that exists
+    there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
+    if there is None or there.is_dir():
+        return
+    if there == folder:
         warn(f"the model cache folder {folder} is not a folder: downloads will fail there. "
              "Set SAMCLI_HOME to a folder.")
-    elif there != folder and os.path.lexists(there) and not there.is_dir():
+    else:
         warn(f"the model cache folder {folder} cannot be made: {there} is not a folder, so "
              "downloads will fail there. Set SAMCLI_HOME to a folder.")
 
