@@ -19,6 +19,7 @@ from samcli.errors import ConfigError
 
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoder
+from .meta import on_meta
 from .prompt_encoder import PromptEncoder
 from .sam import Sam
 from .specs import MODELS, ModelSpec, TinyVitArch, VitArch
@@ -117,7 +118,7 @@ def build_model(name: str, *, skip_init: bool = False) -> nn.Module:
 
     Names: those of :data:`MODEL_NAMES` (``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``,
     ``sam2.1_hiera_tiny``, ...; table names only, no aliases). Build under
-    ``with torch.device("meta"):`` to get shapes without allocating weights.
+    ``with samcli.model.meta.on_meta():`` to get shapes without allocating weights.
 
     ``skip_init=True`` allocates the parameters on the CPU without initialising them (much
     faster for vit_h); use it only when a complete state dict is loaded right after.
@@ -126,7 +127,7 @@ def build_model(name: str, *, skip_init: bool = False) -> nn.Module:
     if spec is not None and spec.family == "sam2":
         return _build_sam2(spec, skip_init=skip_init).eval()
     if skip_init:
-        with torch.device("meta"):
+        with on_meta():
             model = build_model(name)
         model = model.to_empty(device="cpu")
         model.reset_derived_buffers()

@@ -60,10 +60,10 @@ def expected_state(name: str) -> dict[str, torch.Tensor] | None:
     """The state dict of model ``name`` as built (key -> tensor of the model's shape and
     dtype, on the ``meta`` device: nothing is allocated), or None when the builder is not
     available. (Should a builder not support ``meta``, it is built on the CPU.)"""
-    import torch
+    from samcli.model.meta import on_meta
 
     try:
-        with torch.device("meta"):
+        with on_meta():
             model = make_model(name)
     except ImportError:
         return None

@@ -32,8 +32,10 @@ class PositionEmbeddingRandom(nn.Module):
         super().__init__()
         if scale is None or scale <= 0.0:
             scale = 1.0
+        # In place: the same numbers as ``scale * randn``, and on the meta device no Python
+        # reference op (whose first use imports torch._dynamo; see tiny_vit.offset_bias_index)
         self.register_buffer(
-            "positional_encoding_gaussian_matrix", scale * torch.randn((2, num_pos_feats))
+            "positional_encoding_gaussian_matrix", torch.randn((2, num_pos_feats)).mul_(scale)
         )
 
     def _encode(self, coords: torch.Tensor) -> torch.Tensor:

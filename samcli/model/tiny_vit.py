@@ -231,12 +231,18 @@ def offset_bias_index(rows: int, cols: int) -> torch.Tensor:
     The reference numbers the distinct (|dy|, |dx|) offsets in order of first appearance
     while scanning query (0, 0) against all keys in row-major order, which gives
     index = |dy| * cols + |dx|.
+
+    int64, on the default device (``meta`` when built under ``torch.device("meta")``). The
+    arithmetic itself runs on the CPU: on the meta device it goes through PyTorch's Python
+    reference ops, whose first use imports ``torch._dynamo`` (most of a second of every
+    command's start-up).
     """
-    ys = torch.arange(rows).repeat_interleave(cols)
-    xs = torch.arange(cols).repeat(rows)
+    cpu = torch.device("cpu")
+    ys = torch.arange(rows, device=cpu).repeat_interleave(cols)
+    xs = torch.arange(cols, device=cpu).repeat(rows)
     dy = (ys[:, None] - ys[None, :]).abs()
     dx = (xs[:, None] - xs[None, :]).abs()
-    return dy * cols + dx
+    return (dy * cols + dx).to(torch.empty(()).device)
 
 
 class WindowAttention(nn.Module):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from samcli.errors import ConfigError
 from samcli.model.specs import MODELS
 
+from ..meta import on_meta
 from .arch import Sam2Arch
 from .hiera import Hiera
 from .image_encoder import FpnNeck, ImageEncoder
@@ -38,13 +37,13 @@ def build_sam2(arch: Sam2Arch | str, *, skip_init: bool = False) -> Sam2:
     """A randomly initialised SAM 2 image model, in eval mode.
 
     ``arch``: a :class:`Sam2Arch` or an official name (``sam2.1_hiera_tiny``, ...). Build under
-    ``with torch.device("meta"):`` to get shapes without allocating weights.
+    ``with samcli.model.meta.on_meta():`` to get shapes without allocating weights.
     ``skip_init=True`` allocates the parameters on the CPU without initialising them; use it
     only when a complete state dict is loaded right after.
     """
     a = _arch(arch)
     if skip_init:
-        with torch.device("meta"):
+        with on_meta():
             model = build_sam2(a)
         return model.to_empty(device="cpu").eval()
     trunk = Hiera(

@@ -60,9 +60,10 @@ def expected_shapes(arch: Sam2Arch) -> dict[str, tuple[int, ...]]:
 
 @lru_cache(maxsize=None)
 def _expected_shapes(arch: Sam2Arch) -> dict[str, tuple[int, ...]]:
+    from ..meta import on_meta
     from .build import build_sam2  # (build imports the modules; keep this module light)
 
-    with torch.device("meta"):
+    with on_meta():
         model = build_sam2(arch)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
