@@ -6,10 +6,44 @@ imported lazily, only by the fixtures that need them.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 import pytest
+
+from tests import encoder_memo
+
+#: The end-to-end tests whose image-encoder passes go through :mod:`tests.encoder_memo` (paths
+#: relative to the repository; a folder takes every module under it). Parity, precision,
+#: memory and thread tests are not here: they compute every pass.
+ENCODER_MEMO_TESTS = ("tests/commands/", "tests/test_api.py", "tests/test_golden.py",
+                      "tests/test_readme.py", "tests/test_jobs.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    root = str(config.rootpath) + os.sep
+    for item in items:
+        where = str(item.path).removeprefix(root).replace(os.sep, "/")
+        if where.startswith(ENCODER_MEMO_TESTS):
+            item.add_marker(pytest.mark.encoder_memo)
+
+
+_MEMO = encoder_memo.EncoderMemo()
+
+
+@pytest.fixture(autouse=True)
+def _encoder_memo(request):
+    """Routes the image encoders through the session's memo for tests marked
+    ``encoder_memo`` and not ``no_encoder_memo`` (see :mod:`tests.encoder_memo`)."""
+    node = request.node
+    if (encoder_memo.enabled() and node.get_closest_marker("encoder_memo")
+            and not node.get_closest_marker("no_encoder_memo")):
+        with pytest.MonkeyPatch.context() as mp:
+            encoder_memo.install(_MEMO, mp)
+            yield
+    else:
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -457,6 +457,7 @@ def test_bad_converter_arguments(props, label, call, error, match):
         call(props)
 
 
+@pytest.mark.no_encoder_memo  # the point is two encoder passes at once
 def test_one_segmenter_shared_by_threads_gives_each_call_its_own_result(seg):
     """The model holds one image's features: calls from two threads take turns (a lock), and
     every result equals the one made alone."""
