@@ -12,9 +12,9 @@ set. The last column separates them: the share of masks with a partner at IoU >=
 those pairs' mean IoU.
 
 Runs: the reference float32, samcli float32, then samcli with a bfloat16 image encoder and each
-decoder precision of ``--bf16-decoders`` (default: ``mixed``, a float32 decoder whose products
-with the image tokens run in bfloat16, the CPU's default for ``--dtype bfloat16``;
-``bfloat16``, the whole decoder; ``float32``), and with ``--fp16`` samcli float16 (CUDA). ``--device cuda`` runs both implementations on the GPU: each
+decoder precision of ``--bf16-decoders`` (default: all three: ``mixed``, a float32 decoder
+whose products with the image tokens run in bfloat16, the CPU's default for ``--dtype
+bfloat16``; ``bfloat16``, the whole decoder; ``float32``), and with ``--fp16`` samcli float16 (CUDA). ``--device cuda`` runs both implementations on the GPU: each
 worker first runs one untimed image, times are taken after a synchronize, and the table adds
 the peak GPU memory (``torch.cuda.max_memory_allocated``).
 

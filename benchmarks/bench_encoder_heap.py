@@ -62,9 +62,12 @@ def child(name: str, forced_mib: float | None, n_images: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["mobile_sam", "vit_b"])
-    ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("--images", type=int, default=6,
+                    help="images per run, at least 2 (the first is not timed)")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "FORCED_MIB"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.images < 2:
+        ap.error("--images must be at least 2: the first image is not timed")
     if args.child:
         name, forced = args.child
         print(json.dumps(child(name, None if forced == "none" else float(forced), args.images)))

@@ -76,12 +76,12 @@ class TimedWork:
     def unit(self) -> str:
         return self.work.unit
 
-    def __call__(self, model, item, on_batch=None, data=None):
+    def __call__(self, model, item, on_batch=None):
         t = time.time()
         if self.replay and self._first is not None:
             result = copy.deepcopy(self._first)
         else:
-            result = self.work(model, item, on_batch=on_batch, data=data)
+            result = self.work(model, item, on_batch=on_batch)
             self._first = result if self.replay else None
         line = json.dumps({"path": str(item.path), "start": t, "end": time.time(),
                            "pid": os.getpid()})

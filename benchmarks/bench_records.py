@@ -61,7 +61,7 @@ def timed(ms: MaskSet, polygon: PolygonOptions | None, folder: Path, repeat: int
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print("| masks (40 a 1000x1000 image) | with polygons (before) | without (--format coco now)"

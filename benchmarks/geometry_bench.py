@@ -173,7 +173,7 @@ def bench_max_vertices(new, old_path, args) -> None:
         if old_path:
             t_old, g_old = run_old(old_path, "geometry", (m, tol, nv), args.repeat, args.timeout)
             line += f" {_fmt(t_old)} {t_new:>10.4f}"
-            line += (f" {t_old / t_new:>8.0f}x  {g_old == g_new}" if t_old is not None
+            line += (f" {t_old / t_new:>8.2g}x  {g_old == g_new}" if t_old is not None
                      else f" {'>' + format(args.timeout / t_new, '.0f') + 'x':>9}  -")
         else:
             line += f" {t_new:>10.4f}"

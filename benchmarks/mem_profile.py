@@ -205,7 +205,7 @@ def main() -> None:
         t_end = time.perf_counter()
     hwm = _status("VmHWM")
     print(f"{args.impl} {args.model} {args.image} {args.points_per_side}x{args.points_per_side} "
-          f"tune={not args.no_tune} alloc={args.alloc or '-'} masks={n} "
+          f"tune={args.impl == 'ours' and not args.no_tune} alloc={args.alloc or '-'} masks={n} "
           f"total_s={t_end - t0:.1f}")
     if args.impl == "ours":
         print(f"generate_s={t_end - t1:.1f} main-thread CPU s={c_end - c1:.2f}")
