@@ -529,14 +529,16 @@ class ModelOptions:
         "scores and border pixels may then differ).", MODEL, metavar="DEVICE"
     )
     dtype: str = opt(
-        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16. "
+        "auto", "auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16 or float16 "
+        "(CUDA only). "
         "bfloat16 pays on a CPU with fast bfloat16 arithmetic (AMX, or AMD's AVX-512 bf16); "
         "on an Intel CPU without AMX it ran slower than float32.", MODEL,
         metavar="DTYPE"
     )
     decoder_dtype: str = opt(
         "auto", "Precision of the mask decoder: mixed (float32, with its products with the "
-        "image tokens in bfloat16: most of bfloat16's speed, masks close to float32's), "
+        "image tokens in --dtype's precision, bfloat16 for float32: most of bfloat16's "
+        "speed, masks close to float32's), "
         "float32, bfloat16 or float16; auto: mixed on the CPU with --dtype bfloat16, "
         "otherwise the same as --dtype.",
         MODEL, metavar="DTYPE",

@@ -82,12 +82,22 @@ class ModelLoader:
                 weights = spec_or_default(self.opts.model).sha256
             name = get_spec(self.opts.model).name if self.opts.model is not None else (
                 "from checkpoint" if self.opts.checkpoint is not None else DEFAULT_MODEL)
-            self._identity = {
-                "model": name, "weights": weights, "dtype": _name(self.dtype),
-                "decoder_dtype": _name(self.decoder_dtype),
-                "decoder_products": _name(self.decoder_products),
-            }
+            self._identity = {"model": name, "weights": weights, **self.precision}
         return self._identity
+
+    @property
+    def precision(self) -> dict[str, str | None]:
+        """The precisions as resolved here (``dtype``, ``decoder_dtype``, ``decoder_products``:
+        torch names such as ``bfloat16``; products None when they follow the decoder)."""
+        return {"dtype": _name(self.dtype), "decoder_dtype": _name(self.decoder_dtype),
+                "decoder_products": _name(self.decoder_products)}
+
+    def precision_flags(self) -> str:
+        """The options that ask for :attr:`precision` on any device: ``--dtype bfloat16
+        --decoder-dtype mixed``."""
+        p = self.precision
+        mixed = p["decoder_products"] not in (None, p["decoder_dtype"])
+        return f"--dtype {p['dtype']} --decoder-dtype {'mixed' if mixed else p['decoder_dtype']}"
 
     @property
     def family(self) -> str:

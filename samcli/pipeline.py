@@ -381,5 +381,6 @@ def _executor(request: RunRequest, work: Any, model: ModelLoader, runner: Runner
         from samcli.executors.ray_actors import RayExecutor
 
         return RayExecutor(work, model.opts, request.scale, ordered=request.output.output is None,
-                           quiet=request.output.quiet, report=runner.report)
+                           quiet=request.output.quiet, report=runner.report,
+                           precision=(model.precision, model.precision_flags()))
     return InProcess(work, model)

@@ -142,7 +142,8 @@ def resolve_decoder_precision(
 
     ``spec`` is ``auto|mixed|float32|bfloat16|float16``; ``dtype`` is the resolved encoder
     dtype. ``mixed`` is a float32 decoder whose products with the per-prompt image tokens run
-    in ``dtype`` (bfloat16 when ``dtype`` is float32; see :mod:`samcli.model.transformer`).
+    in ``dtype`` (bfloat16 when ``dtype`` is float32, refused on a GPU without bfloat16; see
+    :mod:`samcli.model.transformer`).
     ``auto`` is ``mixed`` on the CPU when ``dtype`` is bfloat16 (there it keeps most of the
     bfloat16 speed-up at near-float32 masks; see BENCHMARKS.md) and ``dtype`` otherwise.
     A plain dtype gives the whole decoder that precision (second value None).
@@ -154,7 +155,14 @@ def resolve_decoder_precision(
     if text == "same":
         return dtype, None
     if text == "mixed":
-        return torch.float32, (dtype if dtype != torch.float32 else torch.bfloat16)
+        if dtype != torch.float32:
+            return torch.float32, dtype
+        if (device.type == "cuda" and torch.cuda.is_available()
+                and not torch.cuda.is_bf16_supported()):
+            raise ConfigError("--decoder-dtype mixed with --dtype float32 runs the decoder's "
+                              "products in bfloat16, which this GPU does not support; use "
+                              "--decoder-dtype float32, or mixed with --dtype float16")
+        return torch.float32, torch.bfloat16
     if text not in _DTYPES:
         raise UsageError(f"unknown --decoder-dtype {spec!r}; use auto, mixed, float32, bfloat16 "
                           "or float16")

@@ -95,6 +95,22 @@ def test_resolve_dtype_auto_on_cuda(monkeypatch):
         resolve_dtype("bfloat16", "cuda")
 
 
+def test_mixed_decoder_on_a_gpu_without_bfloat16(monkeypatch):
+    """mixed with a float32 encoder runs the products in bfloat16: refused as --decoder-dtype
+    bfloat16 is where the GPU lacks it (it was accepted); with float16 they run in float16."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ConfigError, match="^--decoder-dtype mixed with --dtype float32 runs the "
+                       "decoder's products in bfloat16, which this GPU does not support; use "
+                       "--decoder-dtype float32, or mixed with --dtype float16$"):
+        resolve_decoder_precision("mixed", torch.float32, "cuda")
+    assert resolve_decoder_precision("mixed", torch.float16, "cuda") == (torch.float32,
+                                                                         torch.float16)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_decoder_precision("mixed", torch.float32, "cuda") == (torch.float32,
+                                                                         torch.bfloat16)
+
+
 # ----------------------------------------------------------------------------- predictor
 
 

@@ -94,17 +94,22 @@ class RayExecutor:
 
     ``model``: the run's model options (each actor makes its own loader); ``ordered``: keep
     input order (stdout output, like a local run); ``report``: a stderr line (the plan);
-    ``quiet``: Ray's own console lines only for errors.
+    ``quiet``: Ray's own console lines only for errors; ``precision``: the driver loader's
+    resolved precision and the options that ask for it (``ModelLoader.precision``,
+    ``precision_flags()``), which the manifest hash holds: an actor that resolves ``auto``
+    otherwise (on a GPU, under a head without one) stops the run before its first image.
     """
 
     def __init__(self, work: Any, model: ModelOptions, scale: ScaleOptions, *,
-                 ordered: bool, quiet: bool, report: Callable[[str], None]) -> None:
+                 ordered: bool, quiet: bool, report: Callable[[str], None],
+                 precision: tuple[dict[str, Any], str] | None = None) -> None:
         self.ray = import_ray()  # before any work: a missing extra is a configuration error
         if model.checkpoint is not None:  # (an actor's working folder is not the driver's)
             model = dataclasses.replace(model, checkpoint=os.path.abspath(
                 os.path.expanduser(model.checkpoint)))
         self.work, self.model, self.scale = work, model, scale
         self.ordered, self.quiet, self.report = ordered, quiet, report
+        self.precision = precision
 
     def outcomes(self, items: Sequence[InputItem],
                  on_batch: OnItemBatch | None = None) -> Iterator[Outcome]:
@@ -176,7 +181,7 @@ class RayExecutor:
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=plan.actors),
             fn_constructor_kwargs={"model": plan.model, "work": self.work,
-                                   "threads": plan.threads},
+                                   "threads": plan.threads, "expected": self.precision},
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus,
         )
@@ -552,6 +557,16 @@ def _ray_logging(quiet: bool) -> Iterator[None]:
 # --------------------------------------------------------------------------------- actors
 
 
+def _other_precision(loader: Any, driver_flags: str) -> ConfigError:
+    """An actor resolved ``auto`` precisions otherwise than the driver did (a GPU worker under
+    a head without one): the manifest, hashed on the driver, would name a precision that did
+    not run, and a later run with that precision would skip images it should redo."""
+    flags = loader.precision_flags()
+    return ConfigError(
+        f"the Ray actors run the model on {loader.device.type} with {flags}, but this driver "
+        f"resolved {driver_flags} for the manifest, which must name what runs: pass {flags}")
+
+
 class Segmenter:
     """A Ray Data actor holding one model: item paths in, pickled ImageResults out.
 
@@ -562,7 +577,8 @@ class Segmenter:
     found.
     """
 
-    def __init__(self, model: ModelOptions, work: Any, threads: int | None = None) -> None:
+    def __init__(self, model: ModelOptions, work: Any, threads: int | None = None,
+                 expected: tuple[dict[str, Any], str] | None = None) -> None:
         from samcli.loader import ModelLoader
 
         if threads:  # the driver's count: ModelLoader.get sets torch's threads from it
@@ -574,6 +590,9 @@ class Segmenter:
             self.loader = ModelLoader(model)  # device and dtype checked on this worker
         except SamcliError as exc:
             self.fatal = pickle.dumps(exc)
+            return
+        if expected is not None and self.loader.precision != expected[0]:
+            self.fatal = pickle.dumps(_other_precision(self.loader, expected[1]))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {"key": [], "path": [], "result": [], "error": [], "fatal": [],

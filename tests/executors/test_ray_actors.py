@@ -319,3 +319,41 @@ def test_actor_plan_devices():
     assert plan.model.device == "cuda"  # an actor sees only the GPU Ray gave it
     with pytest.raises(ConfigError, match="no GPUs"):
         actor_plan({"CPU": 8}, ModelOptions(device="cuda"), ScaleOptions())
+
+
+@pytest.mark.parametrize("label, driver, flags", [
+    ("a CPU head resolved auto to float32; the actor got bfloat16",
+     {"dtype": "bfloat16", "decoder_dtype": "bfloat16", "decoder_products": None},
+     "--dtype bfloat16 --decoder-dtype bfloat16"),
+    ("the decoder's products differ",
+     {"dtype": "float32", "decoder_dtype": "float32", "decoder_products": "bfloat16"},
+     "--dtype float32 --decoder-dtype mixed"),
+])
+def test_an_actor_that_resolves_another_precision_stops_the_run(mobile_ckpt, label, driver,
+                                                               flags):
+    """The manifest hash holds the driver's resolved precision; an actor on other hardware
+    (a GPU worker under a CPU head, with auto) resolves another, and would write records the
+    manifest misnames: its first row is fatal, naming the options that ask for what it runs.
+    (Here the actor is on this CPU, resolving float32; the driver's side is what differs.)"""
+    pickle = pytest.importorskip("pickle")
+    from samcli.executors.ray_actors import Segmenter
+
+    def never(*_a, **_k):
+        raise AssertionError("the image was segmented")
+
+    model = ModelOptions(checkpoint=str(mobile_ckpt))
+    actor = Segmenter(model, never, threads=1, expected=(driver, flags))
+    rows = actor({"key": [0], "path": [b"/nowhere.png"]})
+    error = pickle.loads(rows["fatal"][0])
+    assert isinstance(error, ConfigError), label
+    assert str(error) == (
+        f"the Ray actors run the model on cpu with --dtype float32 --decoder-dtype float32, but "
+        f"this driver resolved {flags} for the manifest, which must name what runs: pass "
+        "--dtype float32 --decoder-dtype float32")
+    # the same precision as the driver's: no fatal row
+    from samcli.loader import ModelLoader
+
+    here = ModelLoader(model)
+    same = Segmenter(model, lambda loader, item: None, threads=1,
+                     expected=(here.precision, here.precision_flags()))
+    assert same.fatal == b""
