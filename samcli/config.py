@@ -184,7 +184,8 @@ class AutomaskConfig:
     merge_iou: float = opt(
         1.0,
         "Masks overlapping more than this mask IoU (0 to 1) become one (the better-scored is "
-        "kept, grown to their union); 1 turns merging off.",
+        "kept, grown to their union, or as it was where the union would pass --max-area); "
+        "1 turns merging off.",
         POST,
     )
     containment: str = opt(

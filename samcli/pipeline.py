@@ -142,7 +142,7 @@ def _model_version(request: RunRequest) -> str:
 # The golden recordings (tests/golden: MobileSAM and SAM 2.1 tiny runs in float32) hold the
 # revision they were made at, and recording changed outputs refuses until it is raised; a
 # change the goldens do not see (bfloat16, GPU paths) must be caught by the one who makes it.
-OUTPUT_REVISION = 5
+OUTPUT_REVISION = 6
 
 
 def manifest_hash(request: RunRequest, model: ModelLoader) -> str:

@@ -6,7 +6,8 @@ turns on, in this order:
 1. ``--min-area`` / ``--max-area``: drop whole masks by pixel count (or % of the image).
 2. ``--drop-border``: drop masks touching the image edge.
 3. ``--merge-iou``: masks overlapping more than this mask IoU become one: the better-scored mask
-   survives, grown to the union (its scores and point are kept).
+   survives, grown to the union (its scores and point are kept); never past ``--max-area``:
+   where the union would be larger, the duplicate is dropped and the survivor kept as it was.
 4. ``--containment drop``: drop a mask when at least ``--containment-ratio`` of its area lies
    inside one bigger kept mask.
 5. ``--max-proposals K``: keep the K best by ranking score (mean of predicted IoU and stability).
@@ -38,11 +39,15 @@ def drop_border(masks: MaskSet) -> MaskSet:
     return masks[~touches]
 
 
-def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
+def merge_overlapping(masks: MaskSet, iou_threshold: float,
+                      max_area: int | None = None) -> MaskSet:
     """Fold each mask whose mask IoU with a better-scored survivor is ``> iou_threshold`` into it.
 
     Visits masks best score first; the survivor keeps its scores, point and crop box; its mask
     becomes the union, its box and area are recomputed. Output keeps the incoming order.
+    ``max_area`` (pixels; ``--max-area``): a union larger than it is not made, so that no
+    mask the size filter let through grows past it; the duplicate is dropped and the
+    survivor kept as it was.
     """
     if len(masks) < 2 or iou_threshold >= 1.0:
         return masks
@@ -56,7 +61,10 @@ def merge_overlapping(masks: MaskSet, iou_threshold: float) -> MaskSet:
             best = int(np.argmax(ious))
             if ious[best] > iou_threshold:
                 j = survivors[best]
-                rles[j] = mask_utils.merge([rles[j], rles[i]])
+                union = mask_utils.merge([rles[j], rles[i]])
+                if max_area is not None and mask_utils.area(union) > max_area:
+                    continue  # a duplicate all the same: dropped, the survivor unchanged
+                rles[j] = union
                 if tiles is not None:
                     tiles[j] = tuple(sorted(set(tiles[j]) | set(tiles[i]),
                                             key=lambda t: (t[1], t[0])))
@@ -111,7 +119,7 @@ def postprocess(masks: MaskSet, cfg: AutomaskConfig) -> MaskSet:
     if cfg.drop_border:
         masks = drop_border(masks)
     # Duplicates
-    masks = merge_overlapping(masks, cfg.merge_iou)
+    masks = merge_overlapping(masks, cfg.merge_iou, max_px if max_px < h * w else None)
     # Nested masks
     if cfg.containment == "drop":
         masks = drop_contained(masks, cfg.containment_ratio)

@@ -53,6 +53,28 @@ def test_merge_overlapping_unions_into_better_scored():
     assert len(merge_overlapping(ms, 1.0)) == 3
 
 
+@pytest.mark.parametrize("label, max_area, expected_areas", [
+    ("no bound: grown to the union", None, [110, 100]),
+    ("the union fits", 110, [110, 100]),
+    ("the union would pass --max-area: the duplicate goes, the survivor stays", 109,
+     [100, 100]),
+])
+def test_merge_never_grows_a_mask_past_max_area(label, max_area, expected_areas):
+    a, b, c = rect(0, 10, 0, 10), rect(0, 10, 1, 11), rect(20, 30, 20, 30)
+    out = merge_overlapping(maskset([a, b, c], iou=[0.8, 0.95, 0.9]), 0.7, max_area)
+    assert list(out.areas) == expected_areas, label
+    assert out.predicted_iou[0] == pytest.approx(0.95), label
+
+
+def test_postprocess_keeps_max_area_after_merging():
+    """--max-area 100 with --merge-iou: both 100-pixel masks pass the size filter; their
+    union (110) is not made (it was, and a 110-pixel mask came out of --max-area 100)."""
+    a, b = rect(0, 10, 0, 10), rect(0, 10, 1, 11)
+    cfg = AutomaskConfig(max_area="100", merge_iou=0.7)
+    out = postprocess(maskset([a, b], iou=[0.8, 0.95]), cfg)
+    assert list(out.areas) == [100] and out.predicted_iou[0] == pytest.approx(0.95)
+
+
 @pytest.mark.parametrize(
     "label, ratio, expected_n",
     [("inner fully inside: dropped", 0.9, 2), ("ratio above share: kept", 1.0, 2)],

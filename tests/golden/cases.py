@@ -73,6 +73,9 @@ CASES: tuple[Case, ...] = (
     _c("postprocess", "automask", "{in}/imgs/a.png", "--checkpoint", "{ckpt}", *FAST,
        "--min-area", "12", "--merge-iou", "0.5", "--containment", "drop",
        "--max-proposals", "6", "--max-vertices", "8"),
+    # merging never grows a mask past --max-area (revision 6: a 330-pixel union was made)
+    _c("merge-max-area", "automask", "{in}/imgs/a.png", "--checkpoint", "{ckpt}", *FAST,
+       "--box-nms-thresh", "1", "--merge-iou", "0.1", "--max-area", "200"),
     _c("border-max-area", "automask", "{in}/imgs/sub ü", "--checkpoint", "{ckpt}", *FAST,
        "--drop-border", "--max-area", "40%", "--simplify", "1"),
     _c("crop-layers", "automask", "{in}/imgs/a.png", "--checkpoint", "{ckpt}", *FAST,
