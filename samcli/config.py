@@ -75,7 +75,7 @@ def flag_of(f: dataclasses.Field) -> str:
 # Areas: "500" pixels or "0.5%" of the image
 
 
-_AREA_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(%?)\s*$")
+_AREA_RE = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(%?)\s*$")
 
 
 def parse_area(text: str, option: str) -> tuple[float, bool]:
@@ -88,6 +88,8 @@ def parse_area(text: str, option: str) -> tuple[float, bool]:
     value, pct = float(m.group(1)), bool(m.group(2))
     if not math.isfinite(value):  # 309 digits and more
         raise ConfigError(f"{option}: {len(m.group(1))} digits is not an area")
+    if value < 0:  # a number, out of range (exit 1, as --min-region-area -1)
+        raise ConfigError(f"{option} {text!r}: an area must not be negative")
     if pct and value > 100:
         raise ConfigError(f"{option} {text!r}: a percentage must be at most 100%")
     return value, pct
@@ -284,8 +286,12 @@ class AutomaskConfig:
             if getattr(self, name) <= 0:
                 out.append(f"{flag_of(_field(self, name))} {getattr(self, name):g}: every "
                            "overlapping pair is a duplicate, so only separate masks are kept")
-        if parse_area(self.max_area, "--max-area")[0] == 0:
+        high, high_pct = parse_area(self.max_area, "--max-area")
+        if high == 0:
             out.append(f"--max-area {self.max_area}: every mask is larger, so none is kept")
+        elif not high_pct and high < 1:
+            out.append(f"--max-area {self.max_area} is under one pixel: every mask is larger, "
+                       f"so none is kept; for a share of the image write {self.max_area}%")
         low, low_pct = parse_area(self.min_area, "--min-area")
         if not low_pct and 0 < low < 1:
             out.append(f"--min-area {self.min_area} is under one pixel, so it drops nothing; "
@@ -558,7 +564,8 @@ class PolygonOptions:
         POLY,
     )
     max_vertices: int = opt(0, "Simplify further until a polygon has at most N vertices "
-                            "(0 = no limit).", POLY)
+                            "(0 = no limit; a YOLO row adds 2 points per extra part or "
+                            "hole, for the bridge joining it).", POLY)
 
     def validate(self) -> "PolygonOptions":
         _finite(self)

@@ -45,9 +45,9 @@ def test_parse_area(label, text, expected):
 
 
 @pytest.mark.parametrize("text, error", [
-    ("-5", UsageError), ("abc", UsageError), ("5px", UsageError),  # not an area: exit 2
+    ("abc", UsageError), ("5px", UsageError), ("--5", UsageError),  # not an area: exit 2
     ("\u0665\u0660\u0660", UsageError),  # Arabic-Indic digits: not ASCII, as label files
-    ("150%", ConfigError),  # an area, out of range: exit 1
+    ("150%", ConfigError), ("-5", ConfigError), ("-0.5%", ConfigError),  # out of range: 1
 ])
 def test_parse_area_rejects(text, error):
     with pytest.raises(error, match="--min-area"):
@@ -213,6 +213,9 @@ def test_new_generation_options_validate_and_stay_out_of_old_hashes():
 @pytest.mark.parametrize("label, cfg, needle", [
     ("max area 0 pixels", AutomaskConfig(max_area="0"), "--max-area 0: every mask is larger"),
     ("max area 0%", AutomaskConfig(max_area="0%"), "--max-area 0%: every mask is larger"),
+    ("max area under a pixel", AutomaskConfig(max_area="0.5"),
+     "--max-area 0.5 is under one pixel: every mask is larger, so none is kept; for a share "
+     "of the image write 0.5%"),
     ("min conf above 1", FromBoxesConfig(min_conf=2.0), "--min-conf 2 is above 1"),
     ("min box IoU above 1", FromBoxesConfig(min_box_iou=1.5), "--min-box-iou 1.5 is above 1"),
     ("min area under a pixel", AutomaskConfig(min_area="0.5"),
