@@ -24,10 +24,10 @@ A run, with the ``samcli`` process as Ray's driver:
    appends its manifest line, so the files are those of a local run, and a Ray run stopped at
    any point (Ctrl-C, a lost driver) resumes like a local one.
 
-Across nodes: the pool is planned from the nodes alive when it starts (:func:`actor_plan`:
-each actor fits on one node, with a CPU to spare for Ray Data's read tasks), and each actor
-runs the model with the driver's torch thread count (:mod:`samcli.threads`), so its
-records are those of a plain run, byte for byte. When a node is lost, Ray's own actor
+Across nodes: the pool is planned from the nodes alive when it starts
+(:func:`~samcli.executors.ray_plan.actor_plan`: each actor fits on one node, with a CPU to
+spare for Ray Data's read tasks), and each actor runs the model with the driver's torch
+thread count (:mod:`samcli.threads`), so its records are those of a plain run, byte for byte. When a node is lost, Ray's own actor
 restarts are off: a restarted actor keeps the shape of the old plan, which may no longer fit
 on the nodes left, and the tasks bound to it would then wait for ever. Instead the run goes
 on with a new pool planned on the nodes still alive, for the images not yet written (at most
@@ -61,6 +61,7 @@ from samcli.config import ModelOptions, ScaleOptions
 from samcli.console import counted
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
+from samcli.executors.ray_plan import ActorPlan, cluster_totals, actor_plan
 from samcli.io.inputs import InputItem
 from samcli.threads import ENV as THREADS_ENV
 from samcli.threads import model_threads
@@ -134,7 +135,7 @@ class RayExecutor:
                 # after a loss, Ray may list a node that has just died for a few seconds
                 # more (until its health checks fail): plan on the nodes that answer
                 nodes = _nodes_that_answer(ray) if restarts else _alive_nodes(ray)
-                plan = actor_plan(_totals(nodes) if restarts else ray.cluster_resources(),
+                plan = actor_plan(cluster_totals(nodes) if restarts else ray.cluster_resources(),
                                   self.model, self.scale, nodes=nodes, threads=threads)
             except ConfigError as exc:
                 if not restarts:
@@ -170,7 +171,7 @@ class RayExecutor:
                                            f"back from the cluster ({shown})"))
             return
 
-    def _pool(self, ray, plan: "ActorPlan", keys: list[int],
+    def _pool(self, ray, plan: ActorPlan, keys: list[int],
               by_key: dict[int, InputItem]) -> Iterator[tuple[int, Outcome]]:
         """One actor pool over the items ``keys``: (key, outcome) as images come back.
         Raises :class:`_PoolLost` when the pool loses actors, nodes or results."""
@@ -343,106 +344,6 @@ def _nodes_that_answer(ray) -> list[dict[str, Any]]:
             continue
         answered.append(dict(node.get("Resources") or {}))
     return answered
-
-
-def _totals(nodes: list[dict[str, Any]]) -> dict[str, float]:
-    """The cluster's totals of CPUs and GPUs over ``nodes``."""
-    return {key: sum(float(n.get(key, 0) or 0) for n in nodes) for key in ("CPU", "GPU")}
-
-
-@dataclasses.dataclass(frozen=True)
-class ActorPlan:
-    """How many model replicas, and what each one asks Ray for."""
-
-    actors: int
-    num_cpus: float
-    num_gpus: float
-    threads: int  # torch threads of every actor: the driver's (samcli.threads)
-    model: ModelOptions  # the options as each actor sees them
-
-    def describe(self) -> str:
-        gpu = f"{self.num_gpus:g} GPU + " if self.num_gpus else ""
-        return (f"{self.actors} actor(s), each with {gpu}{self.num_cpus:g} CPU and "
-                f"{self.threads} torch thread(s)")
-
-
-def actor_plan(resources: dict[str, Any], model: ModelOptions, scale: ScaleOptions,
-               nodes: Sequence[dict[str, Any]] = (), threads: int | None = None) -> ActorPlan:
-    """Actors and their resources from the cluster's totals (``ray.cluster_resources()``)
-    and, when given, each alive node's resources (``nodes``; without them the cluster is
-    taken as one node).
-
-    The whole pool must fit in the cluster with a CPU to spare (half of a 1-CPU one): Ray
-    Data's read tasks need one. And each actor must fit on one node: an actor that cannot
-    be placed would stall the run, so shares are made smaller until the pool fits, and a
-    cluster with no room for one actor is an error.
-
-    - GPUs in the cluster and ``--device`` auto or cuda: one actor per GPU (or
-      ``--ray-actors``; more actors than GPUs share them: 0.5 GPU each for twice as many),
-      each with up to one CPU. ``cuda:N`` becomes ``cuda`` inside an actor, which sees only
-      the GPU Ray gave it.
-    - Otherwise: one actor per ``threads`` CPUs of each node (one per node with a CPU when
-      no node has that many; or ``--ray-actors``), each reserving up to ``threads`` CPUs
-      (a share of one when there are more actors than CPUs).
-
-    Every actor runs the model with ``threads`` torch threads (default:
-    :func:`samcli.threads.model_threads`, the driver's), whatever it reserves: that is
-    what makes its records equal to a plain run's.
-    """
-    threads = threads or model_threads()
-    node_list = [dict(n) for n in nodes] or [dict(resources)]
-    node_cpus = [float(n.get("CPU", 0) or 0) for n in node_list]
-    node_gpus = [float(n.get("GPU", 0) or 0) for n in node_list]
-    gpus = float(resources.get("GPU", 0) or 0)
-    cpus = max(1.0, float(resources.get("CPU", 1) or 1))
-    spare = max(cpus - 1, cpus / 2)  # CPUs the actors may take
-    device = model.device.strip().lower()
-    if device.startswith("cuda") and gpus < 1:
-        raise ConfigError(f"--device {model.device}: the Ray cluster has no GPUs "
-                          f"(resources: {cpus:g} CPU); use --device auto or cpu")
-    if (gpus >= 1 and device in ("auto", "")) or device.startswith("cuda"):
-        actors = scale.ray_actors or int(gpus)
-        inner = dataclasses.replace(model, device="cuda") if device.startswith("cuda:") else model
-        num_gpus = _share(min(1.0, gpus / actors))
-        num_cpus = _fitting(_share(min(1.0, spare / actors)), actors, node_cpus,
-                            node_gpus, num_gpus)
-        return ActorPlan(actors, num_cpus=num_cpus, num_gpus=num_gpus, threads=threads,
-                         model=inner)
-    actors = scale.ray_actors or (sum(int(c) // threads for c in node_cpus)
-                                  or max(1, sum(1 for c in node_cpus if c >= 1)))
-    per_actor = _fitting(_share(min(float(threads), spare / actors)), actors, node_cpus)
-    return ActorPlan(actors, num_cpus=per_actor, num_gpus=0, threads=threads, model=model)
-
-
-def _fitting(want: float, actors: int, node_cpus: list[float],
-             node_gpus: list[float] | None = None, gpu: float = 0.0) -> float:
-    """The largest CPU share per actor, at most ``want``, with which ``actors`` actors (each
-    also taking ``gpu`` GPUs) fit on the nodes, each actor on one node."""
-    def placeable(cpu: float) -> int:
-        total = 0
-        for i, c in enumerate(node_cpus):
-            n = int(c / cpu + 1e-9)
-            if gpu:
-                n = min(n, int((node_gpus or [])[i] / gpu + 1e-9))
-            total += n
-        return total
-
-    # (a share is at least 0.01 CPU: more actors than a node has hundredths of a CPU never
-    # fit on it, and a huge --ray-actors must not make this loop run for minutes)
-    candidates = {want} | {_share(min(want, c / k)) for c in node_cpus if c > 0
-                           for k in range(1, min(actors, int(c * 100)) + 1)}
-    for cpu in sorted(candidates, reverse=True):
-        if cpu > 0 and placeable(cpu) >= actors:
-            return cpu
-    room = ", ".join(f"{c:g} CPU" + (f" + {g:g} GPU" if g else "")
-                     for c, g in zip(node_cpus, node_gpus or [0.0] * len(node_cpus)))
-    raise ConfigError(f"{actors} model replica(s) do not fit on the Ray cluster's nodes "
-                      f"({room or 'none'}); add nodes or lower --ray-actors")
-
-
-def _share(x: float) -> float:
-    """Whole units when there is at least one, else a fraction rounded down (0.33, not 1/3)."""
-    return float(int(x)) if x >= 1 else max(0.01, int(x * 100) / 100)
 
 
 def _require_reachable(address: str | None, timeout: float = 10.0) -> None:
