@@ -27,14 +27,15 @@ A run, with the ``samcli`` process as Ray's driver:
 Across nodes: the pool is planned from the nodes alive when it starts
 (:func:`~samcli.executors.ray_plan.actor_plan`: each actor fits on one node, with a CPU to
 spare for Ray Data's read tasks), and each actor runs the model with the driver's torch
-thread count (:mod:`samcli.threads`), so its records are those of a plain run, byte for byte. When a node is lost, Ray's own actor
-restarts are off: a restarted actor keeps the shape of the old plan, which may no longer fit
-on the nodes left, and the tasks bound to it would then wait for ever. Instead the run goes
-on with a new pool planned on the nodes still alive, for the images not yet written (at most
-:data:`MAX_POOL_RESTARTS` times; then, or when Ray fails otherwise, the run stops with one
-``Error:`` line and a rerun with ``-o`` resumes). The driver writes each image once: a row for
-an image already written (a task Ray ran again) is dropped, and an image that never comes
-back stops the run with an error instead of being lost silently.
+thread count (:mod:`samcli.threads`), so its records are those of a plain run, byte for byte.
+When a node is lost, Ray's own actor restarts are off: a restarted actor keeps the shape of
+the old plan, which may no longer fit on the nodes left, and the tasks bound to it would then
+wait for ever. Instead the run goes on with a new pool planned on the nodes still alive, for
+the images not yet written (at most :data:`MAX_POOL_RESTARTS` times; then, or when Ray fails
+otherwise, the run stops with one ``Error:`` line and a rerun with ``-o`` resumes). The driver
+writes each image once: a row for an image already written (a task Ray ran again) is
+dropped, and an image that never comes back stops the run with an error instead of being
+lost silently.
 
 Other :class:`~samcli.errors.SamcliError` raised in an actor (weights that cannot be loaded or
 downloaded) stop the run with that error, as they would locally. Nothing of Ray's reaches
@@ -61,7 +62,7 @@ from samcli.config import ModelOptions, ScaleOptions
 from samcli.console import counted
 from samcli.errors import ConfigError, InputError, SamcliError
 from samcli.executors import OnItemBatch, Outcome
-from samcli.executors.ray_plan import ActorPlan, cluster_totals, actor_plan
+from samcli.executors.ray_plan import ActorPlan, actor_plan, cluster_totals
 from samcli.io.inputs import InputItem
 from samcli.threads import ENV as THREADS_ENV
 from samcli.threads import model_threads
