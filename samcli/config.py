@@ -271,6 +271,17 @@ class AutomaskConfig:
             raise ConfigError(f"--merge-iou {self.merge_iou:g} must be in [0, 1] (1: no merging)")
         return self
 
+    def image_warnings(self, h: int, w: int) -> list[str]:
+        """What :meth:`warnings` cannot tell before the image's size (``h`` x ``w`` pixels):
+        --min-area and --max-area in different units that no mask of this image meets both
+        of (in the same unit that is a configuration error)."""
+        low = area_pixels(self.min_area, "--min-area", h * w)
+        high = area_pixels(self.max_area, "--max-area", h * w)
+        if low <= high:
+            return []
+        return [f"--min-area {self.min_area} ({low:g} pixels here) is above --max-area "
+                f"{self.max_area} ({high:g} pixels here): no mask of this {w}x{h} image is kept"]
+
     def warnings(self) -> list[str]:
         """Values that work but are unlikely to be meant (shown before any work)."""
         out = []

@@ -83,6 +83,7 @@ class AutomaskWork:
                  on_batch: OnBatch | None = None) -> ImageResult:
         notes: list[str] = []
         rgb = read_image(item.path, max_pixels=self.max_pixels or None, notes=notes)
+        notes += [f"{item.path}: {w}" for w in self.cfg.image_warnings(*rgb.shape[:2])]
         return finish(item.rel, item.path, rgb, self.segment(model, rgb, on_batch), self.render,
                       warnings=notes)
 

@@ -83,3 +83,25 @@ def test_from_boxes_warnings_travel_with_the_result(tmp_path, loader):
     assert any("a.txt:1" in w for w in result.warnings), result.warnings
     assert [r["class"] for r in result.records] == [0]
 
+
+
+@pytest.mark.parametrize("label, min_area, max_area, warned", [
+    ("50% of 48x64 (1536 px) above 100 px: nothing can pass", "50%", "100",
+     ["--min-area 50% (1536 pixels here) is above --max-area 100 (100 pixels here): no mask "
+      "of this 64x48 image is kept"]),
+    ("1000 px above 10% (307.2 px)", "1000", "10%",
+     ["--min-area 1000 (1000 pixels here) is above --max-area 10% (307.2 pixels here): no "
+      "mask of this 64x48 image is kept"]),
+    ("bounds in different units that both hold", "10", "50%", []),
+])
+def test_area_bounds_no_mask_of_the_image_can_meet_are_warned(tmp_path, loader, label,
+                                                               min_area, max_area, warned):
+    """Area bounds in different units are checked against each image's size (in one unit
+    they are a configuration error before any work)."""
+    item = InputItem(write_image(tmp_path / "a.png"), "a.png", tmp_path)
+    cfg = AutomaskConfig(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0,
+                         min_area=min_area, max_area=max_area)
+    result = AutomaskWork(cfg, Render(polygon=None))(loader, item)
+    assert result.warnings == [f"{item.path}: {w}" for w in warned], label
+    if warned:
+        assert result.records == [], label
