@@ -123,16 +123,17 @@ def resolve_dtype(spec: str, device: torch.device | str, option: str = "--dtype"
             f"{option} float16 is not supported on the CPU (slow and inaccurate there); "
             f"use {option} {instead}"
         )
-    if (
-        dtype == torch.bfloat16
-        and device.type == "cuda"
-        and torch.cuda.is_available()
-        and not torch.cuda.is_bf16_supported()
-    ):
+    if dtype == torch.bfloat16 and _gpu_without_bfloat16(device):
         raise ConfigError(
             f"{option} bfloat16 is not supported by this GPU; use {option} float16 or float32"
         )
     return dtype
+
+
+def _gpu_without_bfloat16(device: torch.device) -> bool:
+    """``device`` is a CUDA device (CUDA being available) that has no bfloat16 arithmetic."""
+    return (device.type == "cuda" and torch.cuda.is_available()
+            and not torch.cuda.is_bf16_supported())
 
 
 def resolve_decoder_precision(
@@ -157,8 +158,7 @@ def resolve_decoder_precision(
     if text == "mixed":
         if dtype != torch.float32:
             return torch.float32, dtype
-        if (device.type == "cuda" and torch.cuda.is_available()
-                and not torch.cuda.is_bf16_supported()):
+        if _gpu_without_bfloat16(device):
             raise ConfigError("--decoder-dtype mixed with --dtype float32 runs the decoder's "
                               "products in bfloat16, which this GPU does not support; use "
                               "--decoder-dtype float32, or mixed with --dtype float16")
